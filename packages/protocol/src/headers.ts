@@ -1,0 +1,32 @@
+/** Response header carrying the unguessable id of a spooled stream. */
+export const STREAM_ID_HEADER = 'x-stream-id';
+/** Request header naming one logical request across retries. */
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+/** Request header with the last event id the client has seen (WHATWG SSE §9.2.4). */
+export const LAST_EVENT_ID_HEADER = 'last-event-id';
+/** Request and response header correlating one HTTP exchange with the gateway's logs. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+/** Request header asking the simulator for a fault (see `parseFaultSpec`). */
+export const FAULT_HEADER = 'x-spool-fault';
+/** Query parameter equivalent of `Last-Event-ID`, for native EventSource reconnect URLs. */
+export const LAST_EVENT_ID_QUERY = 'last_event_id';
+
+/** Headers every streamed response carries besides `X-Stream-Id` and `X-Request-Id`. */
+export const SSE_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+});
+
+/** Headers a browser may read from a cross-origin response (CORS `Access-Control-Expose-Headers`). */
+export const EXPOSED_HEADERS: readonly string[] = [
+  STREAM_ID_HEADER,
+  REQUEST_ID_HEADER,
+  'retry-after',
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-tokens',
+];
