@@ -1,1 +1,13 @@
-export {};
+export * from './chat-stream.js';
+export * from './client.js';
+export * from './delta-assembler.js';
+export * from './errors.js';
+export * from './event-stream.js';
+export * from './lifecycle.js';
+export * from './resume-planner.js';
+export * from './retry-policy.js';
+export * from './scheduler.js';
+export * from './stats.js';
+export * from './transport.js';
+export * from './transport-fetch.js';
+export * from './transport-xhr.js';

@@ -1,0 +1,191 @@
+import type { ChatCompletion, ChatCompletionChunk } from '@spool/protocol';
+import {
+  type ChatDeltaEvent,
+  DeltaAssembler,
+  type ToolCallDeltaEvent,
+  type UsageEvent,
+} from './delta-assembler.js';
+import { type SpoolClientError, StreamError } from './errors.js';
+import {
+  connectEventStream,
+  type EventStreamOptions,
+  type HeadersOption,
+  type RetryContext,
+  type StreamStatus,
+} from './event-stream.js';
+import { StatsRecorder, type StreamStats } from './stats.js';
+
+/** A connection state change of a chat stream; `done` carries the assembled completion. */
+export type ChatStatusEvent =
+  | Exclude<StreamStatus, { type: 'done' }>
+  | { type: 'done'; completion: ChatCompletion };
+
+/** Everything a chat stream yields: content and tool-call deltas, usage, finish reasons and status changes. */
+export type ChatStreamEvent = ChatDeltaEvent | ChatStatusEvent;
+
+/** Per-call options of `client.chat.stream`; callbacks mirror the iterable for code that prefers them. */
+export interface ChatStreamOptions {
+  /** Aborting it stops the stream and the generation (like `cancel()`). */
+  signal?: AbortSignal;
+  /** Extra headers for this call, merged over the client's. */
+  headers?: HeadersOption;
+  /** Overrides the client's `retry`. */
+  retry?: EventStreamOptions['retry'];
+  /** Overrides the client's `onRetry`. */
+  onRetry?: (context: RetryContext) => boolean | number | undefined | Promise<boolean | number | undefined>;
+  /** Overrides the client's `idleTimeoutMs`. */
+  idleTimeoutMs?: number;
+  /** Every event, as the iterable yields it. */
+  onEvent?: (event: ChatStreamEvent) => void;
+  /** New content text (`delta`) and the whole text so far, for choice 0. */
+  onText?: (delta: string, text: string) => void;
+  /** Each tool-call fragment. */
+  onToolCall?: (event: ToolCallDeltaEvent) => void;
+  /** Token usage, when the server sends it. */
+  onUsage?: (event: UsageEvent) => void;
+  /** Connection state changes (`restarted` means: discard the partial text shown so far). */
+  onStatus?: (status: ChatStatusEvent) => void;
+  /** The final error, if the stream fails. */
+  onError?: (error: SpoolClientError) => void;
+  /** The assembled completion, once the stream is done. */
+  onDone?: (completion: ChatCompletion) => void;
+}
+
+/** A running chat completion stream: async-iterable, with conveniences. */
+export interface ChatStream extends AsyncIterable<ChatStreamEvent> {
+  /** Resolves with choice 0's full text once done; rejects with the stream's error. */
+  text(): Promise<string>;
+  /** Resolves with the assembled `chat.completion` once done. */
+  finalCompletion(): Promise<ChatCompletion>;
+  /** Stops the stream and the server-side generation; iteration and `text()` then reject with `AbortError`. */
+  cancel(): Promise<void>;
+  /** The gateway's stream id, once known. */
+  readonly streamId: string | undefined;
+  /** Measurements so far: time to first token, tokens/s, reconnects, bytes, stall time. */
+  stats(): StreamStats;
+}
+
+/** Lets several readers consume the same event sequence, each from the start. */
+class EventLog<T> {
+  #events: T[] = [];
+  #ended = false;
+  #error: unknown;
+  #failed = false;
+  #wake = new Set<() => void>();
+
+  push(event: T): void {
+    this.#events.push(event);
+    this.#notify();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+
+  fail(error: unknown): void {
+    this.#failed = true;
+    this.#error = error;
+    this.#notify();
+  }
+
+  async *read(): AsyncGenerator<T> {
+    let index = 0;
+    for (;;) {
+      if (index < this.#events.length) yield this.#events[index++]!;
+      else if (this.#failed) throw this.#error;
+      else if (this.#ended) return;
+      else await new Promise<void>((resolve) => this.#wake.add(resolve));
+    }
+  }
+
+  #notify(): void {
+    const wake = [...this.#wake];
+    this.#wake.clear();
+    for (const resolve of wake) resolve();
+  }
+}
+
+/**
+ * Streams one chat completion from `url` with the resilient engine, assembling OpenAI deltas.
+ * `client.chat.stream` is the usual entry point; this is it without the client's defaults.
+ */
+export function streamChatCompletion(
+  url: string,
+  body: string,
+  engineOptions: EventStreamOptions,
+  options: ChatStreamOptions = {},
+): ChatStream {
+  const assembler = new DeltaAssembler();
+  const stats = new StatsRecorder();
+  const log = new EventLog<ChatStreamEvent>();
+  let completion: ChatCompletion | undefined;
+
+  const emit = (event: ChatStreamEvent) => {
+    log.push(event);
+    options.onEvent?.(event);
+    switch (event.type) {
+      case 'text-delta':
+        if (event.choiceIndex === 0) options.onText?.(event.delta, event.text);
+        break;
+      case 'tool-call-delta':
+        options.onToolCall?.(event);
+        break;
+      case 'usage':
+        options.onUsage?.(event);
+        break;
+      case 'finish':
+        break;
+      default:
+        options.onStatus?.(event);
+    }
+  };
+
+  const stream = connectEventStream(
+    url,
+    { ...engineOptions, method: 'POST', body, requireDone: true, signal: options.signal, stats },
+    {
+      onEvent(message) {
+        let chunk: ChatCompletionChunk;
+        try {
+          chunk = JSON.parse(message.data) as ChatCompletionChunk;
+        } catch (error) {
+          throw new StreamError(
+            `The server sent an event that is not JSON (${message.data.slice(0, 80)}); is ${url} an OpenAI-compatible endpoint?`,
+            { code: 'invalid_chunk', retryable: false, cause: error },
+          );
+        }
+        for (const event of assembler.apply(chunk)) {
+          if (event.type === 'text-delta') stats.addToken();
+          emit(event);
+        }
+      },
+      onStatus(status) {
+        if (status.type === 'restarted') assembler.reset();
+        if (status.type === 'done') {
+          completion = assembler.toCompletion();
+          emit({ type: 'done', completion });
+          options.onDone?.(completion);
+          return;
+        }
+        emit(status);
+      },
+      onError: (error) => options.onError?.(error),
+    },
+  );
+  stream.done.then(
+    () => log.end(),
+    (error: unknown) => log.fail(error),
+  );
+
+  return {
+    [Symbol.asyncIterator]: () => log.read(),
+    text: () => stream.done.then(() => assembler.text(0)),
+    finalCompletion: () => stream.done.then(() => completion ?? assembler.toCompletion()),
+    cancel: () => stream.cancel(),
+    get streamId() {
+      return stream.streamId;
+    },
+    stats: () => stream.stats(),
+  };
+}

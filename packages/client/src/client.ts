@@ -1,0 +1,133 @@
+import type { ChatCompletionRequest } from '@spool/protocol';
+import { type ChatStream, type ChatStreamOptions, streamChatCompletion } from './chat-stream.js';
+import type { HttpError } from './errors.js';
+import type { EventStreamOptions, HeadersOption, RetryContext, TransportOption } from './event-stream.js';
+import type { LifecycleSource } from './lifecycle.js';
+import type { RetryOptions } from './retry-policy.js';
+import { createScheduler, type Scheduler } from './scheduler.js';
+import type { FetchLike } from './transport-fetch.js';
+import type { XhrConstructor } from './transport-xhr.js';
+
+/** Options of {@link createClient}; each stream can override `retry`, `onRetry`, `idleTimeoutMs`, `headers`. */
+export interface ClientOptions {
+  /** The API root, e.g. `https://gateway.example/v1` (Spool) or any OpenAI-compatible `/v1`. */
+  baseURL: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Extra headers, or a (possibly async) function called before every attempt (fresh tokens). */
+  headers?: HeadersOption;
+  /** The `fetch` to use. @default globalThis.fetch */
+  fetch?: FetchLike;
+  /** The `XMLHttpRequest` class for the XHR transport. @default globalThis.XMLHttpRequest */
+  XMLHttpRequest?: XhrConstructor;
+  /**
+   * `'auto'` uses streaming fetch where the runtime has it (browsers, Node, Deno, Bun), else XHR (React Native).
+   * @default 'auto'
+   */
+  transport?: TransportOption;
+  /**
+   * Retry settings; a number is `maxAttempts`, `false` disables.
+   * @default 8 attempts, 500 ms doubling to 30 s, full jitter, 2 min per outage (see normalizeRetryOptions)
+   */
+  retry?: number | boolean | RetryOptions;
+  /** Called before each retry; `false` vetoes it, a number replaces the delay. */
+  onRetry?: (context: RetryContext) => boolean | number | undefined | Promise<boolean | number | undefined>;
+  /**
+   * Ms without a byte before a connection is presumed dead and replaced; `0` disables.
+   * @default 45000
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Against servers without resume (no `X-Stream-Id`): restart and announce `restarted`, or fail.
+   * @default 'restart'
+   */
+  onNoResume?: 'restart' | 'fail';
+  /** On a 401: refresh credentials, then resolve (anything but `false`) to retry once. */
+  onUnauthorized?: (error: HttpError) => boolean | undefined | Promise<boolean | undefined>;
+  /** Connectivity/visibility source. @default globalLifecycle() */
+  lifecycle?: LifecycleSource;
+  /** Reconnect at once when the page becomes visible again. @default false */
+  reconnectOnVisible?: boolean;
+  /** Streams this client runs at once; more wait in FIFO order. @default Infinity */
+  maxConcurrent?: number;
+  /** Streams this client starts per sliding minute. @default Infinity */
+  requestsPerMinute?: number;
+}
+
+/** A Spool client: `client.chat.stream(request)`. */
+export interface SpoolClient {
+  chat: {
+    /**
+     * Starts a streamed chat completion (`stream: true` is set for you) that survives drops.
+     * @example
+     * for await (const event of client.chat.stream({ model: 'sim', messages })) {
+     *   if (event.type === 'text-delta') render(event.text);
+     *   if (event.type === 'restarted') clear();
+     * }
+     */
+    stream(request: ChatCompletionRequest, options?: ChatStreamOptions): ChatStream;
+  };
+  /** The admission scheduler shared by this client's streams, when limits are set. */
+  readonly scheduler: Scheduler | undefined;
+}
+
+/**
+ * Creates a client for a Spool gateway or any OpenAI-compatible API.
+ * @example
+ * const client = createClient({ baseURL: 'http://localhost:8787/v1', apiKey: 'sk-…' });
+ * const text = await client.chat.stream({ model: 'sim', messages: [{ role: 'user', content: 'Hi' }] }).text();
+ */
+export function createClient(options: ClientOptions): SpoolClient {
+  if (typeof options?.baseURL !== 'string' || options.baseURL === '') {
+    throw new TypeError('createClient needs `baseURL`, e.g. "https://gateway.example/v1".');
+  }
+  const baseURL = options.baseURL.replace(/\/+$/, '');
+  const limited = options.maxConcurrent !== undefined || options.requestsPerMinute !== undefined;
+  const scheduler = limited
+    ? createScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
+    : undefined;
+
+  return {
+    scheduler,
+    chat: {
+      stream(request, streamOptions = {}) {
+        const headers = async () => {
+          const merged: Record<string, string> = {
+            accept: 'text/event-stream',
+            'content-type': 'application/json',
+          };
+          if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
+          assignLowercase(merged, await resolve(options.headers));
+          assignLowercase(merged, await resolve(streamOptions.headers));
+          return merged;
+        };
+        const engineOptions: EventStreamOptions = {
+          headers,
+          retry: streamOptions.retry ?? options.retry,
+          onRetry: streamOptions.onRetry ?? options.onRetry,
+          idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
+          transport: options.transport,
+          fetch: options.fetch,
+          XMLHttpRequest: options.XMLHttpRequest,
+          resumeUrl: (streamId) => `${baseURL}/streams/${encodeURIComponent(streamId)}`,
+          onNoResume: options.onNoResume,
+          onUnauthorized: options.onUnauthorized,
+          lifecycle: options.lifecycle,
+          reconnectOnVisible: options.reconnectOnVisible,
+          scheduler,
+        };
+        const body = JSON.stringify({ ...request, stream: true });
+        return streamChatCompletion(`${baseURL}/chat/completions`, body, engineOptions, streamOptions);
+      },
+    },
+  };
+}
+
+async function resolve(headers: HeadersOption | undefined): Promise<Record<string, string>> {
+  if (headers === undefined) return {};
+  return typeof headers === 'function' ? await headers() : headers;
+}
+
+function assignLowercase(target: Record<string, string>, source: Record<string, string>): void {
+  for (const [name, value] of Object.entries(source)) target[name.toLowerCase()] = value;
+}

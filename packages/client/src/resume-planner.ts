@@ -1,0 +1,134 @@
+import { EventIdTracker, IDEMPOTENCY_KEY_HEADER, LAST_EVENT_ID_HEADER } from '@spool/protocol';
+
+/**
+ * How an attempt relates to the stream: the first request; a resume of a known stream
+ * (`GET …/streams/{id}`); a re-send of the original request with the same `Idempotency-Key` when no
+ * response ever told us the stream id; or a restart from scratch when the server cannot resume.
+ */
+export type AttemptKind = 'initial' | 'resume' | 'repost' | 'restart';
+
+/** One HTTP request the engine should make next. */
+export interface PlannedRequest {
+  kind: AttemptKind;
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  /** The last event id already delivered; the server should send what follows. */
+  fromEventId: number;
+}
+
+/** The original request and how to reach a stream by id. */
+export interface ResumePlannerOptions {
+  url: string;
+  method: string;
+  body?: string | undefined;
+  /** Where a known stream can be resumed; `undefined` means "re-send the original request". */
+  resumeUrl?: ((streamId: string) => string | undefined) | undefined;
+  /** Whether to send an `Idempotency-Key` with the original request. */
+  idempotency: boolean;
+  /** Makes a fresh idempotency key. */
+  generateKey: () => string;
+}
+
+/** What to do after a connection dropped. */
+export type DropDecision = 'resume' | 'restart' | 'fail';
+
+/**
+ * Resume bookkeeping for one logical stream: which events were delivered, which stream id and
+ * idempotency key name it, and what request comes next. Pure: the engine does the I/O.
+ */
+export class ResumePlanner {
+  #options: ResumePlannerOptions;
+  #tracker = new EventIdTracker();
+  #streamId: string | undefined;
+  #idempotencyKey: string | undefined;
+  #attempted = false;
+  #responded = false;
+  #restartPending = false;
+  #delivered = false;
+
+  constructor(options: ResumePlannerOptions) {
+    this.#options = options;
+    this.#idempotencyKey = options.idempotency ? options.generateKey() : undefined;
+  }
+
+  /** The stream id from the server's `X-Stream-Id`, once a response carried one. */
+  get streamId(): string | undefined {
+    return this.#streamId;
+  }
+
+  /** The highest event id delivered (0 before the first). */
+  get lastEventId(): number {
+    return this.#tracker.lastEventId;
+  }
+
+  /** The `Idempotency-Key` the original request carries. */
+  get idempotencyKey(): string | undefined {
+    return this.#idempotencyKey;
+  }
+
+  /** The request to make next, with the caller's `headers` plus the resume headers. */
+  plan(headers: Record<string, string>): PlannedRequest {
+    const fromEventId = this.#tracker.lastEventId;
+    const withLastId = { ...headers };
+    if (fromEventId > 0) withLastId[LAST_EVENT_ID_HEADER] = String(fromEventId);
+    const resumeUrl = this.#streamId === undefined ? undefined : this.#options.resumeUrl?.(this.#streamId);
+    let kind: AttemptKind = this.#attempted ? 'repost' : 'initial';
+    if (this.#restartPending) kind = 'restart';
+    else if (resumeUrl !== undefined) kind = 'resume';
+    this.#attempted = true;
+    if (kind === 'resume' && resumeUrl !== undefined) {
+      return { kind, url: resumeUrl, method: 'GET', headers: withLastId, body: undefined, fromEventId };
+    }
+    if (this.#idempotencyKey !== undefined) withLastId[IDEMPOTENCY_KEY_HEADER] = this.#idempotencyKey;
+    return {
+      kind,
+      url: this.#options.url,
+      method: this.#options.method,
+      headers: withLastId,
+      body: this.#options.body,
+      fromEventId,
+    };
+  }
+
+  /** Records a successful (2xx event-stream) response and the stream id it named, if any. */
+  onResponse(streamId: string | null): void {
+    this.#responded = true;
+    this.#restartPending = false;
+    if (streamId) this.#streamId = streamId;
+  }
+
+  /** Whether an event is new; replayed events at or below the last delivered id are not. */
+  accept(eventId: string | undefined): boolean {
+    const fresh = this.#tracker.accept(eventId);
+    if (fresh) this.#delivered = true;
+    return fresh;
+  }
+
+  /**
+   * Decides how to continue after a drop: resume when the server named the stream (or never answered,
+   * so the same idempotency key can attach to it), otherwise restart or fail per `onNoResume`.
+   */
+  onDrop(onNoResume: 'restart' | 'fail'): DropDecision {
+    if (this.#streamId !== undefined || !this.#responded) return 'resume';
+    // Nothing reached the caller yet, so starting over is invisible even with onNoResume 'fail'.
+    if (onNoResume === 'fail' && this.#delivered) return 'fail';
+    return this.#restart();
+  }
+
+  /** Abandons the current generation (e.g. after a transient mid-stream error) and starts a new one. */
+  restart(): void {
+    this.#restart();
+  }
+
+  #restart(): 'restart' {
+    this.#tracker = new EventIdTracker();
+    this.#streamId = undefined;
+    this.#responded = false;
+    this.#delivered = false;
+    this.#restartPending = true;
+    if (this.#idempotencyKey !== undefined) this.#idempotencyKey = this.#options.generateKey();
+    return 'restart';
+  }
+}

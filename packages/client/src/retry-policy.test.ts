@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import {
+  backoffDelayMs,
+  isRetryableStatus,
+  isTransientStreamError,
+  normalizeRetryOptions,
+  parseRetryAfter,
+  retryDelayMs,
+} from './retry-policy.js';
+
+const headers = (values: Record<string, string>) => ({ get: (name: string) => values[name] ?? null });
+
+describe('normalizeRetryOptions', () => {
+  it('holds the documented defaults', () => {
+    expect(normalizeRetryOptions(undefined)).toEqual({
+      initialDelayMs: 500,
+      maxDelayMs: 30_000,
+      multiplier: 2,
+      jitter: 'full',
+      maxAttempts: 8,
+      maxElapsedMs: 120_000,
+    });
+  });
+
+  it('reads a number as maxAttempts and false as no retries', () => {
+    expect(normalizeRetryOptions(3).maxAttempts).toBe(3);
+    expect(normalizeRetryOptions(false).maxAttempts).toBe(0);
+    expect(normalizeRetryOptions(true)).toEqual(normalizeRetryOptions(undefined));
+  });
+
+  it('overrides only the fields given, ignoring undefined ones', () => {
+    const options = normalizeRetryOptions({ initialDelayMs: 10, maxDelayMs: undefined });
+    expect(options.initialDelayMs).toBe(10);
+    expect(options.maxDelayMs).toBe(30_000);
+  });
+});
+
+describe('backoffDelayMs', () => {
+  it('doubles from initialDelayMs up to maxDelayMs without jitter', () => {
+    const options = normalizeRetryOptions({ jitter: 'none', maxDelayMs: 5_000 });
+    const sequence = [1, 2, 3, 4, 5, 6, 7].map((attempt) => backoffDelayMs(attempt, options, () => 0.5));
+    expect(sequence).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000]);
+  });
+
+  it('spreads full jitter over [0, ceiling] and equal jitter over [ceiling/2, ceiling]', () => {
+    const options = normalizeRetryOptions({});
+    expect(backoffDelayMs(3, options, () => 0)).toBe(0);
+    expect(backoffDelayMs(3, options, () => 0.999999)).toBe(2000);
+    expect(backoffDelayMs(3, options, () => 0.25)).toBe(500);
+    const equal = normalizeRetryOptions({ jitter: 'equal' });
+    expect(backoffDelayMs(3, equal, () => 0)).toBe(1000);
+    expect(backoffDelayMs(3, equal, () => 0.5)).toBe(1500);
+  });
+});
+
+describe('retryDelayMs', () => {
+  const options = normalizeRetryOptions({ jitter: 'none' });
+
+  it('uses Retry-After as is, even beyond maxDelayMs', () => {
+    expect(retryDelayMs(1, options, { retryAfterMs: 45_000 }, () => 0)).toBe(45_000);
+  });
+
+  it('never reconnects sooner than the stream asked with retry:', () => {
+    expect(retryDelayMs(1, options, { serverRetryMs: 3_000 }, () => 0)).toBe(3_000);
+    expect(retryDelayMs(5, options, { serverRetryMs: 3_000 }, () => 0)).toBe(8_000);
+    expect(retryDelayMs(1, options, { serverRetryMs: 90_000 }, () => 0)).toBe(30_000);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2025-01-01T00:00:00Z');
+
+  it('reads delta-seconds', () => {
+    expect(parseRetryAfter(headers({ 'retry-after': '2' }), now)).toBe(2000);
+    expect(parseRetryAfter(headers({ 'retry-after': ' 1.5 ' }), now)).toBe(1500);
+  });
+
+  it('reads an HTTP date relative to now, never negative', () => {
+    expect(parseRetryAfter(headers({ 'retry-after': 'Wed, 01 Jan 2025 00:00:07 GMT' }), now)).toBe(7000);
+    expect(parseRetryAfter(headers({ 'retry-after': 'Tue, 31 Dec 2024 23:00:00 GMT' }), now)).toBe(0);
+  });
+
+  it('prefers retry-after-ms', () => {
+    expect(parseRetryAfter(headers({ 'retry-after-ms': '250', 'retry-after': '9' }), now)).toBe(250);
+  });
+
+  it('ignores absent and garbage values', () => {
+    expect(parseRetryAfter(headers({}), now)).toBeUndefined();
+    expect(parseRetryAfter(headers({ 'retry-after': 'soon' }), now)).toBeUndefined();
+    expect(parseRetryAfter(headers({ 'retry-after-ms': 'x', 'retry-after': '1' }), now)).toBe(1000);
+  });
+});
+
+describe('error classification', () => {
+  it('retries 408, 409, 429 and 5xx; not 400, 401, 403, 404, 410, 422', () => {
+    for (const status of [408, 409, 429, 500, 502, 503, 504]) expect(isRetryableStatus(status)).toBe(true);
+    for (const status of [400, 401, 403, 404, 410, 413, 422]) expect(isRetryableStatus(status)).toBe(false);
+  });
+
+  it('treats only clearly transient mid-stream errors as transient', () => {
+    const body = (code: string | null, type = 'server_error') => ({
+      error: { message: 'x', type, code, param: null },
+    });
+    expect(isTransientStreamError(body('shutting_down'))).toBe(true);
+    expect(isTransientStreamError(body('upstream_timeout'))).toBe(true);
+    expect(isTransientStreamError(body(null, 'overloaded_error'))).toBe(true);
+    expect(isTransientStreamError(body('content_filter', 'invalid_request_error'))).toBe(false);
+    expect(isTransientStreamError(body('upstream_error', 'api_error'))).toBe(false);
+    expect(isTransientStreamError('boom')).toBe(false);
+  });
+});

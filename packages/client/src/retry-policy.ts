@@ -1,0 +1,164 @@
+/** How random spreading is applied to each backoff delay. */
+export type JitterMode = 'full' | 'equal' | 'none';
+
+/** Reconnection and retry tuning. Every default lives in {@link normalizeRetryOptions}. */
+export interface RetryOptions {
+  /**
+   * Delay cap before the first retry; each later retry multiplies it by `multiplier`.
+   * @default 500
+   */
+  initialDelayMs?: number;
+  /**
+   * Upper bound of any computed backoff delay (a server's `Retry-After` is honoured beyond it).
+   * @default 30000
+   */
+  maxDelayMs?: number;
+  /**
+   * Growth factor between consecutive retries.
+   * @default 2
+   */
+  multiplier?: number;
+  /**
+   * `'full'`: uniform in [0, delay] (AWS "full jitter"); `'equal'`: uniform in [delay/2, delay];
+   * `'none'`: exactly the delay.
+   * @default 'full'
+   */
+  jitter?: JitterMode;
+  /**
+   * Consecutive failed attempts allowed in one outage; the count resets once a connection delivers an event.
+   * @default 8
+   */
+  maxAttempts?: number;
+  /**
+   * Time one outage may last (first failure to recovery, time offline excluded) before giving up.
+   * @default 120000
+   */
+  maxElapsedMs?: number;
+}
+
+/** {@link RetryOptions} with every field present. */
+export type NormalizedRetryOptions = Required<RetryOptions>;
+
+/**
+ * Resolves the `retry` option into full settings; the single home of every default.
+ * `false` or `0` disables retries, a number sets `maxAttempts`, an object overrides fields.
+ * @example normalizeRetryOptions(3) // { maxAttempts: 3, initialDelayMs: 500, … }
+ */
+export function normalizeRetryOptions(
+  retry: number | boolean | RetryOptions | undefined,
+): NormalizedRetryOptions {
+  const defaults: NormalizedRetryOptions = {
+    initialDelayMs: 500,
+    maxDelayMs: 30_000,
+    multiplier: 2,
+    jitter: 'full',
+    maxAttempts: 8,
+    maxElapsedMs: 120_000,
+  };
+  if (retry === undefined || retry === true) return defaults;
+  if (retry === false) return { ...defaults, maxAttempts: 0 };
+  if (typeof retry === 'number') return { ...defaults, maxAttempts: Math.max(0, Math.floor(retry)) };
+  const merged = { ...defaults };
+  for (const [key, value] of Object.entries(retry)) {
+    if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  }
+  return merged;
+}
+
+/**
+ * The backoff delay before retry number `attempt` (1-based): `initialDelayMs · multiplier^(attempt-1)`,
+ * capped at `maxDelayMs`, then jittered with `random()` ∈ [0, 1).
+ */
+export function backoffDelayMs(
+  attempt: number,
+  options: NormalizedRetryOptions,
+  random: () => number,
+): number {
+  const exponent = Math.max(0, attempt - 1);
+  const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * options.multiplier ** exponent);
+  if (options.jitter === 'none') return Math.round(ceiling);
+  if (options.jitter === 'equal') return Math.round(ceiling / 2 + random() * (ceiling / 2));
+  return Math.round(random() * ceiling);
+}
+
+/** What decides the wait before a retry besides the attempt number. */
+export interface RetryDelayHints {
+  /** From the failed response's `Retry-After` / `retry-after-ms`: used as is. */
+  retryAfterMs?: number | undefined;
+  /** From the stream's `retry:` field: the least a reconnect after a drop should wait. */
+  serverRetryMs?: number | undefined;
+}
+
+/**
+ * The wait before retry `attempt`: the server's `Retry-After` when given (it knows its load), otherwise
+ * the jittered backoff, raised to the stream's `retry:` value (WHATWG SSE §9.2.6 reconnection time)
+ * and capped at `maxDelayMs`.
+ */
+export function retryDelayMs(
+  attempt: number,
+  options: NormalizedRetryOptions,
+  hints: RetryDelayHints,
+  random: () => number,
+): number {
+  if (hints.retryAfterMs !== undefined) return Math.max(0, hints.retryAfterMs);
+  const backoff = backoffDelayMs(attempt, options, random);
+  if (hints.serverRetryMs === undefined) return backoff;
+  return Math.min(options.maxDelayMs, Math.max(backoff, hints.serverRetryMs));
+}
+
+/** The subset of `Headers` the parsers read. */
+export interface HeaderReader {
+  get(name: string): string | null;
+}
+
+/**
+ * Reads how long a server asked the client to wait: `retry-after-ms` (OpenAI's, milliseconds) first,
+ * then `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+ * @returns milliseconds (≥ 0), or `undefined` when absent or unparseable.
+ */
+export function parseRetryAfter(headers: HeaderReader, nowMs: number): number | undefined {
+  const milliseconds = headers.get('retry-after-ms');
+  if (milliseconds !== null && /^\s*\d+(\.\d+)?\s*$/.test(milliseconds)) {
+    return Math.round(Number(milliseconds));
+  }
+  const value = headers.get('retry-after');
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - nowMs);
+}
+
+/**
+ * Whether an HTTP status is worth retrying: 408, 409, 429 and 5xx are (the server is busy, slow or
+ * restarting); everything else — 400, 401, 403, 404, 410, 422 … — will answer the same again.
+ */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+const TRANSIENT_STREAM_ERROR_CODES = new Set([
+  'rate_limit_exceeded',
+  'concurrency_limit_exceeded',
+  'upstream_timeout',
+  'upstream_unreachable',
+  'store_unavailable',
+  'shutting_down',
+]);
+const TRANSIENT_STREAM_ERROR_TYPES = new Set(['overloaded_error', 'rate_limit_error']);
+
+/**
+ * Whether a mid-stream error body is clearly transient (overload, timeout, shutdown), so starting the
+ * request again could succeed. Anything else — content filters, bad requests, unknown codes — is final.
+ */
+export function isTransientStreamError(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return false;
+  const error = (body as { error?: unknown }).error;
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, type } = error as { code?: unknown; type?: unknown };
+  return (
+    (typeof code === 'string' && TRANSIENT_STREAM_ERROR_CODES.has(code)) ||
+    (typeof type === 'string' && TRANSIENT_STREAM_ERROR_TYPES.has(type))
+  );
+}

@@ -1,0 +1,89 @@
+/** Measurements of one stream, readable at any time. */
+export interface StreamStats {
+  /** When the stream was started (epoch ms). */
+  startedAt: number;
+  /** From start to the first content token, in ms; `undefined` until one arrives. */
+  timeToFirstTokenMs: number | undefined;
+  /** Content deltas received (each counts as one token). */
+  tokens: number;
+  /** Tokens per second from the first token to the latest one (0 until two have arrived). */
+  tokensPerSecond: number;
+  /** Reconnection attempts made. */
+  reconnects: number;
+  /** Response body bytes received, replays included. */
+  bytes: number;
+  /** Events delivered to the caller (duplicates from replays excluded). */
+  events: number;
+  /** Time spent disconnected: from each failure until the next connection opened, in ms. */
+  stallMs: number;
+}
+
+/** Accumulates {@link StreamStats} from engine callbacks; pure given its clock. */
+export class StatsRecorder {
+  #now: () => number;
+  #firstTokenAt: number | undefined;
+  #lastTokenAt: number | undefined;
+  #stallStartedAt: number | undefined;
+  #stats: StreamStats;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+    this.#stats = {
+      startedAt: now(),
+      timeToFirstTokenMs: undefined,
+      tokens: 0,
+      tokensPerSecond: 0,
+      reconnects: 0,
+      bytes: 0,
+      events: 0,
+      stallMs: 0,
+    };
+  }
+
+  /** A snapshot of the numbers so far. */
+  snapshot(): StreamStats {
+    const stats = { ...this.#stats };
+    if (this.#stallStartedAt !== undefined) stats.stallMs += this.#now() - this.#stallStartedAt;
+    return stats;
+  }
+
+  /** Counts received body bytes. */
+  addBytes(byteLength: number): void {
+    this.#stats.bytes += byteLength;
+  }
+
+  /** Counts one delivered event. */
+  addEvent(): void {
+    this.#stats.events += 1;
+  }
+
+  /** Counts one content token. */
+  addToken(): void {
+    const now = this.#now();
+    if (this.#firstTokenAt === undefined) {
+      this.#firstTokenAt = now;
+      this.#stats.timeToFirstTokenMs = now - this.#stats.startedAt;
+    }
+    this.#lastTokenAt = now;
+    this.#stats.tokens += 1;
+    const seconds = (this.#lastTokenAt - this.#firstTokenAt) / 1000;
+    this.#stats.tokensPerSecond = seconds > 0 ? (this.#stats.tokens - 1) / seconds : 0;
+  }
+
+  /** A connection failed: stall time runs until {@link connected}. */
+  disconnected(): void {
+    if (this.#stallStartedAt === undefined) this.#stallStartedAt = this.#now();
+  }
+
+  /** A reconnection attempt starts. */
+  reconnecting(): void {
+    this.#stats.reconnects += 1;
+  }
+
+  /** A connection opened: stall time stops. */
+  connected(): void {
+    if (this.#stallStartedAt === undefined) return;
+    this.#stats.stallMs += this.#now() - this.#stallStartedAt;
+    this.#stallStartedAt = undefined;
+  }
+}
