@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   request_timeout: { status: 408, type: 'invalid_request_error' },
   stream_in_progress: { status: 409, type: 'invalid_request_error' },
+  stream_cancelled: { status: 409, type: 'invalid_request_error' },
   stream_expired: { status: 410, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
@@ -60,7 +61,11 @@ export function errorTypeForStatus(status: number): string {
 }
 
 /** Builds an OpenAI error body for one of Spool's own codes. */
-export function errorBody(code: SpoolErrorCode, message: string, param: string | null = null): OpenAIErrorBody {
+export function errorBody(
+  code: SpoolErrorCode,
+  message: string,
+  param: string | null = null,
+): OpenAIErrorBody {
   return { error: { message, type: ERROR_CODES[code].type, code, param } };
 }
 
@@ -98,5 +103,9 @@ export function normalizeErrorBody(status: number, raw: unknown, fallbackMessage
 export function isErrorBody(value: unknown): value is OpenAIErrorBody {
   if (typeof value !== 'object' || value === null) return false;
   const error = (value as { error?: unknown }).error;
-  return typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string';
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { message?: unknown }).message === 'string'
+  );
 }

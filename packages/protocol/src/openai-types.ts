@@ -57,7 +57,12 @@ export interface ChatCompletionChunk {
   system_fingerprint?: string | null;
   choices: Array<{
     index: number;
-    delta: { role?: 'assistant'; content?: string | null; refusal?: string | null; tool_calls?: ToolCallDelta[] };
+    delta: {
+      role?: 'assistant';
+      content?: string | null;
+      refusal?: string | null;
+      tool_calls?: ToolCallDelta[];
+    };
     finish_reason: FinishReason | null;
     logprobs?: unknown;
   }>;

@@ -1,0 +1,150 @@
+import { z } from 'zod';
+
+const duration = z.number().int().nonnegative();
+
+const simProviderSchema = z
+  .object({
+    type: z.literal('sim'),
+    ttftMs: duration.default(0).describe('Delay before the first event, in ms.'),
+    tokensPerSecond: z
+      .number()
+      .nonnegative()
+      .default(0)
+      .describe('Tokens per second; 0 = as fast as possible.'),
+  })
+  .strict();
+
+const openaiProviderSchema = z
+  .object({
+    type: z.literal('openai'),
+    baseURL: z.url().describe('Base URL with the version prefix, e.g. https://api.openai.com/v1.'),
+    apiKey: z.string().optional().describe('Upstream API key; prefer apiKeyEnv.'),
+    apiKeyEnv: z
+      .string()
+      .optional()
+      .describe('Name of the environment variable holding the upstream API key.'),
+    headers: z.record(z.string(), z.string()).default({}).describe('Extra headers sent upstream.'),
+    passHeaders: z
+      .array(z.string().toLowerCase())
+      .default([])
+      .describe('Client request headers copied upstream.'),
+    connections: z.number().int().positive().default(128).describe('Pooled keep-alive connections.'),
+    connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
+    firstByteTimeoutMs: duration
+      .default(120_000)
+      .describe('Time allowed until response headers (answers 504).'),
+    idleTimeoutMs: duration.default(120_000).describe('Time allowed between two streamed chunks.'),
+  })
+  .strict();
+
+const providerSchema = z.discriminatedUnion('type', [simProviderSchema, openaiProviderSchema]);
+
+const routeSchema = z
+  .object({
+    match: z.string().min(1).describe('Model name, or a pattern with * wildcards.'),
+    provider: z.string().min(1).describe('Name of a provider in `providers`.'),
+    upstreamModel: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Model name sent upstream; default: the requested one.'),
+  })
+  .strict();
+
+const keySchema = z
+  .object({
+    name: z.string().min(1).describe('Label for logs and usage; never the key itself.'),
+    key: z.string().min(8).optional().describe('The key in plain text.'),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i)
+      .optional()
+      .describe('Hex SHA-256 of the key, instead of `key`.'),
+    models: z.array(z.string()).optional().describe('Model patterns this key may use; default: all.'),
+  })
+  .strict()
+  .refine((value) => (value.key === undefined) !== (value.sha256 === undefined), {
+    message: 'set exactly one of `key` or `sha256`',
+  });
+
+/** The gateway's configuration file, validated at start-up; every default lives here. */
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1').describe('Interface to listen on.'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(8787)
+          .describe('Port to listen on (PORT env, --port).'),
+        heartbeatIntervalMs: z
+          .number()
+          .int()
+          .positive()
+          .default(15_000)
+          .describe('Comment heartbeat interval on idle streams.'),
+        retryMs: duration
+          .default(1000)
+          .describe('`retry:` hint sent at the start of every stream for native EventSource.'),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(4 * 1024 * 1024)
+          .describe('Largest request body (413 beyond).'),
+        headersTimeoutMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30_000)
+          .describe('Time a client has to send its headers.'),
+        shutdownGraceMs: duration
+          .default(30_000)
+          .describe('How long SIGTERM waits for open streams to finish.'),
+        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    providers: z
+      .record(z.string().min(1), providerSchema)
+      .default({ sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 0 } } as never),
+    models: z.array(routeSchema).default([{ match: '*', provider: 'sim' }]),
+    keys: z
+      .array(keySchema)
+      .default([])
+      .describe('Gateway API keys; none = dev mode, loopback clients only.'),
+    spool: z
+      .object({
+        store: z.enum(['memory', 'redis']).default('memory').describe('Where streams are spooled.'),
+        redisUrl: z.string().optional().describe('Redis URL for the redis store (REDIS_URL env).'),
+        keyPrefix: z.string().default('spool:').describe('Prefix of every Redis key.'),
+        retentionMs: duration.default(60 * 60 * 1000).describe('How long a finished stream stays resumable.'),
+        maxStreamBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(8 * 1024 * 1024)
+          .describe('Bytes kept per stream; older events are evicted (410).'),
+        disconnectGraceMs: duration
+          .nullable()
+          .default(null)
+          .describe('Stop generating this long after the last reader left; null = run to completion.'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** The configuration as written (defaults optional). */
+export type GatewayConfigInput = z.input<typeof configSchema>;
+/** The configuration with every default applied. */
+export type GatewayConfig = z.output<typeof configSchema>;
+/** One provider's configuration. */
+export type ProviderConfig = z.output<typeof providerSchema>;
+/** One routing rule. */
+export type RouteConfig = z.output<typeof routeSchema>;
+/** One gateway API key. */
+export type KeyConfig = z.output<typeof keySchema>;

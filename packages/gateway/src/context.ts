@@ -1,0 +1,20 @@
+import type { Logger } from 'pino';
+import type { Authenticator } from './auth.js';
+import type { GatewayConfig } from './config/schema.js';
+import type { HeartbeatScheduler } from './relay/sse-writer.js';
+import type { StreamRelay } from './relay/stream-relay.js';
+import type { ModelRouter } from './routing.js';
+import type { SpoolStore } from './spool/store.js';
+
+/** Everything a request handler needs, built once at start-up. */
+export interface GatewayContext {
+  config: GatewayConfig;
+  router: ModelRouter;
+  auth: Authenticator;
+  store: SpoolStore;
+  relay: StreamRelay;
+  heartbeats: HeartbeatScheduler;
+  log: Logger;
+  /** Set when SIGTERM (or `close`) started: new work is refused with 503. */
+  draining: boolean;
+}

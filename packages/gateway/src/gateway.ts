@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { REQUEST_ID_HEADER } from '@spool/protocol';
+import pino, { type Logger } from 'pino';
+import { Authenticator, bearerToken, type Caller } from './auth.js';
+import type { GatewayConfig } from './config/schema.js';
+import type { GatewayContext } from './context.js';
+import { GatewayError } from './errors.js';
+import { handleChatCompletions } from './handlers/chat-completions.js';
+import { handleListModels, handleReady } from './handlers/models.js';
+import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
+import { asGatewayError, sendError, sendJson } from './http/respond.js';
+import { HeartbeatScheduler } from './relay/sse-writer.js';
+import { StreamRelay } from './relay/stream-relay.js';
+import { createProviders, ModelRouter } from './routing.js';
+import { createStore } from './spool/create-store.js';
+
+/** A running gateway. */
+export interface Gateway {
+  /** `http://host:port`, the base of every route (the OpenAI base URL is `${url}/v1`). */
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  readonly context: GatewayContext;
+  /** Stops accepting, lets open streams finish (up to `server.shutdownGraceMs`), then closes. */
+  close(): Promise<void>;
+}
+
+/** Options of `startGateway` besides the configuration. */
+export interface StartGatewayOptions {
+  /** A logger to use instead of one built from `server.logLevel`. */
+  logger?: Logger;
+  /** The environment providers read keys from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+const STREAM_PATH = /^\/v1\/streams\/([^/]+)$/;
+
+function newRequestId(): string {
+  return `req_${randomBytes(12).toString('hex')}`;
+}
+
+/** Starts the gateway on `config.server.host:port` (port 0 picks a free one). */
+export async function startGateway(
+  config: GatewayConfig,
+  options: StartGatewayOptions = {},
+): Promise<Gateway> {
+  const log = options.logger ?? pino({ level: config.server.logLevel, base: { service: 'spool-gateway' } });
+  const providers = createProviders(config, options.env ?? process.env);
+  const store = await createStore(config, log);
+  const context: GatewayContext = {
+    config,
+    router: new ModelRouter(config.models, providers),
+    auth: new Authenticator(config.keys),
+    store,
+    relay: new StreamRelay(store, { disconnectGraceMs: config.spool.disconnectGraceMs }, log),
+    heartbeats: new HeartbeatScheduler(config.server.heartbeatIntervalMs),
+    log,
+    draining: false,
+  };
+  const server = createServer(
+    { headersTimeout: config.server.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 },
+    (request, response) => {
+      void handle(context, request, response);
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    server,
+    context,
+    close: () => {
+      closing ??= shutdown(context, server);
+      return closing;
+    },
+  };
+}
+
+async function shutdown(context: GatewayContext, server: Server): Promise<void> {
+  context.draining = true;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await context.relay.drain(context.config.server.shutdownGraceMs);
+  // Readers of streams that just ended get their last bytes; then whatever is left is cut.
+  const deadline = setTimeout(() => server.closeAllConnections(), 1000);
+  await closed;
+  clearTimeout(deadline);
+  context.heartbeats.close();
+  await context.store.close();
+  await Promise.all([...context.router.providers.values()].map((provider) => provider.close()));
+}
+
+function allow(methods: string, response: ServerResponse, method: string | undefined, path: string): boolean {
+  if (methods.split(', ').includes(method ?? '')) return true;
+  response.setHeader('allow', methods);
+  throw GatewayError.of('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${methods}.`);
+}
+
+async function handle(
+  context: GatewayContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const started = performance.now();
+  const incomingId = request.headers[REQUEST_ID_HEADER];
+  const requestId =
+    typeof incomingId === 'string' && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : newRequestId();
+  response.setHeader(REQUEST_ID_HEADER, requestId);
+  const url = new URL(request.url ?? '/', 'http://gateway');
+  const path = url.pathname;
+  try {
+    if (path === '/health') {
+      allow('GET, HEAD', response, request.method, path);
+      sendJson(response, 200, { status: 'ok' });
+      return;
+    }
+    if (path === '/ready') {
+      allow('GET, HEAD', response, request.method, path);
+      await handleReady(context, response);
+      return;
+    }
+    if (context.draining) {
+      response.setHeader('connection', 'close');
+      throw GatewayError.of('shutting_down', 'The gateway is shutting down; retry on another instance.', {
+        retryAfterSeconds: 1,
+      });
+    }
+    if (path === '/v1/chat/completions') {
+      allow('POST', response, request.method, path);
+      await handleChatCompletions(context, context.auth.authenticate(request), request, response, requestId);
+      return;
+    }
+    if (path === '/v1/models') {
+      allow('GET', response, request.method, path);
+      await handleListModels(context, context.auth.authenticate(request), response);
+      return;
+    }
+    const streamMatch = STREAM_PATH.exec(path);
+    if (streamMatch) {
+      allow('GET, DELETE', response, request.method, path);
+      const streamId = decodeURIComponent(streamMatch[1] as string);
+      if (request.method === 'DELETE') {
+        await handleDeleteStream(context, context.auth.authenticate(request), response, streamId);
+      } else {
+        // The id is the capability; a key, when sent, must be valid and must own the stream.
+        const caller: Caller | undefined =
+          bearerToken(request) !== undefined || context.auth.devMode
+            ? context.auth.authenticate(request)
+            : undefined;
+        await handleGetStream(context, caller, request, response, streamId, url.searchParams);
+      }
+      return;
+    }
+    throw GatewayError.of(
+      'not_found',
+      `Unknown path ${path}. Spool serves /v1/chat/completions, /v1/models and /v1/streams/{id}.`,
+    );
+  } catch (error) {
+    const gatewayError = asGatewayError(error);
+    if (gatewayError.status >= 500 && gatewayError.body.error.code === 'internal_error') {
+      context.log.error({ err: error, requestId }, 'request failed');
+    }
+    if (!response.headersSent) sendError(response, gatewayError);
+    else if (!response.writableEnded) response.end();
+  } finally {
+    const log = () =>
+      context.log.info(
+        {
+          requestId,
+          method: request.method,
+          path,
+          status: response.statusCode,
+          durationMs: Math.round(performance.now() - started),
+        },
+        'request',
+      );
+    if (response.writableFinished || response.destroyed) log();
+    else response.once('close', log);
+  }
+}

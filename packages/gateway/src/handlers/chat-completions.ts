@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IDEMPOTENCY_KEY_HEADER, LAST_EVENT_ID_HEADER, parseLastEventId } from '@spool/protocol';
+import type { Caller } from '../auth.js';
+import type { GatewayContext } from '../context.js';
+import { GatewayError } from '../errors.js';
+import { readBody } from '../http/read-body.js';
+import { sendJson } from '../http/respond.js';
+import { parseChatRequest } from '../http/validate-chat-request.js';
+import { newStreamId } from '../relay/stream-relay.js';
+import { assertReplayable, failureError, serveStream, waitUntilStarted } from './serve-stream.js';
+
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/** Reads and checks the resume point a request asks for. */
+export function requestedAfterId(request: IncomingMessage, queryValue?: string | null): number {
+  const header = request.headers[LAST_EVENT_ID_HEADER];
+  const raw = typeof header === 'string' ? header : (queryValue ?? undefined);
+  const afterId = parseLastEventId(raw);
+  if (afterId === null) {
+    throw GatewayError.of(
+      'invalid_last_event_id',
+      `Last-Event-ID must be a non-negative integer, got "${raw}".`,
+      {
+        param: 'Last-Event-ID',
+      },
+    );
+  }
+  return afterId;
+}
+
+/** `POST /v1/chat/completions`: streamed requests go through the spool, others are relayed as they are. */
+export async function handleChatCompletions(
+  context: GatewayContext,
+  caller: Caller,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const raw = await readBody(request, context.config.server.bodyLimitBytes);
+  const body = parseChatRequest(raw);
+  const route = context.router.resolve(body.model);
+  if (!route) {
+    throw GatewayError.of(
+      'model_not_found',
+      `The model \`${body.model}\` does not exist or you do not have access to it.`,
+      {
+        param: 'model',
+      },
+    );
+  }
+  if (!caller.mayUse(body.model)) {
+    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
+      param: 'model',
+    });
+  }
+  const upstreamBody = route.upstreamModel === body.model ? body : { ...body, model: route.upstreamModel };
+  const abortOnClose = new AbortController();
+  const providerContext = { requestId, headers: request.headers };
+
+  if (body.stream !== true) {
+    const onClose = () => abortOnClose.abort();
+    response.on('close', onClose);
+    try {
+      const result = await route.provider.complete(upstreamBody, {
+        ...providerContext,
+        signal: abortOnClose.signal,
+      });
+      sendJson(response, 200, result.body);
+    } finally {
+      response.off('close', onClose);
+    }
+    return;
+  }
+
+  const afterId = requestedAfterId(request);
+  const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
+  const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : undefined;
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+    throw GatewayError.of('invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters.', {
+      param: 'Idempotency-Key',
+    });
+  }
+  const bodyHash = createHash('sha256').update(raw).digest('hex');
+  const started = await context.relay.start({
+    meta: {
+      id: newStreamId(),
+      ownerId: caller.id,
+      idempotencyKey,
+      bodyHash,
+      model: body.model,
+      createdAt: Date.now(),
+      state: 'pending',
+    },
+    open: (signal) => route.provider.openStream(upstreamBody, { ...providerContext, signal }),
+  });
+  let meta = started.meta;
+  if (started.kind === 'attached') {
+    if (meta.bodyHash !== bodyHash) {
+      throw GatewayError.of(
+        'idempotency_key_reused',
+        'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
+        { param: 'Idempotency-Key' },
+      );
+    }
+    if (meta.state === 'pending') meta = await waitUntilStarted(context, meta.id, abortOnClose.signal);
+    const failure = failureError(meta);
+    if (failure) throw failure;
+    assertReplayable(meta, afterId);
+  }
+  await serveStream(context, request, response, meta.id, afterId, {});
+}

@@ -1,0 +1,40 @@
+import type { ServerResponse } from 'node:http';
+import type { Caller } from '../auth.js';
+import type { GatewayContext } from '../context.js';
+import { sendJson } from '../http/respond.js';
+
+/** `GET /v1/models`: what the routing rules and the upstreams they point to offer this caller. */
+export async function handleListModels(
+  context: GatewayContext,
+  caller: Caller,
+  response: ServerResponse,
+): Promise<void> {
+  const signal = AbortSignal.timeout(10_000);
+  const models = (await context.router.listModels(signal)).filter((model) => caller.mayUse(model.id));
+  sendJson(response, 200, { object: 'list', data: models });
+}
+
+/** `GET /ready`: 200 when the store and every upstream answer, 503 (with what failed) otherwise. */
+export async function handleReady(context: GatewayContext, response: ServerResponse): Promise<void> {
+  const checks: Record<string, string> = {};
+  const signal = AbortSignal.timeout(3000);
+  const run = async (name: string, check: () => Promise<void>) => {
+    try {
+      await check();
+      checks[name] = 'ok';
+    } catch (error) {
+      checks[name] = error instanceof Error ? error.message : String(error);
+    }
+  };
+  await Promise.all([
+    run(`store:${context.store.kind}`, () => context.store.ping()),
+    ...[...context.router.providers.values()].map((provider) =>
+      run(`provider:${provider.name}`, () => provider.checkReady(signal)),
+    ),
+  ]);
+  const ready = !context.draining && Object.values(checks).every((value) => value === 'ok');
+  sendJson(response, ready ? 200 : 503, {
+    status: ready ? 'ready' : context.draining ? 'draining' : 'not_ready',
+    checks,
+  });
+}

@@ -1,0 +1,105 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  encodeEvent,
+  encodeRetry,
+  errorBody,
+  REQUEST_ID_HEADER,
+  SSE_RESPONSE_HEADERS,
+  STREAM_ID_HEADER,
+} from '@spool/protocol';
+import type { GatewayContext } from '../context.js';
+import { GatewayError } from '../errors.js';
+import { waitForDrain } from '../relay/sse-writer.js';
+import { SpoolReadError, type StreamMeta } from '../spool/store.js';
+
+const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
+
+/**
+ * Waits until a stream is no longer pending (its upstream accepted or refused), polling the
+ * store so that it works the same for a stream started on another instance.
+ */
+export async function waitUntilStarted(
+  context: GatewayContext,
+  streamId: string,
+  signal: AbortSignal,
+): Promise<StreamMeta> {
+  for (let attempt = 0; ; attempt++) {
+    const meta = await context.store.getMeta(streamId);
+    if (meta === undefined) throw GatewayError.of('stream_not_found', `No stream with id ${streamId}.`);
+    if (meta === 'expired') throw GatewayError.of('stream_expired', `Stream ${streamId} has expired.`);
+    if (meta.state !== 'pending') return meta;
+    if (signal.aborted) throw signal.reason;
+    const waitMs = PENDING_POLL_MS[Math.min(attempt, PENDING_POLL_MS.length - 1)] as number;
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+}
+
+/** Turns a failure recorded on a stream that never started into the error its retries answer. */
+export function failureError(meta: StreamMeta): GatewayError | undefined {
+  if (!meta.failure) return undefined;
+  const { status, body, retryAfterSeconds } = meta.failure;
+  return new GatewayError(status, body as GatewayError['body'], { retryAfterSeconds });
+}
+
+/** Refuses (410) a resume point whose events the byte cap already evicted, before any byte is sent. */
+export function assertReplayable(meta: StreamMeta, afterId: number): void {
+  const firstId = meta.firstId ?? 1;
+  if (afterId + 1 < firstId) {
+    throw GatewayError.of(
+      'stream_expired',
+      `Events ${afterId + 1}-${firstId - 1} of stream ${meta.id} were evicted (spool.maxStreamBytes); start a new request.`,
+    );
+  }
+}
+
+/**
+ * Commits a 200 event stream and writes the stream's events after `afterId`: replay, then live
+ * tail, at the pace the client reads (a full socket pauses the reader; nothing piles up here).
+ */
+export async function serveStream(
+  context: GatewayContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  streamId: string,
+  afterId: number,
+  extraHeaders: Record<string, string>,
+): Promise<void> {
+  const controller = new AbortController();
+  const onClose = () => controller.abort();
+  response.on('close', onClose);
+  response.writeHead(200, {
+    ...SSE_RESPONSE_HEADERS,
+    ...extraHeaders,
+    [STREAM_ID_HEADER]: streamId,
+    [REQUEST_ID_HEADER]: String(
+      response.getHeader(REQUEST_ID_HEADER) ?? extraHeaders[REQUEST_ID_HEADER] ?? '',
+    ),
+  });
+  response.write(encodeRetry(context.config.server.retryMs));
+  // Disable Nagle: each event should leave as soon as it is written.
+  request.socket.setNoDelay(true);
+  const heartbeat = context.heartbeats.watch(response);
+  context.relay.readerAttached(streamId);
+  try {
+    for await (const batch of context.store.read(streamId, afterId, controller.signal)) {
+      heartbeat.touch();
+      if (!response.write(batch) && !(await waitForDrain(response))) break;
+    }
+  } catch (error) {
+    if (!controller.signal.aborted) {
+      const body =
+        error instanceof SpoolReadError
+          ? errorBody(error.reason === 'not_found' ? 'stream_not_found' : 'stream_expired', error.message)
+          : errorBody('store_unavailable', 'The spool could not be read; resume the stream again shortly.');
+      if (!(error instanceof SpoolReadError))
+        context.log.error({ err: error, streamId }, 'spool read failed');
+      // Not a spooled event, so it has no id: a client resuming later still asks for the right one.
+      response.write(encodeEvent({ data: JSON.stringify(body) }));
+    }
+  } finally {
+    heartbeat.stop();
+    context.relay.readerDetached(streamId);
+    response.off('close', onClose);
+    if (!response.writableEnded) response.end();
+  }
+}

@@ -1,0 +1,74 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LAST_EVENT_ID_QUERY } from '@spool/protocol';
+import type { Caller } from '../auth.js';
+import type { GatewayContext } from '../context.js';
+import { GatewayError } from '../errors.js';
+import { sendJson } from '../http/respond.js';
+import type { StreamMeta } from '../spool/store.js';
+import { requestedAfterId } from './chat-completions.js';
+import { assertReplayable, failureError, serveStream, waitUntilStarted } from './serve-stream.js';
+
+const STREAM_ID_PATTERN = /^str_[A-Za-z0-9_-]{16,64}$/;
+
+async function findStream(context: GatewayContext, streamId: string): Promise<StreamMeta> {
+  if (!STREAM_ID_PATTERN.test(streamId))
+    throw GatewayError.of('stream_not_found', `No stream with id ${streamId}.`);
+  const meta = await context.store.getMeta(streamId);
+  if (meta === undefined) throw GatewayError.of('stream_not_found', `No stream with id ${streamId}.`);
+  if (meta === 'expired') {
+    throw GatewayError.of(
+      'stream_expired',
+      `Stream ${streamId} has expired (spool.retentionMs); start a new request.`,
+    );
+  }
+  return meta;
+}
+
+/**
+ * `GET /v1/streams/{id}`: replay after `Last-Event-ID` (header or `?last_event_id=`), then tail.
+ * The stream id is the capability, so native EventSource (which cannot send headers) works; a
+ * caller that does authenticate as another key is refused.
+ */
+export async function handleGetStream(
+  context: GatewayContext,
+  caller: Caller | undefined,
+  request: IncomingMessage,
+  response: ServerResponse,
+  streamId: string,
+  query: URLSearchParams,
+): Promise<void> {
+  const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
+  let meta = await findStream(context, streamId);
+  if (caller && caller.id !== meta.ownerId) {
+    throw GatewayError.of('stream_forbidden', 'This stream belongs to another API key.');
+  }
+  if (meta.state === 'pending') {
+    const controller = new AbortController();
+    response.once('close', () => controller.abort());
+    meta = await waitUntilStarted(context, streamId, controller.signal);
+  }
+  const failure = failureError(meta);
+  if (failure) throw failure;
+  assertReplayable(meta, afterId);
+  await serveStream(context, request, response, streamId, afterId, {});
+}
+
+/** `DELETE /v1/streams/{id}`: a user's Stop; generation ends upstream and readers get a final event. */
+export async function handleDeleteStream(
+  context: GatewayContext,
+  caller: Caller,
+  response: ServerResponse,
+  streamId: string,
+): Promise<void> {
+  const meta = await findStream(context, streamId);
+  if (caller.id !== meta.ownerId)
+    throw GatewayError.of('stream_forbidden', 'This stream belongs to another API key.');
+  const running = meta.state === 'pending' || meta.state === 'streaming';
+  if (running) await context.store.requestCancel(streamId);
+  sendJson(response, 200, {
+    id: streamId,
+    object: 'stream.deleted',
+    deleted: running,
+    state: running ? 'cancelled' : meta.state,
+  });
+}

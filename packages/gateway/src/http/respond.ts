@@ -1,0 +1,53 @@
+import type { ServerResponse } from 'node:http';
+import { errorBody, type SpoolErrorCode, statusForCode } from '@spool/protocol';
+import { GatewayError } from '../errors.js';
+
+/** Sends a JSON body with a status, unless the response has already started. */
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (response.headersSent) return;
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+/** Sends a gateway error in OpenAI's shape, with `Retry-After` when it has one. */
+export function sendError(
+  response: ServerResponse,
+  error: GatewayError,
+  headers: Record<string, string> = {},
+): void {
+  const extra = { ...headers };
+  if (error.retryAfterSeconds !== undefined) extra['retry-after'] = String(error.retryAfterSeconds);
+  sendJson(response, error.status, error.body, extra);
+}
+
+/** Sends one of Spool's own error codes. */
+export function sendErrorCode(
+  response: ServerResponse,
+  code: SpoolErrorCode,
+  message: string,
+  param: string | null = null,
+): void {
+  sendJson(response, statusForCode(code), errorBody(code, message, param));
+}
+
+/** Converts anything thrown into a gateway error (500 for what was not expected). */
+export function asGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  return GatewayError.of(
+    'internal_error',
+    'The gateway failed unexpectedly; see its logs for the request id.',
+    {
+      cause: error,
+    },
+  );
+}

@@ -1,0 +1,225 @@
+import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
+import { normalizeErrorBody, REQUEST_ID_HEADER } from '@spool/protocol';
+import { Pool, errors as undiciErrors } from 'undici';
+import { UpstreamError } from '../errors.js';
+import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
+import { readSseEvents } from './sse-reader.js';
+
+/** Options of an OpenAI-compatible upstream (OpenAI, DeepSeek, Groq, Ollama, vLLM, llama.cpp …). */
+export interface OpenAIProviderOptions {
+  /** The provider's name in the configuration. */
+  name: string;
+  /** Base URL including the version prefix, e.g. `https://api.openai.com/v1`. */
+  baseURL: string;
+  /** Sent as `Authorization: Bearer …` when set. */
+  apiKey?: string | undefined;
+  /** Extra headers sent on every upstream request. */
+  headers?: Record<string, string> | undefined;
+  /** Client request headers copied upstream (lower-case names), e.g. `x-spool-fault` for a remote sim. @default [] */
+  passHeaders?: readonly string[] | undefined;
+  /** Pooled keep-alive connections to this upstream. @default 128 */
+  connections?: number | undefined;
+  /** Time allowed to connect. @default 10000 */
+  connectTimeoutMs?: number | undefined;
+  /** Time allowed until the upstream's response headers (first byte). @default 120000 */
+  firstByteTimeoutMs?: number | undefined;
+  /** Time allowed between two chunks of a streamed body. @default 120000 */
+  idleTimeoutMs?: number | undefined;
+}
+
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** A chat provider that speaks OpenAI's HTTP API through a pooled keep-alive undici client. */
+export class OpenAIProvider implements ChatProvider {
+  readonly name: string;
+  readonly #pool: Pool;
+  readonly #pathPrefix: string;
+  readonly #options: OpenAIProviderOptions;
+
+  constructor(options: OpenAIProviderOptions) {
+    this.name = options.name;
+    this.#options = options;
+    const url = new URL(options.baseURL);
+    this.#pathPrefix = url.pathname.replace(/\/+$/, '');
+    this.#pool = new Pool(url.origin, {
+      connections: options.connections ?? 128,
+      connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+    });
+  }
+
+  #headers(context: ProviderCallContext | undefined, accept: string): Record<string, string> {
+    const headers: Record<string, string> = {
+      accept,
+      'content-type': 'application/json',
+      ...this.#options.headers,
+    };
+    if (this.#options.apiKey) headers.authorization = `Bearer ${this.#options.apiKey}`;
+    if (context) {
+      headers[REQUEST_ID_HEADER] = context.requestId;
+      for (const name of this.#options.passHeaders ?? []) {
+        const value = context.headers[name];
+        if (typeof value === 'string') headers[name] = value;
+      }
+    }
+    return headers;
+  }
+
+  async #post(path: string, body: unknown, context: ProviderCallContext, accept: string) {
+    try {
+      return await this.#pool.request({
+        method: 'POST',
+        path: `${this.#pathPrefix}${path}`,
+        headers: this.#headers(context, accept),
+        body: JSON.stringify(body),
+        signal: context.signal,
+        headersTimeout: this.#options.firstByteTimeoutMs ?? 120_000,
+        bodyTimeout: this.#options.idleTimeoutMs ?? 120_000,
+      });
+    } catch (error) {
+      throw toUpstreamError(error, this.name, context.signal);
+    }
+  }
+
+  async openStream(
+    request: ChatCompletionRequest,
+    context: ProviderCallContext,
+  ): Promise<AsyncIterable<UpstreamEvent>> {
+    const response = await this.#post(
+      '/chat/completions',
+      { ...request, stream: true },
+      context,
+      'text/event-stream',
+    );
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
+    }
+    const contentType = String(response.headers['content-type'] ?? '');
+    if (!contentType.includes('text/event-stream')) {
+      await response.body.dump();
+      throw UpstreamError.ofCode(
+        'upstream_error',
+        `Upstream "${this.name}" answered a streamed request with "${contentType || 'no content type'}" instead of text/event-stream`,
+      );
+    }
+    return wrapStreamErrors(readSseEvents(response.body), this.name, context.signal);
+  }
+
+  async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
+    const response = await this.#post(
+      '/chat/completions',
+      { ...request, stream: false },
+      context,
+      'application/json',
+    );
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
+    }
+    try {
+      return { body: await response.body.json() };
+    } catch (error) {
+      throw toUpstreamError(error, this.name, context.signal);
+    }
+  }
+
+  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    let response: Awaited<ReturnType<Pool['request']>>;
+    try {
+      response = await this.#pool.request({
+        method: 'GET',
+        path: `${this.#pathPrefix}/models`,
+        headers: this.#headers(undefined, 'application/json'),
+        signal,
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      });
+    } catch (error) {
+      throw toUpstreamError(error, this.name, signal);
+    }
+    if (response.statusCode !== 200)
+      throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
+    const body = (await response.body.json()) as { data?: unknown };
+    if (!Array.isArray(body.data)) return [];
+    return body.data.filter(
+      (entry): entry is ModelInfo =>
+        typeof entry === 'object' && entry !== null && typeof entry.id === 'string',
+    );
+  }
+
+  async checkReady(signal: AbortSignal): Promise<void> {
+    await this.listModels(signal);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}
+
+async function upstreamHttpError(
+  name: string,
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: AsyncIterable<Buffer>,
+): Promise<UpstreamError> {
+  let text = '';
+  for await (const chunk of body) {
+    if (text.length < MAX_ERROR_BODY_BYTES) text += chunk.toString('utf8');
+  }
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  const normalized = normalizeErrorBody(status, parsed, `Upstream "${name}" answered HTTP ${status}`);
+  const retryAfter = Number(headers['retry-after']);
+  const retryAfterSeconds =
+    Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.ceil(retryAfter) : undefined;
+  // The upstream refusing the gateway's own credentials is the operator's problem, not the caller's:
+  // a 401 passed through would tell the client its key is wrong and make it stop retrying.
+  if (status === 401 || status === 403) {
+    normalized.error.message = `Upstream "${name}" rejected the gateway's credentials: ${normalized.error.message}`;
+    normalized.error.type = 'api_error';
+    return new UpstreamError(502, normalized, { retryable: false });
+  }
+  return new UpstreamError(status, normalized, { retryAfterSeconds });
+}
+
+/** Maps a transport failure (connect, timeout, reset) to the contract's 502/504 errors. */
+export function toUpstreamError(error: unknown, name: string, signal?: AbortSignal): unknown {
+  if (signal?.aborted) return signal.reason ?? error;
+  if (error instanceof UpstreamError) return error;
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
+    return UpstreamError.ofCode(
+      'upstream_timeout',
+      `Upstream "${name}" timed out (${(error as Error).message})`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof undiciErrors.ConnectTimeoutError) {
+    return UpstreamError.ofCode('upstream_timeout', `Connecting to upstream "${name}" timed out`, {
+      cause: error,
+    });
+  }
+  const code = (error as { code?: string }).code ?? '';
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) {
+    return UpstreamError.ofCode('upstream_unreachable', `Upstream "${name}" is unreachable (${code})`, {
+      cause: error,
+    });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return UpstreamError.ofCode('upstream_error', `Upstream "${name}" failed: ${message}`, { cause: error });
+}
+
+async function* wrapStreamErrors(
+  events: AsyncIterable<UpstreamEvent>,
+  name: string,
+  signal: AbortSignal,
+): AsyncGenerator<UpstreamEvent> {
+  try {
+    yield* events;
+  } catch (error) {
+    throw toUpstreamError(error, name, signal);
+  }
+}

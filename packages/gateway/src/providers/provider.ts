@@ -1,0 +1,47 @@
+import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
+
+/** One event from an upstream stream, before the gateway numbers it. */
+export interface UpstreamEvent {
+  /** The event's data, exactly as the upstream sent it (`[DONE]` included). */
+  data: string;
+  /** The upstream's event type, when it set one. */
+  event?: string | undefined;
+}
+
+/** What a provider gets besides the request body. */
+export interface ProviderCallContext {
+  /** Aborted when generation must stop (a Stop, a shutdown, a grace period that ran out). */
+  signal: AbortSignal;
+  /** The gateway's request id, forwarded upstream for correlation. */
+  requestId: string;
+  /** Request headers the provider may read or forward (lower-case names). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** A non-streamed upstream answer: its status and JSON body, relayed as they are when 2xx. */
+export interface CompletionResult {
+  body: unknown;
+}
+
+/**
+ * An upstream that serves chat completions. `openStream` resolves only once the upstream has
+ * committed to a successful response, so the gateway can still answer an HTTP error before it
+ * commits its own 200; errors after that come out of the iterator.
+ */
+export interface ChatProvider {
+  /** The provider's name in the configuration. */
+  readonly name: string;
+  /** Opens a streamed completion; throws `UpstreamError` when the upstream refuses. */
+  openStream(
+    request: ChatCompletionRequest,
+    context: ProviderCallContext,
+  ): Promise<AsyncIterable<UpstreamEvent>>;
+  /** Runs a non-streamed completion; throws `UpstreamError` when the upstream refuses. */
+  complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult>;
+  /** The models the upstream lists. */
+  listModels(signal: AbortSignal): Promise<ModelInfo[]>;
+  /** Resolves when the upstream is reachable (for `/ready`). */
+  checkReady(signal: AbortSignal): Promise<void>;
+  /** Releases pooled connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,110 @@
+import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
+import { FAULT_HEADER, normalizeErrorBody } from '@spool/protocol';
+import { UpstreamError } from '../errors.js';
+import { FaultBudget, type FaultSpec, FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
+import { emitSimEvents, SimDropSignal, type SimPace, simChunks, simCompletion } from '../sim/sim-response.js';
+import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
+
+/** The models the sim lists; it answers any model name. */
+export const SIM_MODELS = ['sim', 'sim-fast', 'sim-slow'] as const;
+
+/** Options of the built-in simulator provider. */
+export interface SimProviderOptions {
+  /** The provider's name in the configuration. @default 'sim' */
+  name?: string;
+  /** Delay before the first event. @default 0 */
+  ttftMs?: number;
+  /** Tokens per second; 0 = as fast as possible. @default 0 */
+  tokensPerSecond?: number;
+}
+
+/** Reads the fault header of a request, turning a malformed one into a 400. */
+export function faultSpecFromHeaders(headers: ProviderCallContext['headers']): FaultSpec {
+  const raw = headers[FAULT_HEADER];
+  try {
+    return parseFaultSpec(Array.isArray(raw) ? raw.join(';') : raw);
+  } catch (error) {
+    if (error instanceof FaultSpecError) {
+      throw UpstreamError.ofCode('invalid_request', error.message, { retryable: false });
+    }
+    throw error;
+  }
+}
+
+/** The pace for one request: the provider's, overridden by the request's fault header. */
+export function paceFor(defaults: SimPace, spec: FaultSpec): SimPace {
+  return {
+    ttftMs: spec.ttftMs ?? defaults.ttftMs,
+    tokensPerSecond: spec.tokensPerSecond ?? defaults.tokensPerSecond,
+  };
+}
+
+/** The error a `status=` fault answers with before the first byte. */
+export function simStatusError(spec: FaultSpec & { status: number }): UpstreamError {
+  const body = normalizeErrorBody(
+    spec.status,
+    null,
+    `Simulated upstream failure with status ${spec.status} (X-Spool-Fault)`,
+  );
+  body.error.code = 'sim_fault';
+  return new UpstreamError(spec.status, body, { retryAfterSeconds: spec.retryAfterSeconds });
+}
+
+/**
+ * The built-in simulator as an in-process provider: deterministic text, configurable pace, and the
+ * faults of the `X-Spool-Fault` header. A `drop-after` fault here fails the upstream hop (the
+ * gateway sends the contract's error event), exactly as a real upstream dropping would.
+ */
+export class SimProvider implements ChatProvider {
+  readonly name: string;
+  readonly #pace: SimPace;
+  readonly #budget = new FaultBudget();
+
+  constructor(options: SimProviderOptions = {}) {
+    this.name = options.name ?? 'sim';
+    this.#pace = { ttftMs: options.ttftMs ?? 0, tokensPerSecond: options.tokensPerSecond ?? 0 };
+  }
+
+  async openStream(
+    request: ChatCompletionRequest,
+    context: ProviderCallContext,
+  ): Promise<AsyncIterable<UpstreamEvent>> {
+    const spec = faultSpecFromHeaders(context.headers);
+    const faults = this.#budget.applies(spec) ? spec : {};
+    if (faults.status !== undefined) throw simStatusError({ ...faults, status: faults.status });
+    const events = emitSimEvents(simChunks(request), paceFor(this.#pace, spec), faults, context.signal);
+    return mapDrops(events);
+  }
+
+  async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
+    const spec = faultSpecFromHeaders(context.headers);
+    const faults = this.#budget.applies(spec) ? spec : {};
+    if (faults.status !== undefined) throw simStatusError({ ...faults, status: faults.status });
+    return { body: simCompletion(request) };
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    return SIM_MODELS.map((id) => ({ id, object: 'model', created: 0, owned_by: 'spool-sim' }));
+  }
+
+  async checkReady(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+async function* mapDrops(events: AsyncIterable<string>): AsyncGenerator<UpstreamEvent> {
+  try {
+    for await (const data of events) yield { data };
+  } catch (error) {
+    if (error instanceof SimDropSignal) {
+      throw UpstreamError.ofCode(
+        'upstream_error',
+        `Upstream connection dropped mid-stream (${error.message})`,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,252 @@
+import { randomBytes } from 'node:crypto';
+import { DONE_DATA, encodeEvent, errorBody, type OpenAIErrorBody } from '@spool/protocol';
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors.js';
+import type { UpstreamEvent } from '../providers/provider.js';
+import type { SpoolStore, StreamMeta } from '../spool/store.js';
+
+/** A new, unguessable stream id: 144 random bits, URL-safe. */
+export function newStreamId(): string {
+  return `str_${randomBytes(18).toString('base64url')}`;
+}
+
+const ERROR_DATA_PATTERN = /^\s*\{\s*"error"\s*:/;
+const FINISH_PATTERN = /"finish_reason"\s*:\s*"/;
+
+/** Why a generation was stopped by the gateway rather than by its upstream. */
+export class StopReason extends Error {
+  constructor(
+    readonly kind: 'cancelled' | 'shutdown' | 'abandoned',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StopReason';
+  }
+}
+
+interface LocalGeneration {
+  readonly controller: AbortController;
+  readers: number;
+  graceTimer: NodeJS.Timeout | undefined;
+  readonly finished: Promise<void>;
+}
+
+/** What starting a stream needs. */
+export interface StartInput {
+  meta: StreamMeta;
+  /** Opens the upstream; throws `GatewayError` when it refuses (before any byte). */
+  open(signal: AbortSignal): Promise<AsyncIterable<UpstreamEvent>>;
+}
+
+/** The outcome of `start`. */
+export type StartResult = { kind: 'started'; meta: StreamMeta } | { kind: 'attached'; meta: StreamMeta };
+
+/** Options of the relay. */
+export interface StreamRelayOptions {
+  /** Stop generating this long after the last local reader left; null = run to completion. */
+  disconnectGraceMs: number | null;
+}
+
+/**
+ * Runs generations into the spool: numbers every upstream event, stores its exact bytes, and
+ * ends every stream with `[DONE]` or one error event, never silently short. Generation is
+ * detached from the HTTP request that started it, so a dropped client can resume.
+ */
+export class StreamRelay {
+  readonly #local = new Map<string, LocalGeneration>();
+  readonly #store: SpoolStore;
+  readonly #options: StreamRelayOptions;
+  readonly #log: Logger;
+
+  constructor(store: SpoolStore, options: StreamRelayOptions, log: Logger) {
+    this.#store = store;
+    this.#options = options;
+    this.#log = log;
+    store.onCancelRequest((streamId) =>
+      this.#stop(streamId, new StopReason('cancelled', 'Stream cancelled by DELETE /v1/streams/{id}.')),
+    );
+  }
+
+  /** How many generations run in this process. */
+  get activeCount(): number {
+    return this.#local.size;
+  }
+
+  /**
+   * Starts a generation, or attaches to the one already under the same idempotency key. Resolves
+   * once the upstream has accepted (the caller may then commit its 200); rejects with the upstream's
+   * error otherwise.
+   */
+  async start(input: StartInput): Promise<StartResult> {
+    const created = await this.#store.create(input.meta);
+    if (!created.created) return { kind: 'attached', meta: created.meta };
+    const streamId = input.meta.id;
+    const controller = new AbortController();
+    let events: AsyncIterable<UpstreamEvent>;
+    try {
+      events = await input.open(controller.signal);
+    } catch (error) {
+      const gatewayError =
+        error instanceof GatewayError
+          ? error
+          : GatewayError.of('internal_error', 'The gateway failed to open the upstream stream.', {
+              cause: error,
+            });
+      await this.#store
+        .fail(streamId, {
+          status: gatewayError.status,
+          body: gatewayError.body,
+          retryAfterSeconds: gatewayError.retryAfterSeconds,
+        })
+        .catch((storeError) =>
+          this.#log.warn({ err: storeError, streamId }, 'could not record a failed start'),
+        );
+      throw gatewayError;
+    }
+    await this.#store.commit(streamId);
+    let resolveFinished = () => {};
+    const generation: LocalGeneration = {
+      controller,
+      readers: 0,
+      graceTimer: undefined,
+      finished: new Promise<void>((resolve) => {
+        resolveFinished = resolve;
+      }),
+    };
+    this.#local.set(streamId, generation);
+    void this.#pump(streamId, events, controller.signal).finally(() => {
+      if (generation.graceTimer) clearTimeout(generation.graceTimer);
+      this.#local.delete(streamId);
+      resolveFinished();
+    });
+    return { kind: 'started', meta: { ...input.meta, state: 'streaming' } };
+  }
+
+  async #pump(streamId: string, events: AsyncIterable<UpstreamEvent>, signal: AbortSignal): Promise<void> {
+    let lastId = 0;
+    let sawFinish = false;
+    let state: 'done' | 'error' | 'cancelled' = 'done';
+    const append = (data: string, event?: string) =>
+      this.#store.append(streamId, ++lastId, encodeEvent({ id: lastId, event, data }));
+    try {
+      let ended = false;
+      for await (const upstreamEvent of events) {
+        await append(upstreamEvent.data, upstreamEvent.event);
+        if (upstreamEvent.data === DONE_DATA) {
+          ended = true;
+          break;
+        }
+        if (ERROR_DATA_PATTERN.test(upstreamEvent.data) || upstreamEvent.event === 'error') {
+          state = 'error';
+          ended = true;
+          break;
+        }
+        if (!sawFinish && FINISH_PATTERN.test(upstreamEvent.data)) sawFinish = true;
+      }
+      if (!ended) {
+        if (signal.aborted) throw signal.reason;
+        // A stream that reached its finish_reason but lost only the sentinel is complete; anything
+        // else ending early is a truncation and must say so.
+        if (sawFinish) {
+          await append(DONE_DATA);
+        } else {
+          state = 'error';
+          await append(
+            JSON.stringify(
+              errorBody(
+                'upstream_error',
+                'The upstream ended the stream before it finished (no finish_reason, no [DONE]).',
+              ),
+            ),
+          );
+        }
+      }
+    } catch (error) {
+      const { body, outcome } = describeStop(error, signal);
+      state = outcome;
+      if (outcome === 'error') this.#log.warn({ err: error, streamId }, 'stream failed mid-way');
+      await append(JSON.stringify(body)).catch((storeError) =>
+        this.#log.error({ err: storeError, streamId }, 'could not store the final error event'),
+      );
+    } finally {
+      await this.#store
+        .finish(streamId, state)
+        .catch((storeError) =>
+          this.#log.error({ err: storeError, streamId }, 'could not mark the stream finished'),
+        );
+    }
+  }
+
+  /** Records that a reader of this instance started reading a stream generated here. */
+  readerAttached(streamId: string): void {
+    const generation = this.#local.get(streamId);
+    if (!generation) return;
+    generation.readers++;
+    if (generation.graceTimer) {
+      clearTimeout(generation.graceTimer);
+      generation.graceTimer = undefined;
+    }
+  }
+
+  /** Records that a reader left; with a grace period set, the last one leaving starts its clock. */
+  readerDetached(streamId: string): void {
+    const generation = this.#local.get(streamId);
+    if (!generation) return;
+    generation.readers = Math.max(0, generation.readers - 1);
+    const graceMs = this.#options.disconnectGraceMs;
+    if (generation.readers > 0 || graceMs === null || generation.graceTimer) return;
+    generation.graceTimer = setTimeout(() => {
+      this.#stop(
+        streamId,
+        new StopReason('abandoned', `No reader came back within ${graceMs} ms (spool.disconnectGraceMs).`),
+      );
+    }, graceMs);
+    generation.graceTimer.unref();
+  }
+
+  /** Whether this instance generates the stream. */
+  isLocal(streamId: string): boolean {
+    return this.#local.has(streamId);
+  }
+
+  #stop(streamId: string, reason: StopReason): void {
+    this.#local.get(streamId)?.controller.abort(reason);
+  }
+
+  /**
+   * Waits up to `graceMs` for the generations of this instance to finish, then stops the rest
+   * with a final error event so their readers know the stream ended early.
+   */
+  async drain(graceMs: number): Promise<void> {
+    const all = () => Promise.all([...this.#local.values()].map((generation) => generation.finished));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      all().then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!timedOut) return;
+    for (const streamId of this.#local.keys()) {
+      this.#stop(streamId, new StopReason('shutdown', 'The gateway shut down before this stream finished.'));
+    }
+    await all();
+  }
+}
+
+function describeStop(
+  error: unknown,
+  signal: AbortSignal,
+): { body: OpenAIErrorBody; outcome: 'error' | 'cancelled' } {
+  const reason = signal.aborted ? signal.reason : error;
+  if (reason instanceof StopReason) {
+    if (reason.kind === 'cancelled')
+      return { body: errorBody('stream_cancelled', reason.message), outcome: 'cancelled' };
+    if (reason.kind === 'shutdown')
+      return { body: errorBody('shutting_down', reason.message), outcome: 'error' };
+    return { body: errorBody('stream_cancelled', reason.message), outcome: 'cancelled' };
+  }
+  if (error instanceof GatewayError) return { body: error.body, outcome: 'error' };
+  return { body: errorBody('upstream_error', 'The upstream stream failed unexpectedly.'), outcome: 'error' };
+}

@@ -1,0 +1,104 @@
+import type { ModelInfo } from '@spool/protocol';
+import type { GatewayConfig, RouteConfig } from './config/schema.js';
+import { OpenAIProvider } from './providers/openai-provider.js';
+import type { ChatProvider } from './providers/provider.js';
+import { SimProvider } from './providers/sim-provider.js';
+
+/** Compiles a model pattern (`*` matches any run of characters) to a predicate. */
+export function modelMatcher(pattern: string): (model: string) => boolean {
+  if (!pattern.includes('*')) return (model) => model === pattern;
+  const source = pattern
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  const regex = new RegExp(`^${source}$`);
+  return (model) => regex.test(model);
+}
+
+/** Where one request goes. */
+export interface ResolvedRoute {
+  provider: ChatProvider;
+  /** The model name to send upstream. */
+  upstreamModel: string;
+}
+
+/** Model routing: the first rule whose pattern matches the requested model wins. */
+export class ModelRouter {
+  readonly #rules: Array<{ route: RouteConfig; matches: (model: string) => boolean }>;
+  readonly providers: ReadonlyMap<string, ChatProvider>;
+
+  constructor(routes: readonly RouteConfig[], providers: ReadonlyMap<string, ChatProvider>) {
+    this.#rules = routes.map((route) => ({ route, matches: modelMatcher(route.match) }));
+    this.providers = providers;
+  }
+
+  /** The route for a model, or `undefined` when no rule matches. */
+  resolve(model: string): ResolvedRoute | undefined {
+    for (const { route, matches } of this.#rules) {
+      if (!matches(model)) continue;
+      const provider = this.providers.get(route.provider);
+      if (provider) return { provider, upstreamModel: route.upstreamModel ?? model };
+    }
+    return undefined;
+  }
+
+  /**
+   * The models to list: every exact rule, plus what each wildcard rule's provider lists (filtered
+   * by the pattern and not shadowed by an earlier rule). A provider that cannot be reached is skipped.
+   */
+  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    const seen = new Map<string, ModelInfo>();
+    const listed = new Map<ChatProvider, Promise<ModelInfo[]>>();
+    for (const { route, matches } of this.#rules) {
+      const provider = this.providers.get(route.provider);
+      if (!provider) continue;
+      if (!route.match.includes('*')) {
+        if (!seen.has(route.match))
+          seen.set(route.match, { id: route.match, object: 'model', created: 0, owned_by: provider.name });
+        continue;
+      }
+      let models = listed.get(provider);
+      if (!models) {
+        models = provider.listModels(signal).catch(() => []);
+        listed.set(provider, models);
+      }
+      for (const model of await models) {
+        if (matches(model.id) && !seen.has(model.id) && this.resolve(model.id)?.provider === provider)
+          seen.set(model.id, model);
+      }
+    }
+    return [...seen.values()];
+  }
+}
+
+/** Creates the providers a configuration names. */
+export function createProviders(
+  config: GatewayConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): Map<string, ChatProvider> {
+  const providers = new Map<string, ChatProvider>();
+  for (const [name, provider] of Object.entries(config.providers)) {
+    if (provider.type === 'sim') {
+      providers.set(
+        name,
+        new SimProvider({ name, ttftMs: provider.ttftMs, tokensPerSecond: provider.tokensPerSecond }),
+      );
+    } else {
+      providers.set(
+        name,
+        new OpenAIProvider({
+          name,
+          baseURL: provider.baseURL,
+          apiKey: provider.apiKey ?? (provider.apiKeyEnv ? env[provider.apiKeyEnv] : undefined),
+          headers: provider.headers,
+          passHeaders: provider.passHeaders,
+          connections: provider.connections,
+          connectTimeoutMs: provider.connectTimeoutMs,
+          firstByteTimeoutMs: provider.firstByteTimeoutMs,
+          idleTimeoutMs: provider.idleTimeoutMs,
+        }),
+      );
+    }
+  }
+  return providers;
+}

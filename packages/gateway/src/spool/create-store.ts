@@ -1,0 +1,19 @@
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/schema.js';
+import { MemoryStore } from './memory-store.js';
+import type { SpoolStore } from './store.js';
+
+/** Creates the spool store the configuration asks for. */
+export async function createStore(config: GatewayConfig, log: Logger): Promise<SpoolStore> {
+  const limits = { retentionMs: config.spool.retentionMs, maxStreamBytes: config.spool.maxStreamBytes };
+  if (config.spool.store === 'redis') {
+    const { RedisStore } = await import('./redis-store.js');
+    return RedisStore.connect({
+      ...limits,
+      url: config.spool.redisUrl as string,
+      keyPrefix: config.spool.keyPrefix,
+      log,
+    });
+  }
+  return new MemoryStore(limits);
+}

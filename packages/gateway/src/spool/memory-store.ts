@@ -1,0 +1,218 @@
+import {
+  type CreateResult,
+  type SpoolLimits,
+  SpoolReadError,
+  type SpoolStore,
+  type StreamMeta,
+} from './store.js';
+
+interface MemoryRecord {
+  meta: StreamMeta;
+  /** Retained events; `events[i]` has id `firstId + i`. */
+  events: string[];
+  firstId: number;
+  bytes: number;
+  ended: boolean;
+  /** Wakes the readers waiting for the next event. */
+  readonly wakers: Set<() => void>;
+}
+
+/** Options of the in-process store. */
+export interface MemoryStoreOptions extends SpoolLimits {
+  /** The clock, injectable for tests. @default Date.now */
+  now?: () => number;
+  /** How long an expired id keeps answering 410 rather than 404. @default 86400000 (a day) */
+  tombstoneMs?: number;
+  /** How often expired streams are swept; 0 disables the timer (call `sweep` yourself). @default 10000 */
+  sweepIntervalMs?: number;
+}
+
+const MAX_TOMBSTONES = 100_000;
+
+/** The embedded spool: streams live in this process's memory, bounded by retention and a byte cap. */
+export class MemoryStore implements SpoolStore {
+  readonly kind = 'memory';
+  readonly #records = new Map<string, MemoryRecord>();
+  readonly #byIdempotencyKey = new Map<string, string>();
+  readonly #tombstones = new Map<string, number>();
+  readonly #options: Required<MemoryStoreOptions>;
+  readonly #timer: NodeJS.Timeout | undefined;
+  #cancelHandler: (streamId: string) => void = () => {};
+
+  constructor(options: MemoryStoreOptions) {
+    this.#options = { now: Date.now, tombstoneMs: 86_400_000, sweepIntervalMs: 10_000, ...options };
+    if (this.#options.sweepIntervalMs > 0) {
+      this.#timer = setInterval(() => this.sweep(), this.#options.sweepIntervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  async create(meta: StreamMeta): Promise<CreateResult> {
+    if (meta.idempotencyKey !== undefined) {
+      const indexKey = idempotencyIndexKey(meta.ownerId, meta.idempotencyKey);
+      const existingId = this.#byIdempotencyKey.get(indexKey);
+      const existing = existingId === undefined ? undefined : this.#records.get(existingId);
+      if (existing) return { created: false, meta: existing.meta };
+      this.#byIdempotencyKey.set(indexKey, meta.id);
+    }
+    this.#records.set(meta.id, {
+      meta: { ...meta },
+      events: [],
+      firstId: 1,
+      bytes: 0,
+      ended: false,
+      wakers: new Set(),
+    });
+    return { created: true, meta };
+  }
+
+  async commit(streamId: string): Promise<void> {
+    const record = this.#records.get(streamId);
+    if (record && record.meta.state === 'pending') record.meta.state = 'streaming';
+  }
+
+  async fail(streamId: string, failure: NonNullable<StreamMeta['failure']>): Promise<void> {
+    const record = this.#records.get(streamId);
+    if (!record) return;
+    record.meta.failure = failure;
+    record.meta.state = 'error';
+    record.meta.endedAt = this.#options.now();
+    record.ended = true;
+    this.#unindex(record.meta);
+    wake(record);
+  }
+
+  async append(streamId: string, id: number, bytes: string): Promise<void> {
+    const record = this.#records.get(streamId);
+    if (!record || record.ended) return;
+    const expected = record.firstId + record.events.length;
+    if (id !== expected) throw new Error(`spool: event ${id} appended to ${streamId}, expected ${expected}`);
+    record.events.push(bytes);
+    record.bytes += bytes.length;
+    // Evict from the front, never the newest event, so live readers always get what is new.
+    while (record.bytes > this.#options.maxStreamBytes && record.events.length > 1) {
+      record.bytes -= (record.events.shift() as string).length;
+      record.firstId++;
+    }
+    wake(record);
+  }
+
+  async finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void> {
+    const record = this.#records.get(streamId);
+    if (!record || record.ended) return;
+    record.ended = true;
+    record.meta.state = state;
+    record.meta.endedAt = this.#options.now();
+    wake(record);
+  }
+
+  async getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined> {
+    const record = this.#records.get(streamId);
+    if (record) return { ...record.meta, firstId: record.firstId };
+    return this.#tombstones.has(streamId) ? 'expired' : undefined;
+  }
+
+  async *read(streamId: string, afterId: number, signal: AbortSignal): AsyncGenerator<string> {
+    let record = this.#records.get(streamId);
+    if (!record) throw this.#missing(streamId);
+    let cursor = afterId;
+    let waker: (() => void) | undefined;
+    const onAbort = () => waker?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        if (cursor + 1 < record.firstId) {
+          throw new SpoolReadError(
+            'evicted',
+            `Events ${cursor + 1}-${record.firstId - 1} of stream ${streamId} were evicted (the stream passed spool.maxStreamBytes)`,
+          );
+        }
+        const lastId = record.firstId + record.events.length - 1;
+        if (cursor < lastId) {
+          const from = cursor + 1 - record.firstId;
+          const batch =
+            from === record.events.length - 1
+              ? (record.events[from] as string)
+              : record.events.slice(from).join('');
+          cursor = lastId;
+          yield batch;
+          continue;
+        }
+        if (record.ended) return;
+        await new Promise<void>((resolve) => {
+          waker = resolve;
+          (record as MemoryRecord).wakers.add(resolve);
+        });
+        (record as MemoryRecord).wakers.delete(waker as () => void);
+        waker = undefined;
+        const current = this.#records.get(streamId);
+        if (!current) throw this.#missing(streamId);
+        record = current;
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      if (waker) record.wakers.delete(waker);
+    }
+  }
+
+  async requestCancel(streamId: string): Promise<void> {
+    this.#cancelHandler(streamId);
+  }
+
+  onCancelRequest(handler: (streamId: string) => void): void {
+    this.#cancelHandler = handler;
+  }
+
+  async ping(): Promise<void> {}
+
+  /** Drops streams whose retention has passed, keeping a tombstone so they answer 410. */
+  sweep(now = this.#options.now()): void {
+    for (const [id, record] of this.#records) {
+      if (
+        record.ended &&
+        record.meta.endedAt !== undefined &&
+        now - record.meta.endedAt >= this.#options.retentionMs
+      ) {
+        this.#records.delete(id);
+        this.#unindex(record.meta);
+        this.#tombstones.set(id, now);
+        wake(record);
+      }
+    }
+    for (const [id, expiredAt] of this.#tombstones) {
+      if (now - expiredAt < this.#options.tombstoneMs && this.#tombstones.size <= MAX_TOMBSTONES) break;
+      this.#tombstones.delete(id);
+    }
+  }
+
+  /** How many streams are held (for metrics and tests). */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    for (const record of this.#records.values()) wake(record);
+  }
+
+  #unindex(meta: StreamMeta): void {
+    if (meta.idempotencyKey === undefined) return;
+    const indexKey = idempotencyIndexKey(meta.ownerId, meta.idempotencyKey);
+    if (this.#byIdempotencyKey.get(indexKey) === meta.id) this.#byIdempotencyKey.delete(indexKey);
+  }
+
+  #missing(streamId: string): SpoolReadError {
+    return this.#tombstones.has(streamId)
+      ? new SpoolReadError('expired', `Stream ${streamId} has expired (spool.retentionMs)`)
+      : new SpoolReadError('not_found', `No stream with id ${streamId}`);
+  }
+}
+
+function idempotencyIndexKey(ownerId: string, key: string): string {
+  return `${ownerId}\u0000${key}`;
+}
+
+function wake(record: MemoryRecord): void {
+  for (const waker of record.wakers) waker();
+  record.wakers.clear();
+}

@@ -1,0 +1,100 @@
+/** Where a spooled stream is in its life. */
+export type StreamState = 'pending' | 'streaming' | 'done' | 'error' | 'cancelled';
+
+/** What the store knows of a stream besides its events. */
+export interface StreamMeta {
+  /** The unguessable stream id (the `X-Stream-Id`). */
+  id: string;
+  /** Who created it: the gateway key's name, or `anonymous` in dev mode. */
+  ownerId: string;
+  /** The client's `Idempotency-Key`, when it sent one. */
+  idempotencyKey?: string | undefined;
+  /** SHA-256 of the request body, to refuse a reused key with a different body. */
+  bodyHash?: string | undefined;
+  /** The requested model. */
+  model: string;
+  /** Epoch ms. */
+  createdAt: number;
+  state: StreamState;
+  /** Epoch ms when the stream ended. */
+  endedAt?: number | undefined;
+  /** For a stream that failed before its first byte: the HTTP error an attaching retry answers with. */
+  failure?: { status: number; body: unknown; retryAfterSeconds?: number | undefined } | undefined;
+  /** The lowest event id still held (older ones were evicted by the byte cap); 1 when none were. */
+  firstId?: number | undefined;
+  /** Epoch ms of the generating instance's last liveness mark (shared stores only). */
+  aliveAt?: number | undefined;
+}
+
+/** The outcome of `create`: a new stream, or the one already under the same idempotency key. */
+export type CreateResult = { created: true; meta: StreamMeta } | { created: false; meta: StreamMeta };
+
+/** Why a read cannot start or go on. */
+export type ReadFailure = 'not_found' | 'expired' | 'evicted';
+
+/** Raised by a store when a stream cannot be read. */
+export class SpoolReadError extends Error {
+  constructor(
+    readonly reason: ReadFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SpoolReadError';
+  }
+}
+
+/** Raised when the store cannot be reached (Redis down): the gateway answers 503. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'store_unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/**
+ * Keeps every event of a stream as the exact bytes sent, with its id, so any reader can replay
+ * then tail it. Ids are 1, 2, 3 … in order; `read` yields events after `afterId` with no gap and no
+ * duplicate, then ends when the stream has ended.
+ */
+export interface SpoolStore {
+  /** A short name for logs and metrics (`memory`, `redis`). */
+  readonly kind: string;
+  /**
+   * Creates a stream in state `pending`. When `meta.idempotencyKey` is set and a stream of the same
+   * owner already has it, nothing is created and that stream is returned instead.
+   */
+  create(meta: StreamMeta): Promise<CreateResult>;
+  /** Marks a pending stream as committed (the upstream accepted; the 200 is going out). */
+  commit(streamId: string): Promise<void>;
+  /** Fails a pending stream: attaching retries answer `failure`, and the idempotency key is freed. */
+  fail(streamId: string, failure: NonNullable<StreamMeta['failure']>): Promise<void>;
+  /** Appends the next event; `id` must be the last id + 1. */
+  append(streamId: string, id: number, bytes: string): Promise<void>;
+  /** Ends a stream; readers drain and finish, and the retention period starts. */
+  finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void>;
+  /** The stream's metadata; `undefined` when unknown, `'expired'` when it existed and was dropped. */
+  getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined>;
+  /**
+   * Replays the events after `afterId` then tails new ones, yielding the concatenated bytes of
+   * whatever is available at once; ends after the last event of an ended stream.
+   * Throws `SpoolReadError` when the stream is unknown, expired, or `afterId` was evicted.
+   */
+  read(streamId: string, afterId: number, signal: AbortSignal): AsyncIterable<string>;
+  /** Asks whichever instance generates the stream to stop. */
+  requestCancel(streamId: string): Promise<void>;
+  /** Registers the handler this instance runs when a stream is asked to stop. */
+  onCancelRequest(handler: (streamId: string) => void): void;
+  /** Throws when the store cannot be reached (for `/ready`). */
+  ping(): Promise<void>;
+  /** Releases timers and connections. */
+  close(): Promise<void>;
+}
+
+/** Bounds every store applies. */
+export interface SpoolLimits {
+  /** How long an ended stream stays readable. */
+  retentionMs: number;
+  /** Bytes kept per stream; older events are evicted beyond it. */
+  maxStreamBytes: number;
+}
