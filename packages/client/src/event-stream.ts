@@ -207,7 +207,6 @@ export function connectEventStream(
   const outerSignal = controller.signal;
   let requireDone = options.requireDone ?? false;
   let serverRetryMs: number | undefined;
-  let cancelSent = false;
 
   const emitStatus = (status: StreamStatus) => {
     try {
@@ -226,27 +225,30 @@ export function connectEventStream(
     }
   };
 
-  const sendDelete = async () => {
+  let deletion: Promise<void> | undefined;
+  const sendDelete = (): Promise<void> => {
     const streamId = planner.streamId;
     const deleteUrl = streamId === undefined ? undefined : resumeUrl(streamId);
-    if (cancelSent || deleteUrl === undefined) return;
-    cancelSent = true;
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new AbortError()), 10_000);
-    try {
-      const response = await transport({
-        url: deleteUrl,
-        method: 'DELETE',
-        headers: await resolveHeaders(),
-        body: undefined,
-        signal: timeout.signal,
-      });
-      await response.read(() => undefined);
-    } catch {
-      // Best effort: the gateway's grace period ends an orphaned generation anyway.
-    } finally {
-      clearTimeout(timer);
-    }
+    if (deleteUrl === undefined) return Promise.resolve();
+    deletion ??= (async () => {
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(new AbortError()), 10_000);
+      try {
+        const response = await transport({
+          url: deleteUrl,
+          method: 'DELETE',
+          headers: await resolveHeaders(),
+          body: undefined,
+          signal: timeout.signal,
+        });
+        await response.read(() => undefined);
+      } catch {
+        // Best effort: the gateway's grace period ends an orphaned generation anyway.
+      } finally {
+        clearTimeout(timer);
+      }
+    })();
+    return deletion;
   };
 
   const onUserAbort = () => {
