@@ -26,6 +26,8 @@ export interface SimStats {
   requests: number;
   chatCompletions: number;
   streams: number;
+  /** Streams being written right now. */
+  openStreams: number;
 }
 
 /** A running standalone simulator. */
@@ -45,7 +47,7 @@ export interface SimServer {
 export async function startSimServer(options: SimServerOptions = {}): Promise<SimServer> {
   const pace: SimPace = { ttftMs: options.ttftMs ?? 0, tokensPerSecond: options.tokensPerSecond ?? 0 };
   const budget = new FaultBudget();
-  const stats: SimStats = { requests: 0, chatCompletions: 0, streams: 0 };
+  const stats: SimStats = { requests: 0, chatCompletions: 0, streams: 0, openStreams: 0 };
   const sockets = new Set<Socket>();
   const server: Server = createServer((request, response) => {
     stats.requests++;
@@ -79,8 +81,12 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     if (faults.status !== undefined) throw simStatusError({ ...faults, status: faults.status });
     if (body.stream !== true) return sendJson(response, 200, simCompletion(body));
     stats.streams++;
+    stats.openStreams++;
     const controller = new AbortController();
-    response.once('close', () => controller.abort());
+    response.once('close', () => {
+      stats.openStreams--;
+      controller.abort();
+    });
     response.writeHead(200, SSE_RESPONSE_HEADERS);
     request.socket.setNoDelay(true);
     try {
@@ -99,10 +105,13 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
       }
       response.end();
     } catch (error) {
-      if (error instanceof SimDropSignal || controller.signal.aborted) {
-        response.destroy();
+      if (error instanceof SimDropSignal) {
+        // End the socket, not the response: what was written still arrives, then the connection
+        // closes without the terminating chunk, as when a real upstream's connection drops.
+        response.socket?.end();
         return;
       }
+      if (controller.signal.aborted) return;
       throw error;
     }
   }
