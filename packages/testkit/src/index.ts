@@ -1,3 +1,6 @@
+export * from './chaos-args.js';
+export * from './chaos-command.js';
+export * from './chaos-plan.js';
 export * from './errors.js';
 export * from './fault-plan.js';
 export * from './fault-proxy.js';
