@@ -6,13 +6,8 @@ import {
   type UsageEvent,
 } from './delta-assembler.js';
 import { type SpoolClientError, StreamError } from './errors.js';
-import {
-  connectEventStream,
-  type EventStreamOptions,
-  type HeadersOption,
-  type RetryContext,
-  type StreamStatus,
-} from './event-stream.js';
+import { connectEventStream } from './event-stream.js';
+import type { EventStreamOptions, HeadersOption, RetryContext, StreamStatus } from './event-stream-types.js';
 import { StatsRecorder, type StreamStats } from './stats.js';
 
 /** A connection state change of a chat stream; `done` carries the assembled completion. */

@@ -1,11 +1,12 @@
 import type { ChatCompletionRequest } from '@spool/protocol';
 import { type ChatStream, type ChatStreamOptions, streamChatCompletion } from './chat-stream.js';
 import type { HttpError } from './errors.js';
-import type { EventStreamOptions, HeadersOption, RetryContext, TransportOption } from './event-stream.js';
+import type { EventStreamOptions, HeadersOption, RetryContext } from './event-stream-types.js';
 import type { LifecycleSource } from './lifecycle.js';
 import type { RetryOptions } from './retry-policy.js';
 import { createScheduler, type Scheduler } from './scheduler.js';
 import type { FetchLike } from './transport-fetch.js';
+import type { TransportOption } from './transport-select.js';
 import type { XhrConstructor } from './transport-xhr.js';
 
 /** Options of {@link createClient}; each stream can override `retry`, `onRetry`, `idleTimeoutMs`, `headers`. */

@@ -1,5 +1,6 @@
-import { isErrorBody, normalizeErrorBody, REQUEST_ID_HEADER, STREAM_ID_HEADER } from '@spool/protocol';
+import { REQUEST_ID_HEADER, STREAM_ID_HEADER } from '@spool/protocol';
 import { createParser } from 'eventsource-parser';
+import { asStreamError, toClientError, toHttpError } from './error-mapping.js';
 import {
   AbortError,
   CallbackError,
@@ -10,162 +11,18 @@ import {
   SpoolClientError,
   StreamError,
 } from './errors.js';
-import { globalLifecycle, type LifecycleSource, waitForReconnect } from './lifecycle.js';
+import type {
+  EventStream,
+  EventStreamHandlers,
+  EventStreamOptions,
+  StreamStatus,
+} from './event-stream-types.js';
+import { globalLifecycle, waitForReconnect } from './lifecycle.js';
 import { type PlannedRequest, ResumePlanner } from './resume-planner.js';
-import {
-  isRetryableStatus,
-  isTransientStreamError,
-  normalizeRetryOptions,
-  parseRetryAfter,
-  type RetryOptions,
-  retryDelayMs,
-} from './retry-policy.js';
-import type { Scheduler } from './scheduler.js';
-import { StatsRecorder, type StreamStats } from './stats.js';
-import type { Transport, TransportResponse } from './transport.js';
-import { createFetchTransport, type FetchLike, fetchCanStream } from './transport-fetch.js';
-import { createXhrTransport, type XhrConstructor } from './transport-xhr.js';
-
-/** One server-sent event as delivered to the caller (never a duplicate, never `[DONE]`). */
-export interface EventStreamMessage {
-  /** The `id:` field; Spool numbers events 1, 2, 3 … */
-  id: string | undefined;
-  /** The `event:` field, `undefined` for plain `data:` events. */
-  event: string | undefined;
-  data: string;
-}
-
-/** A change in the connection's state. */
-export type StreamStatus =
-  | { type: 'connecting' }
-  | { type: 'open'; streamId: string | undefined }
-  | { type: 'reconnecting'; attempt: number; delayMs: number; reason: SpoolClientError }
-  | { type: 'resumed'; fromEventId: number; streamId: string | undefined }
-  | { type: 'restarted' }
-  | { type: 'done' };
-
-/** What `onRetry` learns about a retry about to happen. */
-export interface RetryContext {
-  /** 1 for the first retry of an outage. */
-  attempt: number;
-  /** The wait the policy chose. */
-  delayMs: number;
-  /** Why the last attempt failed. */
-  error: SpoolClientError;
-  /** Time this outage has lasted so far, offline time excluded. */
-  elapsedMs: number;
-}
-
-/** Request headers, or a (possibly async) function called before every attempt, e.g. to fetch a fresh token. */
-export type HeadersOption =
-  | Record<string, string>
-  | (() => Record<string, string> | Promise<Record<string, string>>);
-
-/** Which transport carries the request. */
-export type TransportOption = 'auto' | 'fetch' | 'xhr' | Transport;
-
-/** Options of {@link connectEventStream}. */
-export interface EventStreamOptions {
-  /**
-   * HTTP method of the original request.
-   * @default 'POST' when `body` is set, else 'GET'
-   */
-  method?: string;
-  /** Request headers or a function returning them, called before every attempt. */
-  headers?: HeadersOption;
-  /** Request body, sent again on re-POSTs. */
-  body?: string;
-  /** Aborting it stops the stream like `cancel()`. */
-  signal?: AbortSignal;
-  /**
-   * Retry settings: a number is `maxAttempts`, `false` disables retrying. See {@link RetryOptions}.
-   * @default see normalizeRetryOptions: 8 attempts, 500 ms doubling to 30 s, full jitter, 2 min per outage
-   */
-  retry?: number | boolean | RetryOptions;
-  /** Called before each retry; return `false` to give up or a number to wait that many ms instead. */
-  onRetry?: (context: RetryContext) => boolean | number | undefined | Promise<boolean | number | undefined>;
-  /**
-   * Ms without a single byte (heartbeat comments count) after which the connection is presumed dead and
-   * replaced. Spool sends `: ping` every 15 s, so three missed heartbeats trip it. `0` disables.
-   * @default 45000
-   */
-  idleTimeoutMs?: number;
-  /**
-   * `'auto'` picks streaming fetch when the runtime supports it, else XMLHttpRequest.
-   * @default 'auto'
-   */
-  transport?: TransportOption;
-  /** The `fetch` to use (implies the fetch transport under `'auto'`). */
-  fetch?: FetchLike;
-  /** The `XMLHttpRequest` class for the XHR transport. @default globalThis.XMLHttpRequest */
-  XMLHttpRequest?: XhrConstructor;
-  /**
-   * Whether to send an `Idempotency-Key` so a re-sent request attaches to the generation under way.
-   * @default true for POST
-   */
-  idempotencyKey?: boolean;
-  /**
-   * Where a stream named by `X-Stream-Id` is resumed (GET) and stopped (DELETE).
-   * @default the request URL with its trailing `/chat/completions` replaced by `/streams/{id}`
-   */
-  resumeUrl?: (streamId: string) => string | undefined;
-  /**
-   * Whether a body that ends without `data: [DONE]` is a drop to recover from rather than the end.
-   * @default false, but true once the server sent `X-Stream-Id` (Spool streams never end silently short)
-   */
-  requireDone?: boolean;
-  /**
-   * What to do when a stream without `X-Stream-Id` drops after delivering events: start again (announced
-   * by a `restarted` status so the caller discards partial output) or fail.
-   * @default 'restart'
-   */
-  onNoResume?: 'restart' | 'fail';
-  /** Called on a 401; refresh credentials and resolve (not `false`) to retry once with fresh `headers`. */
-  onUnauthorized?: (error: HttpError) => boolean | undefined | Promise<boolean | undefined>;
-  /**
-   * Connectivity and visibility signals; retries pause while offline and fire at once on `online`.
-   * @default globalLifecycle() (navigator.onLine and window events when present)
-   */
-  lifecycle?: LifecycleSource;
-  /**
-   * Replace the connection at once when the page becomes visible again (mobile browsers freeze
-   * background connections); cheap with Spool since the resume loses nothing.
-   * @default false
-   */
-  reconnectOnVisible?: boolean;
-  /** Admission control shared between streams (see `createScheduler`). */
-  scheduler?: Scheduler;
-  /** Recorder to collect stats into, for layers that add token counts. @default a new one */
-  stats?: StatsRecorder;
-}
-
-/** Callbacks of {@link connectEventStream}. */
-export interface EventStreamHandlers {
-  /** Each new event, in order; a throw stops the stream with a `CallbackError`. */
-  onEvent?: (message: EventStreamMessage) => void;
-  /** Connection state changes. */
-  onStatus?: (status: StreamStatus) => void;
-  /** Comment lines such as `: ping` heartbeats. */
-  onComment?: (comment: string) => void;
-  /** The final error, once; `done` rejects with it too. */
-  onError?: (error: SpoolClientError) => void;
-}
-
-/** A running event stream. */
-export interface EventStream {
-  /** Resolves when the stream completes; rejects with a {@link SpoolClientError}. */
-  readonly done: Promise<void>;
-  /** Stops the stream and asks the server to stop generating (`DELETE` on the stream). */
-  cancel(): Promise<void>;
-  /** The server's stream id, once known. */
-  readonly streamId: string | undefined;
-  /** The last event id delivered. */
-  readonly lastEventId: number;
-  /** Measurements so far. */
-  stats(): StreamStats;
-}
-
-const ERROR_BODY_LIMIT_CHARS = 64 * 1024;
+import { normalizeRetryOptions, retryDelayMs } from './retry-policy.js';
+import { StatsRecorder } from './stats.js';
+import type { TransportResponse } from './transport.js';
+import { selectTransport } from './transport-select.js';
 
 /** Retryable, never counted: the page became visible and the caller asked for a fresh connection. */
 class VisibilityReconnect extends NetworkError {
@@ -192,7 +49,7 @@ export function connectEventStream(
   const retryOptions = normalizeRetryOptions(options.retry);
   const idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
   const lifecycle = options.lifecycle ?? globalLifecycle();
-  const transport = pickTransport(options);
+  const transport = selectTransport(options);
   const resumeUrl = options.resumeUrl ?? ((streamId: string) => defaultResumeUrl(url, streamId));
   const stats = options.stats ?? new StatsRecorder();
   const planner = new ResumePlanner({
@@ -489,17 +346,6 @@ export function connectEventStream(
   };
 }
 
-function pickTransport(options: EventStreamOptions): Transport {
-  const choice = options.transport ?? 'auto';
-  if (typeof choice === 'function') return choice;
-  if (choice === 'fetch') return createFetchTransport(options.fetch);
-  if (choice === 'xhr') return createXhrTransport(options.XMLHttpRequest);
-  if (options.fetch || fetchCanStream()) return createFetchTransport(options.fetch);
-  if (options.XMLHttpRequest || 'XMLHttpRequest' in globalThis)
-    return createXhrTransport(options.XMLHttpRequest);
-  return createFetchTransport();
-}
-
 /** `…/v1/chat/completions?x` → `…/v1/streams/{id}`; other URLs have no known resume endpoint. */
 export function defaultResumeUrl(url: string, streamId: string): string | undefined {
   const queryStart = url.search(/[?#]/);
@@ -507,77 +353,4 @@ export function defaultResumeUrl(url: string, streamId: string): string | undefi
   const suffix = '/chat/completions';
   if (!path.endsWith(suffix)) return undefined;
   return `${path.slice(0, -suffix.length)}/streams/${encodeURIComponent(streamId)}`;
-}
-
-function asStreamError(message: { event?: string | undefined; data: string }, requestId?: string) {
-  const isErrorEvent = message.event === 'error';
-  if (!isErrorEvent && !message.data.includes('"error"')) return undefined;
-  let body: unknown;
-  try {
-    body = JSON.parse(message.data);
-  } catch {
-    body = message.data;
-  }
-  if (!isErrorEvent && !isErrorBody(body)) return undefined;
-  const normalized = normalizeErrorBody(500, body, message.data || 'The server sent an error event.');
-  const retryable = isTransientStreamError(normalized);
-  return new StreamError(
-    `The server reported an error mid-stream: ${normalized.error.message}` +
-      (retryable ? ' (transient; the request is started again).' : ''),
-    { code: normalized.error.code ?? 'stream_error', retryable, body, requestId },
-  );
-}
-
-async function toHttpError(response: TransportResponse, planned: PlannedRequest): Promise<HttpError> {
-  let text = '';
-  try {
-    await response.read((chunk) => {
-      text += chunk;
-      return text.length > ERROR_BODY_LIMIT_CHARS ? false : undefined;
-    });
-  } catch {
-    // The status is what matters; a body cut short only loses the message.
-  }
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // Not JSON: keep the text.
-  }
-  const status = response.status;
-  const body = normalizeErrorBody(status, parsed, `HTTP ${status}`);
-  return new HttpError(
-    `${planned.method} ${planned.url} failed with HTTP ${status}: ${body.error.message}. ${hintForStatus(status, planned)}`,
-    {
-      code: body.error.code ?? `http_${status}`,
-      status,
-      retryable: isRetryableStatus(status),
-      retryAfterMs: parseRetryAfter(response.headers, Date.now()),
-      requestId: response.headers.get(REQUEST_ID_HEADER) ?? undefined,
-      body: parsed,
-    },
-  );
-}
-
-function hintForStatus(status: number, planned: PlannedRequest): string {
-  if (status === 401)
-    return 'Set `apiKey` or pass `headers.Authorization`; refresh expiring tokens in `onUnauthorized`.';
-  if (status === 403) return 'The API key is not allowed this model or stream.';
-  if ((status === 404 || status === 410) && planned.kind === 'resume')
-    return 'The stream expired or is unknown to this gateway; start a new request.';
-  if (status === 404) return 'Check `baseURL` (it usually ends in /v1) and the model name.';
-  if (status === 422) return 'A retry reused an Idempotency-Key with a different body; send a new request.';
-  if (status === 429) return 'Rate limited; set `maxConcurrent` or `requestsPerMinute` on the client.';
-  if (status >= 500) return 'The server failed; retries will follow if allowed.';
-  return 'Fix the request; retrying will not help.';
-}
-
-function toClientError(raw: unknown, attemptSignal: AbortSignal, planned: PlannedRequest): SpoolClientError {
-  if (attemptSignal.aborted && attemptSignal.reason instanceof SpoolClientError) return attemptSignal.reason;
-  if (raw instanceof SpoolClientError) return raw;
-  const detail = raw instanceof Error ? raw.message : String(raw);
-  return new NetworkError(
-    `Connection to ${planned.url} failed (${detail}). Check the URL and the network; it is retried meanwhile.`,
-    { cause: raw },
-  );
 }

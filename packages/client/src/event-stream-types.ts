@@ -1,0 +1,144 @@
+import type { HttpError, SpoolClientError } from './errors.js';
+import type { LifecycleSource } from './lifecycle.js';
+import type { RetryOptions } from './retry-policy.js';
+import type { Scheduler } from './scheduler.js';
+import type { StatsRecorder, StreamStats } from './stats.js';
+import type { FetchLike } from './transport-fetch.js';
+import type { TransportOption } from './transport-select.js';
+import type { XhrConstructor } from './transport-xhr.js';
+
+/** One server-sent event as delivered to the caller (never a duplicate, never `[DONE]`). */
+export interface EventStreamMessage {
+  /** The `id:` field; Spool numbers events 1, 2, 3 … */
+  id: string | undefined;
+  /** The `event:` field, `undefined` for plain `data:` events. */
+  event: string | undefined;
+  data: string;
+}
+
+/** A change in the connection's state. */
+export type StreamStatus =
+  | { type: 'connecting' }
+  | { type: 'open'; streamId: string | undefined }
+  | { type: 'reconnecting'; attempt: number; delayMs: number; reason: SpoolClientError }
+  | { type: 'resumed'; fromEventId: number; streamId: string | undefined }
+  | { type: 'restarted' }
+  | { type: 'done' };
+
+/** What `onRetry` learns about a retry about to happen. */
+export interface RetryContext {
+  /** 1 for the first retry of an outage. */
+  attempt: number;
+  /** The wait the policy chose. */
+  delayMs: number;
+  /** Why the last attempt failed. */
+  error: SpoolClientError;
+  /** Time this outage has lasted so far, offline time excluded. */
+  elapsedMs: number;
+}
+
+/** Request headers, or a (possibly async) function called before every attempt, e.g. to fetch a fresh token. */
+export type HeadersOption =
+  | Record<string, string>
+  | (() => Record<string, string> | Promise<Record<string, string>>);
+
+/** Options of {@link connectEventStream}. */
+export interface EventStreamOptions {
+  /**
+   * HTTP method of the original request.
+   * @default 'POST' when `body` is set, else 'GET'
+   */
+  method?: string;
+  /** Request headers or a function returning them, called before every attempt. */
+  headers?: HeadersOption;
+  /** Request body, sent again on re-POSTs. */
+  body?: string;
+  /** Aborting it stops the stream like `cancel()`. */
+  signal?: AbortSignal;
+  /**
+   * Retry settings: a number is `maxAttempts`, `false` disables retrying. See {@link RetryOptions}.
+   * @default see normalizeRetryOptions: 8 attempts, 500 ms doubling to 30 s, full jitter, 2 min per outage
+   */
+  retry?: number | boolean | RetryOptions;
+  /** Called before each retry; return `false` to give up or a number to wait that many ms instead. */
+  onRetry?: (context: RetryContext) => boolean | number | undefined | Promise<boolean | number | undefined>;
+  /**
+   * Ms without a single byte (heartbeat comments count) after which the connection is presumed dead and
+   * replaced. Spool sends `: ping` every 15 s, so three missed heartbeats trip it. `0` disables.
+   * @default 45000
+   */
+  idleTimeoutMs?: number;
+  /**
+   * `'auto'` picks streaming fetch when the runtime supports it, else XMLHttpRequest.
+   * @default 'auto'
+   */
+  transport?: TransportOption;
+  /** The `fetch` to use (implies the fetch transport under `'auto'`). */
+  fetch?: FetchLike;
+  /** The `XMLHttpRequest` class for the XHR transport. @default globalThis.XMLHttpRequest */
+  XMLHttpRequest?: XhrConstructor;
+  /**
+   * Whether to send an `Idempotency-Key` so a re-sent request attaches to the generation under way.
+   * @default true for POST
+   */
+  idempotencyKey?: boolean;
+  /**
+   * Where a stream named by `X-Stream-Id` is resumed (GET) and stopped (DELETE).
+   * @default the request URL with its trailing `/chat/completions` replaced by `/streams/{id}`
+   */
+  resumeUrl?: (streamId: string) => string | undefined;
+  /**
+   * Whether a body that ends without `data: [DONE]` is a drop to recover from rather than the end.
+   * @default false, but true once the server sent `X-Stream-Id` (Spool streams never end silently short)
+   */
+  requireDone?: boolean;
+  /**
+   * What to do when a stream without `X-Stream-Id` drops after delivering events: start again (announced
+   * by a `restarted` status so the caller discards partial output) or fail.
+   * @default 'restart'
+   */
+  onNoResume?: 'restart' | 'fail';
+  /** Called on a 401; refresh credentials and resolve (not `false`) to retry once with fresh `headers`. */
+  onUnauthorized?: (error: HttpError) => boolean | undefined | Promise<boolean | undefined>;
+  /**
+   * Connectivity and visibility signals; retries pause while offline and fire at once on `online`.
+   * @default globalLifecycle() (navigator.onLine and window events when present)
+   */
+  lifecycle?: LifecycleSource;
+  /**
+   * Replace the connection at once when the page becomes visible again (mobile browsers freeze
+   * background connections); cheap with Spool since the resume loses nothing.
+   * @default false
+   */
+  reconnectOnVisible?: boolean;
+  /** Admission control shared between streams (see `createScheduler`). */
+  scheduler?: Scheduler;
+  /** Recorder to collect stats into, for layers that add token counts. @default a new one */
+  stats?: StatsRecorder;
+}
+
+/** Callbacks of {@link connectEventStream}. */
+export interface EventStreamHandlers {
+  /** Each new event, in order; a throw stops the stream with a `CallbackError`. */
+  onEvent?: (message: EventStreamMessage) => void;
+  /** Connection state changes. */
+  onStatus?: (status: StreamStatus) => void;
+  /** Comment lines such as `: ping` heartbeats. */
+  onComment?: (comment: string) => void;
+  /** The final error, once; `done` rejects with it too. */
+  onError?: (error: SpoolClientError) => void;
+}
+
+/** A running event stream. */
+export interface EventStream {
+  /** Resolves when the stream completes; rejects with a {@link SpoolClientError}. */
+  readonly done: Promise<void>;
+  /** Stops the stream and asks the server to stop generating (`DELETE` on the stream). */
+  cancel(): Promise<void>;
+  /** The server's stream id, once known. */
+  readonly streamId: string | undefined;
+  /** The last event id delivered. */
+  readonly lastEventId: number;
+  /** Measurements so far. */
+  stats(): StreamStats;
+}
