@@ -1,4 +1,6 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { type Gateway, type GatewayConfigInput, parseConfig, startGateway } from '../src/index.js';
 
 /** Starts a gateway on a free port with a silent logger and an instant sim, merged with `overrides`. */
@@ -93,4 +95,83 @@ export function textOf(events: readonly ParsedEvent[]): string {
     text += chunk.choices?.[0]?.delta?.content ?? '';
   }
   return text;
+}
+
+/** The built `spool` CLI (npm test builds before it runs the tests). */
+export const SPOOL_CLI = fileURLToPath(new URL('../dist/bin/spool.js', import.meta.url));
+
+/** Spawns a built `spool` CLI command and resolves once it prints `listening on <url>`. */
+export async function spawnSpool(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [SPOOL_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let output = '';
+  let errors = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    errors += chunk.toString();
+  });
+  for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+    output += chunk.toString();
+    const match = /listening on (http:\/\/\S+)/.exec(output);
+    if (match?.[1]) return { child, url: match[1] };
+  }
+  throw new Error(`spool ${args[0]} exited before listening: ${output}${errors}`);
+}
+
+/** Spawns the standalone sim (`spool sim`, its own process) on a free port. */
+export async function spawnSim(extraArgs: string[] = []): Promise<{ child: ChildProcess; baseURL: string }> {
+  const { child, url } = await spawnSpool(['sim', '--port', '0', ...extraArgs]);
+  return { child, baseURL: url };
+}
+
+/** The standalone sim's request counters. */
+export async function simStats(
+  baseURL: string,
+): Promise<{ chatCompletions: number; streams: number; openStreams: number }> {
+  return JSON.parse((await rawRequest(`${baseURL.replace(/\/v1$/, '')}/sim/stats`)).body);
+}
+
+/**
+ * Sends a request and keeps only the first `cutAtBytes` bytes of the response body, then destroys
+ * the socket: what a client sees when its connection dies at that byte.
+ */
+export function requestAndCut(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string },
+  cutAtBytes: number,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers },
+      (response) => {
+        let received = Buffer.alloc(0);
+        const finish = () => {
+          request.destroy();
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: received.subarray(0, cutAtBytes).toString('utf8'),
+          });
+        };
+        response.on('data', (chunk: Buffer) => {
+          received = Buffer.concat([received, chunk]);
+          if (received.length >= cutAtBytes) finish();
+        });
+        response.on('end', finish);
+        response.on('error', () => finish());
+      },
+    );
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
+
+/** The complete events of a cut body (those ended by their blank line) and the last id among them. */
+export function completeEvents(body: string): { events: ParsedEvent[]; lastId: number } {
+  const end = body.lastIndexOf('\n\n');
+  const events = end < 0 ? [] : parseSse(body.slice(0, end + 2));
+  const last = events.at(-1)?.id;
+  return { events, lastId: last === undefined ? 0 : Number(last) };
 }

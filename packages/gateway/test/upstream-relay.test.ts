@@ -1,34 +1,23 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { type Server, createServer } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { createServer, type Server } from 'node:http';
+import {
+  type AddressInfo,
+  createServer as createTcpServer,
+  type Socket,
+  type Server as TcpServer,
+} from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Gateway, simText } from '../src/index.js';
-import { parseSse, postChat, rawRequest, startTestGateway, textOf } from './helpers.js';
+import { parseSse, postChat, rawRequest, simStats, spawnSim, startTestGateway, textOf } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../dist/bin/spool.js', import.meta.url));
 const messages = [{ role: 'user' as const, content: 'Relay me through a real upstream.' }];
 
-/** Spawns the built `spool sim` CLI on a free port and resolves with its base URL. */
-async function spawnSim(): Promise<{ child: ChildProcess; baseURL: string }> {
-  const child = spawn(process.execPath, [CLI, 'sim', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-    output += chunk.toString();
-    const match = /listening on (http:\/\/\S+)/.exec(output);
-    if (match?.[1]) return { child, baseURL: match[1] };
-  }
-  throw new Error(`spool sim exited before listening: ${output}`);
-}
-
-async function simStats(baseURL: string): Promise<{ chatCompletions: number; openStreams: number }> {
-  return JSON.parse((await rawRequest(`${baseURL.replace(/\/v1$/, '')}/sim/stats`)).body);
-}
-
 function listen<T extends Server | TcpServer>(server: T): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+  );
 }
 
 describe('relay through an OpenAI-compatible upstream (the standalone spool sim, a separate process)', () => {
@@ -53,7 +42,12 @@ describe('relay through an OpenAI-compatible upstream (the standalone spool sim,
     const oddPort = await listen(oddErrors);
     gateway = await startTestGateway({
       providers: {
-        upstream: { type: 'openai', baseURL: sim.baseURL, apiKey: 'sk-upstream', passHeaders: ['x-spool-fault'] },
+        upstream: {
+          type: 'openai',
+          baseURL: sim.baseURL,
+          apiKey: 'sk-upstream',
+          passHeaders: ['x-spool-fault'],
+        },
         nowhere: { type: 'openai', baseURL: 'http://127.0.0.1:1/v1' },
         silent: { type: 'openai', baseURL: `http://127.0.0.1:${silentPort}/v1`, firstByteTimeoutMs: 200 },
         odd: { type: 'openai', baseURL: `http://127.0.0.1:${oddPort}/v1` },
@@ -91,17 +85,25 @@ describe('relay through an OpenAI-compatible upstream (the standalone spool sim,
 
   it('sends the routed upstream model name', async () => {
     const response = await postChat(gateway.url, { model: 'alias', messages });
-    expect(JSON.parse(response.body).choices[0].message.content).toBe(simText({ model: 'sim-fast', messages }));
+    expect(JSON.parse(response.body).choices[0].message.content).toBe(
+      simText({ model: 'sim-fast', messages }),
+    );
   });
 
   it('lists the upstream models through the wildcard route', async () => {
     const response = await rawRequest(`${gateway.url}/v1/models`);
     const ids = JSON.parse(response.body).data.map((model: { id: string }) => model.id);
-    expect(ids).toEqual(expect.arrayContaining(['sim', 'sim-fast', 'sim-slow', 'unreachable', 'slow', 'odd', 'alias']));
+    expect(ids).toEqual(
+      expect.arrayContaining(['sim', 'sim-fast', 'sim-slow', 'unreachable', 'slow', 'odd', 'alias']),
+    );
   });
 
   it('turns an upstream drop mid-stream into one error event', async () => {
-    const response = await postChat(gateway.url, { model: 'sim', messages, stream: true }, { 'x-spool-fault': 'drop-after=5' });
+    const response = await postChat(
+      gateway.url,
+      { model: 'sim', messages, stream: true },
+      { 'x-spool-fault': 'drop-after=5' },
+    );
     const events = parseSse(response.body);
     expect(events).toHaveLength(6);
     expect(JSON.parse(events[5]?.data ?? '{}').error.code).toBe('upstream_error');
@@ -109,7 +111,11 @@ describe('relay through an OpenAI-compatible upstream (the standalone spool sim,
   });
 
   it('passes an upstream 429 with Retry-After through before the first byte', async () => {
-    const response = await postChat(gateway.url, { model: 'sim', messages, stream: true }, { 'x-spool-fault': 'status=429;retry-after=4' });
+    const response = await postChat(
+      gateway.url,
+      { model: 'sim', messages, stream: true },
+      { 'x-spool-fault': 'status=429;retry-after=4' },
+    );
     expect(response.status).toBe(429);
     expect(response.headers['retry-after']).toBe('4');
   });
@@ -129,7 +135,10 @@ describe('relay through an OpenAI-compatible upstream (the standalone spool sim,
   it("maps an upstream's non-OpenAI error body to OpenAI's shape with its status", async () => {
     const response = await postChat(gateway.url, { model: 'odd', messages });
     expect(response.status).toBe(422);
-    expect(JSON.parse(response.body).error).toMatchObject({ message: 'upstream says 422', type: 'invalid_request_error' });
+    expect(JSON.parse(response.body).error).toMatchObject({
+      message: 'upstream says 422',
+      type: 'invalid_request_error',
+    });
   });
 
   it("reports an upstream refusing the gateway's own credentials as 502, not the caller's 401", async () => {

@@ -39,12 +39,18 @@ describe('the wire contract, over raw HTTP', () => {
   it('echoes a well-formed X-Request-Id and replaces a malformed one', async () => {
     const kept = await rawRequest(`${gateway.url}/health`, { headers: { 'x-request-id': 'trace-42.a' } });
     expect(kept.headers['x-request-id']).toBe('trace-42.a');
-    const replaced = await rawRequest(`${gateway.url}/health`, { headers: { 'x-request-id': 'bad id with spaces' } });
+    const replaced = await rawRequest(`${gateway.url}/health`, {
+      headers: { 'x-request-id': 'bad id with spaces' },
+    });
     expect(replaced.headers['x-request-id']).toMatch(/^req_/);
   });
 
   it('sends comment heartbeats (without ids) while the upstream is silent', async () => {
-    const response = await postChat(gateway.url, { model: 'sim', messages, stream: true }, { 'x-spool-fault': 'stall-after=2;stall-ms=150' });
+    const response = await postChat(
+      gateway.url,
+      { model: 'sim', messages, stream: true },
+      { 'x-spool-fault': 'stall-after=2;stall-ms=150' },
+    );
     expect(response.body).toContain(': ping\n\n');
     const events = parseSse(response.body);
     expect(events.at(-1)?.data).toBe('[DONE]');
@@ -52,7 +58,11 @@ describe('the wire contract, over raw HTTP', () => {
   });
 
   it('ends a stream whose upstream drops with one error event and no [DONE]', async () => {
-    const response = await postChat(gateway.url, { model: 'sim', messages, stream: true }, { 'x-spool-fault': 'drop-after=3' });
+    const response = await postChat(
+      gateway.url,
+      { model: 'sim', messages, stream: true },
+      { 'x-spool-fault': 'drop-after=3' },
+    );
     expect(response.status).toBe(200);
     const events = parseSse(response.body);
     expect(events).toHaveLength(4);
@@ -63,14 +73,22 @@ describe('the wire contract, over raw HTTP', () => {
   });
 
   it("relays an upstream's own mid-stream error event and ends there", async () => {
-    const response = await postChat(gateway.url, { model: 'sim', messages, stream: true }, { 'x-spool-fault': 'error-after=5' });
+    const response = await postChat(
+      gateway.url,
+      { model: 'sim', messages, stream: true },
+      { 'x-spool-fault': 'error-after=5' },
+    );
     const events = parseSse(response.body);
     expect(events).toHaveLength(6);
     expect(JSON.parse(events[5]?.data ?? '{}').error.code).toBe('sim_fault');
   });
 
   it('answers a failure before the first byte with its status and Retry-After, not a 200', async () => {
-    const response = await postChat(gateway.url, { model: 'sim', messages, stream: true }, { 'x-spool-fault': 'status=503;retry-after=7' });
+    const response = await postChat(
+      gateway.url,
+      { model: 'sim', messages, stream: true },
+      { 'x-spool-fault': 'status=503;retry-after=7' },
+    );
     expect(response.status).toBe(503);
     expect(response.headers['retry-after']).toBe('7');
     expect(JSON.parse(response.body).error).toMatchObject({ type: 'server_error', code: 'sim_fault' });
@@ -81,12 +99,48 @@ describe('the wire contract, over raw HTTP', () => {
     ['a body that is not an object', '[1,2]', 400, 'invalid_request', 'body'],
     ['a missing model', JSON.stringify({ messages }), 400, 'invalid_request', 'model'],
     ['missing messages', JSON.stringify({ model: 'sim' }), 400, 'invalid_request', 'messages'],
-    ['messages of the wrong type', JSON.stringify({ model: 'sim', messages: 'hi' }), 400, 'invalid_request', 'messages'],
-    ['an empty messages array', JSON.stringify({ model: 'sim', messages: [] }), 400, 'invalid_request', 'messages'],
-    ['a bad role', JSON.stringify({ model: 'sim', messages: [{ role: 'robot', content: 'x' }] }), 400, 'invalid_request', 'messages[0].role'],
-    ['stream of the wrong type', JSON.stringify({ model: 'sim', messages, stream: 'yes' }), 400, 'invalid_request', 'stream'],
-    ['max_tokens of the wrong type', JSON.stringify({ model: 'sim', messages, max_tokens: '5' }), 400, 'invalid_request', 'max_tokens'],
-    ['stream_options without stream', JSON.stringify({ model: 'sim', messages, stream_options: { include_usage: true } }), 400, 'invalid_request', 'stream_options'],
+    [
+      'messages of the wrong type',
+      JSON.stringify({ model: 'sim', messages: 'hi' }),
+      400,
+      'invalid_request',
+      'messages',
+    ],
+    [
+      'an empty messages array',
+      JSON.stringify({ model: 'sim', messages: [] }),
+      400,
+      'invalid_request',
+      'messages',
+    ],
+    [
+      'a bad role',
+      JSON.stringify({ model: 'sim', messages: [{ role: 'robot', content: 'x' }] }),
+      400,
+      'invalid_request',
+      'messages[0].role',
+    ],
+    [
+      'stream of the wrong type',
+      JSON.stringify({ model: 'sim', messages, stream: 'yes' }),
+      400,
+      'invalid_request',
+      'stream',
+    ],
+    [
+      'max_tokens of the wrong type',
+      JSON.stringify({ model: 'sim', messages, max_tokens: '5' }),
+      400,
+      'invalid_request',
+      'max_tokens',
+    ],
+    [
+      'stream_options without stream',
+      JSON.stringify({ model: 'sim', messages, stream_options: { include_usage: true } }),
+      400,
+      'invalid_request',
+      'stream_options',
+    ],
   ])('refuses %s with a clear OpenAI error', async (_name, body, status, code, param) => {
     const response = await rawRequest(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
@@ -100,7 +154,10 @@ describe('the wire contract, over raw HTTP', () => {
   });
 
   it('refuses a body over the size limit with 413', async () => {
-    const big = JSON.stringify({ model: 'sim', messages: [{ role: 'user', content: 'x'.repeat(70 * 1024) }] });
+    const big = JSON.stringify({
+      model: 'sim',
+      messages: [{ role: 'user', content: 'x'.repeat(70 * 1024) }],
+    });
     const response = await rawRequest(`${gateway.url}/v1/chat/completions`, { method: 'POST', body: big });
     expect(response.status).toBe(413);
     expect(JSON.parse(response.body).error.code).toBe('request_too_large');
@@ -120,7 +177,11 @@ describe('the wire contract, over raw HTTP', () => {
   });
 
   it('answers a malformed fault header with 400', async () => {
-    const response = await postChat(gateway.url, { model: 'sim', messages, stream: true }, { 'x-spool-fault': 'explode=1' });
+    const response = await postChat(
+      gateway.url,
+      { model: 'sim', messages, stream: true },
+      { 'x-spool-fault': 'explode=1' },
+    );
     expect(response.status).toBe(400);
     expect(JSON.parse(response.body).error.message).toContain('unknown directive');
   });
