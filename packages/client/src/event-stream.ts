@@ -241,7 +241,12 @@ export function connectEventStream(
             outageStartedAt = undefined;
             offlineMs = 0;
           }
-          if (error instanceof VisibilityReconnect) continue;
+          if (error instanceof VisibilityReconnect) {
+            if (planner.onDrop(options.onNoResume ?? 'restart') === 'fail')
+              throw new ResumeUnsupportedError(error);
+            stats.disconnected();
+            continue;
+          }
           if (
             error instanceof HttpError &&
             error.status === 401 &&
