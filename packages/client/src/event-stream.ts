@@ -298,6 +298,7 @@ export function connectEventStream(
         }
       }
     } finally {
+      stats.finished();
       unsubscribe();
       release?.();
       options.signal?.removeEventListener('abort', onUserAbort);

@@ -80,6 +80,11 @@ export class StatsRecorder {
     this.#stats.reconnects += 1;
   }
 
+  /** The stream ended (done, failed or cancelled): stall time stops counting. */
+  finished(): void {
+    this.connected();
+  }
+
   /** A connection opened: stall time stops. */
   connected(): void {
     if (this.#stallStartedAt === undefined) return;
