@@ -9,6 +9,7 @@ import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
 import { handleChatCompletions } from './handlers/chat-completions.js';
 import { handleListModels, handleReady } from './handlers/models.js';
+import { DEFAULT_STATIC_DIR, serveStatic } from './handlers/static-files.js';
 import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
 import { asGatewayError, sendError, sendJson } from './http/respond.js';
 import { HeartbeatScheduler } from './relay/sse-writer.js';
@@ -161,6 +162,10 @@ async function handle(
         await handleGetStream(context, caller, request, response, streamId, url.searchParams);
       }
       return;
+    }
+    if ((request.method === 'GET' || request.method === 'HEAD') && !path.startsWith('/v1/')) {
+      const directory = context.config.server.staticDir ?? DEFAULT_STATIC_DIR;
+      if (await serveStatic(directory, path, response, request.method === 'HEAD')) return;
     }
     throw GatewayError.of(
       'not_found',

@@ -5,7 +5,7 @@ const duration = z.number().int().nonnegative();
 const simProviderSchema = z
   .object({
     type: z.literal('sim'),
-    ttftMs: duration.default(0).describe('Delay before the first event, in ms.'),
+    ttftMs: duration.default(300).describe('Delay before the first event, in ms (0 for tests).'),
     tokensPerSecond: z
       .number()
       .nonnegative()
@@ -104,6 +104,13 @@ export const configSchema = z
         shutdownGraceMs: duration
           .default(30_000)
           .describe('How long SIGTERM waits for open streams to finish.'),
+        faultInjection: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Honour the client-cut/client-stall directives of X-Spool-Fault (always on in dev mode).',
+          ),
+        staticDir: z.string().optional().describe('Directory served at / (default: the built chat page).'),
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .strict()

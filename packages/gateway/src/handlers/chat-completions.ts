@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { IDEMPOTENCY_KEY_HEADER, LAST_EVENT_ID_HEADER, parseLastEventId } from '@spool/protocol';
+import {
+  FAULT_HEADER,
+  IDEMPOTENCY_KEY_HEADER,
+  LAST_EVENT_ID_HEADER,
+  parseLastEventId,
+} from '@spool/protocol';
 import type { Caller } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
@@ -8,9 +13,34 @@ import { readBody } from '../http/read-body.js';
 import { sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
 import { newStreamId } from '../relay/stream-relay.js';
-import { assertReplayable, failureError, serveStream, waitUntilStarted } from './serve-stream.js';
+import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
+import {
+  assertReplayable,
+  type DownstreamFaults,
+  failureError,
+  serveStream,
+  waitUntilStarted,
+} from './serve-stream.js';
 
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The client-connection faults a request asks for, honoured only in dev mode or with
+ * `server.faultInjection`, so a production gateway cannot be made to cut its own clients.
+ */
+export function downstreamFaults(context: GatewayContext, request: IncomingMessage): DownstreamFaults {
+  if (!context.auth.devMode && !context.config.server.faultInjection) return {};
+  const header = request.headers[FAULT_HEADER];
+  if (typeof header !== 'string') return {};
+  try {
+    const spec = parseFaultSpec(header);
+    return { cutAfter: spec.clientCutAfter, stallAfter: spec.clientStallAfter };
+  } catch (error) {
+    if (error instanceof FaultSpecError)
+      throw GatewayError.of('invalid_request', error.message, { param: FAULT_HEADER });
+    throw error;
+  }
+}
 
 /** Reads and checks the resume point a request asks for. */
 export function requestedAfterId(request: IncomingMessage, queryValue?: string | null): number {
@@ -108,5 +138,5 @@ export async function handleChatCompletions(
     if (failure) throw failure;
     assertReplayable(meta, afterId);
   }
-  await serveStream(context, request, response, meta.id, afterId, {});
+  await serveStream(context, request, response, meta.id, afterId, {}, downstreamFaults(context, request));
 }

@@ -41,6 +41,31 @@ export function failureError(meta: StreamMeta): GatewayError | undefined {
   return new GatewayError(status, body as GatewayError['body'], { retryAfterSeconds });
 }
 
+/** Faults a test or the chat page's network drill asks the gateway to put on the client's connection. */
+export interface DownstreamFaults {
+  /** Destroy the connection after this many events. */
+  cutAfter?: number | undefined;
+  /** Stop writing (heartbeats too) after this many events and wait for the client to give up. */
+  stallAfter?: number | undefined;
+}
+
+/** The offset just past the n-th event of a batch (events end with a blank line), or -1. */
+function nthEventEnd(batch: string, n: number): number {
+  let position = 0;
+  for (let seen = 0; seen < n; seen++) {
+    const found = batch.indexOf('\n\n', position);
+    if (found < 0) return -1;
+    position = found + 2;
+  }
+  return position;
+}
+
+function countEvents(batch: string): number {
+  let count = 0;
+  for (let found = batch.indexOf('\n\n'); found >= 0; found = batch.indexOf('\n\n', found + 2)) count++;
+  return count;
+}
+
 /** Refuses (410) a resume point whose events the byte cap already evicted, before any byte is sent. */
 export function assertReplayable(meta: StreamMeta, afterId: number): void {
   const firstId = meta.firstId ?? 1;
@@ -63,6 +88,7 @@ export async function serveStream(
   streamId: string,
   afterId: number,
   extraHeaders: Record<string, string>,
+  faults: DownstreamFaults = {},
 ): Promise<void> {
   const controller = new AbortController();
   const onClose = () => controller.abort();
@@ -80,8 +106,23 @@ export async function serveStream(
   request.socket.setNoDelay(true);
   const heartbeat = context.heartbeats.watch(response);
   context.relay.readerAttached(streamId);
+  const faultAfter = faults.cutAfter ?? faults.stallAfter;
+  let eventsLeft = faultAfter ?? Number.POSITIVE_INFINITY;
   try {
-    for await (const batch of context.store.read(streamId, afterId, controller.signal)) {
+    for await (const full of context.store.read(streamId, afterId, controller.signal)) {
+      let batch = full;
+      if (faultAfter !== undefined) {
+        const end = nthEventEnd(batch, eventsLeft);
+        eventsLeft -= countEvents(batch);
+        if (end >= 0) {
+          batch = batch.slice(0, end);
+          response.write(batch);
+          heartbeat.stop();
+          if (faults.cutAfter !== undefined) response.destroy();
+          else await new Promise((resolve) => response.once('close', resolve));
+          return;
+        }
+      }
       heartbeat.touch();
       if (!response.write(batch) && !(await waitForDrain(response))) break;
     }

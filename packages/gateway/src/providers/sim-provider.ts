@@ -31,11 +31,18 @@ export function faultSpecFromHeaders(headers: ProviderCallContext['headers']): F
   }
 }
 
-/** The pace for one request: the provider's, overridden by the request's fault header. */
-export function paceFor(defaults: SimPace, spec: FaultSpec): SimPace {
+/** Models whose name sets their own pace: `sim-fast` as fast as possible, `sim-slow` a sluggish upstream. */
+const MODEL_PACES: Readonly<Record<string, SimPace>> = {
+  'sim-fast': { ttftMs: 0, tokensPerSecond: 0 },
+  'sim-slow': { ttftMs: 1500, tokensPerSecond: 8 },
+};
+
+/** The pace for one request: the model's or the provider's, overridden by the request's fault header. */
+export function paceFor(defaults: SimPace, spec: FaultSpec, model?: string): SimPace {
+  const base = (model !== undefined ? MODEL_PACES[model] : undefined) ?? defaults;
   return {
-    ttftMs: spec.ttftMs ?? defaults.ttftMs,
-    tokensPerSecond: spec.tokensPerSecond ?? defaults.tokensPerSecond,
+    ttftMs: spec.ttftMs ?? base.ttftMs,
+    tokensPerSecond: spec.tokensPerSecond ?? base.tokensPerSecond,
   };
 }
 
@@ -72,7 +79,12 @@ export class SimProvider implements ChatProvider {
     const spec = faultSpecFromHeaders(context.headers);
     const faults = this.#budget.applies(spec) ? spec : {};
     if (faults.status !== undefined) throw simStatusError({ ...faults, status: faults.status });
-    const events = emitSimEvents(simChunks(request), paceFor(this.#pace, spec), faults, context.signal);
+    const events = emitSimEvents(
+      simChunks(request),
+      paceFor(this.#pace, spec, request.model),
+      faults,
+      context.signal,
+    );
     return mapDrops(events);
   }
 

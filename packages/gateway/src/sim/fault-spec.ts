@@ -20,6 +20,10 @@ export interface FaultSpec {
   times?: number;
   /** Groups requests for `times`. */
   key?: string;
+  /** Gateway-side: cut the client's connection after this many events (dev mode / `server.faultInjection`). */
+  clientCutAfter?: number;
+  /** Gateway-side: stop writing to the client (heartbeats too) after this many events, until it gives up. */
+  clientStallAfter?: number;
   /** Override time to first token. */
   ttftMs?: number;
   /** Override tokens per second (0 = as fast as possible). */
@@ -43,6 +47,8 @@ const INTEGER_FIELDS = {
   'stall-ms': 'stallMs',
   'error-after': 'errorAfter',
   times: 'times',
+  'client-cut-after': 'clientCutAfter',
+  'client-stall-after': 'clientStallAfter',
   'ttft-ms': 'ttftMs',
   tps: 'tokensPerSecond',
 } as const satisfies Record<string, keyof FaultSpec>;

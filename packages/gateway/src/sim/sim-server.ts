@@ -92,7 +92,7 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     try {
       for await (const data of emitSimEvents(
         simChunks(body),
-        paceFor(pace, spec),
+        paceFor(pace, spec, body.model),
         faults,
         controller.signal,
       )) {

@@ -1,0 +1,61 @@
+import { createFaultProxy, cutAfterBytes } from '@spool/testkit';
+import { EventSource } from 'eventsource';
+import { describe, expect, it } from 'vitest';
+import { simText } from '../src/index.js';
+import { postChat, requestAndCut, startTestGateway } from './helpers.js';
+
+const messages = [{ role: 'user' as const, content: 'A native EventSource resumes this.' }];
+
+describe('the eventsource package (a WHATWG EventSource nobody here wrote)', () => {
+  it('resumes GET /v1/streams/{id} with Last-Event-ID after its connection is cut, exactly', async () => {
+    const gateway = await startTestGateway({ server: { retryMs: 5 } });
+    const port = Number(new URL(gateway.url).port);
+    const proxy = await createFaultProxy({
+      target: { host: '127.0.0.1', port },
+      plan: (index: number) => (index === 0 ? [cutAfterBytes(700)] : []),
+    });
+    try {
+      // Start a paced stream and drop its POST at once, as a browser tab that lost the network would.
+      const started = await requestAndCut(
+        `${gateway.url}/v1/chat/completions`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-spool-fault': 'tps=300' },
+          body: JSON.stringify({ model: 'sim', messages, stream: true }),
+        },
+        1,
+      );
+      const streamId = started.headers['x-stream-id'];
+      const source = new EventSource(`${proxy.url}/v1/streams/${streamId}`);
+      const ids: string[] = [];
+      let text = '';
+      const errors: string[] = [];
+      await new Promise<void>((resolve, reject) => {
+        source.onmessage = (event) => {
+          ids.push(event.lastEventId);
+          if (event.data === '[DONE]') {
+            source.close();
+            resolve();
+            return;
+          }
+          const chunk = JSON.parse(event.data);
+          if (chunk.error) reject(new Error(chunk.error.message));
+          text += chunk.choices[0]?.delta?.content ?? '';
+        };
+        source.onerror = (event) => {
+          errors.push(String(event.message ?? 'error'));
+        };
+      });
+      expect(text).toBe(simText({ model: 'sim', messages }));
+      expect(ids.map(Number)).toEqual(ids.map((_, index) => index + 1));
+      expect(proxy.stats.cuts).toBe(1);
+      expect(proxy.stats.connections).toBeGreaterThanOrEqual(2);
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      const after = await postChat(gateway.url, { model: 'sim', messages, stream: true });
+      expect(after.status).toBe(200);
+    } finally {
+      await proxy.close();
+      await gateway.close();
+    }
+  });
+});
