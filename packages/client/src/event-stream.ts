@@ -234,7 +234,7 @@ export function connectEventStream(
           emitStatus({ type: 'done' });
           return;
         } catch (raw) {
-          if (outerSignal.aborted) throw new AbortError(outerSignal.reason);
+          if (outerSignal.aborted) throw abortErrorOf(outerSignal);
           const error = toClientError(raw, attemptController.signal, planned);
           if (stats.snapshot().events > eventsBefore) {
             attempt = 0;
@@ -319,27 +319,33 @@ export function connectEventStream(
         },
       });
     } catch {
-      throw new AbortError(outerSignal.reason);
+      throw abortErrorOf(outerSignal);
     }
     return offlineMs;
   };
 
-  const done = run().catch((raw: unknown) => {
-    const error = raw instanceof SpoolClientError ? raw : new NetworkError(String(raw), { cause: raw });
-    try {
-      handlers.onError?.(error);
-    } catch {
-      // The stream already failed; a throwing error handler must not mask why.
-    }
-    throw error;
-  });
+  let settled = false;
+  const done = run()
+    .finally(() => {
+      settled = true;
+    })
+    .catch((raw: unknown) => {
+      const error = raw instanceof SpoolClientError ? raw : new NetworkError(String(raw), { cause: raw });
+      try {
+        handlers.onError?.(error);
+      } catch {
+        // The stream already failed; a throwing error handler must not mask why.
+      }
+      throw error;
+    });
   done.catch(() => {});
 
   return {
     done,
     async cancel() {
-      if (!outerSignal.aborted) controller.abort(new AbortError());
-      await sendDelete();
+      if (!settled && !outerSignal.aborted) controller.abort(new AbortError());
+      // A stream that finished on its own has nothing left to stop.
+      if (outerSignal.aborted) await sendDelete();
       await done.catch(() => {});
     },
     get streamId() {
@@ -359,4 +365,8 @@ export function defaultResumeUrl(url: string, streamId: string): string | undefi
   const suffix = '/chat/completions';
   if (!path.endsWith(suffix)) return undefined;
   return `${path.slice(0, -suffix.length)}/streams/${encodeURIComponent(streamId)}`;
+}
+
+function abortErrorOf(signal: AbortSignal): AbortError {
+  return signal.reason instanceof AbortError ? signal.reason : new AbortError(signal.reason);
 }

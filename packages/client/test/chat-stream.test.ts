@@ -66,6 +66,8 @@ describe('chat.stream against a Spool-style server', () => {
     expect(stats.reconnects).toBe(0);
     expect(stats.bytes).toBeGreaterThan(gateway.text.length);
     expect(stats.timeToFirstTokenMs).toBeGreaterThanOrEqual(0);
+    await stream.cancel();
+    expect(gateway.deletes).toEqual([]);
   });
 
   it('resumes from Last-Event-ID after the socket is cut mid-event, byte for byte, without duplicates', async () => {
@@ -266,6 +268,20 @@ describe('chat.stream against a Spool-style server', () => {
     lifecycle.setOnline(true);
     expect(await stream.text()).toBe(gateway.text);
     expect(gateway.requests.at(-1)?.headers['last-event-id']).toBe('3');
+  });
+
+  it('replaces the connection at once when the page becomes visible (reconnectOnVisible)', async () => {
+    const gateway = await start();
+    gateway.faults = [{ kind: 'stall-after', events: 3 }];
+    const lifecycle = createManualLifecycle(true);
+    const client = createClient({ baseURL: gateway.baseURL, lifecycle, reconnectOnVisible: true });
+    const stream = client.chat.stream(request, {
+      onText: (_delta, text) => {
+        if (text === 'Hello') lifecycle.setVisible(true);
+      },
+    });
+    expect(await stream.text()).toBe(gateway.text);
+    expect(gateway.requests[1]?.headers['last-event-id']).toBe('3');
   });
 
   it('ends with a final StreamError on a mid-stream error event', async () => {
