@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { errorBody, type SpoolErrorCode, statusForCode } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
+import { StoreUnavailableError } from '../spool/store.js';
 
 /** Sends a JSON body with a status, unless the response has already started. */
 export function sendJson(
@@ -43,6 +44,16 @@ export function sendErrorCode(
 /** Converts anything thrown into a gateway error (500 for what was not expected). */
 export function asGatewayError(error: unknown): GatewayError {
   if (error instanceof GatewayError) return error;
+  if (error instanceof StoreUnavailableError) {
+    return GatewayError.of(
+      'store_unavailable',
+      `The spool store is unavailable: ${error.message}. Retry shortly.`,
+      {
+        retryAfterSeconds: 1,
+        cause: error,
+      },
+    );
+  }
   return GatewayError.of(
     'internal_error',
     'The gateway failed unexpectedly; see its logs for the request id.',

@@ -1,0 +1,161 @@
+import { type RedisServer, startRedisServer } from '@spool/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryStore } from './memory-store.js';
+import { RedisStore } from './redis-store.js';
+import { SpoolReadError, type SpoolStore, type StreamMeta } from './store.js';
+
+let counter = 0;
+function meta(overrides: Partial<StreamMeta> = {}): StreamMeta {
+  counter++;
+  return {
+    id: `str_test${counter}_${Date.now()}`,
+    ownerId: 'owner',
+    model: 'sim',
+    createdAt: Date.now(),
+    state: 'pending',
+    ...overrides,
+  };
+}
+
+async function collect(iterable: AsyncIterable<string>): Promise<string> {
+  let text = '';
+  for await (const batch of iterable) text += batch;
+  return text;
+}
+
+const event = (id: number) => `id: ${id}\ndata: e${id}\n\n`;
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(() => redis.stop());
+
+describe.each([
+  ['memory', async () => new MemoryStore({ retentionMs: 60_000, maxStreamBytes: 1_000, sweepIntervalMs: 0 })],
+  [
+    'redis',
+    async () =>
+      RedisStore.connect({
+        url: redis.url,
+        keyPrefix: `t${Date.now()}:`,
+        retentionMs: 60_000,
+        maxStreamBytes: 1_000,
+        livenessIntervalMs: 200,
+      }),
+  ],
+] as Array<[string, () => Promise<SpoolStore>]>)('%s spool store', (_kind, makeStore) => {
+  let store: SpoolStore;
+  beforeAll(async () => {
+    store = await makeStore();
+  });
+  afterAll(() => store.close());
+
+  it('replays what was appended, then tails live events with no gap or duplicate, then ends', async () => {
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    for (let id = 1; id <= 3; id++) await store.append(stream.id, id, event(id));
+    const reading = collect(store.read(stream.id, 1, new AbortController().signal));
+    for (let id = 4; id <= 9; id++) await store.append(stream.id, id, event(id));
+    await store.finish(stream.id, 'done');
+    const expected = Array.from({ length: 8 }, (_, index) => event(index + 2)).join('');
+    expect(await reading).toBe(expected);
+    expect(await collect(store.read(stream.id, 0, new AbortController().signal))).toBe(event(1) + expected);
+    expect(await collect(store.read(stream.id, 9, new AbortController().signal))).toBe('');
+  });
+
+  it('returns the existing stream for a reused idempotency key of the same owner only', async () => {
+    const first = meta({ idempotencyKey: `k${counter}` });
+    expect((await store.create(first)).created).toBe(true);
+    const again = await store.create(meta({ idempotencyKey: first.idempotencyKey }));
+    expect(again).toMatchObject({ created: false, meta: { id: first.id } });
+    const otherOwner = await store.create(
+      meta({ idempotencyKey: first.idempotencyKey, ownerId: 'someone-else' }),
+    );
+    expect(otherOwner.created).toBe(true);
+  });
+
+  it('frees the idempotency key of a stream that failed before its first byte and records the failure', async () => {
+    const first = meta({ idempotencyKey: `f${counter}` });
+    await store.create(first);
+    await store.fail(first.id, {
+      status: 429,
+      body: { error: { message: 'slow down' } },
+      retryAfterSeconds: 2,
+    });
+    expect(await store.getMeta(first.id)).toMatchObject({ failure: { status: 429, retryAfterSeconds: 2 } });
+    expect((await store.create(meta({ idempotencyKey: first.idempotencyKey }))).created).toBe(true);
+  });
+
+  it('evicts the oldest events past the byte cap and refuses a read from before them', async () => {
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    const big = (id: number) => `id: ${id}\ndata: ${'x'.repeat(300)}\n\n`;
+    for (let id = 1; id <= 6; id++) await store.append(stream.id, id, big(id));
+    await store.finish(stream.id, 'done');
+    const kept = await store.getMeta(stream.id);
+    expect(kept).not.toBe('expired');
+    const firstId = (kept as StreamMeta).firstId ?? 1;
+    expect(firstId).toBeGreaterThan(1);
+    await expect(collect(store.read(stream.id, 0, new AbortController().signal))).rejects.toBeInstanceOf(
+      SpoolReadError,
+    );
+    expect(await collect(store.read(stream.id, firstId - 1, new AbortController().signal))).toBe(
+      Array.from({ length: 7 - firstId }, (_, index) => big(firstId + index)).join(''),
+    );
+  });
+
+  it('stops a waiting reader when its signal aborts', async () => {
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    const controller = new AbortController();
+    const reading = collect(store.read(stream.id, 0, controller.signal));
+    controller.abort();
+    expect(await reading).toBe('');
+  });
+
+  it('answers not_found for an unknown stream', async () => {
+    await expect(
+      collect(store.read('str_unknown_stream_id', 0, new AbortController().signal)),
+    ).rejects.toMatchObject({
+      reason: 'not_found',
+    });
+    expect(await store.getMeta('str_unknown_stream_id')).toBeUndefined();
+  });
+
+  it('delivers a cancel request to the registered handler', async () => {
+    const cancelled = new Promise<string>((resolve) => store.onCancelRequest(resolve));
+    await store.requestCancel('str_cancel_me');
+    expect(await cancelled).toBe('str_cancel_me');
+  });
+});
+
+describe('memory store retention', () => {
+  it('drops a finished stream after its retention and answers expired, not unknown', async () => {
+    let now = 1_000;
+    const store = new MemoryStore({
+      retentionMs: 500,
+      maxStreamBytes: 1000,
+      sweepIntervalMs: 0,
+      now: () => now,
+    });
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    await store.append(stream.id, 1, event(1));
+    await store.finish(stream.id, 'done');
+    now += 499;
+    store.sweep();
+    expect(await store.getMeta(stream.id)).toMatchObject({ state: 'done' });
+    now += 1;
+    store.sweep();
+    expect(await store.getMeta(stream.id)).toBe('expired');
+    await expect(collect(store.read(stream.id, 0, new AbortController().signal))).rejects.toMatchObject({
+      reason: 'expired',
+    });
+    await store.close();
+  });
+});
