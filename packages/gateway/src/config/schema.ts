@@ -9,7 +9,7 @@ const simProviderSchema = z
     tokensPerSecond: z
       .number()
       .nonnegative()
-      .default(0)
+      .default(40)
       .describe('Tokens per second; 0 = as fast as possible.'),
   })
   .strict();
@@ -115,9 +115,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    providers: z
-      .record(z.string().min(1), providerSchema)
-      .default({ sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 0 } } as never),
+    providers: z.record(z.string().min(1), providerSchema).prefault({ sim: { type: 'sim' } }),
     models: z.array(routeSchema).default([{ match: '*', provider: 'sim' }]),
     keys: z
       .array(keySchema)

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { FaultBudget, parseFaultSpec } from './fault-spec.js';
+import { simChunks } from './sim-response.js';
+import { simText, simTokens } from './sim-text.js';
+
+const ask = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: 'sim',
+  messages: [{ role: 'user' as const, content }],
+  ...extra,
+});
+
+describe('sim text', () => {
+  it('is the same for the same messages and seed, and differs for another prompt or seed', () => {
+    expect(simText(ask('hello'))).toBe(simText(ask('hello')));
+    expect(simText(ask('hello'))).not.toBe(simText(ask('goodbye')));
+    expect(simText(ask('hello', { seed: 1 }))).not.toBe(simText(ask('hello', { seed: 2 })));
+  });
+
+  it('reads as sentences that quote the question', () => {
+    const text = simText(ask('How do resumable streams work?'));
+    expect(text).toContain('You asked: "How do resumable streams work?".');
+    expect(text).toMatch(/^[A-Z][^]*\.$/);
+  });
+
+  it('stops at max_tokens with finish_reason length', () => {
+    const { tokens, finishReason } = simTokens({ ...ask('hi'), max_tokens: 4 });
+    expect(tokens).toHaveLength(4);
+    expect(finishReason).toBe('length');
+  });
+
+  it('streams a role chunk, one chunk per token, a finish chunk, usage when asked, then [DONE]', () => {
+    const request = { ...ask('hi'), stream: true, stream_options: { include_usage: true } };
+    const events = simChunks(request);
+    const tokens = simTokens(request).tokens;
+    expect(events).toHaveLength(tokens.length + 4);
+    expect(JSON.parse(events[0] as string).choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    expect(JSON.parse(events.at(-3) as string).choices[0].finish_reason).toBe('stop');
+    expect(JSON.parse(events.at(-2) as string).usage.completion_tokens).toBe(tokens.length);
+    expect(events.at(-1)).toBe('[DONE]');
+  });
+});
+
+describe('fault spec', () => {
+  it('parses every directive', () => {
+    expect(
+      parseFaultSpec(
+        'status=429; retry-after=2, times=1;key=run-1;drop-after=3;stall-after=4;stall-ms=5;error-after=6;ttft-ms=7;tps=8',
+      ),
+    ).toEqual({
+      status: 429,
+      retryAfterSeconds: 2,
+      times: 1,
+      key: 'run-1',
+      dropAfter: 3,
+      stallAfter: 4,
+      stallMs: 5,
+      errorAfter: 6,
+      ttftMs: 7,
+      tokensPerSecond: 8,
+    });
+  });
+
+  it.each(['status=200', 'nonsense', 'drop-after=-1', 'frobnicate=1', 'tps=fast'])(
+    'refuses %s with a message',
+    (spec) => {
+      expect(() => parseFaultSpec(spec)).toThrow(/X-Spool-Fault/);
+    },
+  );
+
+  it('applies a times=n fault to the first n requests of its key only', () => {
+    const budget = new FaultBudget();
+    const spec = parseFaultSpec('status=503;times=2;key=a');
+    expect([budget.applies(spec), budget.applies(spec), budget.applies(spec)]).toEqual([true, true, false]);
+    expect(budget.applies(parseFaultSpec('status=503;times=2;key=b'))).toBe(true);
+    expect(budget.applies(parseFaultSpec('tps=5'))).toBe(false);
+  });
+});
