@@ -1,0 +1,249 @@
+import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
+import { normalizeErrorBody, REQUEST_ID_HEADER } from '@spool/protocol';
+import { Pool } from 'undici';
+import { UpstreamError } from '../errors.js';
+import {
+  AnthropicStreamTranslator,
+  fromAnthropicResponse,
+  toAnthropicRequest,
+} from './anthropic-translate.js';
+import { toUpstreamError } from './openai-provider.js';
+import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
+import { readSseEvents } from './sse-reader.js';
+
+/** Options of an Anthropic Messages API upstream. */
+export interface AnthropicProviderOptions {
+  /** The provider's name in the configuration. */
+  name: string;
+  /** Base URL without the version prefix; requests go to `{baseURL}/v1/messages`. @default 'https://api.anthropic.com' */
+  baseURL?: string | undefined;
+  /** Sent as `x-api-key`. */
+  apiKey?: string | undefined;
+  /** Sent as `anthropic-version`. @default '2023-06-01' */
+  anthropicVersion?: string | undefined;
+  /** `max_tokens` when a request sets none (Anthropic requires it). @default 4096 */
+  defaultMaxTokens?: number | undefined;
+  /** Extra headers sent on every upstream request (e.g. `anthropic-beta`). */
+  headers?: Record<string, string> | undefined;
+  /** Pooled keep-alive connections to this upstream. @default 128 */
+  connections?: number | undefined;
+  /** Time allowed to connect. @default 10000 */
+  connectTimeoutMs?: number | undefined;
+  /** Time allowed until the upstream's response headers (first byte). @default 120000 */
+  firstByteTimeoutMs?: number | undefined;
+  /** Time allowed between two chunks of a streamed body. @default 120000 */
+  idleTimeoutMs?: number | undefined;
+  /** Clock in milliseconds, for the `created` field of answers. @default Date.now */
+  now?: (() => number) | undefined;
+}
+
+type ResolvedOptions = Required<Omit<AnthropicProviderOptions, 'apiKey' | 'headers'>> &
+  Pick<AnthropicProviderOptions, 'apiKey' | 'headers'>;
+
+function resolveOptions(options: AnthropicProviderOptions): ResolvedOptions {
+  return {
+    ...options,
+    baseURL: options.baseURL ?? 'https://api.anthropic.com',
+    anthropicVersion: options.anthropicVersion ?? '2023-06-01',
+    defaultMaxTokens: options.defaultMaxTokens ?? 4096,
+    connections: options.connections ?? 128,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    firstByteTimeoutMs: options.firstByteTimeoutMs ?? 120_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+    now: options.now ?? Date.now,
+  };
+}
+
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/** Anthropic's "overloaded" status; not a standard HTTP status, so clients would not know it. */
+const ANTHROPIC_OVERLOADED_STATUS = 529;
+
+/**
+ * A chat provider that serves OpenAI chat completions from Anthropic's Messages API, translating
+ * requests, streams and answers both ways, through a pooled keep-alive undici client.
+ */
+export class AnthropicProvider implements ChatProvider {
+  readonly name: string;
+  readonly #pool: Pool;
+  readonly #pathPrefix: string;
+  readonly #options: ResolvedOptions;
+
+  constructor(options: AnthropicProviderOptions) {
+    this.name = options.name;
+    this.#options = resolveOptions(options);
+    const url = new URL(this.#options.baseURL);
+    this.#pathPrefix = url.pathname.replace(/\/+$/, '');
+    this.#pool = new Pool(url.origin, {
+      connections: this.#options.connections,
+      connect: { timeout: this.#options.connectTimeoutMs },
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+    });
+  }
+
+  #headers(accept: string, requestId?: string): Record<string, string> {
+    const headers: Record<string, string> = {
+      accept,
+      'content-type': 'application/json',
+      'anthropic-version': this.#options.anthropicVersion,
+      ...this.#options.headers,
+    };
+    if (this.#options.apiKey) headers['x-api-key'] = this.#options.apiKey;
+    if (requestId) headers[REQUEST_ID_HEADER] = requestId;
+    return headers;
+  }
+
+  async #postMessages(body: unknown, context: ProviderCallContext, accept: string) {
+    let response: Awaited<ReturnType<Pool['request']>>;
+    try {
+      response = await this.#pool.request({
+        method: 'POST',
+        path: `${this.#pathPrefix}/v1/messages`,
+        headers: this.#headers(accept, context.requestId),
+        body: JSON.stringify(body),
+        signal: context.signal,
+        headersTimeout: this.#options.firstByteTimeoutMs,
+        bodyTimeout: this.#options.idleTimeoutMs,
+      });
+    } catch (error) {
+      throw toUpstreamError(error, this.name, context.signal);
+    }
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      throw await anthropicHttpError(this.name, response.statusCode, response.headers, response.body);
+    }
+    return response;
+  }
+
+  async openStream(
+    request: ChatCompletionRequest,
+    context: ProviderCallContext,
+  ): Promise<AsyncIterable<UpstreamEvent>> {
+    const body = toAnthropicRequest({ ...request, stream: true }, this.#options);
+    const response = await this.#postMessages(body, context, 'text/event-stream');
+    const contentType = String(response.headers['content-type'] ?? '');
+    if (!contentType.includes('text/event-stream')) {
+      await response.body.dump();
+      throw UpstreamError.ofCode(
+        'upstream_error',
+        `Upstream "${this.name}" answered a streamed request with "${contentType || 'no content type'}" instead of text/event-stream`,
+      );
+    }
+    const translator = new AnthropicStreamTranslator({
+      model: request.model,
+      includeUsage: request.stream_options?.include_usage === true,
+      now: this.#options.now,
+    });
+    return translateStream(readSseEvents(response.body), translator, this.name, context.signal);
+  }
+
+  async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
+    const body = toAnthropicRequest({ ...request, stream: false }, this.#options);
+    const response = await this.#postMessages(body, context, 'application/json');
+    let answer: unknown;
+    try {
+      answer = await response.body.json();
+    } catch (error) {
+      throw toUpstreamError(error, this.name, context.signal);
+    }
+    return { body: fromAnthropicResponse(answer, { model: request.model, now: this.#options.now }) };
+  }
+
+  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    let response: Awaited<ReturnType<Pool['request']>>;
+    try {
+      response = await this.#pool.request({
+        method: 'GET',
+        // Anthropic pages the list (20 by default); 1000 is its largest page.
+        path: `${this.#pathPrefix}/v1/models?limit=1000`,
+        headers: this.#headers('application/json'),
+        signal,
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      });
+    } catch (error) {
+      throw toUpstreamError(error, this.name, signal);
+    }
+    if (response.statusCode !== 200)
+      throw await anthropicHttpError(this.name, response.statusCode, response.headers, response.body);
+    let body: { data?: unknown };
+    try {
+      body = (await response.body.json()) as { data?: unknown };
+    } catch (error) {
+      throw toUpstreamError(error, this.name, signal);
+    }
+    if (!Array.isArray(body.data)) return [];
+    return body.data.flatMap((entry: unknown): ModelInfo[] => {
+      const model = entry as { id?: unknown; created_at?: unknown } | null;
+      if (typeof model !== 'object' || model === null || typeof model.id !== 'string') return [];
+      const createdMs = typeof model.created_at === 'string' ? Date.parse(model.created_at) : Number.NaN;
+      return [
+        {
+          id: model.id,
+          object: 'model',
+          created: Number.isFinite(createdMs) ? Math.floor(createdMs / 1000) : 0,
+          owned_by: 'anthropic',
+        },
+      ];
+    });
+  }
+
+  async checkReady(signal: AbortSignal): Promise<void> {
+    await this.listModels(signal);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}
+
+async function* translateStream(
+  events: AsyncIterable<UpstreamEvent>,
+  translator: AnthropicStreamTranslator,
+  name: string,
+  signal: AbortSignal,
+): AsyncGenerator<UpstreamEvent> {
+  try {
+    for await (const event of events) {
+      for (const data of translator.push(event)) yield { data };
+      // After message_stop or an error event nothing more belongs to this answer.
+      if (translator.done) return;
+    }
+  } catch (error) {
+    throw toUpstreamError(error, name, signal);
+  }
+}
+
+/**
+ * Maps an Anthropic HTTP error to the gateway's: OpenAI-shaped body, 529 overloaded as a retryable
+ * 503, refused gateway credentials (401/403) as 502, `retry-after` kept.
+ */
+async function anthropicHttpError(
+  name: string,
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: AsyncIterable<Buffer>,
+): Promise<UpstreamError> {
+  let text = '';
+  for await (const chunk of body) {
+    if (text.length < MAX_ERROR_BODY_BYTES) text += chunk.toString('utf8');
+  }
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  const normalized = normalizeErrorBody(status, parsed, `Upstream "${name}" answered HTTP ${status}`);
+  const retryAfter = Number(headers['retry-after']);
+  const retryAfterSeconds =
+    Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.ceil(retryAfter) : undefined;
+  // Same convention as the OpenAI provider: the upstream refusing the gateway's own credentials is
+  // the operator's problem; a 401 passed through would tell the client its own key is wrong.
+  if (status === 401 || status === 403) {
+    normalized.error.message = `Upstream "${name}" rejected the gateway's credentials: ${normalized.error.message}`;
+    normalized.error.type = 'api_error';
+    return new UpstreamError(502, normalized, { retryable: false });
+  }
+  if (status === ANTHROPIC_OVERLOADED_STATUS) {
+    return new UpstreamError(503, normalized, { retryable: true, retryAfterSeconds });
+  }
+  return new UpstreamError(status, normalized, { retryAfterSeconds });
+}
