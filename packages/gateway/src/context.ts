@@ -5,11 +5,14 @@ import type { HeartbeatScheduler } from './relay/sse-writer.js';
 import type { StreamRelay } from './relay/stream-relay.js';
 import type { ModelRouter } from './routing.js';
 import type { SpoolStore } from './spool/store.js';
+import type { UpstreamChain } from './upstream/upstream-chain.js';
 
 /** Everything a request handler needs, built once at start-up. */
 export interface GatewayContext {
   config: GatewayConfig;
   router: ModelRouter;
+  /** Retries, failover and circuit breakers in front of the providers. */
+  chain: UpstreamChain;
   auth: Authenticator;
   store: SpoolStore;
   relay: StreamRelay;

@@ -16,6 +16,7 @@ import { HeartbeatScheduler } from './relay/sse-writer.js';
 import { StreamRelay } from './relay/stream-relay.js';
 import { createProviders, ModelRouter } from './routing.js';
 import { createStore } from './spool/create-store.js';
+import { UpstreamChain } from './upstream/upstream-chain.js';
 
 /** A running gateway. */
 export interface Gateway {
@@ -53,6 +54,7 @@ export async function startGateway(
   const context: GatewayContext = {
     config,
     router: new ModelRouter(config.models, providers),
+    chain: new UpstreamChain(config.resilience),
     auth: new Authenticator(config.keys),
     store,
     relay: new StreamRelay(store, { disconnectGraceMs: config.spool.disconnectGraceMs }, log),

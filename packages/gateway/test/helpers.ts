@@ -10,6 +10,8 @@ export async function startTestGateway(overrides: Partial<GatewayConfigInput> = 
     models: [{ match: '*', provider: 'sim' }],
     ...overrides,
     server: { port: 0, logLevel: 'silent', shutdownGraceMs: 2000, ...overrides.server },
+    // Upstream errors come straight back unless a test asks for retries, so error tests stay exact.
+    resilience: { ...overrides.resilience, retry: { attempts: 0, ...overrides.resilience?.retry } },
   });
   return startGateway(config, { env: {} });
 }

@@ -72,7 +72,9 @@ describe('configuration', () => {
       expect(message).toContain('Invalid spool.yaml');
       expect(issues.some((issue) => issue.startsWith('server.port:'))).toBe(true);
       expect(issues.some((issue) => issue.startsWith('providers.up.baseURL:'))).toBe(true);
-      expect(issues.some((issue) => issue.startsWith('models[1].provider:'))).toBe(true);
+      expect(
+        issues.some((issue) => issue.startsWith('models[1]: set exactly one of `provider` or `targets`')),
+      ).toBe(true);
       expect(issues.some((issue) => issue.startsWith('keys[0]:'))).toBe(true);
     }
   });

@@ -39,12 +39,18 @@ export function parseConfig(input: unknown, source = 'configuration'): GatewayCo
   }
   const config = result.data;
   const issues: string[] = [];
+  const known = Object.keys(config.providers).join(', ') || 'none';
   config.models.forEach((route, index) => {
-    if (!(route.provider in config.providers)) {
-      issues.push(
-        `models[${index}].provider: unknown provider "${route.provider}" (configured: ${Object.keys(config.providers).join(', ') || 'none'})`,
-      );
+    if (route.provider !== undefined && !(route.provider in config.providers)) {
+      issues.push(`models[${index}].provider: unknown provider "${route.provider}" (configured: ${known})`);
     }
+    route.targets?.forEach((target, targetIndex) => {
+      if (!(target.provider in config.providers)) {
+        issues.push(
+          `models[${index}].targets[${targetIndex}].provider: unknown provider "${target.provider}" (configured: ${known})`,
+        );
+      }
+    });
   });
   if (config.spool.store === 'redis' && !config.spool.redisUrl) {
     issues.push('spool.redisUrl: required when spool.store is "redis" (or set REDIS_URL)');

@@ -39,17 +39,70 @@ const openaiProviderSchema = z
 
 const providerSchema = z.discriminatedUnion('type', [simProviderSchema, openaiProviderSchema]);
 
+const targetSchema = z
+  .object({
+    provider: z.string().min(1).describe('Name of a provider in `providers`.'),
+    weight: z.number().nonnegative().default(1).describe('Share of first attempts; 0 = failover only.'),
+    upstreamModel: z.string().min(1).optional().describe('Model name sent to this provider.'),
+  })
+  .strict();
+
 const routeSchema = z
   .object({
     match: z.string().min(1).describe('Model name, or a pattern with * wildcards.'),
-    provider: z.string().min(1).describe('Name of a provider in `providers`.'),
+    provider: z.string().min(1).optional().describe('Name of a provider in `providers` (or use `targets`).'),
     upstreamModel: z
       .string()
       .min(1)
       .optional()
       .describe('Model name sent upstream; default: the requested one.'),
+    targets: z
+      .array(targetSchema)
+      .min(1)
+      .optional()
+      .describe('Several providers: weighted first choice, the others in weight order as failover.'),
   })
-  .strict();
+  .strict()
+  .refine((route) => (route.provider === undefined) !== (route.targets === undefined), {
+    message: 'set exactly one of `provider` or `targets`',
+  });
+
+const resilienceSchema = z
+  .object({
+    retry: z
+      .object({
+        attempts: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(2)
+          .describe('Retries of one upstream before failing over.'),
+        initialDelayMs: duration.default(200).describe('First retry delay (exponential, full jitter).'),
+        maxDelayMs: duration.default(2000).describe('Longest retry delay.'),
+        maxRetryAfterMs: duration
+          .default(10_000)
+          .describe('Longest upstream Retry-After honoured before failing over instead.'),
+      })
+      .strict()
+      .prefault({}),
+    breaker: z
+      .object({
+        failureThreshold: z
+          .number()
+          .int()
+          .positive()
+          .default(5)
+          .describe("Consecutive failures that open an upstream's breaker."),
+        cooldownMs: duration.default(30_000).describe('How long an open breaker refuses before one probe.'),
+      })
+      .strict()
+      .prefault({}),
+    readAheadMs: duration
+      .default(5000)
+      .describe('Wait this long for the first meaningful chunk before committing the 200.'),
+  })
+  .strict()
+  .prefault({});
 
 const keySchema = z
   .object({
@@ -117,6 +170,7 @@ export const configSchema = z
       .prefault({}),
     providers: z.record(z.string().min(1), providerSchema).prefault({ sim: { type: 'sim' } }),
     models: z.array(routeSchema).default([{ match: '*', provider: 'sim' }]),
+    resilience: resilienceSchema,
     keys: z
       .array(keySchema)
       .default([])
@@ -149,6 +203,8 @@ export type GatewayConfigInput = z.input<typeof configSchema>;
 export type GatewayConfig = z.output<typeof configSchema>;
 /** One provider's configuration. */
 export type ProviderConfig = z.output<typeof providerSchema>;
+/** Retries, breakers and read-ahead. */
+export type ResilienceConfig = z.output<typeof resilienceSchema>;
 /** One routing rule. */
 export type RouteConfig = z.output<typeof routeSchema>;
 /** One gateway API key. */

@@ -84,7 +84,6 @@ export async function handleChatCompletions(
       param: 'model',
     });
   }
-  const upstreamBody = route.upstreamModel === body.model ? body : { ...body, model: route.upstreamModel };
   const abortOnClose = new AbortController();
   const providerContext = { requestId, headers: request.headers };
 
@@ -92,7 +91,7 @@ export async function handleChatCompletions(
     const onClose = () => abortOnClose.abort();
     response.on('close', onClose);
     try {
-      const result = await route.provider.complete(upstreamBody, {
+      const result = await context.chain.complete(route.targets, body, {
         ...providerContext,
         signal: abortOnClose.signal,
       });
@@ -122,7 +121,17 @@ export async function handleChatCompletions(
       createdAt: Date.now(),
       state: 'pending',
     },
-    open: (signal) => route.provider.openStream(upstreamBody, { ...providerContext, signal }),
+    // Usage is always asked of the upstream (token accounting needs it) and stripped again below
+    // when the client did not ask for it.
+    stripUsage: body.stream_options?.include_usage !== true,
+    open: async (signal) => {
+      const upstreamBody = { ...body, stream_options: { ...body.stream_options, include_usage: true } };
+      const opened = await context.chain.openStream(route.targets, upstreamBody, {
+        ...providerContext,
+        signal,
+      });
+      return opened.events;
+    },
   });
   let meta = started.meta;
   if (started.kind === 'attached') {

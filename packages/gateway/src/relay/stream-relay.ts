@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DONE_DATA, encodeEvent, errorBody, type OpenAIErrorBody } from '@spool/protocol';
+import { DONE_DATA, encodeEvent, errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import type { UpstreamEvent } from '../providers/provider.js';
@@ -12,6 +12,19 @@ export function newStreamId(): string {
 
 const ERROR_DATA_PATTERN = /^\s*\{\s*"error"\s*:/;
 const FINISH_PATTERN = /"finish_reason"\s*:\s*"/;
+const CONTENT_PATTERN = /"(content|arguments)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[/;
+const USAGE_PATTERN = /"usage"\s*:\s*\{/;
+
+/** Reports a chunk's usage; true when the chunk carries nothing else (`choices: []`). */
+function reportUsage(data: string, observer: GenerationObserver): boolean {
+  try {
+    const chunk = JSON.parse(data) as { usage?: Usage | null; choices?: unknown[] };
+    if (chunk.usage) observer.onUsage?.(chunk.usage);
+    return Array.isArray(chunk.choices) && chunk.choices.length === 0;
+  } catch {
+    return false;
+  }
+}
 
 /** Why a generation was stopped by the gateway rather than by its upstream. */
 export class StopReason extends Error {
@@ -31,9 +44,22 @@ interface LocalGeneration {
   readonly finished: Promise<void>;
 }
 
+/** What a generation reports as it goes, for usage, limits and metrics. */
+export interface GenerationObserver {
+  /** The first content (or tool-call) delta was stored. */
+  onFirstToken?(): void;
+  /** The upstream reported usage. */
+  onUsage?(usage: Usage): void;
+  /** The generation ended; `contentDeltas` estimates completion tokens when no usage came. */
+  onEnd?(outcome: 'done' | 'error' | 'cancelled', info: { contentDeltas: number }): void;
+}
+
 /** What starting a stream needs. */
 export interface StartInput {
   meta: StreamMeta;
+  /** Drop usage-only chunks (choices: []) from the stream, after reporting them. */
+  stripUsage?: boolean;
+  observer?: GenerationObserver;
   /** Opens the upstream; throws `GatewayError` when it refuses (before any byte). */
   open(signal: AbortSignal): Promise<AsyncIterable<UpstreamEvent>>;
 }
@@ -114,7 +140,7 @@ export class StreamRelay {
       }),
     };
     this.#local.set(streamId, generation);
-    void this.#pump(streamId, events, controller.signal).finally(() => {
+    void this.#pump(streamId, events, controller.signal, input).finally(() => {
       if (generation.graceTimer) clearTimeout(generation.graceTimer);
       this.#local.delete(streamId);
       resolveFinished();
@@ -122,15 +148,29 @@ export class StreamRelay {
     return { kind: 'started', meta: { ...input.meta, state: 'streaming' } };
   }
 
-  async #pump(streamId: string, events: AsyncIterable<UpstreamEvent>, signal: AbortSignal): Promise<void> {
+  async #pump(
+    streamId: string,
+    events: AsyncIterable<UpstreamEvent>,
+    signal: AbortSignal,
+    { stripUsage = false, observer = {} }: StartInput,
+  ): Promise<void> {
     let lastId = 0;
     let sawFinish = false;
+    let contentDeltas = 0;
     let state: 'done' | 'error' | 'cancelled' = 'done';
     const append = (data: string, event?: string) =>
       this.#store.append(streamId, ++lastId, encodeEvent({ id: lastId, event, data }));
     try {
       let ended = false;
       for await (const upstreamEvent of events) {
+        const { data } = upstreamEvent;
+        if (CONTENT_PATTERN.test(data)) {
+          if (contentDeltas++ === 0) observer.onFirstToken?.();
+        }
+        if (USAGE_PATTERN.test(data)) {
+          const usageOnly = reportUsage(data, observer);
+          if (usageOnly && stripUsage) continue;
+        }
         await append(upstreamEvent.data, upstreamEvent.event);
         if (upstreamEvent.data === DONE_DATA) {
           ended = true;
@@ -169,6 +209,7 @@ export class StreamRelay {
         this.#log.error({ err: storeError, streamId }, 'could not store the final error event'),
       );
     } finally {
+      observer.onEnd?.(state, { contentDeltas });
       await this.#store
         .finish(streamId, state)
         .catch((storeError) =>

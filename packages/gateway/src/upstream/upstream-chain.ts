@@ -1,0 +1,288 @@
+import { backoffDelayMs, normalizeRetryOptions } from '@spool/client';
+import { type ChatCompletionRequest, errorBody, isErrorBody } from '@spool/protocol';
+import { GatewayError, UpstreamError } from '../errors.js';
+import type {
+  ChatProvider,
+  CompletionResult,
+  ProviderCallContext,
+  UpstreamEvent,
+} from '../providers/provider.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+
+/** One place a model can be served from. */
+export interface UpstreamTarget {
+  provider: ChatProvider;
+  /** The model name sent to this provider. */
+  upstreamModel: string;
+  /** Share of first attempts this target gets (0 = failover only). */
+  weight: number;
+}
+
+/** How hard the gateway tries before giving up on a request. */
+export interface ResilienceOptions {
+  /** Retries of one target before failing over to the next, and their backoff. */
+  retry: { attempts: number; initialDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
+  breaker: CircuitBreakerOptions;
+  /** How long to wait for the first meaningful chunk before committing the 200 anyway. */
+  readAheadMs: number;
+}
+
+/** What the chain reports, for metrics and logs. */
+export interface UpstreamChainHooks {
+  onRetry?(provider: string, error: UpstreamError, delayMs: number): void;
+  onFailover?(from: string, to: string, error: GatewayError): void;
+  onFailure?(provider: string, error: GatewayError): void;
+}
+
+/** A stream that passed read-ahead, and who serves it. */
+export interface OpenedStream {
+  events: AsyncIterable<UpstreamEvent>;
+  provider: ChatProvider;
+}
+
+const abortable = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+/** Whether an event tells the client something (the first role-only chunk does not). */
+export function isMeaningful(event: UpstreamEvent): boolean {
+  if (event.data === '[DONE]' || event.event === 'error') return true;
+  try {
+    const chunk = JSON.parse(event.data) as {
+      error?: unknown;
+      usage?: unknown;
+      choices?: Array<{
+        delta?: { content?: string | null; tool_calls?: unknown; refusal?: string | null };
+        finish_reason?: unknown;
+      }>;
+    };
+    if (chunk.error !== undefined || chunk.usage) return true;
+    const choice = chunk.choices?.[0];
+    if (!choice) return true;
+    return Boolean(
+      choice.delta?.content || choice.delta?.tool_calls || choice.delta?.refusal || choice.finish_reason,
+    );
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Retries, failover and circuit breaking in front of the providers of one model. Before the first
+ * meaningful chunk nothing has reached the client, so a failure there is retried with backoff
+ * (honouring `Retry-After`), then tried on the next target; after it, failures are the stream's.
+ */
+export class UpstreamChain {
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #options: ResilienceOptions;
+  readonly #hooks: UpstreamChainHooks;
+  readonly #random: () => number;
+  readonly #now: () => number;
+
+  constructor(
+    options: ResilienceOptions,
+    hooks: UpstreamChainHooks = {},
+    random = Math.random,
+    now = Date.now,
+  ) {
+    this.#options = options;
+    this.#hooks = hooks;
+    this.#random = random;
+    this.#now = now;
+  }
+
+  /** The breaker of a provider (created on first use). */
+  breaker(providerName: string): CircuitBreaker {
+    let breaker = this.#breakers.get(providerName);
+    if (!breaker) {
+      breaker = new CircuitBreaker(this.#options.breaker, this.#now);
+      this.#breakers.set(providerName, breaker);
+    }
+    return breaker;
+  }
+
+  /** The order to try targets in: one weighted pick first, then the rest by weight. */
+  order(targets: readonly UpstreamTarget[]): UpstreamTarget[] {
+    if (targets.length <= 1) return [...targets];
+    const total = targets.reduce((sum, target) => sum + target.weight, 0);
+    let first = 0;
+    if (total > 0) {
+      let point = this.#random() * total;
+      first = targets.findIndex((target) => {
+        point -= target.weight;
+        return point < 0;
+      });
+      if (first < 0) first = targets.length - 1;
+    }
+    const rest = targets.filter((_, index) => index !== first).sort((a, b) => b.weight - a.weight);
+    return [targets[first] as UpstreamTarget, ...rest];
+  }
+
+  /** Opens a stream on the first target that gets to a meaningful chunk. */
+  openStream(
+    targets: readonly UpstreamTarget[],
+    body: ChatCompletionRequest,
+    context: ProviderCallContext,
+  ): Promise<OpenedStream> {
+    return this.#run(targets, context.signal, async (target) => {
+      const events = await target.provider.openStream({ ...body, model: target.upstreamModel }, context);
+      return { events: await this.#readAhead(events, context.signal), provider: target.provider };
+    });
+  }
+
+  /** Runs a non-streamed completion on the first target that answers. */
+  complete(
+    targets: readonly UpstreamTarget[],
+    body: ChatCompletionRequest,
+    context: ProviderCallContext,
+  ): Promise<CompletionResult & { provider: ChatProvider }> {
+    return this.#run(targets, context.signal, async (target) => ({
+      ...(await target.provider.complete({ ...body, model: target.upstreamModel }, context)),
+      provider: target.provider,
+    }));
+  }
+
+  async #run<T>(
+    targets: readonly UpstreamTarget[],
+    signal: AbortSignal,
+    attempt: (target: UpstreamTarget) => Promise<T>,
+  ): Promise<T> {
+    const retry = normalizeRetryOptions({
+      initialDelayMs: this.#options.retry.initialDelayMs,
+      maxDelayMs: this.#options.retry.maxDelayMs,
+    });
+    let lastError: GatewayError | undefined;
+    let previous: string | undefined;
+    for (const target of this.order(targets)) {
+      const name = target.provider.name;
+      const breaker = this.breaker(name);
+      if (!breaker.tryAcquire()) {
+        lastError ??= GatewayError.of(
+          'upstream_unreachable',
+          `Upstream "${name}" is failing; its circuit breaker is open.`,
+          {
+            retryAfterSeconds: Math.ceil(this.#options.breaker.cooldownMs / 1000),
+          },
+        );
+        continue;
+      }
+      if (previous !== undefined && lastError) this.#hooks.onFailover?.(previous, name, lastError);
+      previous = name;
+      for (let attemptNumber = 1; ; attemptNumber++) {
+        try {
+          const result = await attempt(target);
+          breaker.recordSuccess();
+          return result;
+        } catch (error) {
+          if (signal.aborted) {
+            breaker.releaseProbe();
+            throw signal.reason ?? error;
+          }
+          if (!(error instanceof UpstreamError) || !error.retryable) {
+            // The upstream answered (a client error): it is healthy, and another one would say the same.
+            breaker.recordSuccess();
+            throw error;
+          }
+          lastError = error;
+          this.#hooks.onFailure?.(name, error);
+          if (error.status !== 429) breaker.recordFailure();
+          else breaker.releaseProbe();
+          if (attemptNumber > this.#options.retry.attempts || breaker.state === 'open') break;
+          const retryAfterMs =
+            error.retryAfterSeconds !== undefined ? error.retryAfterSeconds * 1000 : undefined;
+          if (retryAfterMs !== undefined && retryAfterMs > this.#options.retry.maxRetryAfterMs) break;
+          const delayMs = retryAfterMs ?? backoffDelayMs(attemptNumber, retry, this.#random);
+          this.#hooks.onRetry?.(name, error, delayMs);
+          await abortable(delayMs, signal);
+          if (!breaker.tryAcquire()) break;
+        }
+      }
+    }
+    throw lastError ?? GatewayError.of('upstream_unreachable', 'No upstream is configured for this model.');
+  }
+
+  /**
+   * Pulls events until one is meaningful (or `readAheadMs` passes), so that an upstream that answers
+   * 200 and then fails can still be retried elsewhere; the events read are replayed to the caller.
+   */
+  async #readAhead(
+    events: AsyncIterable<UpstreamEvent>,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<UpstreamEvent>> {
+    const iterator = events[Symbol.asyncIterator]();
+    const buffered: UpstreamEvent[] = [];
+    let pending: Promise<IteratorResult<UpstreamEvent>> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#options.readAheadMs);
+    });
+    try {
+      for (;;) {
+        pending = iterator.next();
+        const result = await Promise.race([pending, deadline]);
+        if (result === 'timeout') break;
+        pending = undefined;
+        if (result.done) {
+          throw UpstreamError.ofCode(
+            'upstream_error',
+            'The upstream ended the stream before its first token.',
+          );
+        }
+        const event = result.value;
+        if (event.event === 'error' || /^\s*\{\s*"error"\s*:/.test(event.data)) {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(event.data);
+          } catch {}
+          const body = isErrorBody(parsed)
+            ? parsed
+            : errorBody('upstream_error', 'The upstream sent an error before its first token.');
+          throw new UpstreamError(502, body, { retryable: true });
+        }
+        buffered.push(event);
+        if (isMeaningful(event)) break;
+      }
+    } catch (error) {
+      await iterator.return?.().catch(() => {});
+      if (signal.aborted) throw signal.reason ?? error;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    const first = pending;
+    return {
+      async *[Symbol.asyncIterator]() {
+        let finished = false;
+        try {
+          yield* buffered;
+          if (first) {
+            const result = await first;
+            if (result.done) return;
+            yield result.value;
+          }
+          for (;;) {
+            const result = await iterator.next();
+            if (result.done) {
+              finished = true;
+              return;
+            }
+            yield result.value;
+          }
+        } finally {
+          // A consumer that stops early (a [DONE], a Stop) must release the upstream connection.
+          if (!finished) await iterator.return?.().catch(() => {});
+        }
+      },
+    };
+  }
+}
