@@ -1,0 +1,508 @@
+import {
+  AbortError,
+  type ChatStatusEvent,
+  type ChatStream,
+  connectEventStream,
+  createClient,
+  DeltaAssembler,
+  type EventStream,
+  type FetchLike,
+  fetchCanStream,
+  globalLifecycle,
+  type LifecycleSource,
+  NetworkError,
+  type SpoolClient,
+  SpoolClientError,
+  StatsRecorder,
+  StreamError,
+  type StreamStats,
+  type StreamStatus,
+} from '@spool/client';
+import type { ChatCompletionChunk, ChatMessage as WireMessage } from '@spool/protocol';
+import {
+  defaultStorage,
+  type InflightRecord,
+  loadHistory,
+  loadInflight,
+  type StorageLike,
+  saveHistory,
+  saveInflight,
+} from './chat-persistence.js';
+import type {
+  ChatMessage,
+  ChatMessageState,
+  ChatRetryInfo,
+  ChatState,
+  ChatStatus,
+  ChatStoreOptions,
+  SendOptions,
+} from './chat-types.js';
+
+/** A chat conversation's state and actions, framework-free: React binds it with `useSyncExternalStore`. */
+export interface ChatStore {
+  /** The current state; the same object until something changes. */
+  getSnapshot(): ChatState;
+  /** Calls `listener` after every change; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void;
+  /** Adds a user message and streams the answer; resolves when the answer ends (done, stopped or failed). */
+  send(content: string, options?: SendOptions): Promise<void>;
+  /** Stops the answer being streamed, and its generation on the gateway (`DELETE /v1/streams/{id}`). */
+  stop(): Promise<void>;
+  /** Streams a new answer to the last user message, replacing the last answer. */
+  regenerate(options?: SendOptions): Promise<void>;
+  /** After an error: asks again (same as `regenerate`). */
+  retry(options?: SendOptions): Promise<void>;
+  /** Stops any answer and forgets the conversation (storage included). */
+  clear(): void;
+  /** Chooses the model for the next answers. */
+  setModel(model: string): void;
+  /** Reattaches to an answer that was streaming when the page was reloaded; no-op when there is none. */
+  resume(): Promise<void>;
+  /**
+   * Drops the current connection from the client side, as a network failure would; the client then
+   * reconnects and resumes. For demos and drills. @returns whether there was a connection to cut
+   */
+  cutConnection(): boolean;
+  /** Stops listening for online/offline events. An answer under way keeps streaming until it ends. */
+  dispose(): void;
+}
+
+/** The connection phase of the current answer; `offline` is derived from it and the device's state. */
+type Phase = Exclude<ChatStatus, 'offline'>;
+
+interface ActiveAnswer {
+  assistantId: string;
+  /** The last event id whose text the assistant message shows (what a reload resumes after). */
+  lastEventId: number;
+  stopRequested: boolean;
+  cancel(): Promise<void>;
+  stats(): StreamStats;
+}
+
+const ACTIVE_PHASES: ReadonlySet<Phase> = new Set(['connecting', 'streaming', 'reconnecting']);
+
+let idCounter = 0;
+function newMessageId(): string {
+  idCounter += 1;
+  return `msg_${Date.now().toString(36)}_${idCounter.toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** The messages a request carries: the system prompt, then the last `contextWindow` finished messages. */
+export function requestMessages(
+  messages: readonly ChatMessage[],
+  contextWindow: number,
+  system: string | undefined,
+): WireMessage[] {
+  const usable = messages.filter(
+    (message) => message.role === 'user' || (message.content !== '' && message.state !== 'error'),
+  );
+  const windowed = Number.isFinite(contextWindow) ? usable.slice(-Math.max(1, contextWindow)) : usable;
+  const wire: WireMessage[] = windowed.map((message) => ({ role: message.role, content: message.content }));
+  return system ? [{ role: 'system', content: system }, ...wire] : wire;
+}
+
+class SpoolChatStore implements ChatStore {
+  readonly #options: ChatStoreOptions;
+  readonly #client: SpoolClient;
+  readonly #lifecycle: LifecycleSource;
+  readonly #now: () => number;
+  readonly #history: StorageLike | undefined;
+  readonly #session: StorageLike | undefined;
+  readonly #historyKey: string;
+  readonly #inflightKey: string;
+  readonly #listeners = new Set<() => void>();
+  readonly #unsubscribeLifecycle: () => void;
+  /** Aborts the fetch under way, for {@link cutConnection}. */
+  #currentTransport: AbortController | undefined;
+  #pendingResume: InflightRecord | undefined;
+  #active: ActiveAnswer | undefined;
+
+  #messages: readonly ChatMessage[];
+  #phase: Phase = 'idle';
+  #online: boolean;
+  #error: SpoolClientError | undefined;
+  #retryInfo: ChatRetryInfo | undefined;
+  #stats: StreamStats | undefined;
+  #streamId: string | undefined;
+  #model: string;
+  #snapshot: ChatState | undefined;
+
+  constructor(options: ChatStoreOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#lifecycle = options.client?.lifecycle ?? globalLifecycle();
+    this.#online = this.#lifecycle.isOnline();
+    this.#model = options.model ?? 'sim';
+    const prefix = options.storageKey ?? 'spool-chat';
+    this.#historyKey = `${prefix}:history`;
+    this.#inflightKey = `${prefix}:inflight`;
+    this.#history =
+      options.persistHistory === false
+        ? undefined
+        : 'history' in (options.storage ?? {})
+          ? options.storage?.history
+          : defaultStorage('localStorage');
+    this.#session =
+      options.resumeOnReload === false
+        ? undefined
+        : 'session' in (options.storage ?? {})
+          ? options.storage?.session
+          : defaultStorage('sessionStorage');
+    this.#client = createClient({
+      ...options.client,
+      baseURL: options.baseURL,
+      apiKey: options.apiKey,
+      lifecycle: this.#lifecycle,
+      fetch: this.#cuttableFetch(),
+    });
+    this.#messages = loadHistory(this.#history, this.#historyKey);
+    const inflight = loadInflight(this.#session, this.#inflightKey);
+    if (inflight) {
+      this.#pendingResume = inflight;
+      this.#messages = inflight.messages;
+      this.#model = inflight.model;
+      this.#streamId = inflight.streamId;
+      this.#phase = 'connecting';
+    }
+    this.#unsubscribeLifecycle = this.#lifecycle.subscribe((event) => {
+      if (event !== 'online' && event !== 'offline') return;
+      this.#online = event === 'online';
+      this.#changed();
+    });
+  }
+
+  getSnapshot = (): ChatState => {
+    this.#snapshot ??= {
+      messages: this.#messages,
+      status: ACTIVE_PHASES.has(this.#phase) && !this.#online ? 'offline' : this.#phase,
+      error: this.#error,
+      retryInfo: this.#retryInfo,
+      stats: this.#stats,
+      streamId: this.#streamId,
+      model: this.#model,
+    };
+    return this.#snapshot;
+  };
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  send = async (content: string, options: SendOptions = {}): Promise<void> => {
+    if (this.#active || this.#pendingResume || content.trim() === '') return;
+    const user: ChatMessage = { id: newMessageId(), role: 'user', content };
+    this.#messages = [...this.#messages, user];
+    this.#changed();
+    await this.#answer(options);
+  };
+
+  stop = async (): Promise<void> => {
+    const active = this.#active;
+    if (!active) return;
+    active.stopRequested = true;
+    await active.cancel();
+  };
+
+  regenerate = async (options: SendOptions = {}): Promise<void> => {
+    await this.stop();
+    if (this.#pendingResume) return;
+    let messages = [...this.#messages];
+    while (messages.length > 0 && messages.at(-1)?.role === 'assistant') messages = messages.slice(0, -1);
+    if (messages.length === 0) return;
+    this.#messages = messages;
+    this.#changed();
+    await this.#answer(options);
+  };
+
+  retry = (options: SendOptions = {}): Promise<void> => this.regenerate(options);
+
+  clear = (): void => {
+    const active = this.#active;
+    this.#active = undefined;
+    this.#pendingResume = undefined;
+    if (active) {
+      active.stopRequested = true;
+      void active.cancel();
+    }
+    this.#messages = [];
+    this.#phase = 'idle';
+    this.#error = undefined;
+    this.#retryInfo = undefined;
+    this.#stats = undefined;
+    this.#streamId = undefined;
+    saveHistory(this.#history, this.#historyKey, []);
+    saveInflight(this.#session, this.#inflightKey, undefined);
+    this.#changed();
+  };
+
+  setModel = (model: string): void => {
+    if (model === this.#model) return;
+    this.#model = model;
+    this.#changed();
+  };
+
+  cutConnection = (): boolean => {
+    const transport = this.#currentTransport;
+    if (!transport || transport.signal.aborted || !this.#active) return false;
+    transport.abort(new NetworkError('Connection cut on purpose (network drill).', { code: 'drill_cut' }));
+    return true;
+  };
+
+  dispose = (): void => {
+    this.#unsubscribeLifecycle();
+  };
+
+  resume = async (): Promise<void> => {
+    const record = this.#pendingResume;
+    if (!record || this.#active) return;
+    const url = `${this.#options.baseURL.replace(/\/+$/, '')}/streams/${encodeURIComponent(record.streamId)}`;
+    const assistant = record.messages.find((message) => message.id === record.assistantId);
+    const shownText = assistant?.content ?? '';
+    const assembler = new DeltaAssembler();
+    const stats = new StatsRecorder(this.#now);
+    const client = this.#options.client ?? {};
+    const userHeaders = client.headers;
+    let stream: EventStream | undefined;
+    const active: ActiveAnswer = {
+      assistantId: record.assistantId,
+      lastEventId: record.lastEventId,
+      stopRequested: false,
+      cancel: () => stream?.cancel() ?? Promise.resolve(),
+      stats: () => stats.snapshot(),
+    };
+    this.#active = active;
+    this.#phase = 'connecting';
+    this.#changed();
+    stream = connectEventStream(
+      url,
+      {
+        method: 'GET',
+        // Sent until the engine knows a later id; it then sends its own under the same name.
+        headers: async () => ({
+          ...(typeof userHeaders === 'function' ? await userHeaders() : userHeaders),
+          ...(this.#options.apiKey ? { authorization: `Bearer ${this.#options.apiKey}` } : {}),
+          accept: 'text/event-stream',
+          'last-event-id': String(record.lastEventId),
+        }),
+        resumeUrl: () => url,
+        requireDone: true,
+        retry: client.retry,
+        onRetry: client.onRetry,
+        idleTimeoutMs: client.idleTimeoutMs,
+        transport: client.transport,
+        fetch: this.#cuttableFetch(),
+        XMLHttpRequest: client.XMLHttpRequest,
+        lifecycle: this.#lifecycle,
+        reconnectOnVisible: client.reconnectOnVisible,
+        stats,
+      },
+      {
+        onEvent: (message) => {
+          let chunk: ChatCompletionChunk;
+          try {
+            chunk = JSON.parse(message.data) as ChatCompletionChunk;
+          } catch (error) {
+            throw new StreamError(
+              `The gateway sent an event that is not JSON: ${message.data.slice(0, 80)}`,
+              {
+                code: 'invalid_chunk',
+                retryable: false,
+                cause: error,
+              },
+            );
+          }
+          for (const event of assembler.apply(chunk)) {
+            if (event.type === 'text-delta' && event.choiceIndex === 0) stats.addToken();
+          }
+          const lastEventId = message.id === undefined ? active.lastEventId : Number(message.id);
+          this.#onText(active, shownText + assembler.text(0), lastEventId, record.streamId);
+        },
+        onStatus: (status) => this.#onStatus(active, status, record.streamId),
+      },
+    );
+    this.#pendingResume = undefined;
+    try {
+      await stream.done;
+      this.#finish(active, 'done');
+    } catch (error) {
+      this.#finish(active, active.stopRequested && error instanceof AbortError ? 'stopped' : 'error', error);
+    }
+  };
+
+  async #answer(options: SendOptions): Promise<void> {
+    const messages = requestMessages(
+      this.#messages,
+      this.#options.contextWindow ?? Infinity,
+      this.#options.system,
+    );
+    const assistant: ChatMessage = { id: newMessageId(), role: 'assistant', content: '', state: 'streaming' };
+    this.#messages = [...this.#messages, assistant];
+    this.#phase = 'connecting';
+    this.#error = undefined;
+    this.#retryInfo = undefined;
+    this.#stats = undefined;
+    this.#streamId = undefined;
+    saveHistory(this.#history, this.#historyKey, this.#messages);
+    this.#changed();
+
+    let stream: ChatStream | undefined;
+    const active: ActiveAnswer = {
+      assistantId: assistant.id,
+      lastEventId: 0,
+      stopRequested: false,
+      cancel: () => stream?.cancel() ?? Promise.resolve(),
+      stats: () => stream?.stats() ?? new StatsRecorder(this.#now).snapshot(),
+    };
+    this.#active = active;
+    stream = this.#client.chat.stream(
+      { ...options.body, model: this.#model, messages },
+      {
+        headers: options.headers,
+        idleTimeoutMs: options.idleTimeoutMs,
+        onStatus: (status) => this.#onStatus(active, status, stream?.streamId),
+        onText: (_delta, text) => {
+          // Spool numbers events 1, 2, 3 … and the client counts each delivered once: the count is the id.
+          const lastEventId = stream ? lastEventIdOf(stream) : 0;
+          this.#onText(active, text, lastEventId, stream?.streamId);
+        },
+      },
+    );
+    try {
+      await stream.text();
+      this.#finish(active, 'done');
+    } catch (error) {
+      this.#finish(active, active.stopRequested && error instanceof AbortError ? 'stopped' : 'error', error);
+    }
+  }
+
+  #onStatus(
+    active: ActiveAnswer,
+    status: ChatStatusEvent | StreamStatus,
+    streamId: string | undefined,
+  ): void {
+    if (this.#active !== active) return;
+    switch (status.type) {
+      case 'connecting':
+        this.#phase = 'connecting';
+        break;
+      case 'open':
+        this.#phase = 'streaming';
+        this.#streamId = status.streamId ?? streamId;
+        this.#persistInflight(active);
+        break;
+      case 'reconnecting':
+        this.#phase = 'reconnecting';
+        this.#retryInfo = {
+          attempt: status.attempt,
+          delayMs: status.delayMs,
+          nextRetryAt: this.#now() + status.delayMs,
+          code: status.reason.code,
+          message: status.reason.message,
+        };
+        break;
+      case 'resumed':
+        this.#phase = 'streaming';
+        this.#retryInfo = undefined;
+        break;
+      case 'restarted':
+        this.#setAssistant(active.assistantId, '', 'streaming');
+        break;
+      case 'done':
+        return;
+    }
+    this.#stats = active.stats();
+    this.#changed();
+  }
+
+  #onText(active: ActiveAnswer, text: string, lastEventId: number, streamId: string | undefined): void {
+    if (this.#active !== active) return;
+    this.#setAssistant(active.assistantId, text, 'streaming');
+    this.#phase = 'streaming';
+    this.#retryInfo = undefined;
+    this.#stats = active.stats();
+    if (streamId !== undefined) this.#streamId = streamId;
+    active.lastEventId = lastEventId;
+    this.#persistInflight(active);
+    this.#changed();
+  }
+
+  #persistInflight(active: ActiveAnswer): void {
+    if (!this.#session || this.#streamId === undefined) return;
+    saveInflight(this.#session, this.#inflightKey, {
+      version: 1,
+      streamId: this.#streamId,
+      lastEventId: active.lastEventId,
+      assistantId: active.assistantId,
+      model: this.#model,
+      messages: [...this.#messages],
+    });
+  }
+
+  #finish(active: ActiveAnswer, outcome: 'done' | 'stopped' | 'error', error?: unknown): void {
+    if (this.#active !== active) return;
+    this.#active = undefined;
+    const assistant = this.#messages.find((message) => message.id === active.assistantId);
+    this.#setAssistant(active.assistantId, assistant?.content ?? '', outcome);
+    this.#phase = outcome === 'stopped' ? 'idle' : outcome;
+    this.#retryInfo = undefined;
+    this.#stats = active.stats();
+    this.#error =
+      outcome !== 'error'
+        ? undefined
+        : error instanceof SpoolClientError
+          ? error
+          : new NetworkError(String(error), { cause: error, retryable: false });
+    saveInflight(this.#session, this.#inflightKey, undefined);
+    saveHistory(this.#history, this.#historyKey, this.#messages);
+    this.#changed();
+  }
+
+  #setAssistant(id: string, content: string, state: ChatMessageState): void {
+    this.#messages = this.#messages.map((message) =>
+      message.id === id ? { ...message, content, state } : message,
+    );
+  }
+
+  /** The client's fetch, wrapped so {@link cutConnection} can abort the request under way. */
+  #cuttableFetch(): FetchLike | undefined {
+    const client = this.#options.client ?? {};
+    if (client.transport !== undefined && client.transport !== 'fetch' && client.transport !== 'auto') {
+      return client.fetch;
+    }
+    if (!client.fetch && !fetchCanStream()) return undefined;
+    return (input, init) => {
+      const controller = new AbortController();
+      this.#currentTransport = controller;
+      const signal = init.signal ? AbortSignal.any([init.signal, controller.signal]) : controller.signal;
+      const doFetch = client.fetch ?? ((url: string, request: RequestInit) => globalThis.fetch(url, request));
+      return doFetch(input, { ...init, signal });
+    };
+  }
+
+  #changed(): void {
+    this.#snapshot = undefined;
+    for (const listener of [...this.#listeners]) listener();
+  }
+}
+
+/** The last event id a chat stream delivered: `lastEventId` once the client exposes it, else the count. */
+function lastEventIdOf(stream: ChatStream): number {
+  const exposed = (stream as ChatStream & { lastEventId?: unknown }).lastEventId;
+  return typeof exposed === 'number' ? exposed : stream.stats().events;
+}
+
+/**
+ * Creates a chat store: the conversation, its status, retries and stats, with history in
+ * localStorage and reattachment after a reload. No React here; React Native and Node use it as is.
+ * @example
+ * const chat = createChatStore({ baseURL: 'http://localhost:8787/v1', model: 'sim' });
+ * chat.subscribe(() => render(chat.getSnapshot()));
+ * await chat.send('Hello');
+ */
+export function createChatStore(options: ChatStoreOptions): ChatStore {
+  if (typeof options?.baseURL !== 'string' || options.baseURL === '') {
+    throw new TypeError('createChatStore needs `baseURL`, e.g. "http://localhost:8787/v1" or "/v1".');
+  }
+  return new SpoolChatStore(options);
+}
