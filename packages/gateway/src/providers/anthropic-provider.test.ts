@@ -105,7 +105,12 @@ describe('AnthropicProvider against a local Messages API server', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    provider = new AnthropicProvider({ name: 'claude', baseURL, apiKey: 'sk-ant-test', now: () => FIXED_NOW_MS });
+    provider = new AnthropicProvider({
+      name: 'claude',
+      baseURL,
+      apiKey: 'sk-ant-test',
+      now: () => FIXED_NOW_MS,
+    });
   });
 
   afterEach(() => {
@@ -131,7 +136,8 @@ describe('AnthropicProvider against a local Messages API server', () => {
       response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
       // Uneven writes split events, lines and the UTF-8 bytes of "—" across chunks.
       const bytes = Buffer.from(STREAM_SSE, 'utf8');
-      for (let offset = 0; offset < bytes.length; offset += 37) response.write(bytes.subarray(offset, offset + 37));
+      for (let offset = 0; offset < bytes.length; offset += 37)
+        response.write(bytes.subarray(offset, offset + 37));
       response.end();
     };
     const events = await collect(await provider.openStream(weatherRequest, callContext()));
@@ -175,7 +181,10 @@ describe('AnthropicProvider against a local Messages API server', () => {
   it('answers 429 with its Retry-After as a retryable 429 in OpenAI shape', async () => {
     handler = serveJson(
       429,
-      { type: 'error', error: { type: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit' } },
+      {
+        type: 'error',
+        error: { type: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit' },
+      },
       { 'retry-after': '7' },
     );
     const error = await provider.openStream(weatherRequest, callContext()).catch((caught: unknown) => caught);
@@ -360,6 +369,10 @@ describe('AnthropicProvider against a local Messages API server', () => {
   });
 });
 
+async function* fromChunks(chunks: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+}
+
 describe('the recorded stream through the SSE reader and translator', () => {
   it('yields the same OpenAI chunks for any split of the byte stream', async () => {
     const bytes = Buffer.from(STREAM_SSE, 'utf8');
@@ -375,7 +388,7 @@ describe('the recorded stream through the SSE reader and translator', () => {
             now: () => FIXED_NOW_MS,
           });
           const out: string[] = [];
-          for await (const event of readSseEvents(chunks)) out.push(...translator.push(event));
+          for await (const event of readSseEvents(fromChunks(chunks))) out.push(...translator.push(event));
           expect(`${out.join('\n')}\n`).toBe(EXPECTED_DATA);
         },
       ),

@@ -91,7 +91,8 @@ export function toAnthropicRequest(
         break;
       case 'tool': {
         const toolUseId = asString(message.tool_call_id);
-        if (!toolUseId) throw invalidRequest('A `tool` message needs its `tool_call_id`.', `${param}.tool_call_id`);
+        if (!toolUseId)
+          throw invalidRequest('A `tool` message needs its `tool_call_id`.', `${param}.tool_call_id`);
         const content = textOfContent(message.content, `${param}.content`);
         append('user', [{ type: 'tool_result', tool_use_id: toolUseId, content }]);
         break;
@@ -208,7 +209,10 @@ function toAnthropicTools(tools: unknown): AnthropicTool[] {
     const definition = asRecord(record?.function);
     const name = asString(definition?.name);
     if (record?.type !== 'function' || !definition || !name) {
-      throw invalidRequest('Only function tools with a name are supported by Anthropic upstreams.', `tools[${index}]`);
+      throw invalidRequest(
+        'Only function tools with a name are supported by Anthropic upstreams.',
+        `tools[${index}]`,
+      );
     }
     const mapped: AnthropicTool = {
       name,
@@ -220,10 +224,7 @@ function toAnthropicTools(tools: unknown): AnthropicTool[] {
   });
 }
 
-function toAnthropicToolChoice(
-  choice: unknown,
-  noParallelCalls: boolean,
-): AnthropicToolChoice | undefined {
+function toAnthropicToolChoice(choice: unknown, noParallelCalls: boolean): AnthropicToolChoice | undefined {
   let mapped: AnthropicToolChoice | undefined;
   if (choice === undefined || choice === null) mapped = noParallelCalls ? { type: 'auto' } : undefined;
   else if (choice === 'auto') mapped = { type: 'auto' };
@@ -267,7 +268,9 @@ export function toFinishReason(stopReason: string | null | undefined): FinishRea
 function promptTokensOf(usage: AnthropicUsage): number {
   // OpenAI's prompt_tokens counts cached tokens; Anthropic reports them apart from input_tokens.
   return (
-    (usage.input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0)
+    (usage.input_tokens ?? 0) +
+    (usage.cache_creation_input_tokens ?? 0) +
+    (usage.cache_read_input_tokens ?? 0)
   );
 }
 
@@ -374,7 +377,9 @@ export class AnthropicStreamTranslator {
       }
       case 'error':
         this.#done = true;
-        return [JSON.stringify(normalizeErrorBody(502, payload, 'The Anthropic upstream failed mid-stream.'))];
+        return [
+          JSON.stringify(normalizeErrorBody(502, payload, 'The Anthropic upstream failed mid-stream.')),
+        ];
       default:
         // ping, content_block_stop, and event types Anthropic may add later (its versioning policy).
         return [];
@@ -434,13 +439,19 @@ export class AnthropicStreamTranslator {
 
   #started(): ChunkBase {
     if (!this.#base) {
-      throw UpstreamError.ofCode('upstream_error', 'The Anthropic upstream sent events before message_start.');
+      throw UpstreamError.ofCode(
+        'upstream_error',
+        'The Anthropic upstream sent events before message_start.',
+      );
     }
     return this.#base;
   }
 
   #chunk(delta: Delta, finishReason: FinishReason | null = null): string {
-    return JSON.stringify({ ...this.#started(), choices: [{ index: 0, delta, finish_reason: finishReason }] });
+    return JSON.stringify({
+      ...this.#started(),
+      choices: [{ index: 0, delta, finish_reason: finishReason }],
+    });
   }
 }
 
