@@ -18,6 +18,7 @@ export default defineConfig({
       'packages/*/src/**/*.test.tsx',
       'packages/*/test/**/*.test.ts',
       'apps/*/test/**/*.test.ts',
+      'bench/**/*.test.ts',
     ],
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -1,0 +1,27 @@
+/** One esbuild bundle and its sizes. */
+export interface BundleSize {
+  name: string;
+  code: string;
+  minBytes: number;
+  gzipBytes: number;
+  /** Source files by minified bytes in the output, largest first. */
+  inputs: Array<{ path: string; bytes: number }>;
+  /** Imports left external (eventsource-parser for the core). */
+  externals: string[];
+  /** `node:` modules the bundle still imports; a browser bundle must have none. */
+  nodeImports: string[];
+}
+
+/** The core, the `createClient`-only bundle and eventsource-parser, measured. */
+export interface ClientSize {
+  core: BundleSize;
+  createClientOnly: BundleSize;
+  parser: BundleSize;
+  targetBytes: number;
+}
+
+export const CORE_TARGET_BYTES: number;
+export function nodeImportsIn(code: string): string[];
+export function measureClientSize(): Promise<ClientSize>;
+export function formatSizeTable(size: ClientSize): string;
+export function formatBreakdown(size: ClientSize, top?: number): string;
