@@ -1,0 +1,233 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Gateway, type GatewayConfigInput, parseConfig, simText, startGateway } from '@spool/gateway';
+import { createFaultProxy, cutAfterBytes } from '@spool/testkit';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const APP_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SCREENSHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+let browser: Browser;
+let gateway: Gateway;
+let staticDir: string;
+let context: BrowserContext | undefined;
+
+/**
+ * The gateway's configuration with its own upstream retries off where it has them, so that a 429 the
+ * sim is told to answer reaches the page (which then shows its countdown) instead of being absorbed.
+ */
+function configWithoutUpstreamRetries(input: GatewayConfigInput) {
+  try {
+    return parseConfig({ ...input, resilience: { retry: { attempts: 0 } } } as GatewayConfigInput);
+  } catch {
+    return parseConfig(input);
+  }
+}
+
+beforeAll(async () => {
+  staticDir = await mkdtemp(join(tmpdir(), 'spool-chat-page-'));
+  await build({
+    configFile: join(APP_ROOT, 'vite.config.ts'),
+    logLevel: 'silent',
+    build: { outDir: staticDir, emptyOutDir: true, sourcemap: false },
+  });
+  gateway = await startGateway(
+    configWithoutUpstreamRetries({
+      server: { port: 0, logLevel: 'silent', staticDir, retryMs: 1000 },
+      // About 1–2 s an answer: long enough to go offline, reload or stop in the middle of it.
+      providers: { sim: { type: 'sim', ttftMs: 100, tokensPerSecond: 40 } },
+    }),
+  );
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  await mkdir(SCREENSHOTS, { recursive: true });
+});
+
+afterEach(async () => {
+  await context?.close();
+  context = undefined;
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await gateway?.close();
+  if (staticDir) await rm(staticDir, { recursive: true, force: true });
+});
+
+async function openPage(viewport = DESKTOP): Promise<Page> {
+  context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  await page.goto(gateway.url);
+  // The model list arrived once the drill panel (shown when `sim` is listed) is there.
+  await page.locator('details.drill').waitFor();
+  return page;
+}
+
+async function ask(page: Page, prompt: string): Promise<void> {
+  await page.getByLabel('Message').fill(prompt);
+  await page.getByLabel('Message').press('Enter');
+}
+
+function waitForStatus(page: Page, status: string): Promise<void> {
+  return page.locator(`.status-bar[data-status="${status}"]`).waitFor();
+}
+
+async function answerText(page: Page): Promise<string> {
+  return (await page.locator('li[data-role="assistant"] .answer').last().textContent()) ?? '';
+}
+
+function waitForPartialAnswer(page: Page): Promise<unknown> {
+  return page.waitForFunction(() => {
+    const answer = document.querySelector('li[data-role="assistant"][data-state="streaming"] .answer');
+    return (answer?.textContent ?? '').length > 20;
+  });
+}
+
+const expected = (prompt: string) => simText({ model: 'sim', messages: [{ role: 'user', content: prompt }] });
+
+describe('the chat page in Chromium against a real gateway', () => {
+  test('the answer survives the browser going offline mid-answer, exactly', async () => {
+    const page = await openPage();
+    await ask(page, 'Tell me about trains');
+    await waitForPartialAnswer(page);
+    await page.screenshot({ path: join(SCREENSHOTS, 'chat-desktop-streaming.png') });
+    await context?.setOffline(true);
+    await waitForStatus(page, 'offline');
+    await expect(page.getByRole('status').textContent()).resolves.toContain('Offline');
+    await context?.setOffline(false);
+    await waitForStatus(page, 'done');
+    expect(await answerText(page)).toBe(expected('Tell me about trains'));
+  });
+
+  test('a reload mid-answer reattaches and completes the answer exactly', async () => {
+    const page = await openPage();
+    await ask(page, 'Survive a reload');
+    await waitForPartialAnswer(page);
+    await page.reload();
+    await waitForStatus(page, 'done');
+    expect(await answerText(page)).toBe(expected('Survive a reload'));
+    await expect(page.locator('li[data-role]').count()).resolves.toBe(2);
+  });
+
+  test('Stop cancels the generation on the gateway', async () => {
+    const page = await openPage();
+    await ask(page, 'Stop me');
+    await waitForPartialAnswer(page);
+    const streamId = await page.locator('.status-bar').getAttribute('data-stream-id');
+    expect(streamId).toMatch(/^str_/);
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await waitForStatus(page, 'idle');
+    await expect(page.locator('li[data-role="assistant"]').getAttribute('data-state')).resolves.toBe(
+      'stopped',
+    );
+    const replay = await fetch(`${gateway.url}/v1/streams/${streamId}`).then((response) => response.text());
+    expect(replay).toContain('stream_cancelled');
+  });
+
+  test('a 429 before the first byte shows the retry countdown, then the answer arrives', async () => {
+    const page = await openPage();
+    await page.getByText('Network drill').click();
+    await page.locator('[data-drill="429"]').click();
+    await ask(page, 'Rate limit me');
+    await page.waitForFunction(() =>
+      /Reconnecting in [12] s — attempt 1/.test(document.querySelector('.status-text')?.textContent ?? ''),
+    );
+    await page.screenshot({ path: join(SCREENSHOTS, 'chat-desktop-reconnecting.png') });
+    await waitForStatus(page, 'done');
+    expect(await answerText(page)).toBe(expected('Rate limit me'));
+  });
+
+  test('on a phone-width screen, a connection the gateway cuts mid-answer is resumed exactly', async () => {
+    const page = await openPage(PHONE);
+    await page.getByText('Network drill').click();
+    await page.locator('[data-drill="cut"]').click();
+    await ask(page, 'Cut me off');
+    await waitForStatus(page, 'reconnecting');
+    await page.screenshot({ path: join(SCREENSHOTS, 'chat-phone-reconnecting.png') });
+    await waitForStatus(page, 'streaming');
+    await page.screenshot({ path: join(SCREENSHOTS, 'chat-phone-streaming.png') });
+    await waitForStatus(page, 'done');
+    expect(await answerText(page)).toBe(expected('Cut me off'));
+    await expect(page.locator('.badge').textContent()).resolves.toMatch(/TTFT \d+ ms.*tok\/s.*↻ 1/);
+  });
+
+  test("Chromium's native EventSource resumes GET /v1/streams/{id} after the proxy cuts it", async () => {
+    const prompt = 'EventSource resume';
+    const started = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'sim', stream: true, messages: [{ role: 'user', content: prompt }] }),
+    });
+    const streamId = started.headers.get('x-stream-id');
+    // Dropping the POST's connection is not a Stop: the generation goes on for readers to come.
+    await started.body?.cancel();
+    expect(streamId).toMatch(/^str_/);
+
+    const proxy = await createFaultProxy({
+      target: { host: '127.0.0.1', port: gateway.port },
+      plan: (index) => (index === 0 ? [cutAfterBytes(700)] : []),
+    });
+    try {
+      context = await browser.newContext();
+      const page = await context.newPage();
+      // A same-origin page that never touches the network, so the EventSource opens connection 0.
+      await page.route(`${proxy.url}/blank`, (route) =>
+        route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }),
+      );
+      await page.goto(`${proxy.url}/blank`);
+      const cut = proxy.waitForEvent('cut');
+      const received = await page.evaluate(
+        (url) =>
+          new Promise<{ events: Array<{ id: string; data: string }>; errors: number }>((resolve, reject) => {
+            const events: Array<{ id: string; data: string }> = [];
+            let errors = 0;
+            const source = new EventSource(url);
+            source.onmessage = (event) => {
+              events.push({ id: event.lastEventId, data: event.data });
+              if (event.data === '[DONE]') {
+                source.close();
+                resolve({ events, errors });
+              }
+            };
+            source.onerror = () => {
+              errors += 1;
+              if (source.readyState === EventSource.CLOSED) reject(new Error('EventSource gave up'));
+            };
+          }),
+        `${proxy.url}/v1/streams/${streamId}`,
+      );
+      await cut;
+      expect(received.errors).toBeGreaterThanOrEqual(1);
+      expect(proxy.stats.connections).toBeGreaterThanOrEqual(2);
+      expect(received.events.map((event) => Number(event.id))).toEqual(
+        received.events.map((_, index) => index + 1),
+      );
+      const text = received.events
+        .filter((event) => event.data !== '[DONE]')
+        .map((event) => JSON.parse(event.data) as { choices: Array<{ delta?: { content?: string } }> })
+        .map((chunk) => chunk.choices[0]?.delta?.content ?? '')
+        .join('');
+      expect(text).toBe(expected(prompt));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
