@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { Authenticator } from './auth.js';
+import type { CompletionCache } from './cache/completion-cache.js';
 import type { GatewayConfig } from './config/schema.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { HeartbeatScheduler } from './relay/sse-writer.js';
 import type { StreamRelay } from './relay/stream-relay.js';
 import type { ModelRouter } from './routing.js';
@@ -18,6 +20,9 @@ export interface GatewayContext {
   relay: StreamRelay;
   heartbeats: HeartbeatScheduler;
   log: Logger;
+  metrics: GatewayMetrics;
+  /** The exact-match cache of non-streamed completions, when enabled. */
+  cache: CompletionCache | undefined;
   /** Set when SIGTERM (or `close`) started: new work is refused with 503. */
   draining: boolean;
 }

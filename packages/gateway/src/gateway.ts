@@ -3,7 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import pino, { type Logger } from 'pino';
-import { Authenticator, bearerToken, type Caller } from './auth.js';
+import { Authenticator, bearerToken, type Caller, isLoopback } from './auth.js';
+import {
+  type CompletionCache,
+  MemoryCompletionCache,
+  RedisCompletionCache,
+} from './cache/completion-cache.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
@@ -11,7 +16,9 @@ import { handleChatCompletions } from './handlers/chat-completions.js';
 import { handleListModels, handleReady } from './handlers/models.js';
 import { DEFAULT_STATIC_DIR, serveStatic } from './handlers/static-files.js';
 import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
+import { applyCors } from './http/cors.js';
 import { asGatewayError, sendError, sendJson } from './http/respond.js';
+import { GatewayMetrics } from './metrics.js';
 import { HeartbeatScheduler } from './relay/sse-writer.js';
 import { StreamRelay } from './relay/stream-relay.js';
 import { createProviders, ModelRouter } from './routing.js';
@@ -35,6 +42,29 @@ export interface StartGatewayOptions {
   logger?: Logger;
   /** The environment providers read keys from. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Metrics to record into (a registry per gateway by default). */
+  metrics?: GatewayMetrics;
+}
+
+function errorClass(error: GatewayError): string {
+  const code = error.body.error.code;
+  return code === 'upstream_timeout' || code === 'upstream_unreachable' ? code : String(error.status);
+}
+
+function createCache(config: GatewayConfig): CompletionCache | undefined {
+  const { cache, spool } = config;
+  if (!cache.enabled) return undefined;
+  if (cache.store === 'redis' && spool.redisUrl)
+    return new RedisCompletionCache(spool.redisUrl, spool.keyPrefix, cache.ttlMs);
+  return new MemoryCompletionCache(cache.ttlMs, cache.maxEntries);
+}
+
+/** The route label of a path for metrics (ids folded so the label set stays small). */
+function routeLabel(path: string): string {
+  if (STREAM_PATH.test(path)) return '/v1/streams/{id}';
+  if (['/v1/chat/completions', '/v1/models', '/v1/usage', '/health', '/ready', '/metrics'].includes(path))
+    return path;
+  return path.startsWith('/v1/') ? 'unknown' : 'static';
 }
 
 const STREAM_PATH = /^\/v1\/streams\/([^/]+)$/;
@@ -51,17 +81,32 @@ export async function startGateway(
   const log = options.logger ?? pino({ level: config.server.logLevel, base: { service: 'spool-gateway' } });
   const providers = createProviders(config, options.env ?? process.env);
   const store = await createStore(config, log);
+  const metrics = options.metrics ?? new GatewayMetrics();
   const context: GatewayContext = {
     config,
     router: new ModelRouter(config.models, providers),
-    chain: new UpstreamChain(config.resilience),
+    chain: new UpstreamChain(config.resilience, {
+      onRetry: (provider) => metrics.retries.inc({ provider }),
+      onFailover: (from, to) => metrics.failovers.inc({ from, to }),
+      onFailure: (provider, error) => metrics.upstreamErrors.inc({ provider, class: errorClass(error) }),
+    }),
     auth: new Authenticator(config.keys),
     store,
-    relay: new StreamRelay(store, { disconnectGraceMs: config.spool.disconnectGraceMs }, log),
+    relay: new StreamRelay(
+      store,
+      {
+        disconnectGraceMs: config.spool.disconnectGraceMs,
+        onSpooled: (bytes) => metrics.spoolBytes.inc(bytes),
+      },
+      log,
+    ),
     heartbeats: new HeartbeatScheduler(config.server.heartbeatIntervalMs),
     log,
+    metrics,
+    cache: createCache(config),
     draining: false,
   };
+  metrics.activeGenerations = () => context.relay.activeCount;
   const server = createServer(
     { headersTimeout: config.server.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 },
     (request, response) => {
@@ -123,6 +168,7 @@ async function handle(
   const url = new URL(request.url ?? '/', 'http://gateway');
   const path = url.pathname;
   try {
+    if (applyCors(context.config.cors, request, response)) return;
     if (path === '/health') {
       allow('GET, HEAD', response, request.method, path);
       sendJson(response, 200, { status: 'ok' });
@@ -131,6 +177,14 @@ async function handle(
     if (path === '/ready') {
       allow('GET, HEAD', response, request.method, path);
       await handleReady(context, response);
+      return;
+    }
+    if (path === '/metrics') {
+      allow('GET', response, request.method, path);
+      if (!isLoopback(request.socket.remoteAddress)) context.auth.authenticate(request);
+      const text = await context.metrics.registry.metrics();
+      response.writeHead(200, { 'content-type': context.metrics.registry.contentType });
+      response.end(text);
       return;
     }
     if (context.draining) {
@@ -181,7 +235,8 @@ async function handle(
     if (!response.headersSent) sendError(response, gatewayError);
     else if (!response.writableEnded) response.end();
   } finally {
-    const log = () =>
+    const log = () => {
+      context.metrics.requests.inc({ route: routeLabel(path), status: String(response.statusCode) });
       context.log.info(
         {
           requestId,
@@ -192,6 +247,7 @@ async function handle(
         },
         'request',
       );
+    };
     if (response.writableFinished || response.destroyed) log();
     else response.once('close', log);
   }

@@ -9,6 +9,8 @@ export type {
 } from './config/schema.js';
 export { GatewayError, UpstreamError } from './errors.js';
 export { type Gateway, type StartGatewayOptions, startGateway } from './gateway.js';
+export { GatewayMetrics } from './metrics.js';
+export { AnthropicProvider, type AnthropicProviderOptions } from './providers/anthropic-provider.js';
 export { OpenAIProvider, type OpenAIProviderOptions } from './providers/openai-provider.js';
 export type {
   ChatProvider,

@@ -1,5 +1,6 @@
 import type { ModelInfo } from '@spool/protocol';
 import type { GatewayConfig, RouteConfig } from './config/schema.js';
+import { AnthropicProvider } from './providers/anthropic-provider.js';
 import { OpenAIProvider } from './providers/openai-provider.js';
 import type { ChatProvider } from './providers/provider.js';
 import { SimProvider } from './providers/sim-provider.js';
@@ -113,7 +114,7 @@ export function createProviders(
         name,
         new SimProvider({ name, ttftMs: provider.ttftMs, tokensPerSecond: provider.tokensPerSecond }),
       );
-    } else {
+    } else if (provider.type === 'openai') {
       providers.set(
         name,
         new OpenAIProvider({
@@ -122,6 +123,22 @@ export function createProviders(
           apiKey: provider.apiKey ?? (provider.apiKeyEnv ? env[provider.apiKeyEnv] : undefined),
           headers: provider.headers,
           passHeaders: provider.passHeaders,
+          connections: provider.connections,
+          connectTimeoutMs: provider.connectTimeoutMs,
+          firstByteTimeoutMs: provider.firstByteTimeoutMs,
+          idleTimeoutMs: provider.idleTimeoutMs,
+        }),
+      );
+    } else {
+      providers.set(
+        name,
+        new AnthropicProvider({
+          name,
+          baseURL: provider.baseURL,
+          apiKey: provider.apiKey ?? env[provider.apiKeyEnv],
+          anthropicVersion: provider.anthropicVersion,
+          defaultMaxTokens: provider.defaultMaxTokens,
+          headers: provider.headers,
           connections: provider.connections,
           connectTimeoutMs: provider.connectTimeoutMs,
           firstByteTimeoutMs: provider.firstByteTimeoutMs,

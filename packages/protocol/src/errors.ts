@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   model_not_allowed: { status: 403, type: 'permission_error' },
   loopback_only: { status: 403, type: 'permission_error' },
   stream_forbidden: { status: 403, type: 'permission_error' },
+  origin_not_allowed: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   stream_not_found: { status: 404, type: 'invalid_request_error' },

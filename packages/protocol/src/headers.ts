@@ -18,11 +18,31 @@ export const SSE_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.fre
   'x-accel-buffering': 'no',
 });
 
+/** Request headers a browser may send cross-origin (CORS `Access-Control-Allow-Headers`). */
+export const ALLOWED_REQUEST_HEADERS: readonly string[] = [
+  'authorization',
+  'content-type',
+  IDEMPOTENCY_KEY_HEADER,
+  LAST_EVENT_ID_HEADER,
+  REQUEST_ID_HEADER,
+  FAULT_HEADER,
+  'x-api-key',
+  'x-stainless-arch',
+  'x-stainless-lang',
+  'x-stainless-os',
+  'x-stainless-package-version',
+  'x-stainless-retry-count',
+  'x-stainless-runtime',
+  'x-stainless-runtime-version',
+  'x-stainless-timeout',
+];
+
 /** Headers a browser may read from a cross-origin response (CORS `Access-Control-Expose-Headers`). */
 export const EXPOSED_HEADERS: readonly string[] = [
   STREAM_ID_HEADER,
   REQUEST_ID_HEADER,
   'retry-after',
+  'x-spool-cache',
   'x-ratelimit-limit-requests',
   'x-ratelimit-remaining-requests',
   'x-ratelimit-reset-requests',

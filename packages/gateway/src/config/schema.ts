@@ -37,7 +37,43 @@ const openaiProviderSchema = z
   })
   .strict();
 
-const providerSchema = z.discriminatedUnion('type', [simProviderSchema, openaiProviderSchema]);
+const anthropicProviderSchema = z
+  .object({
+    type: z.literal('anthropic'),
+    baseURL: z
+      .url()
+      .default('https://api.anthropic.com')
+      .describe('Base URL without /v1; requests go to {baseURL}/v1/messages.'),
+    apiKey: z.string().optional().describe('Upstream API key; prefer apiKeyEnv.'),
+    apiKeyEnv: z
+      .string()
+      .default('ANTHROPIC_API_KEY')
+      .describe('Name of the environment variable holding the upstream API key.'),
+    anthropicVersion: z.string().default('2023-06-01').describe('Sent as the anthropic-version header.'),
+    defaultMaxTokens: z
+      .number()
+      .int()
+      .positive()
+      .default(4096)
+      .describe('max_tokens when a request sets none (Anthropic requires it).'),
+    headers: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Extra headers sent upstream (e.g. anthropic-beta).'),
+    connections: z.number().int().positive().default(128).describe('Pooled keep-alive connections.'),
+    connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
+    firstByteTimeoutMs: duration
+      .default(120_000)
+      .describe('Time allowed until response headers (answers 504).'),
+    idleTimeoutMs: duration.default(120_000).describe('Time allowed between two streamed chunks.'),
+  })
+  .strict();
+
+const providerSchema = z.discriminatedUnion('type', [
+  simProviderSchema,
+  openaiProviderSchema,
+  anthropicProviderSchema,
+]);
 
 const targetSchema = z
   .object({
@@ -171,6 +207,36 @@ export const configSchema = z
     providers: z.record(z.string().min(1), providerSchema).prefault({ sim: { type: 'sim' } }),
     models: z.array(routeSchema).default([{ match: '*', provider: 'sim' }]),
     resilience: resilienceSchema,
+    cors: z
+      .object({
+        origins: z
+          .array(z.string())
+          .default([])
+          .describe('Browser origins allowed to call the gateway (`*` for any); same-origin always is.'),
+        maxAgeSeconds: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(600)
+          .describe('How long browsers cache a preflight.'),
+      })
+      .strict()
+      .prefault({}),
+    cache: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Exact-match cache of non-streamed completions, per API key.'),
+        ttlMs: duration.default(300_000).describe('How long a cached completion is served.'),
+        maxEntries: z.number().int().positive().default(1000).describe('Entries kept by the memory cache.'),
+        store: z
+          .enum(['memory', 'redis'])
+          .default('memory')
+          .describe('Where cached completions live (redis uses spool.redisUrl).'),
+      })
+      .strict()
+      .prefault({}),
     keys: z
       .array(keySchema)
       .default([])

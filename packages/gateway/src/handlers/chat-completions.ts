@@ -7,12 +7,13 @@ import {
   parseLastEventId,
 } from '@spool/protocol';
 import type { Caller } from '../auth.js';
+import { completionCacheKey } from '../cache/completion-cache.js';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import { readBody } from '../http/read-body.js';
 import { sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
-import { newStreamId } from '../relay/stream-relay.js';
+import { type GenerationObserver, newStreamId } from '../relay/stream-relay.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import {
   assertReplayable,
@@ -59,6 +60,16 @@ export function requestedAfterId(request: IncomingMessage, queryValue?: string |
   return afterId;
 }
 
+/** Records a generation's time to first token and duration, measured from the request's arrival. */
+function generationMetrics(context: GatewayContext, model: string): GenerationObserver {
+  const arrivedAt = performance.now();
+  const seconds = () => (performance.now() - arrivedAt) / 1000;
+  return {
+    onFirstToken: () => context.metrics.timeToFirstToken.observe({ model }, seconds()),
+    onEnd: (outcome) => context.metrics.generationDuration.observe({ model, outcome }, seconds()),
+  };
+}
+
 /** `POST /v1/chat/completions`: streamed requests go through the spool, others are relayed as they are. */
 export async function handleChatCompletions(
   context: GatewayContext,
@@ -88,6 +99,14 @@ export async function handleChatCompletions(
   const providerContext = { requestId, headers: request.headers };
 
   if (body.stream !== true) {
+    const cacheKey = context.cache ? completionCacheKey(caller.id, raw) : undefined;
+    if (context.cache && cacheKey) {
+      const cached = await context.cache.get(cacheKey);
+      if (cached !== undefined) {
+        sendJson(response, 200, cached, { 'x-spool-cache': 'hit' });
+        return;
+      }
+    }
     const onClose = () => abortOnClose.abort();
     response.on('close', onClose);
     try {
@@ -95,7 +114,8 @@ export async function handleChatCompletions(
         ...providerContext,
         signal: abortOnClose.signal,
       });
-      sendJson(response, 200, result.body);
+      if (context.cache && cacheKey) await context.cache.set(cacheKey, result.body);
+      sendJson(response, 200, result.body, context.cache ? { 'x-spool-cache': 'miss' } : {});
     } finally {
       response.off('close', onClose);
     }
@@ -124,6 +144,7 @@ export async function handleChatCompletions(
     // Usage is always asked of the upstream (token accounting needs it) and stripped again below
     // when the client did not ask for it.
     stripUsage: body.stream_options?.include_usage !== true,
+    observer: generationMetrics(context, body.model),
     open: async (signal) => {
       const upstreamBody = { ...body, stream_options: { ...body.stream_options, include_usage: true } };
       const opened = await context.chain.openStream(route.targets, upstreamBody, {
@@ -142,6 +163,7 @@ export async function handleChatCompletions(
         { param: 'Idempotency-Key' },
       );
     }
+    context.metrics.resumes.inc({ via: 'post' });
     if (meta.state === 'pending') meta = await waitUntilStarted(context, meta.id, abortOnClose.signal);
     const failure = failureError(meta);
     if (failure) throw failure;

@@ -105,12 +105,18 @@ export async function serveStream(
   // Disable Nagle: each event should leave as soon as it is written.
   request.socket.setNoDelay(true);
   const heartbeat = context.heartbeats.watch(response);
+  context.metrics.streamsOpen.inc();
+  let firstBatch = afterId > 0;
   context.relay.readerAttached(streamId);
   const faultAfter = faults.cutAfter ?? faults.stallAfter;
   let eventsLeft = faultAfter ?? Number.POSITIVE_INFINITY;
   try {
     for await (const full of context.store.read(streamId, afterId, controller.signal)) {
       let batch = full;
+      if (firstBatch) {
+        firstBatch = false;
+        context.metrics.replayDepth.observe(countEvents(batch));
+      }
       if (faultAfter !== undefined) {
         const end = nthEventEnd(batch, eventsLeft);
         eventsLeft -= countEvents(batch);
@@ -139,6 +145,7 @@ export async function serveStream(
     }
   } finally {
     heartbeat.stop();
+    context.metrics.streamsOpen.dec();
     context.relay.readerDetached(streamId);
     response.off('close', onClose);
     if (!response.writableEnded) response.end();

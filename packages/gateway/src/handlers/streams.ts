@@ -50,6 +50,7 @@ export async function handleGetStream(
   const failure = failureError(meta);
   if (failure) throw failure;
   assertReplayable(meta, afterId);
+  context.metrics.resumes.inc({ via: 'get' });
   await serveStream(context, request, response, streamId, afterId, {});
 }
 

@@ -71,6 +71,8 @@ export type StartResult = { kind: 'started'; meta: StreamMeta } | { kind: 'attac
 export interface StreamRelayOptions {
   /** Stop generating this long after the last local reader left; null = run to completion. */
   disconnectGraceMs: number | null;
+  /** Told the size of every event stored (for metrics). */
+  onSpooled?: (bytes: number) => void;
 }
 
 /**
@@ -158,8 +160,12 @@ export class StreamRelay {
     let sawFinish = false;
     let contentDeltas = 0;
     let state: 'done' | 'error' | 'cancelled' = 'done';
-    const append = (data: string, event?: string) =>
-      this.#store.append(streamId, ++lastId, encodeEvent({ id: lastId, event, data }));
+    const { onSpooled } = this.#options;
+    const append = (data: string, event?: string) => {
+      const bytes = encodeEvent({ id: ++lastId, event, data });
+      onSpooled?.(bytes.length);
+      return this.#store.append(streamId, lastId, bytes);
+    };
     try {
       let ended = false;
       for await (const upstreamEvent of events) {

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+/** An exact-match cache of non-streamed completions. */
+export interface CompletionCache {
+  get(key: string): Promise<unknown | undefined>;
+  set(key: string, value: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The cache key of a request: the caller and the exact body bytes (callers never share entries). */
+export function completionCacheKey(ownerId: string, body: Buffer): string {
+  return createHash('sha256').update(ownerId).update('\u0000').update(body).digest('hex');
+}
+
+/** An LRU of completions in this process, each kept for `ttlMs`. */
+export class MemoryCompletionCache implements CompletionCache {
+  readonly #entries = new Map<string, { value: unknown; expiresAt: number }>();
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async get(key: string): Promise<unknown | undefined> {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    this.#entries.delete(key);
+    if (entry.expiresAt <= this.now()) return undefined;
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  async set(key: string, value: unknown): Promise<void> {
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
+    while (this.#entries.size > this.maxEntries) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#entries.clear();
+  }
+}
+
+/** Completions in Redis, shared by every instance; a Redis failure is a miss, never an error. */
+export class RedisCompletionCache implements CompletionCache {
+  readonly #redis: Redis;
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly ttlMs: number,
+  ) {
+    this.#redis = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 500,
+      lazyConnect: false,
+    });
+    this.#redis.on('error', () => {});
+  }
+
+  async get(key: string): Promise<unknown | undefined> {
+    try {
+      const text = await this.#redis.get(`${this.prefix}cache:${key}`);
+      return text === null ? undefined : JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async set(key: string, value: unknown): Promise<void> {
+    await this.#redis
+      .set(`${this.prefix}cache:${key}`, JSON.stringify(value), 'PX', this.ttlMs)
+      .catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await this.#redis.quit().catch(() => {});
+  }
+}
