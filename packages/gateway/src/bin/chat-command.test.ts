@@ -1,5 +1,5 @@
 import type { StreamStats } from '@spool/client';
-import { createFaultProxy, cutAfterBytes, type FaultProxy } from '@spool/testkit';
+import { createFaultProxy, cutAfterBytes, type FaultProxy, getFreePort } from '@spool/testkit';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTestGateway } from '../../test/helpers.js';
 import type { Gateway } from '../gateway.js';
@@ -322,6 +322,14 @@ describe('runChatCommand against real servers', () => {
     expect(code).toBe(1);
     expect(terminal.stdout()).toBe('');
     expect(terminal.stderr()).toMatch(/^spool chat: .*no-such-model.*\(HTTP 404, model_not_found\)\.\n$/);
+  });
+
+  it('gives up quickly with a hint when no gateway listens at the base URL', async () => {
+    const port = await getFreePort();
+    const terminal = fakeTerminal();
+    const code = await runChatCommand(['--base-url', `http://127.0.0.1:${port}/v1`, 'Hi'], terminal.io);
+    expect(code).toBe(1);
+    expect(terminal.stderr()).toContain(`Is a gateway running at http://127.0.0.1:${port}/v1?`);
   });
 
   it('prints usage errors and help', async () => {

@@ -10,6 +10,8 @@ import {
 import type { ChatCompletionRequest, ChatMessage } from '@spool/protocol';
 
 const DEFAULT_BASE_URL = 'http://127.0.0.1:8787/v1';
+/** Retries of a connection that never opened before `spool chat` gives up (about 1.5 s). */
+const NEVER_CONNECTED_RETRIES = 2;
 
 export const CHAT_USAGE = `Usage: spool chat [options] "prompt"
        echo "prompt" | spool chat [options]
@@ -357,8 +359,20 @@ async function streamToTerminal(
 ): Promise<number> {
   let stream: ChatStream;
   try {
-    const client = createClient({ baseURL: options.baseURL, apiKey: options.apiKey });
-    stream = client.chat.stream(buildChatRequest(options, prompt));
+    let opened = false;
+    const client = createClient({
+      baseURL: options.baseURL,
+      apiKey: options.apiKey,
+      // Once a stream is open, drops are worth the client's full patience; a gateway that was
+      // never reached is most likely not running, so say so after a few quick tries.
+      onRetry: ({ attempt, error }) =>
+        !opened && error.code === 'network_error' && attempt > NEVER_CONNECTED_RETRIES ? false : undefined,
+    });
+    stream = client.chat.stream(buildChatRequest(options, prompt), {
+      onStatus: (event) => {
+        if (event.type === 'open') opened = true;
+      },
+    });
   } catch (error) {
     io.stderr(`spool chat: ${(error as Error).message}\n`);
     return 1;
