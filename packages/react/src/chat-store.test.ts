@@ -234,4 +234,75 @@ describe('createChatStore against a real gateway', () => {
     await forgetful.send('forget me');
     expect(unused.items.size).toBe(0);
   });
+
+  test('the idle watchdog notices a stalled connection and the answer resumes exactly', async () => {
+    const { store } = newStore();
+    await store.send('stall me', {
+      headers: { 'x-spool-fault': 'client-stall-after=4' },
+      idleTimeoutMs: 300,
+    });
+    const state = store.getSnapshot();
+    expect(state.stats?.reconnects).toBe(1);
+    expect(answerOf(state)).toBe(expectedText(['user', 'stall me']));
+  });
+
+  test('an in-flight record naming an unknown stream ends in an error that retry() recovers from', async () => {
+    const history = new MemoryStorage();
+    const session = new MemoryStorage();
+    const messages = [
+      { id: 'u1', role: 'user', content: 'gone' },
+      { id: 'a1', role: 'assistant', content: 'Half an', state: 'streaming' },
+    ];
+    session.setItem(
+      'gone:inflight',
+      JSON.stringify({
+        version: 1,
+        streamId: 'str_unknownunknownunknown',
+        lastEventId: 3,
+        assistantId: 'a1',
+        model: 'sim',
+        messages,
+      }),
+    );
+    const store = createChatStore({
+      baseURL: `${gateway.url}/v1`,
+      storageKey: 'gone',
+      storage: { history, session },
+    });
+    await store.resume();
+    const failed = store.getSnapshot();
+    expect(failed.status).toBe('error');
+    expect(failed.error?.code).toBe('stream_not_found');
+    expect(failed.messages.at(-1)).toMatchObject({ content: 'Half an', state: 'error' });
+    await store.retry();
+    expect(answerOf(store.getSnapshot())).toBe(expectedText(['user', 'gone']));
+    expect(store.getSnapshot().messages).toHaveLength(2);
+  });
+
+  test('an answer stored mid-stream without an in-flight record is shown as stopped, or dropped if empty', () => {
+    const history = new MemoryStorage();
+    history.setItem(
+      'interrupted:history',
+      JSON.stringify({
+        version: 1,
+        messages: [
+          { id: 'u1', role: 'user', content: 'one' },
+          { id: 'a1', role: 'assistant', content: 'partial', state: 'streaming' },
+          { id: 'u2', role: 'user', content: 'two' },
+          { id: 'a2', role: 'assistant', content: '', state: 'streaming' },
+        ],
+      }),
+    );
+    const store = createChatStore({
+      baseURL: `${gateway.url}/v1`,
+      storageKey: 'interrupted',
+      storage: { history, session: new MemoryStorage() },
+    });
+    expect(store.getSnapshot().status).toBe('idle');
+    expect(store.getSnapshot().messages.map((message) => message.state ?? message.content)).toEqual([
+      'one',
+      'stopped',
+      'two',
+    ]);
+  });
 });

@@ -155,7 +155,7 @@ class SpoolChatStore implements ChatStore {
       lifecycle: this.#lifecycle,
       fetch: this.#cuttableFetch(),
     });
-    this.#messages = loadHistory(this.#history, this.#historyKey);
+    this.#messages = settleInterrupted(loadHistory(this.#history, this.#historyKey));
     const inflight = loadInflight(this.#session, this.#inflightKey);
     if (inflight) {
       this.#pendingResume = inflight;
@@ -484,6 +484,17 @@ class SpoolChatStore implements ChatStore {
     this.#snapshot = undefined;
     for (const listener of [...this.#listeners]) listener();
   }
+}
+
+/**
+ * An answer stored while it streamed, with nothing to reattach to (the page closed before the gateway
+ * named the stream, or resuming is off): kept as stopped when it has text, dropped when empty.
+ */
+function settleInterrupted(messages: ChatMessage[]): ChatMessage[] {
+  return messages.flatMap((message) => {
+    if (message.state !== 'streaming') return [message];
+    return message.content === '' ? [] : [{ ...message, state: 'stopped' as const }];
+  });
 }
 
 /** The last event id a chat stream delivered: `lastEventId` once the client exposes it, else the count. */
