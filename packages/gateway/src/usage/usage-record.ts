@@ -61,6 +61,7 @@ export interface UsageLedger {
 /** Machine-readable reasons a ledger call failed. */
 export type UsageLedgerErrorCode =
   | 'invalid_record'
+  | 'invalid_query'
   | 'invalid_options'
   | 'ledger_closed'
   | 'write_failed'
@@ -142,7 +143,7 @@ function toDay(value: string | number | undefined, fallback: string, name: strin
   if (value === undefined) return fallback;
   if (typeof value === 'number' && Number.isFinite(value)) return utcDay(value);
   if (typeof value === 'string' && DAY.test(value)) return value;
-  throw new UsageLedgerError('invalid_record', `\`${name}\` must be YYYY-MM-DD or epoch milliseconds`);
+  throw new UsageLedgerError('invalid_query', `\`${name}\` must be YYYY-MM-DD or epoch milliseconds`);
 }
 
 function isCount(value: unknown): value is number {
