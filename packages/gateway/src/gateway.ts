@@ -23,6 +23,7 @@ import { HeartbeatScheduler } from './relay/sse-writer.js';
 import { StreamRelay } from './relay/stream-relay.js';
 import { createProviders, ModelRouter } from './routing.js';
 import { createStore } from './spool/create-store.js';
+import { ConcurrencyLimiter } from './upstream/concurrency-limiter.js';
 import { UpstreamChain } from './upstream/upstream-chain.js';
 
 /** A running gateway. */
@@ -49,6 +50,15 @@ export interface StartGatewayOptions {
 function errorClass(error: GatewayError): string {
   const code = error.body.error.code;
   return code === 'upstream_timeout' || code === 'upstream_unreachable' ? code : String(error.status);
+}
+
+function createLimiters(config: GatewayConfig): Map<string, ConcurrencyLimiter> {
+  const limiters = new Map<string, ConcurrencyLimiter>();
+  for (const [name, provider] of Object.entries(config.providers)) {
+    if (provider.type !== 'sim')
+      limiters.set(name, new ConcurrencyLimiter(name, provider.connections, provider.queueTimeoutMs));
+  }
+  return limiters;
 }
 
 function createCache(config: GatewayConfig): CompletionCache | undefined {
@@ -85,11 +95,15 @@ export async function startGateway(
   const context: GatewayContext = {
     config,
     router: new ModelRouter(config.models, providers),
-    chain: new UpstreamChain(config.resilience, {
-      onRetry: (provider) => metrics.retries.inc({ provider }),
-      onFailover: (from, to) => metrics.failovers.inc({ from, to }),
-      onFailure: (provider, error) => metrics.upstreamErrors.inc({ provider, class: errorClass(error) }),
-    }),
+    chain: new UpstreamChain(
+      config.resilience,
+      {
+        onRetry: (provider) => metrics.retries.inc({ provider }),
+        onFailover: (from, to) => metrics.failovers.inc({ from, to }),
+        onFailure: (provider, error) => metrics.upstreamErrors.inc({ provider, class: errorClass(error) }),
+      },
+      createLimiters(config),
+    ),
     auth: new Authenticator(config.keys),
     store,
     relay: new StreamRelay(

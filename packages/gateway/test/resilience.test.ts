@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Gateway,
@@ -118,5 +119,51 @@ describe('upstream resilience', () => {
     expect(count(a) + count(b)).toBe(200);
     expect(count(b)).toBeGreaterThan(5);
     expect(count(b)).toBeLessThan(45);
+  });
+
+  it('bounds the requests in flight to an upstream and refuses a queued one after its timeout with 503', async () => {
+    const sim = await startSimServer({ port: 0 });
+    const gateway = await startTestGateway({
+      providers: {
+        a: {
+          type: 'openai',
+          baseURL: sim.baseURL,
+          connections: 1,
+          queueTimeoutMs: 50,
+          passHeaders: ['x-spool-fault'],
+        },
+      },
+      models: [{ match: '*', provider: 'a' }],
+    });
+    open.push(gateway, sim);
+    let markUnderway = () => {};
+    const underway = new Promise<void>((resolve) => {
+      markUnderway = resolve;
+    });
+    // Hold the only slot with a stream that stalls, and wait until it is under way.
+    const stalled = new Promise<string>((resolve, reject) => {
+      const client = httpRequest(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-spool-fault': 'stall-after=3;stall-ms=300' },
+      });
+      client.on('error', reject);
+      client.end(JSON.stringify(request));
+      client.on('response', (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        response.on('end', () => resolve(body));
+        markUnderway();
+      });
+    });
+    await underway;
+    const busy = await postChat(gateway.url, request);
+    expect(busy.status).toBe(503);
+    expect(JSON.parse(busy.body).error.code).toBe('upstream_busy');
+    expect(busy.headers['retry-after']).toBe('1');
+    expect(textOf(parseSse(await stalled))).toBe(expected);
+    expect(sim.stats.chatCompletions).toBe(1);
   });
 });

@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   upstream_unreachable: { status: 502, type: 'api_error' },
   stream_too_large: { status: 502, type: 'api_error' },
   store_unavailable: { status: 503, type: 'server_error' },
+  upstream_busy: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;

@@ -28,7 +28,13 @@ const openaiProviderSchema = z
       .array(z.string().toLowerCase())
       .default([])
       .describe('Client request headers copied upstream.'),
-    connections: z.number().int().positive().default(128).describe('Pooled keep-alive connections.'),
+    connections: z
+      .number()
+      .int()
+      .positive()
+      .default(1024)
+      .describe('Pooled keep-alive connections, and the bound on requests in flight (a stream holds one).'),
+    queueTimeoutMs: duration.default(30_000).describe('How long a request waits for a free connection before 503 upstream_busy.'),
     connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
     firstByteTimeoutMs: duration
       .default(120_000)
@@ -60,7 +66,13 @@ const anthropicProviderSchema = z
       .record(z.string(), z.string())
       .default({})
       .describe('Extra headers sent upstream (e.g. anthropic-beta).'),
-    connections: z.number().int().positive().default(128).describe('Pooled keep-alive connections.'),
+    connections: z
+      .number()
+      .int()
+      .positive()
+      .default(1024)
+      .describe('Pooled keep-alive connections, and the bound on requests in flight (a stream holds one).'),
+    queueTimeoutMs: duration.default(30_000).describe('How long a request waits for a free connection before 503 upstream_busy.'),
     connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
     firstByteTimeoutMs: duration
       .default(120_000)

@@ -8,6 +8,7 @@ import type {
   UpstreamEvent,
 } from '../providers/provider.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+import type { ConcurrencyLimiter } from './concurrency-limiter.js';
 
 /** One place a model can be served from. */
 export interface UpstreamTarget {
@@ -54,6 +55,18 @@ const abortable = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
+/** Passes events through and calls `release` once, when the stream ends however it ends. */
+async function* releasing(
+  events: AsyncIterable<UpstreamEvent>,
+  release: () => void,
+): AsyncGenerator<UpstreamEvent> {
+  try {
+    yield* events;
+  } finally {
+    release();
+  }
+}
+
 /** Whether an event tells the client something (the first role-only chunk does not). */
 export function isMeaningful(event: UpstreamEvent): boolean {
   if (event.data === '[DONE]' || event.event === 'error') return true;
@@ -89,12 +102,16 @@ export class UpstreamChain {
   readonly #random: () => number;
   readonly #now: () => number;
 
+  readonly #limiters: ReadonlyMap<string, ConcurrencyLimiter>;
+
   constructor(
     options: ResilienceOptions,
     hooks: UpstreamChainHooks = {},
+    limiters: ReadonlyMap<string, ConcurrencyLimiter> = new Map(),
     random = Math.random,
     now = Date.now,
   ) {
+    this.#limiters = limiters;
     this.#options = options;
     this.#hooks = hooks;
     this.#random = random;
@@ -135,8 +152,17 @@ export class UpstreamChain {
     context: ProviderCallContext,
   ): Promise<OpenedStream> {
     return this.#run(targets, context.signal, async (target) => {
-      const events = await target.provider.openStream({ ...body, model: target.upstreamModel }, context);
-      return { events: await this.#readAhead(events, context.signal), provider: target.provider };
+      const release = await this.#acquire(target, context.signal);
+      try {
+        const events = await target.provider.openStream({ ...body, model: target.upstreamModel }, context);
+        return {
+          events: releasing(await this.#readAhead(events, context.signal), release),
+          provider: target.provider,
+        };
+      } catch (error) {
+        release();
+        throw error;
+      }
     });
   }
 
@@ -146,10 +172,22 @@ export class UpstreamChain {
     body: ChatCompletionRequest,
     context: ProviderCallContext,
   ): Promise<CompletionResult & { provider: ChatProvider }> {
-    return this.#run(targets, context.signal, async (target) => ({
-      ...(await target.provider.complete({ ...body, model: target.upstreamModel }, context)),
-      provider: target.provider,
-    }));
+    return this.#run(targets, context.signal, async (target) => {
+      const release = await this.#acquire(target, context.signal);
+      try {
+        return {
+          ...(await target.provider.complete({ ...body, model: target.upstreamModel }, context)),
+          provider: target.provider,
+        };
+      } finally {
+        release();
+      }
+    });
+  }
+
+  #acquire(target: UpstreamTarget, signal: AbortSignal): Promise<() => void> {
+    const limiter = this.#limiters.get(target.provider.name);
+    return limiter ? limiter.acquire(signal) : Promise.resolve(() => {});
   }
 
   async #run<T>(
