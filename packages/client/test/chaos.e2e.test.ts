@@ -183,7 +183,7 @@ describe(`chaos: ${STREAMS} streams through a fault proxy, gateway and standalon
       formatTable(`Chaos run: seed ${SEED} (replay with SPOOL_CHAOS_SEED=${SEED})`, [
         ['streams (concurrency)', `${STREAMS} (${CONCURRENCY})`],
         ['faults injected, total', injected],
-        ['  cut at a random byte (mid-event)', cuts],
+        ['  cut at a random byte (headers or mid-event)', cuts],
         [`  stall past the ${IDLE_TIMEOUT_MS} ms watchdog`, stalls],
         ['  503 before the first byte', count((fault) => fault.status === 503)],
         ['  429 before the first byte', count((fault) => fault.status === 429)],
