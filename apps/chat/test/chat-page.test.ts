@@ -41,8 +41,8 @@ beforeAll(async () => {
   gateway = await startGateway(
     configWithoutUpstreamRetries({
       server: { port: 0, logLevel: 'silent', staticDir, retryMs: 1000 },
-      // About 1–2 s an answer: long enough to go offline, reload or stop in the middle of it.
-      providers: { sim: { type: 'sim', ttftMs: 100, tokensPerSecond: 40 } },
+      // 2–4 s an answer: seconds to go offline, reload or stop in the middle of it, however slow the machine.
+      providers: { sim: { type: 'sim', ttftMs: 100, tokensPerSecond: 20 } },
     }),
   );
   browser = await chromium.launch({
@@ -101,7 +101,13 @@ function waitForPartialAnswer(page: Page): Promise<unknown> {
   });
 }
 
-const expected = (prompt: string) => simText({ model: 'sim', messages: [{ role: 'user', content: prompt }] });
+const expected = (prompt: string, model = 'sim') =>
+  simText({ model, messages: [{ role: 'user', content: prompt }] });
+
+/** Picks a model in the page's model picker (the store sends the next message to it). */
+async function chooseModel(page: Page, model: string): Promise<void> {
+  await page.getByLabel('Model').selectOption(model);
+}
 
 describe('the chat page in Chromium against a real gateway', () => {
   test('the answer survives the browser going offline mid-answer, exactly', async () => {
@@ -115,6 +121,27 @@ describe('the chat page in Chromium against a real gateway', () => {
     await context?.setOffline(false);
     await waitForStatus(page, 'done');
     expect(await answerText(page)).toBe(expected('Tell me about trains'));
+  });
+
+  test('the model picker lists /v1/models; Regenerate and Clear work from the keyboard', async () => {
+    const page = await openPage();
+    const options = await page.getByLabel('Model').locator('option').allTextContents();
+    expect(options).toEqual(['sim', 'sim-fast', 'sim-slow']);
+    await chooseModel(page, 'sim-fast');
+    await ask(page, 'Quick one');
+    await waitForStatus(page, 'done');
+    expect(await answerText(page)).toBe(expected('Quick one', 'sim-fast'));
+    await page.getByRole('button', { name: 'Regenerate' }).focus();
+    await page.keyboard.press('Enter');
+    await waitForStatus(page, 'done');
+    await expect(page.locator('li[data-role]').count()).resolves.toBe(2);
+    expect(await answerText(page)).toBe(expected('Quick one', 'sim-fast'));
+    await page.getByRole('button', { name: 'Clear' }).focus();
+    await page.keyboard.press('Enter');
+    await expect(page.locator('li[data-role]').count()).resolves.toBe(0);
+    await expect(
+      page.getByLabel('Message').evaluate((element) => element === document.activeElement),
+    ).resolves.toBe(true);
   });
 
   test('a reload mid-answer reattaches and completes the answer exactly', async () => {
