@@ -99,6 +99,7 @@ export function App({ baseURL }: { baseURL: string }) {
             Could not list models: {modelsError}
           </p>
         ) : null}
+        {models.includes('sim') ? <DrillPanel chat={chat} armed={armed} onArm={setArmed} /> : null}
       </header>
 
       <main className="conversation">
@@ -170,7 +171,6 @@ export function App({ baseURL }: { baseURL: string }) {
             Clear
           </button>
         </div>
-        {models.includes('sim') ? <DrillPanel chat={chat} armed={armed} onArm={setArmed} /> : null}
       </footer>
     </div>
   );
