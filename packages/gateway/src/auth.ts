@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { KeyConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
+import type { KeyLimits } from './limits/rate-limiter.js';
 import { modelMatcher } from './routing.js';
 
 /** Who is calling: a configured key, or the anonymous loopback user of dev mode. */
@@ -10,15 +11,18 @@ export interface Caller {
   id: string;
   /** Whether this caller may use a model. */
   mayUse(model: string): boolean;
+  /** The key's rate limits (none in dev mode). */
+  limits: KeyLimits;
 }
 
 interface CompiledKey {
   name: string;
+  limits: KeyLimits;
   digest: Buffer;
   models: Array<(model: string) => boolean> | undefined;
 }
 
-const ANONYMOUS: Caller = { id: 'anonymous', mayUse: () => true };
+const ANONYMOUS: Caller = { id: 'anonymous', mayUse: () => true, limits: {} };
 
 /** Whether a socket address is loopback (127.0.0.0/8 or ::1, also as IPv4-mapped IPv6). */
 export function isLoopback(address: string | undefined): boolean {
@@ -48,6 +52,7 @@ export class Authenticator {
   constructor(keys: readonly KeyConfig[]) {
     this.#keys = keys.map((key) => ({
       name: key.name,
+      limits: key.limits ?? {},
       digest: key.sha256 ? Buffer.from(key.sha256, 'hex') : sha256(key.key as string),
       models: key.models?.map(modelMatcher),
     }));
@@ -88,8 +93,12 @@ export class Authenticator {
         'Incorrect API key provided. Check the key configured for this gateway.',
       );
     }
-    const { name, models } = match;
-    return { id: name, mayUse: (model) => models === undefined || models.some((matches) => matches(model)) };
+    const { name, models, limits } = match;
+    return {
+      id: name,
+      limits,
+      mayUse: (model) => models === undefined || models.some((matches) => matches(model)),
+    };
   }
 }
 

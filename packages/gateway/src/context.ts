@@ -2,12 +2,14 @@ import type { Logger } from 'pino';
 import type { Authenticator } from './auth.js';
 import type { CompletionCache } from './cache/completion-cache.js';
 import type { GatewayConfig } from './config/schema.js';
+import type { RateLimiter } from './limits/rate-limiter.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { HeartbeatScheduler } from './relay/sse-writer.js';
 import type { StreamRelay } from './relay/stream-relay.js';
 import type { ModelRouter } from './routing.js';
 import type { SpoolStore } from './spool/store.js';
 import type { UpstreamChain } from './upstream/upstream-chain.js';
+import type { UsageLedger } from './usage/usage-record.js';
 
 /** Everything a request handler needs, built once at start-up. */
 export interface GatewayContext {
@@ -21,6 +23,10 @@ export interface GatewayContext {
   heartbeats: HeartbeatScheduler;
   log: Logger;
   metrics: GatewayMetrics;
+  /** Per-key rate limits (memory, or Redis shared by every instance). */
+  limiter: RateLimiter;
+  /** Durable usage records. */
+  ledger: UsageLedger;
   /** The exact-match cache of non-streamed completions, when enabled. */
   cache: CompletionCache | undefined;
   /** Set when SIGTERM (or `close`) started: new work is refused with 503. */

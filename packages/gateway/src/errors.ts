@@ -9,17 +9,24 @@ export class GatewayError extends Error {
   readonly body: OpenAIErrorBody;
   /** Seconds for a `Retry-After` header, when the caller should come back later. */
   readonly retryAfterSeconds: number | undefined;
+  /** Extra response headers (rate-limit state, `Allow`). */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     status: number,
     body: OpenAIErrorBody,
-    options: { retryAfterSeconds?: number | undefined; cause?: unknown } = {},
+    options: {
+      retryAfterSeconds?: number | undefined;
+      cause?: unknown;
+      headers?: Record<string, string>;
+    } = {},
   ) {
     super(body.error.message, { cause: options.cause });
     this.name = 'GatewayError';
     this.status = status;
     this.body = body;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.headers = options.headers ?? {};
   }
 
   /** The machine-readable code of the body. */
@@ -31,7 +38,12 @@ export class GatewayError extends Error {
   static of(
     code: SpoolErrorCode,
     message: string,
-    options: { param?: string | null; retryAfterSeconds?: number; cause?: unknown } = {},
+    options: {
+      param?: string | null;
+      retryAfterSeconds?: number;
+      cause?: unknown;
+      headers?: Record<string, string>;
+    } = {},
   ): GatewayError {
     return new GatewayError(statusForCode(code), errorBody(code, message, options.param ?? null), options);
   }

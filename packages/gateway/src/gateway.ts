@@ -9,6 +9,7 @@ import {
   MemoryCompletionCache,
   RedisCompletionCache,
 } from './cache/completion-cache.js';
+import { ConfigError } from './config/load-config.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
@@ -16,8 +17,10 @@ import { handleChatCompletions } from './handlers/chat-completions.js';
 import { handleListModels, handleReady } from './handlers/models.js';
 import { DEFAULT_STATIC_DIR, serveStatic } from './handlers/static-files.js';
 import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
+import { handleUsage } from './handlers/usage.js';
 import { applyCors } from './http/cors.js';
 import { asGatewayError, sendError, sendJson } from './http/respond.js';
+import { createRateLimiter } from './limits/create-rate-limiter.js';
 import { GatewayMetrics } from './metrics.js';
 import { HeartbeatScheduler } from './relay/sse-writer.js';
 import { StreamRelay } from './relay/stream-relay.js';
@@ -25,6 +28,7 @@ import { createProviders, ModelRouter } from './routing.js';
 import { createStore } from './spool/create-store.js';
 import { ConcurrencyLimiter } from './upstream/concurrency-limiter.js';
 import { UpstreamChain } from './upstream/upstream-chain.js';
+import { createUsageLedger, type UsageLedgerStoreOptions } from './usage/create-usage-ledger.js';
 
 /** A running gateway. */
 export interface Gateway {
@@ -50,6 +54,30 @@ export interface StartGatewayOptions {
 function errorClass(error: GatewayError): string {
   const code = error.body.error.code;
   return code === 'upstream_timeout' || code === 'upstream_unreachable' ? code : String(error.status);
+}
+
+function requireRedisUrl(url: string | undefined, field: string): string {
+  if (!url)
+    throw new ConfigError(
+      `${field}: a Redis URL is required for the redis store (or set spool.redisUrl / REDIS_URL)`,
+    );
+  return url;
+}
+
+function usageLedgerOptions(config: GatewayConfig): UsageLedgerStoreOptions {
+  const { usage, spool } = config;
+  switch (usage.store) {
+    case 'memory':
+      return { store: 'memory' };
+    case 'redis':
+      return { store: 'redis', url: requireRedisUrl(usage.redisUrl ?? spool.redisUrl, 'usage.redisUrl') };
+    case 'postgres':
+      if (!usage.postgresUrl)
+        throw new ConfigError('usage.postgresUrl: required when usage.store is "postgres"');
+      return { store: 'postgres', connectionString: usage.postgresUrl, table: usage.table };
+    default:
+      return { store: 'file', path: usage.path };
+  }
 }
 
 function createLimiters(config: GatewayConfig): Map<string, ConcurrencyLimiter> {
@@ -91,6 +119,18 @@ export async function startGateway(
   const log = options.logger ?? pino({ level: config.server.logLevel, base: { service: 'spool-gateway' } });
   const providers = createProviders(config, options.env ?? process.env);
   const store = await createStore(config, log);
+  const limiter = await createRateLimiter(
+    config.limits.store === 'redis'
+      ? {
+          store: 'redis',
+          url: requireRedisUrl(config.limits.redisUrl ?? config.spool.redisUrl, 'limits.redisUrl'),
+          keyPrefix: config.limits.keyPrefix,
+          failMode: config.limits.failMode,
+          log,
+        }
+      : { store: 'memory', failMode: config.limits.failMode, log },
+  );
+  const ledger = await createUsageLedger(usageLedgerOptions(config));
   const metrics = options.metrics ?? new GatewayMetrics();
   const context: GatewayContext = {
     config,
@@ -117,6 +157,8 @@ export async function startGateway(
     heartbeats: new HeartbeatScheduler(config.server.heartbeatIntervalMs),
     log,
     metrics,
+    limiter,
+    ledger,
     cache: createCache(config),
     draining: false,
   };
@@ -159,6 +201,7 @@ async function shutdown(context: GatewayContext, server: Server): Promise<void> 
   await closed;
   clearTimeout(deadline);
   context.heartbeats.close();
+  await Promise.allSettled([context.limiter.close(), context.ledger.close(), context.cache?.close()]);
   await context.store.close();
   await Promise.all([...context.router.providers.values()].map((provider) => provider.close()));
 }
@@ -210,6 +253,11 @@ async function handle(
     if (path === '/v1/chat/completions') {
       allow('POST', response, request.method, path);
       await handleChatCompletions(context, context.auth.authenticate(request), request, response, requestId);
+      return;
+    }
+    if (path === '/v1/usage') {
+      allow('GET', response, request.method, path);
+      await handleUsage(context, context.auth.authenticate(request), response, url.searchParams);
       return;
     }
     if (path === '/v1/models') {

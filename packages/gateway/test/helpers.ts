@@ -12,6 +12,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfigInput> = 
     server: { port: 0, logLevel: 'silent', shutdownGraceMs: 2000, ...overrides.server },
     // Upstream errors come straight back unless a test asks for retries, so error tests stay exact.
     resilience: { ...overrides.resilience, retry: { attempts: 0, ...overrides.resilience?.retry } },
+    usage: { store: 'memory', ...overrides.usage },
   });
   return startGateway(config, { env: {} });
 }

@@ -34,7 +34,9 @@ const openaiProviderSchema = z
       .positive()
       .default(1024)
       .describe('Pooled keep-alive connections, and the bound on requests in flight (a stream holds one).'),
-    queueTimeoutMs: duration.default(30_000).describe('How long a request waits for a free connection before 503 upstream_busy.'),
+    queueTimeoutMs: duration
+      .default(30_000)
+      .describe('How long a request waits for a free connection before 503 upstream_busy.'),
     connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
     firstByteTimeoutMs: duration
       .default(120_000)
@@ -72,7 +74,9 @@ const anthropicProviderSchema = z
       .positive()
       .default(1024)
       .describe('Pooled keep-alive connections, and the bound on requests in flight (a stream holds one).'),
-    queueTimeoutMs: duration.default(30_000).describe('How long a request waits for a free connection before 503 upstream_busy.'),
+    queueTimeoutMs: duration
+      .default(30_000)
+      .describe('How long a request waits for a free connection before 503 upstream_busy.'),
     connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
     firstByteTimeoutMs: duration
       .default(120_000)
@@ -162,6 +166,20 @@ const keySchema = z
       .optional()
       .describe('Hex SHA-256 of the key, instead of `key`.'),
     models: z.array(z.string()).optional().describe('Model patterns this key may use; default: all.'),
+    limits: z
+      .object({
+        requestsPerMinute: z.number().int().positive().optional().describe('Requests admitted in any 60 s.'),
+        tokensPerMinute: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('Prompt + completion tokens in any 60 s (estimated, then reconciled).'),
+        concurrentStreams: z.number().int().positive().optional().describe('Requests in flight at once.'),
+      })
+      .strict()
+      .optional()
+      .describe('Rate limits of this key; unset = unlimited.'),
   })
   .strict()
   .refine((value) => (value.key === undefined) !== (value.sha256 === undefined), {
@@ -219,6 +237,40 @@ export const configSchema = z
     providers: z.record(z.string().min(1), providerSchema).prefault({ sim: { type: 'sim' } }),
     models: z.array(routeSchema).default([{ match: '*', provider: 'sim' }]),
     resilience: resilienceSchema,
+    limits: z
+      .object({
+        store: z
+          .enum(['memory', 'redis'])
+          .default('memory')
+          .describe('Where rate-limit windows live; redis shares one limit across instances.'),
+        redisUrl: z.string().optional().describe('Redis URL for the limits (default: spool.redisUrl).'),
+        keyPrefix: z.string().default('spool:rl:').describe('Prefix of the rate-limit keys.'),
+        failMode: z
+          .enum(['closed', 'open'])
+          .default('closed')
+          .describe(
+            'When the limit store is unreachable: refuse with 503 (closed) or admit unlimited (open).',
+          ),
+      })
+      .strict()
+      .prefault({}),
+    usage: z
+      .object({
+        store: z
+          .enum(['file', 'memory', 'redis', 'postgres'])
+          .default('file')
+          .describe('Where usage records are kept (durable unless memory).'),
+        path: z.string().default('./.spool/usage.jsonl').describe("The usage file (fsync'd JSONL appends)."),
+        redisUrl: z.string().optional().describe('Redis URL for the usage store (default: spool.redisUrl).'),
+        postgresUrl: z.string().optional().describe('PostgreSQL connection string for the usage store.'),
+        table: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]*$/)
+          .default('spool_usage')
+          .describe('PostgreSQL table of usage records.'),
+      })
+      .strict()
+      .prefault({}),
     cors: z
       .object({
         origins: z

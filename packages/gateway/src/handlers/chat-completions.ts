@@ -5,6 +5,7 @@ import {
   IDEMPOTENCY_KEY_HEADER,
   LAST_EVENT_ID_HEADER,
   parseLastEventId,
+  type Usage,
 } from '@spool/protocol';
 import type { Caller } from '../auth.js';
 import { completionCacheKey } from '../cache/completion-cache.js';
@@ -13,6 +14,7 @@ import { GatewayError } from '../errors.js';
 import { readBody } from '../http/read-body.js';
 import { sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
+import { RequestAccount } from '../relay/request-account.js';
 import { type GenerationObserver, newStreamId } from '../relay/stream-relay.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import {
@@ -58,6 +60,16 @@ export function requestedAfterId(request: IncomingMessage, queryValue?: string |
     );
   }
   return afterId;
+}
+
+/** Puts the rate-limit headers on an error that will become the response. */
+function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
+  if (!(error instanceof GatewayError) || Object.keys(headers).length === 0) return error;
+  return new GatewayError(error.status, error.body, {
+    retryAfterSeconds: error.retryAfterSeconds,
+    cause: error,
+    headers: { ...headers, ...error.headers },
+  });
 }
 
 /** Records a generation's time to first token and duration, measured from the request's arrival. */
@@ -107,6 +119,7 @@ export async function handleChatCompletions(
         return;
       }
     }
+    const account = await RequestAccount.admit(context, caller, body, requestId);
     const onClose = () => abortOnClose.abort();
     response.on('close', onClose);
     try {
@@ -114,8 +127,19 @@ export async function handleChatCompletions(
         ...providerContext,
         signal: abortOnClose.signal,
       });
+      account.settle({
+        outcome: 'completed',
+        usage: (result.body as { usage?: Usage }).usage,
+        provider: result.provider.name,
+      });
       if (context.cache && cacheKey) await context.cache.set(cacheKey, result.body);
-      sendJson(response, 200, result.body, context.cache ? { 'x-spool-cache': 'miss' } : {});
+      sendJson(response, 200, result.body, {
+        ...account.headers,
+        ...(context.cache ? { 'x-spool-cache': 'miss' } : {}),
+      });
+    } catch (error) {
+      account.settle({ outcome: abortOnClose.signal.aborted ? 'cancelled' : 'failed' });
+      throw withHeaders(error, account.headers);
     } finally {
       response.off('close', onClose);
     }
@@ -131,9 +155,17 @@ export async function handleChatCompletions(
     });
   }
   const bodyHash = createHash('sha256').update(raw).digest('hex');
+  const streamId = newStreamId();
+  // Admission happens only when a new generation starts: a retry that attaches to one under way
+  // (same Idempotency-Key) is a resume, not a new request, and is never rate limited.
+  let account: RequestAccount | undefined;
+  let provider: string | undefined;
+  let usage: Usage | undefined;
+  let ttftMs: number | null = null;
+  const metrics = generationMetrics(context, body.model);
   const started = await context.relay.start({
     meta: {
-      id: newStreamId(),
+      id: streamId,
       ownerId: caller.id,
       idempotencyKey,
       bodyHash,
@@ -141,17 +173,43 @@ export async function handleChatCompletions(
       createdAt: Date.now(),
       state: 'pending',
     },
-    // Usage is always asked of the upstream (token accounting needs it) and stripped again below
+    // Usage is always asked of the upstream (token accounting needs it) and stripped again
     // when the client did not ask for it.
     stripUsage: body.stream_options?.include_usage !== true,
-    observer: generationMetrics(context, body.model),
+    observer: {
+      onFirstToken: () => {
+        ttftMs = Math.round(account?.elapsedMs() ?? 0);
+        metrics.onFirstToken?.();
+      },
+      onUsage: (reported) => {
+        usage = reported;
+      },
+      onEnd: (outcome, info) => {
+        metrics.onEnd?.(outcome, info);
+        account?.settle({
+          outcome: outcome === 'done' ? 'completed' : outcome === 'cancelled' ? 'cancelled' : 'failed',
+          usage,
+          contentDeltas: info.contentDeltas,
+          provider,
+          streamId,
+          ttftMs,
+        });
+      },
+    },
     open: async (signal) => {
-      const upstreamBody = { ...body, stream_options: { ...body.stream_options, include_usage: true } };
-      const opened = await context.chain.openStream(route.targets, upstreamBody, {
-        ...providerContext,
-        signal,
-      });
-      return opened.events;
+      account = await RequestAccount.admit(context, caller, body, requestId);
+      try {
+        const upstreamBody = { ...body, stream_options: { ...body.stream_options, include_usage: true } };
+        const opened = await context.chain.openStream(route.targets, upstreamBody, {
+          ...providerContext,
+          signal,
+        });
+        provider = opened.provider.name;
+        return opened.events;
+      } catch (error) {
+        account.settle({ outcome: 'failed', streamId });
+        throw withHeaders(error, account.headers);
+      }
     },
   });
   let meta = started.meta;
@@ -169,5 +227,14 @@ export async function handleChatCompletions(
     if (failure) throw failure;
     assertReplayable(meta, afterId);
   }
-  await serveStream(context, request, response, meta.id, afterId, {}, downstreamFaults(context, request));
+  const headers = started.kind === 'started' ? (account?.headers ?? {}) : {};
+  await serveStream(
+    context,
+    request,
+    response,
+    meta.id,
+    afterId,
+    { ...headers },
+    downstreamFaults(context, request),
+  );
 }

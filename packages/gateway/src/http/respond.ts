@@ -26,7 +26,7 @@ export function sendError(
   error: GatewayError,
   headers: Record<string, string> = {},
 ): void {
-  const extra = { ...headers };
+  const extra = { ...error.headers, ...headers };
   if (error.retryAfterSeconds !== undefined) extra['retry-after'] = String(error.retryAfterSeconds);
   sendJson(response, error.status, error.body, extra);
 }

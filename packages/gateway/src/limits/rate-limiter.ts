@@ -171,6 +171,7 @@ export function rateLimitError(result: Extract<AcquireResult, { allowed: false }
   const [code, text] = messages[result.reason];
   return GatewayError.of(code, `${text}. Retry after ${result.retryAfterSeconds} s.`, {
     retryAfterSeconds: result.retryAfterSeconds,
+    headers: result.headers,
   });
 }
 
