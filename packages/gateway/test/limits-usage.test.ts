@@ -160,7 +160,7 @@ describe('limits shared through Redis', () => {
     const config = (failMode: 'closed' | 'open') => ({
       limits: { store: 'redis' as const, redisUrl: own.url, failMode },
     });
-    const [closed, open]: Gateway[] = await Promise.all([
+    const [closed, open]: [Gateway, Gateway] = await Promise.all([
       withLimits({ requestsPerMinute: 100 }, config('closed')),
       withLimits({ requestsPerMinute: 100 }, config('open')),
     ]);
