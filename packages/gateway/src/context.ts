@@ -29,6 +29,8 @@ export interface GatewayContext {
   ledger: UsageLedger;
   /** The exact-match cache of non-streamed completions, when enabled. */
   cache: CompletionCache | undefined;
+  /** The client connections reading streams now (aborting one ends it cleanly). */
+  readers: Set<AbortController>;
   /** Set when SIGTERM (or `close`) started: new work is refused with 503. */
   draining: boolean;
 }

@@ -160,6 +160,7 @@ export async function startGateway(
     limiter,
     ledger,
     cache: createCache(config),
+    readers: new Set(),
     draining: false,
   };
   metrics.activeGenerations = () => context.relay.activeCount;
@@ -195,6 +196,9 @@ async function shutdown(context: GatewayContext, server: Server): Promise<void> 
   context.draining = true;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // With a shared store, readers are better served by another instance right away: end their
+  // connections (they resume elsewhere from their last event id) while generation goes on here.
+  if (context.store.kind !== 'memory') for (const reader of context.readers) reader.abort();
   await context.relay.drain(context.config.server.shutdownGraceMs);
   // Readers of streams that just ended get their last bytes; then whatever is left is cut.
   const deadline = setTimeout(() => server.closeAllConnections(), 1000);

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RedisServer, startRedisServer } from '@spool/testkit';
@@ -41,11 +42,12 @@ describe('two gateway processes sharing one redis-server', () => {
   let sim: { child: ChildProcess; baseURL: string };
   let a: { child: ChildProcess; url: string };
   let b: { child: ChildProcess; url: string };
+  let configPath: string;
 
   beforeAll(async () => {
     [redis, sim] = await Promise.all([startRedisServer(), spawnSim()]);
     const directory = await mkdtemp(join(tmpdir(), 'spool-redis-'));
-    const configPath = join(directory, 'spool.yaml');
+    configPath = join(directory, 'spool.yaml');
     await writeFile(
       configPath,
       [
@@ -133,6 +135,40 @@ describe('two gateway processes sharing one redis-server', () => {
     expect(JSON.parse(deleted.body).deleted).toBe(true);
     const events = parseSse((await reader).body);
     expect(JSON.parse(events.at(-1)?.data ?? '{}').error.code).toBe('stream_cancelled');
+  });
+
+  it('on SIGTERM hands its readers off (they resume on B) and finishes the generation before exiting', async () => {
+    const c = await spawnSpool(['serve', '--config', configPath, '--port', '0']);
+    const before = (await simStats(sim.baseURL)).chatCompletions;
+    const body: string[] = [];
+    const ended = new Promise<{ streamId: string; text: string }>((resolve, reject) => {
+      const client = httpRequest(`${c.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-spool-fault': 'tps=60' },
+      });
+      client.on('error', reject);
+      client.on('response', (response) => {
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body.push(chunk);
+          if (body.length === 3) c.child.kill('SIGTERM');
+        });
+        response.on('end', () =>
+          resolve({ streamId: String(response.headers['x-stream-id']), text: body.join('') }),
+        );
+      });
+      client.end(JSON.stringify(request));
+    });
+    const { streamId, text } = await ended;
+    const { events, lastId } = completeEvents(text);
+    expect(events.at(-1)?.data).not.toBe('[DONE]');
+    const resumed = await rawRequest(`${b.url}/v1/streams/${streamId}`, {
+      headers: { 'last-event-id': String(lastId) },
+    });
+    expectExact([...events, ...parseSse(resumed.body)]);
+    const [code] = (await once(c.child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect((await simStats(sim.baseURL)).chatCompletions).toBe(before + 1);
   });
 
   it('replays on B, exactly, after A has finished and exited', async () => {

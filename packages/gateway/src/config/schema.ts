@@ -220,6 +220,11 @@ export const configSchema = z
           .positive()
           .default(30_000)
           .describe('Time a client has to send its headers.'),
+        slowClientTimeoutMs: duration
+          .default(60_000)
+          .describe(
+            'Cut a client that reads nothing for this long while its socket is full (it can resume); 0 = never.',
+          ),
         shutdownGraceMs: duration
           .default(30_000)
           .describe('How long SIGTERM waits for open streams to finish.'),

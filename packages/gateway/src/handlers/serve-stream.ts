@@ -104,6 +104,7 @@ export async function serveStream(
   response.write(encodeRetry(context.config.server.retryMs));
   // Disable Nagle: each event should leave as soon as it is written.
   request.socket.setNoDelay(true);
+  context.readers.add(controller);
   const heartbeat = context.heartbeats.watch(response);
   context.metrics.streamsOpen.inc();
   let firstBatch = afterId > 0;
@@ -130,7 +131,11 @@ export async function serveStream(
         }
       }
       heartbeat.touch();
-      if (!response.write(batch) && !(await waitForDrain(response))) break;
+      if (
+        !response.write(batch) &&
+        !(await waitForDrain(response, context.config.server.slowClientTimeoutMs))
+      )
+        break;
     }
   } catch (error) {
     if (!controller.signal.aborted) {
@@ -145,6 +150,7 @@ export async function serveStream(
     }
   } finally {
     heartbeat.stop();
+    context.readers.delete(controller);
     context.metrics.streamsOpen.dec();
     context.relay.readerDetached(streamId);
     response.off('close', onClose);

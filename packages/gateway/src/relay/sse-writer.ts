@@ -61,11 +61,23 @@ export class HeartbeatScheduler {
   }
 }
 
-/** Resolves when the response can take more bytes, or when it has closed (returns false then). */
-export function waitForDrain(response: ServerResponse): Promise<boolean> {
+/**
+ * Resolves true when the response can take more bytes; false when it closed, or when the client
+ * read nothing for `timeoutMs` (a slow or stuck reader: the connection is cut, and the client can
+ * resume where it was, so a socket that never drains cannot pin memory or a file descriptor).
+ */
+export function waitForDrain(response: ServerResponse, timeoutMs = 0): Promise<boolean> {
   if (response.destroyed || response.writableEnded) return Promise.resolve(false);
   return new Promise((resolve) => {
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            done(false);
+            response.destroy();
+          }, timeoutMs)
+        : undefined;
     const done = (drained: boolean) => {
+      clearTimeout(timer);
       response.off('drain', onDrain);
       response.off('close', onClose);
       resolve(drained);
