@@ -235,7 +235,10 @@ export const configSchema = z
             'Honour the client-cut/client-stall directives of X-Spool-Fault (always on in dev mode).',
           ),
         staticDir: z.string().optional().describe('Directory served at / (default: the built chat page).'),
-        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        logLevel: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info')
+          .describe('pino log level (LOG_LEVEL env); JSON lines on stdout.'),
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,30 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { configReferenceRows, renderConfigReference } from './reference.js';
+
+const README = fileURLToPath(new URL('../../../../README.md', import.meta.url));
+const START = '<!-- config-reference:start -->';
+const END = '<!-- config-reference:end -->';
+
+describe('the configuration reference', () => {
+  it('documents every key of the schema with a meaning', () => {
+    const rows = configReferenceRows();
+    expect(rows.length).toBeGreaterThan(40);
+    expect(rows.filter((row) => row.description === '').map((row) => row.key)).toEqual([]);
+    expect(rows.find((row) => row.key === 'server.port')?.defaultValue).toBe('`8787`');
+  });
+
+  it('is the table in the README (regenerate with SPOOL_UPDATE_DOCS=1 npx vitest run reference)', () => {
+    const readme = readFileSync(README, 'utf8');
+    const start = readme.indexOf(START);
+    const end = readme.indexOf(END);
+    expect(start).toBeGreaterThan(0);
+    const expected = `${START}\n${renderConfigReference()}\n${END}`;
+    if (process.env.SPOOL_UPDATE_DOCS === '1') {
+      writeFileSync(README, readme.slice(0, start) + expected + readme.slice(end + END.length));
+      return;
+    }
+    expect(readme.slice(start, end + END.length)).toBe(expected);
+  });
+});
