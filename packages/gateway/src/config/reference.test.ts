@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig } from './load-config.js';
 import { configReferenceRows, renderConfigReference } from './reference.js';
 
 const README = fileURLToPath(new URL('../../../../README.md', import.meta.url));
@@ -13,6 +15,14 @@ describe('the configuration reference', () => {
     expect(rows.length).toBeGreaterThan(40);
     expect(rows.filter((row) => row.description === '').map((row) => row.key)).toEqual([]);
     expect(rows.find((row) => row.key === 'server.port')?.defaultValue).toBe('`8787`');
+  });
+
+  it('accepts the example configuration the README shows', () => {
+    const readme = readFileSync(README, 'utf8');
+    const example = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    const config = parseConfig(parseYaml(example as string), 'README example');
+    expect(config.models[4]?.targets).toHaveLength(3);
   });
 
   it('is the table in the README (regenerate with SPOOL_UPDATE_DOCS=1 npx vitest run reference)', () => {
