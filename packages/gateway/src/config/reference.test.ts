@@ -22,7 +22,7 @@ describe('the configuration reference', () => {
     const example = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
     expect(example).toBeDefined();
     const config = parseConfig(parseYaml(example as string), 'README example');
-    expect(config.models[4]?.targets).toHaveLength(3);
+    expect(config.models[3]?.targets).toHaveLength(3);
   });
 
   it('is the table in the README (regenerate with SPOOL_UPDATE_DOCS=1 npx vitest run reference)', () => {
