@@ -17,7 +17,7 @@ const platforms = {
   'win32-x64': { os: ['win32'], cpu: ['x64'] },
 };
 let added = 0;
-for (const [key, entry] of Object.entries(lock.packages)) {
+for (const entry of Object.values(lock.packages)) {
   for (const [name, version] of Object.entries(entry.optionalDependencies ?? {})) {
     if (lock.packages[`node_modules/${name}`]) continue;
     const suffix = Object.keys(platforms).find((platform) => name.endsWith(platform));
