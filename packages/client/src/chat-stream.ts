@@ -62,41 +62,41 @@ export interface ChatStream extends AsyncIterable<ChatStreamEvent> {
 
 /** Lets several readers consume the same event sequence, each from the start. */
 class EventLog<T> {
-  #events: T[] = [];
-  #ended = false;
-  #error: unknown;
-  #failed = false;
-  #wake = new Set<() => void>();
+  private events: T[] = [];
+  private ended = false;
+  private error: unknown;
+  private failed = false;
+  private wake = new Set<() => void>();
 
   push(event: T): void {
-    this.#events.push(event);
-    this.#notify();
+    this.events.push(event);
+    this.notify();
   }
 
   end(): void {
-    this.#ended = true;
-    this.#notify();
+    this.ended = true;
+    this.notify();
   }
 
   fail(error: unknown): void {
-    this.#failed = true;
-    this.#error = error;
-    this.#notify();
+    this.failed = true;
+    this.error = error;
+    this.notify();
   }
 
   async *read(): AsyncGenerator<T> {
     let index = 0;
     for (;;) {
-      if (index < this.#events.length) yield this.#events[index++]!;
-      else if (this.#failed) throw this.#error;
-      else if (this.#ended) return;
-      else await new Promise<void>((resolve) => this.#wake.add(resolve));
+      if (index < this.events.length) yield this.events[index++]!;
+      else if (this.failed) throw this.error;
+      else if (this.ended) return;
+      else await new Promise<void>((resolve) => this.wake.add(resolve));
     }
   }
 
-  #notify(): void {
-    const wake = [...this.#wake];
-    this.#wake.clear();
+  private notify(): void {
+    const wake = [...this.wake];
+    this.wake.clear();
     for (const resolve of wake) resolve();
   }
 }

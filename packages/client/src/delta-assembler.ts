@@ -53,22 +53,22 @@ interface ChoiceState {
  * merged by `index`, usage and finish reasons kept. Pure: no I/O, no clock.
  */
 export class DeltaAssembler {
-  #choices = new Map<number, ChoiceState>();
-  #usage: Usage | undefined;
-  #id = '';
-  #model = '';
-  #created = 0;
-  #systemFingerprint: string | null | undefined;
+  private choices = new Map<number, ChoiceState>();
+  private usage: Usage | undefined;
+  private id = '';
+  private model = '';
+  private created = 0;
+  private systemFingerprint: string | null | undefined;
 
   /** Applies one chunk and returns the events it produced, in order. */
   apply(chunk: ChatCompletionChunk): ChatDeltaEvent[] {
     const events: ChatDeltaEvent[] = [];
-    if (chunk.id) this.#id = chunk.id;
-    if (chunk.model) this.#model = chunk.model;
-    if (chunk.created) this.#created = chunk.created;
-    if (chunk.system_fingerprint !== undefined) this.#systemFingerprint = chunk.system_fingerprint;
+    if (chunk.id) this.id = chunk.id;
+    if (chunk.model) this.model = chunk.model;
+    if (chunk.created) this.created = chunk.created;
+    if (chunk.system_fingerprint !== undefined) this.systemFingerprint = chunk.system_fingerprint;
     for (const choice of chunk.choices ?? []) {
-      const state = this.#choice(choice.index ?? 0);
+      const state = this.choice(choice.index ?? 0);
       const delta = choice.delta ?? {};
       if (typeof delta.content === 'string' && delta.content !== '') {
         state.content += delta.content;
@@ -106,7 +106,7 @@ export class DeltaAssembler {
       }
     }
     if (chunk.usage) {
-      this.#usage = chunk.usage;
+      this.usage = chunk.usage;
       events.push({ type: 'usage', usage: chunk.usage });
     }
     return events;
@@ -114,19 +114,19 @@ export class DeltaAssembler {
 
   /** The text of one choice so far. */
   text(choiceIndex = 0): string {
-    return this.#choices.get(choiceIndex)?.content ?? '';
+    return this.choices.get(choiceIndex)?.content ?? '';
   }
 
   /** The completion assembled so far, shaped like a non-streamed `chat.completion`. */
   toCompletion(): ChatCompletion {
-    const indexes = [...this.#choices.keys()].sort((left, right) => left - right);
+    const indexes = [...this.choices.keys()].sort((left, right) => left - right);
     const completion: ChatCompletion = {
-      id: this.#id,
+      id: this.id,
       object: 'chat.completion',
-      created: this.#created,
-      model: this.#model,
+      created: this.created,
+      model: this.model,
       choices: indexes.map((index) => {
-        const state = this.#choices.get(index)!;
+        const state = this.choices.get(index)!;
         const toolCalls = [...state.toolCalls.entries()].sort(([left], [right]) => left - right);
         return {
           index,
@@ -140,26 +140,26 @@ export class DeltaAssembler {
         };
       }),
     };
-    if (this.#systemFingerprint !== undefined) completion.system_fingerprint = this.#systemFingerprint;
-    if (this.#usage) completion.usage = this.#usage;
+    if (this.systemFingerprint !== undefined) completion.system_fingerprint = this.systemFingerprint;
+    if (this.usage) completion.usage = this.usage;
     return completion;
   }
 
   /** Forgets everything, for a stream that restarts from scratch. */
   reset(): void {
-    this.#choices.clear();
-    this.#usage = undefined;
-    this.#id = '';
-    this.#model = '';
-    this.#created = 0;
-    this.#systemFingerprint = undefined;
+    this.choices.clear();
+    this.usage = undefined;
+    this.id = '';
+    this.model = '';
+    this.created = 0;
+    this.systemFingerprint = undefined;
   }
 
-  #choice(index: number): ChoiceState {
-    let state = this.#choices.get(index);
+  private choice(index: number): ChoiceState {
+    let state = this.choices.get(index);
     if (!state) {
       state = { content: '', refusal: null, toolCalls: new Map(), finishReason: null };
-      this.#choices.set(index, state);
+      this.choices.set(index, state);
     }
     return state;
   }

@@ -39,70 +39,71 @@ export type DropDecision = 'resume' | 'restart' | 'fail';
  * idempotency key name it, and what request comes next. Pure: the engine does the I/O.
  */
 export class ResumePlanner {
-  #options: ResumePlannerOptions;
-  #tracker = new EventIdTracker();
-  #streamId: string | undefined;
-  #idempotencyKey: string | undefined;
-  #attempted = false;
-  #responded = false;
-  #restartPending = false;
-  #delivered = false;
+  private options: ResumePlannerOptions;
+  private tracker = new EventIdTracker();
+  private currentStreamId: string | undefined;
+  private currentKey: string | undefined;
+  private attempted = false;
+  private responded = false;
+  private restartPending = false;
+  private delivered = false;
 
   constructor(options: ResumePlannerOptions) {
-    this.#options = options;
-    this.#idempotencyKey = options.idempotency ? options.generateKey() : undefined;
+    this.options = options;
+    this.currentKey = options.idempotency ? options.generateKey() : undefined;
   }
 
   /** The stream id from the server's `X-Stream-Id`, once a response carried one. */
   get streamId(): string | undefined {
-    return this.#streamId;
+    return this.currentStreamId;
   }
 
   /** The highest event id delivered (0 before the first). */
   get lastEventId(): number {
-    return this.#tracker.lastEventId;
+    return this.tracker.lastEventId;
   }
 
   /** The `Idempotency-Key` the original request carries. */
   get idempotencyKey(): string | undefined {
-    return this.#idempotencyKey;
+    return this.currentKey;
   }
 
   /** The request to make next, with the caller's `headers` plus the resume headers. */
   plan(headers: Record<string, string>): PlannedRequest {
-    const fromEventId = this.#tracker.lastEventId;
+    const fromEventId = this.tracker.lastEventId;
     const withLastId = { ...headers };
     if (fromEventId > 0) withLastId[LAST_EVENT_ID_HEADER] = String(fromEventId);
-    const resumeUrl = this.#streamId === undefined ? undefined : this.#options.resumeUrl?.(this.#streamId);
-    let kind: AttemptKind = this.#attempted ? 'repost' : 'initial';
-    if (this.#restartPending) kind = 'restart';
+    const resumeUrl =
+      this.currentStreamId === undefined ? undefined : this.options.resumeUrl?.(this.currentStreamId);
+    let kind: AttemptKind = this.attempted ? 'repost' : 'initial';
+    if (this.restartPending) kind = 'restart';
     else if (resumeUrl !== undefined) kind = 'resume';
-    this.#attempted = true;
+    this.attempted = true;
     if (kind === 'resume' && resumeUrl !== undefined) {
       return { kind, url: resumeUrl, method: 'GET', headers: withLastId, body: undefined, fromEventId };
     }
-    if (this.#idempotencyKey !== undefined) withLastId[IDEMPOTENCY_KEY_HEADER] = this.#idempotencyKey;
+    if (this.currentKey !== undefined) withLastId[IDEMPOTENCY_KEY_HEADER] = this.currentKey;
     return {
       kind,
-      url: this.#options.url,
-      method: this.#options.method,
+      url: this.options.url,
+      method: this.options.method,
       headers: withLastId,
-      body: this.#options.body,
+      body: this.options.body,
       fromEventId,
     };
   }
 
   /** Records a successful (2xx event-stream) response and the stream id it named, if any. */
   onResponse(streamId: string | null): void {
-    this.#responded = true;
-    this.#restartPending = false;
-    if (streamId) this.#streamId = streamId;
+    this.responded = true;
+    this.restartPending = false;
+    if (streamId) this.currentStreamId = streamId;
   }
 
   /** Whether an event is new; replayed events at or below the last delivered id are not. */
   accept(eventId: string | undefined): boolean {
-    const fresh = this.#tracker.accept(eventId);
-    if (fresh) this.#delivered = true;
+    const fresh = this.tracker.accept(eventId);
+    if (fresh) this.delivered = true;
     return fresh;
   }
 
@@ -111,24 +112,24 @@ export class ResumePlanner {
    * so the same idempotency key can attach to it), otherwise restart or fail per `onNoResume`.
    */
   onDrop(onNoResume: 'restart' | 'fail'): DropDecision {
-    if (this.#streamId !== undefined || !this.#responded) return 'resume';
+    if (this.currentStreamId !== undefined || !this.responded) return 'resume';
     // Nothing reached the caller yet, so starting over is invisible even with onNoResume 'fail'.
-    if (onNoResume === 'fail' && this.#delivered) return 'fail';
-    return this.#restart();
+    if (onNoResume === 'fail' && this.delivered) return 'fail';
+    return this.restartGeneration();
   }
 
   /** Abandons the current generation (e.g. after a transient mid-stream error) and starts a new one. */
   restart(): void {
-    this.#restart();
+    this.restartGeneration();
   }
 
-  #restart(): 'restart' {
-    this.#tracker = new EventIdTracker();
-    this.#streamId = undefined;
-    this.#responded = false;
-    this.#delivered = false;
-    this.#restartPending = true;
-    if (this.#idempotencyKey !== undefined) this.#idempotencyKey = this.#options.generateKey();
+  private restartGeneration(): 'restart' {
+    this.tracker = new EventIdTracker();
+    this.currentStreamId = undefined;
+    this.responded = false;
+    this.delivered = false;
+    this.restartPending = true;
+    if (this.currentKey !== undefined) this.currentKey = this.options.generateKey();
     return 'restart';
   }
 }

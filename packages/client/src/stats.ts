@@ -20,15 +20,15 @@ export interface StreamStats {
 
 /** Accumulates {@link StreamStats} from engine callbacks; pure given its clock. */
 export class StatsRecorder {
-  #now: () => number;
-  #firstTokenAt: number | undefined;
-  #lastTokenAt: number | undefined;
-  #stallStartedAt: number | undefined;
-  #stats: StreamStats;
+  private now: () => number;
+  private firstTokenAt: number | undefined;
+  private lastTokenAt: number | undefined;
+  private stallStartedAt: number | undefined;
+  private stats: StreamStats;
 
   constructor(now: () => number = Date.now) {
-    this.#now = now;
-    this.#stats = {
+    this.now = now;
+    this.stats = {
       startedAt: now(),
       timeToFirstTokenMs: undefined,
       tokens: 0,
@@ -42,42 +42,42 @@ export class StatsRecorder {
 
   /** A snapshot of the numbers so far. */
   snapshot(): StreamStats {
-    const stats = { ...this.#stats };
-    if (this.#stallStartedAt !== undefined) stats.stallMs += this.#now() - this.#stallStartedAt;
+    const stats = { ...this.stats };
+    if (this.stallStartedAt !== undefined) stats.stallMs += this.now() - this.stallStartedAt;
     return stats;
   }
 
   /** Counts received body bytes. */
   addBytes(byteLength: number): void {
-    this.#stats.bytes += byteLength;
+    this.stats.bytes += byteLength;
   }
 
   /** Counts one delivered event. */
   addEvent(): void {
-    this.#stats.events += 1;
+    this.stats.events += 1;
   }
 
   /** Counts one content token. */
   addToken(): void {
-    const now = this.#now();
-    if (this.#firstTokenAt === undefined) {
-      this.#firstTokenAt = now;
-      this.#stats.timeToFirstTokenMs = now - this.#stats.startedAt;
+    const now = this.now();
+    if (this.firstTokenAt === undefined) {
+      this.firstTokenAt = now;
+      this.stats.timeToFirstTokenMs = now - this.stats.startedAt;
     }
-    this.#lastTokenAt = now;
-    this.#stats.tokens += 1;
-    const seconds = (this.#lastTokenAt - this.#firstTokenAt) / 1000;
-    this.#stats.tokensPerSecond = seconds > 0 ? (this.#stats.tokens - 1) / seconds : 0;
+    this.lastTokenAt = now;
+    this.stats.tokens += 1;
+    const seconds = (this.lastTokenAt - this.firstTokenAt) / 1000;
+    this.stats.tokensPerSecond = seconds > 0 ? (this.stats.tokens - 1) / seconds : 0;
   }
 
   /** A connection failed: stall time runs until {@link connected}. */
   disconnected(): void {
-    if (this.#stallStartedAt === undefined) this.#stallStartedAt = this.#now();
+    if (this.stallStartedAt === undefined) this.stallStartedAt = this.now();
   }
 
   /** A reconnection attempt starts. */
   reconnecting(): void {
-    this.#stats.reconnects += 1;
+    this.stats.reconnects += 1;
   }
 
   /** The stream ended (done, failed or cancelled): stall time stops counting. */
@@ -87,8 +87,8 @@ export class StatsRecorder {
 
   /** A connection opened: stall time stops. */
   connected(): void {
-    if (this.#stallStartedAt === undefined) return;
-    this.#stats.stallMs += this.#now() - this.#stallStartedAt;
-    this.#stallStartedAt = undefined;
+    if (this.stallStartedAt === undefined) return;
+    this.stats.stallMs += this.now() - this.stallStartedAt;
+    this.stallStartedAt = undefined;
   }
 }

@@ -1,6 +1,6 @@
 import type { Transport } from './transport.js';
 import { createFetchTransport, type FetchLike, fetchCanStream } from './transport-fetch.js';
-import { createXhrTransport, type XhrConstructor } from './transport-xhr.js';
+import type { XhrConstructor } from './transport-xhr.js';
 
 /** Which transport carries requests: a name, or a transport of your own. */
 export type TransportOption = 'auto' | 'fetch' | 'xhr' | Transport;
@@ -15,15 +15,31 @@ export interface TransportSelection {
 
 /**
  * Resolves the transport option: under `'auto'`, streaming fetch when given a `fetch` or when the
- * runtime's fetch can stream bodies, else XMLHttpRequest (React Native, old browsers).
+ * runtime's fetch can stream bodies, else XMLHttpRequest (React Native, old browsers). The XHR
+ * transport is imported on its first request, so bundlers put it in a chunk of its own that
+ * runtimes with streaming fetch never load.
  */
 export function selectTransport(options: TransportSelection): Transport {
   const choice = options.transport ?? 'auto';
   if (typeof choice === 'function') return choice;
-  if (choice === 'fetch') return createFetchTransport(options.fetch);
-  if (choice === 'xhr') return createXhrTransport(options.XMLHttpRequest);
-  if (options.fetch || fetchCanStream()) return createFetchTransport(options.fetch);
-  if (options.XMLHttpRequest || 'XMLHttpRequest' in globalThis)
-    return createXhrTransport(options.XMLHttpRequest);
+  if (choice === 'fetch' || (choice === 'auto' && (options.fetch || fetchCanStream())))
+    return createFetchTransport(options.fetch);
+  if (choice === 'xhr' || options.XMLHttpRequest || 'XMLHttpRequest' in globalThis)
+    return lazyXhrTransport(options.XMLHttpRequest);
   return createFetchTransport();
+}
+
+function lazyXhrTransport(XhrClass: XhrConstructor | undefined): Transport {
+  let loading: Promise<Transport> | undefined;
+  return async (request) => {
+    loading ??= import('./transport-xhr.js').then(
+      (module) => module.createXhrTransport(XhrClass),
+      (error: unknown) => {
+        // A chunk that failed to load (offline) is fetched again on the next attempt.
+        loading = undefined;
+        throw error;
+      },
+    );
+    return (await loading)(request);
+  };
 }
