@@ -15,13 +15,13 @@ export interface SpoolClientErrorOptions {
 /** Base class of every error `@spool/client` throws; carries what a caller needs to decide. */
 export class SpoolClientError extends Error {
   /** Machine-readable code, e.g. `rate_limit_exceeded`, `network_error`, `idle_timeout`. */
-  readonly code: string;
+  declare readonly code: string;
   /** HTTP status, when the failure was an HTTP answer. */
-  readonly status: number | undefined;
+  declare readonly status: number | undefined;
   /** Whether trying again could succeed. */
-  readonly retryable: boolean;
+  declare readonly retryable: boolean;
   /** The `X-Request-Id` of the failed exchange, when known. */
-  readonly requestId: string | undefined;
+  declare readonly requestId: string | undefined;
 
   constructor(message: string, options: SpoolClientErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -36,9 +36,9 @@ export class SpoolClientError extends Error {
 /** The server answered with a non-2xx status (or a 2xx that is not an event stream). */
 export class HttpError extends SpoolClientError {
   /** Delay the server asked for via `Retry-After` / `retry-after-ms`, in ms. */
-  readonly retryAfterMs: number | undefined;
+  declare readonly retryAfterMs: number | undefined;
   /** The parsed OpenAI-style error body, when the server sent one. */
-  readonly body: unknown;
+  declare readonly body: unknown;
 
   constructor(
     message: string,
@@ -63,8 +63,7 @@ export class NetworkError extends SpoolClientError {
 export class IdleTimeoutError extends SpoolClientError {
   constructor(idleTimeoutMs: number) {
     super(
-      `No data for ${idleTimeoutMs} ms; the connection is presumed dead. ` +
-        'Raise `idleTimeoutMs` if the server sends heartbeats less often.',
+      `No data for ${idleTimeoutMs} ms; presumed dead. Raise \`idleTimeoutMs\` if heartbeats are rarer.`,
       { code: 'idle_timeout', retryable: true },
     );
     this.name = 'IdleTimeoutError';
@@ -74,7 +73,7 @@ export class IdleTimeoutError extends SpoolClientError {
 /** The server sent an error event in the middle of the stream (`data: {"error": …}` or `event: error`). */
 export class StreamError extends SpoolClientError {
   /** The error body as sent, OpenAI-shaped when the server follows the contract. */
-  readonly body: unknown;
+  declare readonly body: unknown;
 
   constructor(message: string, options: SpoolClientErrorOptions & { body?: unknown }) {
     super(message, options);
@@ -87,8 +86,7 @@ export class StreamError extends SpoolClientError {
 export class ResumeUnsupportedError extends SpoolClientError {
   constructor(cause: unknown) {
     super(
-      'The connection dropped and the server cannot resume the stream (no `X-Stream-Id` header). ' +
-        "Set `onNoResume: 'restart'` to start the request again, or point `baseURL` at a Spool gateway.",
+      "The connection dropped and the server cannot resume (no `X-Stream-Id`). Set `onNoResume: 'restart'` or use a Spool gateway.",
       { code: 'resume_unsupported', retryable: false, cause },
     );
     this.name = 'ResumeUnsupportedError';
@@ -98,11 +96,14 @@ export class ResumeUnsupportedError extends SpoolClientError {
 /** One of the caller's callbacks threw; the stream stops rather than hide the bug. */
 export class CallbackError extends SpoolClientError {
   constructor(cause: unknown) {
-    super(`A stream callback threw: ${describe(cause)}. Fix the callback; the stream was stopped.`, {
-      code: 'callback_error',
-      retryable: false,
-      cause,
-    });
+    super(
+      `A stream callback threw (${cause instanceof Error ? cause.message : String(cause)}); the stream stopped.`,
+      {
+        code: 'callback_error',
+        retryable: false,
+        cause,
+      },
+    );
     this.name = 'CallbackError';
   }
 }
@@ -113,8 +114,4 @@ export class AbortError extends SpoolClientError {
     super('The stream was cancelled.', { code: 'aborted', retryable: false, cause });
     this.name = 'AbortError';
   }
-}
-
-function describe(value: unknown): string {
-  return value instanceof Error ? value.message : String(value);
 }

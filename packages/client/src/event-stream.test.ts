@@ -48,6 +48,8 @@ describe('connectEventStream retry timing (fake timers)', () => {
     expect(error).toBeInstanceOf(NetworkError);
     expect(error).toMatchObject({ code: 'network_error', retryable: true });
     expect((error as Error).message).toContain('ECONNREFUSED');
+    // Retries have run out: the final error must not promise another one.
+    expect((error as Error).message).not.toMatch(/retr/i);
     expect(stream.stats()).toMatchObject({ reconnects: 5, stallMs: 17_000 });
   });
 

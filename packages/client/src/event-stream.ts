@@ -1,6 +1,6 @@
 import { REQUEST_ID_HEADER, STREAM_ID_HEADER } from '@spool/protocol';
 import { createParser } from 'eventsource-parser';
-import { asStreamError, toClientError, toHttpError } from './error-mapping.js';
+import { isErrorEvent, loadErrorBodies, toClientError } from './error-mapping.js';
 import {
   AbortError,
   CallbackError,
@@ -27,7 +27,25 @@ import { selectTransport } from './transport-select.js';
 /** Retryable, never counted: the page became visible and the caller asked for a fresh connection. */
 class VisibilityReconnect extends NetworkError {
   constructor() {
-    super('Reconnecting because the page became visible.', { code: 'visibility_reconnect' });
+    super('The page became visible.', { code: 'visibility_reconnect' });
+  }
+}
+
+/** Runs one of the caller's callbacks; a throw stops the stream as a {@link CallbackError}. */
+function guard<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw new CallbackError(error);
+  }
+}
+
+/** {@link guard} for callbacks that may return a promise. */
+async function guardAsync<T>(call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new CallbackError(error);
   }
 }
 
@@ -65,21 +83,15 @@ export function connectEventStream(
   let requireDone = options.requireDone ?? false;
   let serverRetryMs: number | undefined;
 
-  const emitStatus = (status: StreamStatus) => {
-    try {
-      handlers.onStatus?.(status);
-    } catch (error) {
-      throw new CallbackError(error);
-    }
-  };
-
+  const onNoResume = options.onNoResume ?? 'restart';
+  const emitStatus = (status: StreamStatus) => guard(() => handlers.onStatus?.(status));
   const resolveHeaders = async (): Promise<Record<string, string>> => {
-    if (typeof options.headers !== 'function') return { ...options.headers };
-    try {
-      return { ...(await options.headers()) };
-    } catch (error) {
-      throw new CallbackError(error);
-    }
+    const { headers } = options;
+    return { ...(typeof headers === 'function' ? await guardAsync(headers) : headers) };
+  };
+  /** After a drop: resume or restart, or fail when the server cannot resume and `onNoResume` says so. */
+  const onDrop = (error: SpoolClientError) => {
+    if (planner.onDrop(onNoResume) === 'fail') throw new ResumeUnsupportedError(error);
   };
 
   let deletion: Promise<void> | undefined;
@@ -119,6 +131,7 @@ export function connectEventStream(
   const readEvents = async (response: TransportResponse, touch: () => void): Promise<boolean> => {
     let finished = false;
     let stop: SpoolClientError | undefined;
+    let errorEvent: { data: string } | undefined;
     const requestId = response.headers.get(REQUEST_ID_HEADER) ?? undefined;
     const parser = createParser({
       onRetry: (delayMs) => {
@@ -126,17 +139,16 @@ export function connectEventStream(
       },
       onComment: (comment) => {
         try {
-          handlers.onComment?.(comment);
+          guard(() => handlers.onComment?.(comment));
         } catch (error) {
-          stop ??= new CallbackError(error);
+          stop ??= error as CallbackError;
         }
       },
       onEvent: (message) => {
-        if (finished || stop) return;
+        if (finished || stop || errorEvent) return;
         if (!planner.accept(message.id)) return;
-        const errorEvent = asStreamError(message, requestId);
-        if (errorEvent) {
-          stop = errorEvent;
+        if (isErrorEvent(message)) {
+          errorEvent = message;
           return;
         }
         if (message.data === '[DONE]') {
@@ -147,6 +159,7 @@ export function connectEventStream(
         try {
           handlers.onEvent?.({ id: message.id, event: message.event, data: message.data });
         } catch (error) {
+          // A handler may stop the stream with an error of ours (chat-stream's invalid_chunk).
           stop = error instanceof SpoolClientError ? error : new CallbackError(error);
         }
       },
@@ -155,27 +168,22 @@ export function connectEventStream(
       touch();
       stats.addBytes(byteLength);
       parser.feed(text);
-      return finished || stop !== undefined ? false : undefined;
+      return finished || stop || errorEvent ? false : undefined;
     });
     if (stop) throw stop;
+    if (errorEvent) throw (await loadErrorBodies()).toStreamError(errorEvent, requestId);
     return finished;
   };
 
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
-    const response = await transport({
-      url: planned.url,
-      method: planned.method,
-      headers: planned.headers,
-      body: planned.body,
-      signal,
-    });
+    const response = await transport({ ...planned, signal });
     touch();
-    if (response.status < 200 || response.status > 299) throw await toHttpError(response, planned);
+    if (response.status < 200 || response.status > 299)
+      throw await (await loadErrorBodies()).toHttpError(response, planned);
     const contentType = response.headers.get('content-type');
     if (contentType !== null && !contentType.includes('text/event-stream')) {
       throw new HttpError(
-        `${planned.method} ${planned.url} answered ${contentType}, not text/event-stream. ` +
-          'Set `stream: true` in the request body and check that the URL is a streaming endpoint.',
+        `${planned.url} answered ${contentType}, not text/event-stream; set \`stream: true\` and check the URL.`,
         { code: 'not_event_stream', status: response.status, retryable: false },
       );
     }
@@ -242,8 +250,7 @@ export function connectEventStream(
             offlineMs = 0;
           }
           if (error instanceof VisibilityReconnect) {
-            if (planner.onDrop(options.onNoResume ?? 'restart') === 'fail')
-              throw new ResumeUnsupportedError(error);
+            onDrop(error);
             stats.disconnected();
             continue;
           }
@@ -254,18 +261,12 @@ export function connectEventStream(
             !unauthorizedRetried
           ) {
             unauthorizedRetried = true;
-            let verdict: boolean | undefined;
-            try {
-              verdict = await options.onUnauthorized(error);
-            } catch (callbackError) {
-              throw new CallbackError(callbackError);
-            }
-            if (verdict !== false) continue;
+            const { onUnauthorized } = options;
+            if ((await guardAsync(() => onUnauthorized(error))) !== false) continue;
           }
           if (!error.retryable) throw error;
           if (error instanceof StreamError) planner.restart();
-          else if (planner.onDrop(options.onNoResume ?? 'restart') === 'fail')
-            throw new ResumeUnsupportedError(error);
+          else onDrop(error);
           attempt += 1;
           if (attempt > retryOptions.maxAttempts) throw error;
           outageStartedAt ??= Date.now();
@@ -278,13 +279,9 @@ export function connectEventStream(
           );
           if (elapsedMs + delayMs > retryOptions.maxElapsedMs) throw error;
           stats.disconnected();
-          if (options.onRetry) {
-            let verdict: boolean | number | undefined;
-            try {
-              verdict = await options.onRetry({ attempt, delayMs, error, elapsedMs });
-            } catch (callbackError) {
-              throw new CallbackError(callbackError);
-            }
+          const { onRetry } = options;
+          if (onRetry) {
+            const verdict = await guardAsync(() => onRetry({ attempt, delayMs, error, elapsedMs }));
             if (verdict === false) throw error;
             if (typeof verdict === 'number') delayMs = Math.max(0, verdict);
           }
