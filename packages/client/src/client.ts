@@ -4,7 +4,7 @@ import type { HttpError } from './errors.js';
 import type { EventStreamOptions, HeadersOption, RetryContext } from './event-stream-types.js';
 import type { LifecycleSource } from './lifecycle.js';
 import type { RetryOptions } from './retry-policy.js';
-import { createScheduler, type Scheduler } from './scheduler.js';
+import type { Scheduler, SchedulerOptions } from './scheduler.js';
 import type { FetchLike } from './transport-fetch.js';
 import type { TransportOption } from './transport-select.js';
 import type { XhrConstructor } from './transport-xhr.js';
@@ -68,7 +68,7 @@ export interface SpoolClient {
      */
     stream(request: ChatCompletionRequest, options?: ChatStreamOptions): ChatStream;
   };
-  /** The admission scheduler shared by this client's streams, when limits are set. */
+  /** The admission scheduler shared by this client's streams, when limits are set (loaded on first use). */
   readonly scheduler: Scheduler | undefined;
 }
 
@@ -85,7 +85,7 @@ export function createClient(options: ClientOptions): SpoolClient {
   const baseURL = options.baseURL.replace(/\/+$/, '');
   const limited = options.maxConcurrent !== undefined || options.requestsPerMinute !== undefined;
   const scheduler = limited
-    ? createScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
+    ? lazyScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
     : undefined;
 
   return {
@@ -120,6 +120,41 @@ export function createClient(options: ClientOptions): SpoolClient {
         const body = JSON.stringify({ ...request, stream: true });
         return streamChatCompletion(`${baseURL}/chat/completions`, body, engineOptions, streamOptions);
       },
+    },
+  };
+}
+
+/**
+ * A {@link Scheduler} whose implementation is imported on the first `acquire`, so clients without
+ * limits never load it. Acquires made while it loads keep their order and count as waiting.
+ */
+function lazyScheduler(options: SchedulerOptions): Scheduler {
+  let loaded: Scheduler | undefined;
+  let loading: Promise<Scheduler> | undefined;
+  let pending = 0;
+  return {
+    async acquire(signal) {
+      pending += 1;
+      let scheduler: Scheduler;
+      try {
+        loading ??= import('./scheduler.js').then(
+          (module) => (loaded = module.createScheduler(options)),
+          (error: unknown) => {
+            loading = undefined;
+            throw error;
+          },
+        );
+        scheduler = await loading;
+      } finally {
+        pending -= 1;
+      }
+      return scheduler.acquire(signal);
+    },
+    get active() {
+      return loaded?.active ?? 0;
+    },
+    get waiting() {
+      return (loaded?.waiting ?? 0) + pending;
     },
   };
 }

@@ -5,7 +5,7 @@
 import { normalizeErrorBody, REQUEST_ID_HEADER } from '@spool/protocol';
 import { HttpError, StreamError } from './errors.js';
 import type { PlannedRequest } from './resume-planner.js';
-import { isRetryableStatus, isTransientStreamError, parseRetryAfter } from './retry-policy.js';
+import { isRetryableStatus, isTransientStreamError, parseRetryAfter } from './retry-signals.js';
 import type { TransportResponse } from './transport.js';
 
 const ERROR_BODY_LIMIT_CHARS = 64 * 1024;

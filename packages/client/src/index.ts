@@ -7,6 +7,7 @@ export * from './event-stream-types.js';
 export * from './lifecycle.js';
 export * from './resume-planner.js';
 export * from './retry-policy.js';
+export * from './retry-signals.js';
 export * from './scheduler.js';
 export * from './stats.js';
 export * from './transport.js';
