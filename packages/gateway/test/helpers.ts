@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { type Gateway, type GatewayConfigInput, parseConfig, startGateway } from '../src/index.js';
 
 /** Starts a gateway on a free port with a silent logger and an instant sim, merged with `overrides`. */
@@ -177,4 +178,11 @@ export function completeEvents(body: string): { events: ParsedEvent[]; lastId: n
   const events = end < 0 ? [] : parseSse(body.slice(0, end + 2));
   const last = events.at(-1)?.id;
   return { events, lastId: last === undefined ? 0 : Number(last) };
+}
+
+/** Checks a reassembled stream: ids 1..n with no gap and no duplicate, `[DONE]` last, and the exact text. */
+export function expectExactStream(events: readonly ParsedEvent[], text: string): void {
+  expect(events.map((event) => Number(event.id))).toEqual(events.map((_, index) => index + 1));
+  expect(events.at(-1)?.data).toBe('[DONE]');
+  expect(textOf(events)).toBe(text);
 }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Gateway, simText } from '../src/index.js';
 import {
   completeEvents,
+  expectExactStream,
   type ParsedEvent,
   parseSse,
   postChat,
@@ -18,18 +19,13 @@ import {
   spawnSim,
   spawnSpool,
   startTestGateway,
-  textOf,
 } from './helpers.js';
 
 const messages = [{ role: 'user' as const, content: 'Resume me on another instance.' }];
 const request = { model: 'sim', messages, stream: true };
 const expected = simText({ model: 'sim', messages });
 
-function expectExact(events: readonly ParsedEvent[]): void {
-  expect(events.map((event) => Number(event.id))).toEqual(events.map((_, index) => index + 1));
-  expect(events.at(-1)?.data).toBe('[DONE]');
-  expect(textOf(events)).toBe(expected);
-}
+const expectExact = (events: readonly ParsedEvent[], text = expected) => expectExactStream(events, text);
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;

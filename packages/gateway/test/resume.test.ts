@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Gateway, type MemoryStore, simText } from '../src/index.js';
 import {
   completeEvents,
+  expectExactStream,
   type ParsedEvent,
   parseSse,
   postChat,
@@ -13,7 +14,6 @@ import {
   simStats,
   spawnSim,
   startTestGateway,
-  textOf,
 } from './helpers.js';
 
 const messages = [{ role: 'user' as const, content: 'Tell me why resumable streams matter.' }];
@@ -21,11 +21,7 @@ const request = { model: 'sim', messages, stream: true };
 const expected = simText({ model: 'sim', messages });
 
 /** Checks a reassembled stream: ids 1..n with no gap and no duplicate, the exact text, [DONE] last. */
-function expectExact(events: readonly ParsedEvent[], text = expected): void {
-  expect(events.map((event) => Number(event.id))).toEqual(events.map((_, index) => index + 1));
-  expect(events.at(-1)?.data).toBe('[DONE]');
-  expect(textOf(events)).toBe(text);
-}
+const expectExact = (events: readonly ParsedEvent[], text = expected) => expectExactStream(events, text);
 
 let sim: { child: ChildProcess; baseURL: string };
 let gateway: Gateway;

@@ -14,6 +14,24 @@ const simProviderSchema = z
   })
   .strict();
 
+/** What every HTTP upstream shares: its connection pool, queue and timeouts. */
+const connectionFields = {
+  connections: z
+    .number()
+    .int()
+    .positive()
+    .default(1024)
+    .describe('Pooled keep-alive connections, and the bound on requests in flight (a stream holds one).'),
+  queueTimeoutMs: duration
+    .default(30_000)
+    .describe('How long a request waits for a free connection before 503 upstream_busy.'),
+  connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
+  firstByteTimeoutMs: duration
+    .default(120_000)
+    .describe('Time allowed until response headers (answers 504).'),
+  idleTimeoutMs: duration.default(120_000).describe('Time allowed between two streamed chunks.'),
+};
+
 const openaiProviderSchema = z
   .object({
     type: z.literal('openai'),
@@ -28,20 +46,7 @@ const openaiProviderSchema = z
       .array(z.string().toLowerCase())
       .default([])
       .describe('Client request headers copied upstream.'),
-    connections: z
-      .number()
-      .int()
-      .positive()
-      .default(1024)
-      .describe('Pooled keep-alive connections, and the bound on requests in flight (a stream holds one).'),
-    queueTimeoutMs: duration
-      .default(30_000)
-      .describe('How long a request waits for a free connection before 503 upstream_busy.'),
-    connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
-    firstByteTimeoutMs: duration
-      .default(120_000)
-      .describe('Time allowed until response headers (answers 504).'),
-    idleTimeoutMs: duration.default(120_000).describe('Time allowed between two streamed chunks.'),
+    ...connectionFields,
   })
   .strict();
 
@@ -68,20 +73,7 @@ const anthropicProviderSchema = z
       .record(z.string(), z.string())
       .default({})
       .describe('Extra headers sent upstream (e.g. anthropic-beta).'),
-    connections: z
-      .number()
-      .int()
-      .positive()
-      .default(1024)
-      .describe('Pooled keep-alive connections, and the bound on requests in flight (a stream holds one).'),
-    queueTimeoutMs: duration
-      .default(30_000)
-      .describe('How long a request waits for a free connection before 503 upstream_busy.'),
-    connectTimeoutMs: duration.default(10_000).describe('Time allowed to connect.'),
-    firstByteTimeoutMs: duration
-      .default(120_000)
-      .describe('Time allowed until response headers (answers 504).'),
-    idleTimeoutMs: duration.default(120_000).describe('Time allowed between two streamed chunks.'),
+    ...connectionFields,
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
-import { normalizeErrorBody, REQUEST_ID_HEADER } from '@spool/protocol';
+import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool } from 'undici';
 import { UpstreamError } from '../errors.js';
 import {
@@ -10,6 +10,7 @@ import {
 import { toUpstreamError } from './openai-provider.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
 import { readSseEvents } from './sse-reader.js';
+import { upstreamHttpError } from './upstream-http-error.js';
 
 /** Options of an Anthropic Messages API upstream. */
 export interface AnthropicProviderOptions {
@@ -54,7 +55,6 @@ function resolveOptions(options: AnthropicProviderOptions): ResolvedOptions {
   };
 }
 
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** Anthropic's "overloaded" status; not a standard HTTP status, so clients would not know it. */
 const ANTHROPIC_OVERLOADED_STATUS = 529;
 
@@ -109,7 +109,9 @@ export class AnthropicProvider implements ChatProvider {
       throw toUpstreamError(error, this.name, context.signal);
     }
     if (response.statusCode < 200 || response.statusCode >= 300) {
-      throw await anthropicHttpError(this.name, response.statusCode, response.headers, response.body);
+      throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body, {
+        overloadedStatus: ANTHROPIC_OVERLOADED_STATUS,
+      });
     }
     return response;
   }
@@ -164,7 +166,9 @@ export class AnthropicProvider implements ChatProvider {
       throw toUpstreamError(error, this.name, signal);
     }
     if (response.statusCode !== 200)
-      throw await anthropicHttpError(this.name, response.statusCode, response.headers, response.body);
+      throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body, {
+        overloadedStatus: ANTHROPIC_OVERLOADED_STATUS,
+      });
     let body: { data?: unknown };
     try {
       body = (await response.body.json()) as { data?: unknown };
@@ -211,39 +215,4 @@ async function* translateStream(
   } catch (error) {
     throw toUpstreamError(error, name, signal);
   }
-}
-
-/**
- * Maps an Anthropic HTTP error to the gateway's: OpenAI-shaped body, 529 overloaded as a retryable
- * 503, refused gateway credentials (401/403) as 502, `retry-after` kept.
- */
-async function anthropicHttpError(
-  name: string,
-  status: number,
-  headers: Record<string, string | string[] | undefined>,
-  body: AsyncIterable<Buffer>,
-): Promise<UpstreamError> {
-  let text = '';
-  for await (const chunk of body) {
-    if (text.length < MAX_ERROR_BODY_BYTES) text += chunk.toString('utf8');
-  }
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  const normalized = normalizeErrorBody(status, parsed, `Upstream "${name}" answered HTTP ${status}`);
-  const retryAfter = Number(headers['retry-after']);
-  const retryAfterSeconds =
-    Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.ceil(retryAfter) : undefined;
-  // Same convention as the OpenAI provider: the upstream refusing the gateway's own credentials is
-  // the operator's problem; a 401 passed through would tell the client its own key is wrong.
-  if (status === 401 || status === 403) {
-    normalized.error.message = `Upstream "${name}" rejected the gateway's credentials: ${normalized.error.message}`;
-    normalized.error.type = 'api_error';
-    return new UpstreamError(502, normalized, { retryable: false });
-  }
-  if (status === ANTHROPIC_OVERLOADED_STATUS) {
-    return new UpstreamError(503, normalized, { retryable: true, retryAfterSeconds });
-  }
-  return new UpstreamError(status, normalized, { retryAfterSeconds });
 }

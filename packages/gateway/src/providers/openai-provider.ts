@@ -1,9 +1,10 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
-import { normalizeErrorBody, REQUEST_ID_HEADER } from '@spool/protocol';
+import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
 import { readSseEvents } from './sse-reader.js';
+import { upstreamHttpError } from './upstream-http-error.js';
 
 /** Options of an OpenAI-compatible upstream (OpenAI, DeepSeek, Groq, Ollama, vLLM, llama.cpp …). */
 export interface OpenAIProviderOptions {
@@ -26,8 +27,6 @@ export interface OpenAIProviderOptions {
   /** Time allowed between two chunks of a streamed body. @default 120000 */
   idleTimeoutMs?: number | undefined;
 }
-
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** A chat provider that speaks OpenAI's HTTP API through a pooled keep-alive undici client. */
 export class OpenAIProvider implements ChatProvider {
@@ -154,34 +153,6 @@ export class OpenAIProvider implements ChatProvider {
   async close(): Promise<void> {
     await this.#pool.close();
   }
-}
-
-async function upstreamHttpError(
-  name: string,
-  status: number,
-  headers: Record<string, string | string[] | undefined>,
-  body: AsyncIterable<Buffer>,
-): Promise<UpstreamError> {
-  let text = '';
-  for await (const chunk of body) {
-    if (text.length < MAX_ERROR_BODY_BYTES) text += chunk.toString('utf8');
-  }
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  const normalized = normalizeErrorBody(status, parsed, `Upstream "${name}" answered HTTP ${status}`);
-  const retryAfter = Number(headers['retry-after']);
-  const retryAfterSeconds =
-    Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.ceil(retryAfter) : undefined;
-  // The upstream refusing the gateway's own credentials is the operator's problem, not the caller's:
-  // a 401 passed through would tell the client its key is wrong and make it stop retrying.
-  if (status === 401 || status === 403) {
-    normalized.error.message = `Upstream "${name}" rejected the gateway's credentials: ${normalized.error.message}`;
-    normalized.error.type = 'api_error';
-    return new UpstreamError(502, normalized, { retryable: false });
-  }
-  return new UpstreamError(status, normalized, { retryAfterSeconds });
 }
 
 /** Maps a transport failure (connect, timeout, reset) to the contract's 502/504 errors. */

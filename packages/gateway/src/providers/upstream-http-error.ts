@@ -1,0 +1,44 @@
+import { normalizeErrorBody } from '@spool/protocol';
+import { UpstreamError } from '../errors.js';
+
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** How a provider's own statuses differ from HTTP's usual meaning. */
+export interface UpstreamHttpErrorOptions {
+  /** A status the provider uses for "overloaded, try later" (Anthropic's 529): answered as a retryable 503. */
+  overloadedStatus?: number;
+}
+
+/**
+ * Reads an upstream's HTTP error (bounded) into the gateway's: an OpenAI-shaped body, `Retry-After`
+ * kept, and the upstream refusing the gateway's own credentials (401/403) reported as 502 — passed
+ * through, a 401 would tell the client that *its* key is wrong and make it stop retrying.
+ */
+export async function upstreamHttpError(
+  name: string,
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: AsyncIterable<Buffer>,
+  options: UpstreamHttpErrorOptions = {},
+): Promise<UpstreamError> {
+  let text = '';
+  for await (const chunk of body) {
+    if (text.length < MAX_ERROR_BODY_BYTES) text += chunk.toString('utf8');
+  }
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  const normalized = normalizeErrorBody(status, parsed, `Upstream "${name}" answered HTTP ${status}`);
+  const retryAfter = Number(headers['retry-after']);
+  const retryAfterSeconds =
+    Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.ceil(retryAfter) : undefined;
+  if (status === 401 || status === 403) {
+    normalized.error.message = `Upstream "${name}" rejected the gateway's credentials: ${normalized.error.message}`;
+    normalized.error.type = 'api_error';
+    return new UpstreamError(502, normalized, { retryable: false });
+  }
+  if (status === options.overloadedStatus)
+    return new UpstreamError(503, normalized, { retryable: true, retryAfterSeconds });
+  return new UpstreamError(status, normalized, { retryAfterSeconds });
+}
