@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError, UpstreamError } from '../errors.js';
 import { AnthropicProvider } from './anthropic-provider.js';
-import { AnthropicStreamTranslator } from './anthropic-translate.js';
+import { AnthropicStreamTranslator } from './anthropic-response.js';
 import type { ProviderCallContext } from './provider.js';
 import { readSseEvents } from './sse-reader.js';
 

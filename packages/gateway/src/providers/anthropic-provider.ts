@@ -2,11 +2,8 @@ import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool } from 'undici';
 import { UpstreamError } from '../errors.js';
-import {
-  AnthropicStreamTranslator,
-  fromAnthropicResponse,
-  toAnthropicRequest,
-} from './anthropic-translate.js';
+import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-response.js';
+import { toAnthropicRequest } from './anthropic-translate.js';
 import { toUpstreamError } from './openai-provider.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
 import { readSseEvents } from './sse-reader.js';
