@@ -1,4 +1,3 @@
-import { isErrorBody } from '@spool/protocol';
 import { NetworkError, SpoolClientError } from './errors.js';
 import type { PlannedRequest } from './resume-planner.js';
 
@@ -10,7 +9,10 @@ export function isErrorEvent(message: { event?: string | undefined; data: string
   if (message.event === 'error') return true;
   if (!message.data.includes('"error"')) return false;
   try {
-    return isErrorBody(JSON.parse(message.data));
+    // @spool/protocol's isErrorBody, restated: importing it would pull that module's error-body
+    // normalizer (needed only once something failed) into the up-front bundle.
+    const error = (JSON.parse(message.data) as { error?: { message?: unknown } } | null)?.error;
+    return typeof error === 'object' && error !== null && typeof error.message === 'string';
   } catch {
     return false;
   }
