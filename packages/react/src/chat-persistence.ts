@@ -9,17 +9,34 @@ export interface StorageLike {
 
 /** What survives a reload while an answer streams: enough to reattach without repeating a token. */
 export interface InflightRecord {
-  version: 1;
   /** The gateway's stream id (`X-Stream-Id`). */
   streamId: string;
-  /** The last event id whose text is in the assistant message below. */
+  /** The last event id whose text the assistant message below shows. */
   lastEventId: number;
   /** The assistant message being streamed. */
   assistantId: string;
   /** The model answering. */
   model: string;
-  /** The conversation, the partial assistant message included. */
+  /** The conversation, the partial assistant message (with the text so far) last. */
   messages: ChatMessage[];
+}
+
+/** Written once when the stream is named: the conversation up to the answer. */
+interface InflightStart {
+  version: 1;
+  streamId: string;
+  assistantId: string;
+  model: string;
+  /** The conversation before the assistant message. */
+  messages: ChatMessage[];
+}
+
+/** Written after every event: small, so a long conversation is not re-serialized per token. */
+interface InflightProgress {
+  version: 1;
+  streamId: string;
+  lastEventId: number;
+  text: string;
 }
 
 /** The storage the runtime offers, or `undefined` (Node, React Native, storage disabled by the browser). */
@@ -80,27 +97,60 @@ export function saveHistory(
 
 /** Reads the in-flight record left by a page that was reloaded mid-answer. */
 export function loadInflight(storage: StorageLike | undefined, key: string): InflightRecord | undefined {
-  const stored = readJson(storage, key) as Partial<InflightRecord> | undefined;
+  const started = readJson(storage, key) as Partial<InflightStart> | undefined;
   if (
-    stored?.version !== 1 ||
-    typeof stored.streamId !== 'string' ||
-    typeof stored.assistantId !== 'string' ||
-    typeof stored.model !== 'string' ||
-    !Number.isInteger(stored.lastEventId) ||
-    !Array.isArray(stored.messages)
+    started?.version !== 1 ||
+    typeof started.streamId !== 'string' ||
+    typeof started.assistantId !== 'string' ||
+    typeof started.model !== 'string' ||
+    !Array.isArray(started.messages)
   ) {
     return undefined;
   }
-  const messages = stored.messages.filter(isMessage);
-  if (!messages.some((message) => message.id === stored.assistantId)) return undefined;
-  return { ...(stored as InflightRecord), messages };
+  const stored = readJson(storage, `${key}:progress`) as Partial<InflightProgress> | undefined;
+  // Progress of another stream (or none yet) means nothing was shown: replay from the start.
+  const progress =
+    stored?.version === 1 &&
+    stored.streamId === started.streamId &&
+    Number.isInteger(stored.lastEventId) &&
+    typeof stored.text === 'string'
+      ? { lastEventId: stored.lastEventId as number, text: stored.text }
+      : { lastEventId: 0, text: '' };
+  const assistant: ChatMessage = {
+    id: started.assistantId,
+    role: 'assistant',
+    content: progress.text,
+    state: 'streaming',
+  };
+  return {
+    streamId: started.streamId,
+    assistantId: started.assistantId,
+    model: started.model,
+    lastEventId: progress.lastEventId,
+    messages: [...started.messages.filter(isMessage), assistant],
+  };
 }
 
-/** Stores (or with `undefined` removes) the in-flight record. */
-export function saveInflight(
+/** Records that an answer's stream is named, with the conversation it answers. */
+export function saveInflightStart(
   storage: StorageLike | undefined,
   key: string,
-  record: InflightRecord | undefined,
+  start: Omit<InflightStart, 'version'>,
 ): void {
-  writeJson(storage, key, record);
+  writeJson(storage, key, { version: 1, ...start });
+}
+
+/** Records the text shown so far and the id of the last event in it. */
+export function saveInflightProgress(
+  storage: StorageLike | undefined,
+  key: string,
+  progress: Omit<InflightProgress, 'version'>,
+): void {
+  writeJson(storage, `${key}:progress`, { version: 1, ...progress });
+}
+
+/** Forgets the in-flight record (the answer ended). */
+export function clearInflight(storage: StorageLike | undefined, key: string): void {
+  writeJson(storage, key, undefined);
+  writeJson(storage, `${key}:progress`, undefined);
 }

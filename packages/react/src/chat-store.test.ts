@@ -8,6 +8,7 @@ import {
   startTestGateway,
   waitForState,
 } from '../test/chat-fixtures.js';
+import { saveInflightProgress, saveInflightStart } from './chat-persistence.js';
 import { createChatStore, requestMessages } from './chat-store.js';
 import type { ChatStatus, ChatStoreOptions } from './chat-types.js';
 
@@ -92,7 +93,8 @@ describe('createChatStore against a real gateway', () => {
   test('resumes after the gateway cuts the connection mid-answer, without a gap or a repeat', async () => {
     const { store } = newStore();
     const sawReconnect = waitForState(store, (state) => state.status === 'reconnecting');
-    await store.send('cut me', { headers: { 'x-spool-fault': 'client-cut-after=4;tps=200' } });
+    // Paced so the response headers (with X-Stream-Id) are on the wire before the cut; see the report.
+    await store.send('cut me', { headers: { 'x-spool-fault': 'client-cut-after=4;tps=50' } });
     const reconnecting = await sawReconnect;
     expect(reconnecting.retryInfo).toMatchObject({ attempt: 1, code: expect.any(String) });
     expect(reconnecting.retryInfo?.nextRetryAt).toBeGreaterThan(0);
@@ -145,8 +147,13 @@ describe('createChatStore against a real gateway', () => {
     });
     void first.send('survive a reload', { headers: { 'x-spool-fault': 'client-stall-after=5' } });
     const frozen = await waitForState(first, (state) => answerOf(state) !== '' && state.stats?.events === 5);
-    const inflight = JSON.parse(session.getItem('reload:inflight') ?? '{}');
-    expect(inflight).toMatchObject({ streamId: frozen.streamId, lastEventId: 5 });
+    const progress = JSON.parse(session.getItem('reload:inflight:progress') ?? '{}');
+    expect(progress).toEqual({
+      version: 1,
+      streamId: frozen.streamId,
+      lastEventId: 5,
+      text: answerOf(frozen),
+    });
 
     // The reloaded page: a new store over the same storage shows the partial answer, then resumes.
     const second = createChatStore({ baseURL: `${gateway.url}/v1`, storageKey: 'reload', storage });
@@ -157,7 +164,7 @@ describe('createChatStore against a real gateway', () => {
     expect(state.status).toBe('done');
     expect(answerOf(state)).toBe(expectedText(['user', 'survive a reload']));
     expect(state.messages).toHaveLength(2);
-    expect(session.getItem('reload:inflight')).toBeNull();
+    expect(session.items.size).toBe(0);
     first.dispose();
     second.dispose();
   });
@@ -249,21 +256,14 @@ describe('createChatStore against a real gateway', () => {
   test('an in-flight record naming an unknown stream ends in an error that retry() recovers from', async () => {
     const history = new MemoryStorage();
     const session = new MemoryStorage();
-    const messages = [
-      { id: 'u1', role: 'user', content: 'gone' },
-      { id: 'a1', role: 'assistant', content: 'Half an', state: 'streaming' },
-    ];
-    session.setItem(
-      'gone:inflight',
-      JSON.stringify({
-        version: 1,
-        streamId: 'str_unknownunknownunknown',
-        lastEventId: 3,
-        assistantId: 'a1',
-        model: 'sim',
-        messages,
-      }),
-    );
+    const streamId = 'str_unknownunknownunknown';
+    saveInflightStart(session, 'gone:inflight', {
+      streamId,
+      assistantId: 'a1',
+      model: 'sim',
+      messages: [{ id: 'u1', role: 'user', content: 'gone' }],
+    });
+    saveInflightProgress(session, 'gone:inflight', { streamId, lastEventId: 3, text: 'Half an' });
     const store = createChatStore({
       baseURL: `${gateway.url}/v1`,
       storageKey: 'gone',

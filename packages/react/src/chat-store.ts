@@ -20,13 +20,15 @@ import {
 } from '@spool/client';
 import type { ChatCompletionChunk, ChatMessage as WireMessage } from '@spool/protocol';
 import {
+  clearInflight,
   defaultStorage,
   type InflightRecord,
   loadHistory,
   loadInflight,
   type StorageLike,
   saveHistory,
-  saveInflight,
+  saveInflightProgress,
+  saveInflightStart,
 } from './chat-persistence.js';
 import type {
   ChatMessage,
@@ -74,6 +76,8 @@ interface ActiveAnswer {
   assistantId: string;
   /** The last event id whose text the assistant message shows (what a reload resumes after). */
   lastEventId: number;
+  /** Whether the in-flight record's start (stream id, conversation) is stored. */
+  startSaved: boolean;
   stopRequested: boolean;
   cancel(): Promise<void>;
   stats(): StreamStats;
@@ -232,7 +236,7 @@ class SpoolChatStore implements ChatStore {
     this.#stats = undefined;
     this.#streamId = undefined;
     saveHistory(this.#history, this.#historyKey, []);
-    saveInflight(this.#session, this.#inflightKey, undefined);
+    clearInflight(this.#session, this.#inflightKey);
     this.#changed();
   };
 
@@ -267,6 +271,7 @@ class SpoolChatStore implements ChatStore {
     const active: ActiveAnswer = {
       assistantId: record.assistantId,
       lastEventId: record.lastEventId,
+      startSaved: true,
       stopRequested: false,
       cancel: () => stream?.cancel() ?? Promise.resolve(),
       stats: () => stats.snapshot(),
@@ -350,6 +355,7 @@ class SpoolChatStore implements ChatStore {
     const active: ActiveAnswer = {
       assistantId: assistant.id,
       lastEventId: 0,
+      startSaved: false,
       stopRequested: false,
       cancel: () => stream?.cancel() ?? Promise.resolve(),
       stats: () => stream?.stats() ?? new StatsRecorder(this.#now).snapshot(),
@@ -428,14 +434,22 @@ class SpoolChatStore implements ChatStore {
   }
 
   #persistInflight(active: ActiveAnswer): void {
-    if (!this.#session || this.#streamId === undefined) return;
-    saveInflight(this.#session, this.#inflightKey, {
-      version: 1,
-      streamId: this.#streamId,
+    const streamId = this.#streamId;
+    if (!this.#session || streamId === undefined) return;
+    if (!active.startSaved) {
+      active.startSaved = true;
+      saveInflightStart(this.#session, this.#inflightKey, {
+        streamId,
+        assistantId: active.assistantId,
+        model: this.#model,
+        messages: this.#messages.filter((message) => message.id !== active.assistantId),
+      });
+    }
+    const assistant = this.#messages.find((message) => message.id === active.assistantId);
+    saveInflightProgress(this.#session, this.#inflightKey, {
+      streamId,
       lastEventId: active.lastEventId,
-      assistantId: active.assistantId,
-      model: this.#model,
-      messages: [...this.#messages],
+      text: assistant?.content ?? '',
     });
   }
 
@@ -453,7 +467,7 @@ class SpoolChatStore implements ChatStore {
         : error instanceof SpoolClientError
           ? error
           : new NetworkError(String(error), { cause: error, retryable: false });
-    saveInflight(this.#session, this.#inflightKey, undefined);
+    clearInflight(this.#session, this.#inflightKey);
     saveHistory(this.#history, this.#historyKey, this.#messages);
     this.#changed();
   }
@@ -474,7 +488,7 @@ class SpoolChatStore implements ChatStore {
     return (input, init) => {
       const controller = new AbortController();
       this.#currentTransport = controller;
-      const signal = init.signal ? AbortSignal.any([init.signal, controller.signal]) : controller.signal;
+      const signal = init.signal ? anySignal(init.signal, controller.signal) : controller.signal;
       const doFetch = client.fetch ?? ((url: string, request: RequestInit) => globalThis.fetch(url, request));
       return doFetch(input, { ...init, signal });
     };
@@ -484,6 +498,17 @@ class SpoolChatStore implements ChatStore {
     this.#snapshot = undefined;
     for (const listener of [...this.#listeners]) listener();
   }
+}
+
+/** Aborts when either signal does (`AbortSignal.any` where the runtime has it: Safari < 17.4 does not). */
+function anySignal(first: AbortSignal, second: AbortSignal): AbortSignal {
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any([first, second]);
+  const controller = new AbortController();
+  for (const signal of [first, second]) {
+    if (signal.aborted) controller.abort(signal.reason);
+    else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  }
+  return controller.signal;
 }
 
 /**
