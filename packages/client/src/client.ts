@@ -2,6 +2,7 @@ import type { ChatCompletionRequest } from '@spool/protocol';
 import { type ChatStream, type ChatStreamOptions, streamChatCompletion } from './chat-stream.js';
 import type { HttpError } from './errors.js';
 import type { EventStreamOptions, HeadersOption, RetryContext } from './event-stream-types.js';
+import { memoizeImport } from './lazy-import.js';
 import type { LifecycleSource } from './lifecycle.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Scheduler, SchedulerOptions } from './scheduler.js';
@@ -130,21 +131,16 @@ export function createClient(options: ClientOptions): SpoolClient {
  */
 function lazyScheduler(options: SchedulerOptions): Scheduler {
   let loaded: Scheduler | undefined;
-  let loading: Promise<Scheduler> | undefined;
+  const load = memoizeImport(() =>
+    import('./scheduler.js').then((module) => (loaded ??= module.createScheduler(options))),
+  );
   let pending = 0;
   return {
     async acquire(signal) {
       pending += 1;
       let scheduler: Scheduler;
       try {
-        loading ??= import('./scheduler.js').then(
-          (module) => (loaded = module.createScheduler(options)),
-          (error: unknown) => {
-            loading = undefined;
-            throw error;
-          },
-        );
-        scheduler = await loading;
+        scheduler = await load();
       } finally {
         pending -= 1;
       }

@@ -1,4 +1,5 @@
 import { NetworkError, SpoolClientError } from './errors.js';
+import { memoizeImport } from './lazy-import.js';
 import type { PlannedRequest } from './resume-planner.js';
 
 /**
@@ -22,7 +23,7 @@ export function isErrorEvent(message: { event?: string | undefined; data: string
  * Reading error bodies into errors, loaded on the first failure: bundlers split it into a chunk of its
  * own, which a stream that never fails does not fetch.
  */
-export const loadErrorBodies = () => import('./error-bodies.js');
+export const loadErrorBodies = memoizeImport(() => import('./error-bodies.js'));
 
 /** Turns whatever an attempt threw into a {@link SpoolClientError}: an idle timeout, ours, or a network failure. */
 export function toClientError(

@@ -1,3 +1,4 @@
+import { memoizeImport } from './lazy-import.js';
 import type { Transport } from './transport.js';
 import { createFetchTransport, type FetchLike, fetchCanStream } from './transport-fetch.js';
 import type { XhrConstructor } from './transport-xhr.js';
@@ -29,17 +30,8 @@ export function selectTransport(options: TransportSelection): Transport {
   return createFetchTransport();
 }
 
+const loadXhrTransport = memoizeImport(() => import('./transport-xhr.js'));
+
 function lazyXhrTransport(XhrClass: XhrConstructor | undefined): Transport {
-  let loading: Promise<Transport> | undefined;
-  return async (request) => {
-    loading ??= import('./transport-xhr.js').then(
-      (module) => module.createXhrTransport(XhrClass),
-      (error: unknown) => {
-        // A chunk that failed to load (offline) is fetched again on the next attempt.
-        loading = undefined;
-        throw error;
-      },
-    );
-    return (await loading)(request);
-  };
+  return async (request) => (await loadXhrTransport()).createXhrTransport(XhrClass)(request);
 }
