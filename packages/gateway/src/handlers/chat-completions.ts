@@ -228,13 +228,8 @@ export async function handleChatCompletions(
     assertReplayable(meta, afterId);
   }
   const headers = started.kind === 'started' ? (account?.headers ?? {}) : {};
-  await serveStream(
-    context,
-    request,
-    response,
-    meta.id,
-    afterId,
-    { ...headers },
-    downstreamFaults(context, request),
-  );
+  // Client-connection faults apply to the request that started the stream only: a retry that
+  // attaches would otherwise be cut again, forever.
+  const faults = started.kind === 'started' ? downstreamFaults(context, request) : {};
+  await serveStream(context, request, response, meta.id, afterId, { ...headers }, faults);
 }

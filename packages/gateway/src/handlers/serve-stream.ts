@@ -113,7 +113,7 @@ export async function serveStream(
   let eventsLeft = faultAfter ?? Number.POSITIVE_INFINITY;
   try {
     for await (const full of context.store.read(streamId, afterId, controller.signal)) {
-      let batch = full;
+      const batch = full;
       if (firstBatch) {
         firstBatch = false;
         context.metrics.replayDepth.observe(countEvents(batch));
@@ -122,11 +122,11 @@ export async function serveStream(
         const end = nthEventEnd(batch, eventsLeft);
         eventsLeft -= countEvents(batch);
         if (end >= 0) {
-          batch = batch.slice(0, end);
-          response.write(batch);
           heartbeat.stop();
+          // Let the bytes (and the headers before them) reach the socket before the cut.
+          await new Promise<void>((resolve) => response.write(batch.slice(0, end), () => resolve()));
           if (faults.cutAfter !== undefined) response.destroy();
-          else await new Promise((resolve) => response.once('close', resolve));
+          else if (!response.destroyed) await new Promise((resolve) => response.once('close', resolve));
           return;
         }
       }

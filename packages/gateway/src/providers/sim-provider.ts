@@ -54,7 +54,11 @@ export function simStatusError(spec: FaultSpec & { status: number }): UpstreamEr
     `Simulated upstream failure with status ${spec.status} (X-Spool-Fault)`,
   );
   body.error.code = 'sim_fault';
-  return new UpstreamError(spec.status, body, { retryAfterSeconds: spec.retryAfterSeconds });
+  // A fault the client asked for is aimed at the client: the gateway must not retry it away.
+  return new UpstreamError(spec.status, body, {
+    retryAfterSeconds: spec.retryAfterSeconds,
+    retryable: false,
+  });
 }
 
 /**
