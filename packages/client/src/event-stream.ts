@@ -17,6 +17,7 @@ import type {
   EventStreamOptions,
   StreamStatus,
 } from './event-stream-types.js';
+import { newIdempotencyKey } from './idempotency-key.js';
 import { globalLifecycle, waitForReconnect } from './lifecycle.js';
 import { type PlannedRequest, ResumePlanner } from './resume-planner.js';
 import { normalizeRetryOptions, retryDelayMs } from './retry-policy.js';
@@ -76,7 +77,7 @@ export function connectEventStream(
     body: options.body,
     resumeUrl,
     idempotency: options.idempotencyKey ?? method === 'POST',
-    generateKey: () => globalThis.crypto.randomUUID(),
+    generateKey: () => newIdempotencyKey(),
   });
   const controller = new AbortController();
   const outerSignal = controller.signal;
