@@ -46,16 +46,36 @@ export interface ChatStreamOptions {
   onDone?: (completion: ChatCompletion) => void;
 }
 
+/** Options of `client.chat.resume`: those of `chat.stream`, plus where to pick the stream up. */
+export interface ChatResumeOptions extends ChatStreamOptions {
+  /** The last event id already shown (e.g. a stored `stream.lastEventId`); 0 replays it all. @default 0 */
+  lastEventId?: number;
+}
+
 /** A running chat completion stream: async-iterable, with conveniences. */
 export interface ChatStream extends AsyncIterable<ChatStreamEvent> {
-  /** Resolves with choice 0's full text once done; rejects with the stream's error. */
+  /**
+   * Resolves with choice 0's text once done (for `chat.resume`: the text after its `lastEventId`);
+   * rejects with the stream's error.
+   */
   text(): Promise<string>;
-  /** Resolves with the assembled `chat.completion` once done. */
+  /** Resolves with the `chat.completion` assembled from the chunks this stream received, once done. */
   finalCompletion(): Promise<ChatCompletion>;
   /** Stops the stream and the server-side generation; iteration and `text()` then reject with `AbortError`. */
   cancel(): Promise<void>;
+  /**
+   * Drops the connection without stopping the generation (no `DELETE`): for an unmounting view, or
+   * to hand the stream to another page, which calls `chat.resume(streamId, { lastEventId })`.
+   * Iteration and `text()` then reject with an `AbortError` whose code is `detached`.
+   */
+  detach(): Promise<void>;
   /** The gateway's stream id, once known. */
   readonly streamId: string | undefined;
+  /**
+   * The highest Spool event id received so far: 0 before any (for `chat.resume`, its `lastEventId`),
+   * `[DONE]`'s once done. What a later `chat.resume` passes on.
+   */
+  readonly lastEventId: number;
   /** Measurements so far: time to first token, tokens/s, reconnects, bytes, stall time. */
   stats(): StreamStats;
 }
@@ -102,12 +122,13 @@ class EventLog<T> {
 }
 
 /**
- * Streams one chat completion from `url` with the resilient engine, assembling OpenAI deltas.
- * `client.chat.stream` is the usual entry point; this is it without the client's defaults.
+ * Streams one chat completion from `url` with the resilient engine, assembling OpenAI deltas: POSTs
+ * `body`, or with `body` undefined GETs (with `engineOptions.streamId`: attaches to that stream).
+ * `client.chat.stream` and `client.chat.resume` are the usual entry points; this is them without the client's defaults.
  */
 export function streamChatCompletion(
   url: string,
-  body: string,
+  body: string | undefined,
   engineOptions: EventStreamOptions,
   options: ChatStreamOptions = {},
 ): ChatStream {
@@ -138,7 +159,14 @@ export function streamChatCompletion(
 
   const stream = connectEventStream(
     url,
-    { ...engineOptions, method: 'POST', body, requireDone: true, signal: options.signal, stats },
+    {
+      ...engineOptions,
+      method: body === undefined ? 'GET' : 'POST',
+      body,
+      requireDone: true,
+      signal: options.signal,
+      stats,
+    },
     {
       onEvent(message) {
         let chunk: ChatCompletionChunk;
@@ -178,8 +206,12 @@ export function streamChatCompletion(
     text: () => stream.done.then(() => assembler.text(0)),
     finalCompletion: () => stream.done.then(() => completion ?? assembler.toCompletion()),
     cancel: () => stream.cancel(),
+    detach: () => stream.detach(),
     get streamId() {
       return stream.streamId;
+    },
+    get lastEventId() {
+      return stream.lastEventId;
     },
     stats: () => stream.stats(),
   };

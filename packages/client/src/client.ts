@@ -1,5 +1,10 @@
 import type { ChatCompletionRequest } from '@spool/protocol';
-import { type ChatStream, type ChatStreamOptions, streamChatCompletion } from './chat-stream.js';
+import {
+  type ChatResumeOptions,
+  type ChatStream,
+  type ChatStreamOptions,
+  streamChatCompletion,
+} from './chat-stream.js';
 import type { HttpError } from './errors.js';
 import type { EventStreamOptions, HeadersOption, RetryContext } from './event-stream-types.js';
 import { memoizeImport } from './lazy-import.js';
@@ -68,6 +73,16 @@ export interface SpoolClient {
      * }
      */
     stream(request: ChatCompletionRequest, options?: ChatStreamOptions): ChatStream;
+    /**
+     * Attaches to a stream already under way or finished (`GET {baseURL}/streams/{id}` with
+     * `Last-Event-ID`), with `stream`'s reconnects, watchdog and events, `resumed` first. `text()` is the
+     * text after `lastEventId`. An unknown or expired stream fails with an `HttpError` whose code is
+     * `stream_not_found` (404) or `stream_expired` (410). Aborting `signal` stops the generation too.
+     * @example
+     * const rest = client.chat.resume(saved.streamId, { lastEventId: saved.lastEventId });
+     * for await (const event of rest) if (event.type === 'text-delta') render(saved.text + event.text);
+     */
+    resume(streamId: string, options?: ChatResumeOptions): ChatStream;
   };
   /** The admission scheduler shared by this client's streams, when limits are set (loaded on first use). */
   readonly scheduler: Scheduler | undefined;
@@ -84,43 +99,53 @@ export function createClient(options: ClientOptions): SpoolClient {
     throw new TypeError('createClient needs `baseURL`, e.g. "https://gateway.example/v1".');
   }
   const baseURL = options.baseURL.replace(/\/+$/, '');
+  const streamUrl = (streamId: string) => `${baseURL}/streams/${encodeURIComponent(streamId)}`;
   const limited = options.maxConcurrent !== undefined || options.requestsPerMinute !== undefined;
   const scheduler = limited
     ? lazyScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
     : undefined;
 
+  const start = (
+    url: string,
+    body: string | undefined,
+    streamOptions: ChatResumeOptions,
+    streamId?: string,
+  ): ChatStream => {
+    const headers = async () => {
+      const merged: Record<string, string> = { accept: 'text/event-stream' };
+      if (body !== undefined) merged['content-type'] = 'application/json';
+      if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
+      assignLowercase(merged, await resolve(options.headers));
+      assignLowercase(merged, await resolve(streamOptions.headers));
+      return merged;
+    };
+    const engineOptions: EventStreamOptions = {
+      headers,
+      retry: streamOptions.retry ?? options.retry,
+      onRetry: streamOptions.onRetry ?? options.onRetry,
+      idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
+      transport: options.transport,
+      fetch: options.fetch,
+      XMLHttpRequest: options.XMLHttpRequest,
+      resumeUrl: streamUrl,
+      onNoResume: options.onNoResume,
+      onUnauthorized: options.onUnauthorized,
+      lifecycle: options.lifecycle,
+      reconnectOnVisible: options.reconnectOnVisible,
+      scheduler,
+      streamId,
+      lastEventId: streamOptions.lastEventId,
+    };
+    return streamChatCompletion(url, body, engineOptions, streamOptions);
+  };
+
   return {
     scheduler,
     chat: {
-      stream(request, streamOptions = {}) {
-        const headers = async () => {
-          const merged: Record<string, string> = {
-            accept: 'text/event-stream',
-            'content-type': 'application/json',
-          };
-          if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
-          assignLowercase(merged, await resolve(options.headers));
-          assignLowercase(merged, await resolve(streamOptions.headers));
-          return merged;
-        };
-        const engineOptions: EventStreamOptions = {
-          headers,
-          retry: streamOptions.retry ?? options.retry,
-          onRetry: streamOptions.onRetry ?? options.onRetry,
-          idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
-          transport: options.transport,
-          fetch: options.fetch,
-          XMLHttpRequest: options.XMLHttpRequest,
-          resumeUrl: (streamId) => `${baseURL}/streams/${encodeURIComponent(streamId)}`,
-          onNoResume: options.onNoResume,
-          onUnauthorized: options.onUnauthorized,
-          lifecycle: options.lifecycle,
-          reconnectOnVisible: options.reconnectOnVisible,
-          scheduler,
-        };
-        const body = JSON.stringify({ ...request, stream: true });
-        return streamChatCompletion(`${baseURL}/chat/completions`, body, engineOptions, streamOptions);
-      },
+      stream: (request, streamOptions = {}) =>
+        start(`${baseURL}/chat/completions`, JSON.stringify({ ...request, stream: true }), streamOptions),
+      resume: (streamId, resumeOptions = {}) =>
+        start(streamUrl(streamId), undefined, resumeOptions, streamId),
     },
   };
 }

@@ -37,10 +37,19 @@ export async function toHttpError(response: TransportResponse, planned: PlannedR
   const parsed = parseJson(text);
   const status = response.status;
   const body = normalizeErrorBody(status, parsed, `HTTP ${status}`);
+  // A resume's 404/410 means the stream is unknown or gone, whatever code the body names.
+  const resumeCode =
+    planned.kind !== 'resume'
+      ? undefined
+      : status === 404
+        ? 'stream_not_found'
+        : status === 410
+          ? 'stream_expired'
+          : undefined;
   return new HttpError(
     `${planned.method} ${planned.url} failed with HTTP ${status}: ${body.error.message}.${hintForStatus(status, planned)}`,
     {
-      code: body.error.code ?? `http_${status}`,
+      code: resumeCode ?? body.error.code ?? `http_${status}`,
       status,
       retryable: isRetryableStatus(status),
       retryAfterMs: parseRetryAfter(response.headers, Date.now()),

@@ -108,10 +108,17 @@ export class CallbackError extends SpoolClientError {
   }
 }
 
-/** The stream was stopped by `cancel()` or the caller's `AbortSignal`. */
+/**
+ * The stream was stopped: code `aborted` by `cancel()` or the caller's `AbortSignal` (generation
+ * stopped too), code `detached` by `detach()` (the gateway generates on; `chat.resume` reattaches).
+ */
 export class AbortError extends SpoolClientError {
-  constructor(cause?: unknown) {
-    super('The stream was cancelled.', { code: 'aborted', retryable: false, cause });
+  constructor(cause?: unknown, code: 'aborted' | 'detached' = 'aborted') {
+    super(`The stream was ${code === 'detached' ? 'detached' : 'cancelled'}.`, {
+      code,
+      retryable: false,
+      cause,
+    });
     this.name = 'AbortError';
   }
 }

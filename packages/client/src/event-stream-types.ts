@@ -113,6 +113,13 @@ export interface EventStreamOptions {
   reconnectOnVisible?: boolean;
   /** Admission control shared between streams (see `createScheduler`). */
   scheduler?: Scheduler;
+  /**
+   * Attach to this existing stream instead of sending the request: every attempt is
+   * `GET resumeUrl(streamId)` with `Last-Event-ID`, starting after `lastEventId`.
+   */
+  streamId?: string;
+  /** With `streamId`: the last event id already delivered; the stream sends what follows. @default 0 */
+  lastEventId?: number;
   /** Recorder to collect stats into, for layers that add token counts. @default a new one */
   stats?: StatsRecorder;
 }
@@ -135,9 +142,17 @@ export interface EventStream {
   readonly done: Promise<void>;
   /** Stops the stream and asks the server to stop generating (`DELETE` on the stream). */
   cancel(): Promise<void>;
+  /**
+   * Drops the connection and stops without `DELETE`: the server generates on, to be resumed later
+   * from `lastEventId`. `done` rejects with an `AbortError` whose code is `detached`.
+   */
+  detach(): Promise<void>;
   /** The server's stream id, once known. */
   readonly streamId: string | undefined;
-  /** The last event id delivered. */
+  /**
+   * The highest event id received so far (0 before any; `[DONE]`'s id once it arrives), from the
+   * resume bookkeeping: what a later resume passes as `Last-Event-ID`.
+   */
   readonly lastEventId: number;
   /** Measurements so far. */
   stats(): StreamStats;

@@ -78,6 +78,8 @@ export function connectEventStream(
     resumeUrl,
     idempotency: options.idempotencyKey ?? method === 'POST',
     generateKey: () => newIdempotencyKey(),
+    streamId: options.streamId,
+    lastEventId: options.lastEventId,
   });
   const controller = new AbortController();
   const outerSignal = controller.signal;
@@ -230,7 +232,8 @@ export function connectEventStream(
           const response = await attemptOnce(planned, attemptController.signal, touch);
           stats.connected();
           unauthorizedRetried = false;
-          if (!opened) emitStatus({ type: 'open', streamId: planner.streamId });
+          // Attaching to a known stream (`streamId`) announces `resumed` from its first response.
+          if (!opened && planned.kind !== 'resume') emitStatus({ type: 'open', streamId: planner.streamId });
           else if (planned.kind === 'restart') emitStatus({ type: 'restarted' });
           else emitStatus({ type: 'resumed', fromEventId: planned.fromEventId, streamId: planner.streamId });
           opened = true;
@@ -345,6 +348,10 @@ export function connectEventStream(
       // A stream that finished on its own has nothing left to stop.
       if (outerSignal.aborted) await sendDelete();
       await done.catch(() => {});
+    },
+    detach() {
+      if (!settled && !outerSignal.aborted) controller.abort(new AbortError(undefined, 'detached'));
+      return done.catch(() => {});
     },
     get streamId() {
       return planner.streamId;

@@ -29,6 +29,10 @@ export interface ResumePlannerOptions {
   idempotency: boolean;
   /** Makes a fresh idempotency key. */
   generateKey: () => string;
+  /** A stream to attach to from the first request (`GET resumeUrl(streamId)`), not one to create. */
+  streamId?: string | undefined;
+  /** The last event id already delivered elsewhere; the first request asks for what follows. @default 0 */
+  lastEventId?: number | undefined;
 }
 
 /** What to do after a connection dropped. */
@@ -40,7 +44,7 @@ export type DropDecision = 'resume' | 'restart' | 'fail';
  */
 export class ResumePlanner {
   private options: ResumePlannerOptions;
-  private tracker = new EventIdTracker();
+  private tracker: EventIdTracker;
   private currentStreamId: string | undefined;
   private currentKey: string | undefined;
   private attempted = false;
@@ -50,6 +54,8 @@ export class ResumePlanner {
 
   constructor(options: ResumePlannerOptions) {
     this.options = options;
+    this.tracker = new EventIdTracker(options.lastEventId);
+    this.currentStreamId = options.streamId;
     this.currentKey = options.idempotency ? options.generateKey() : undefined;
   }
 
