@@ -346,7 +346,8 @@ export function renderSvg(report) {
     y += rendered.height;
   }
   const footer = `npm run bench · ${report.generatedAt.slice(0, 10)} · ${report.machine.cpus} CPUs, loopback, ${report.mode} run`;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 16}" viewBox="0 0 ${width} ${y + 16}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 16}" viewBox="0 0 ${width} ${y + 16}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" role="img">
+<title>Spool vs nginx, Portkey and a direct connection: capacity, added time to first token, RSS per idle stream</title>
 <rect width="100%" height="100%" fill="#ffffff"/>
 <text x="16" y="22" font-size="15" font-weight="700">Spool vs nginx, Portkey and a direct connection</text>
 ${body}<text x="16" y="${y + 6}" font-size="11" fill="#6b7280">${escapeXml(footer)}</text>
