@@ -2,10 +2,7 @@ import {
   AbortError,
   type ChatStatusEvent,
   type ChatStream,
-  connectEventStream,
   createClient,
-  DeltaAssembler,
-  type EventStream,
   type FetchLike,
   fetchCanStream,
   globalLifecycle,
@@ -14,11 +11,9 @@ import {
   type SpoolClient,
   SpoolClientError,
   StatsRecorder,
-  StreamError,
   type StreamStats,
-  type StreamStatus,
 } from '@spool/client';
-import type { ChatCompletionChunk, ChatMessage as WireMessage } from '@spool/protocol';
+import type { ChatMessage as WireMessage } from '@spool/protocol';
 import {
   clearInflight,
   defaultStorage,
@@ -65,7 +60,15 @@ export interface ChatStore {
    * reconnects and resumes. For demos and drills. @returns whether there was a connection to cut
    */
   cutConnection(): boolean;
-  /** Stops listening for online/offline events. An answer under way keeps streaming until it ends. */
+  /**
+   * Lets go of the answer under way without stopping it: the connection closes (no `DELETE`), the
+   * gateway generates on, and the answer waits, as after a reload, for `resume()` to pick it up after
+   * the last event shown; its in-flight record stays stored. `send()`'s promise resolves then.
+   * `useChat` calls it when the last component using the store unmounts. An answer the gateway has
+   * not named yet (no stream id) cannot be picked up again: it ends as stopped (dropped if empty).
+   */
+  detach(): void;
+  /** Stops listening for online/offline events. An answer under way keeps streaming (see `detach`). */
   dispose(): void;
 }
 
@@ -79,8 +82,10 @@ interface ActiveAnswer {
   /** Whether the in-flight record's start (stream id, conversation) is stored. */
   startSaved: boolean;
   stopRequested: boolean;
-  cancel(): Promise<void>;
-  stats(): StreamStats;
+  /** The model answering. */
+  model: string;
+  /** The client stream, once started. */
+  stream: ChatStream | undefined;
 }
 
 const ACTIVE_PHASES: ReadonlySet<Phase> = new Set(['connecting', 'streaming', 'reconnecting']);
@@ -205,7 +210,7 @@ class SpoolChatStore implements ChatStore {
     const active = this.#active;
     if (!active) return;
     active.stopRequested = true;
-    await active.cancel();
+    await active.stream?.cancel();
   };
 
   regenerate = async (options: SendOptions = {}): Promise<void> => {
@@ -227,7 +232,7 @@ class SpoolChatStore implements ChatStore {
     this.#pendingResume = undefined;
     if (active) {
       active.stopRequested = true;
-      void active.cancel();
+      void active.stream?.cancel();
     }
     this.#messages = [];
     this.#phase = 'idle';
@@ -257,82 +262,48 @@ class SpoolChatStore implements ChatStore {
     this.#unsubscribeLifecycle();
   };
 
+  detach = (): void => {
+    const active = this.#active;
+    if (!active) return;
+    this.#active = undefined;
+    void active.stream?.detach();
+    const streamId = this.#streamId;
+    const assistant = this.#messages.find((message) => message.id === active.assistantId);
+    this.#retryInfo = undefined;
+    if (streamId === undefined || !assistant) {
+      // Nothing names the generation, so nothing can pick it up: settle it as a reload would.
+      this.#messages = settleInterrupted([...this.#messages]);
+      this.#phase = 'idle';
+      clearInflight(this.#session, this.#inflightKey);
+      saveHistory(this.#history, this.#historyKey, this.#messages);
+    } else {
+      this.#pendingResume = {
+        streamId,
+        lastEventId: active.lastEventId,
+        assistantId: active.assistantId,
+        model: active.model,
+        messages: [...this.#messages],
+      };
+      this.#phase = 'connecting';
+    }
+    this.#changed();
+  };
+
   resume = async (): Promise<void> => {
     const record = this.#pendingResume;
     if (!record || this.#active) return;
-    const url = `${this.#options.baseURL.replace(/\/+$/, '')}/streams/${encodeURIComponent(record.streamId)}`;
-    const assistant = record.messages.find((message) => message.id === record.assistantId);
-    const shownText = assistant?.content ?? '';
-    const assembler = new DeltaAssembler();
-    const stats = new StatsRecorder(this.#now);
-    const client = this.#options.client ?? {};
-    const userHeaders = client.headers;
-    let stream: EventStream | undefined;
-    const active: ActiveAnswer = {
-      assistantId: record.assistantId,
-      lastEventId: record.lastEventId,
-      startSaved: true,
-      stopRequested: false,
-      cancel: () => stream?.cancel() ?? Promise.resolve(),
-      stats: () => stats.snapshot(),
-    };
-    this.#active = active;
+    const shownText = record.messages.find((message) => message.id === record.assistantId)?.content ?? '';
+    const active = this.#start(record.assistantId, record.lastEventId, record.model);
+    this.#pendingResume = undefined;
+    this.#streamId = record.streamId;
     this.#phase = 'connecting';
     this.#changed();
-    stream = connectEventStream(
-      url,
-      {
-        method: 'GET',
-        // Sent until the engine knows a later id; it then sends its own under the same name.
-        headers: async () => ({
-          ...(typeof userHeaders === 'function' ? await userHeaders() : userHeaders),
-          ...(this.#options.apiKey ? { authorization: `Bearer ${this.#options.apiKey}` } : {}),
-          accept: 'text/event-stream',
-          'last-event-id': String(record.lastEventId),
-        }),
-        resumeUrl: () => url,
-        requireDone: true,
-        retry: client.retry,
-        onRetry: client.onRetry,
-        idleTimeoutMs: client.idleTimeoutMs,
-        transport: client.transport,
-        fetch: this.#cuttableFetch(),
-        XMLHttpRequest: client.XMLHttpRequest,
-        lifecycle: this.#lifecycle,
-        reconnectOnVisible: client.reconnectOnVisible,
-        stats,
-      },
-      {
-        onEvent: (message) => {
-          let chunk: ChatCompletionChunk;
-          try {
-            chunk = JSON.parse(message.data) as ChatCompletionChunk;
-          } catch (error) {
-            throw new StreamError(
-              `The gateway sent an event that is not JSON: ${message.data.slice(0, 80)}`,
-              {
-                code: 'invalid_chunk',
-                retryable: false,
-                cause: error,
-              },
-            );
-          }
-          for (const event of assembler.apply(chunk)) {
-            if (event.type === 'text-delta' && event.choiceIndex === 0) stats.addToken();
-          }
-          const lastEventId = message.id === undefined ? active.lastEventId : Number(message.id);
-          this.#onText(active, shownText + assembler.text(0), lastEventId, record.streamId);
-        },
-        onStatus: (status) => this.#onStatus(active, status, record.streamId),
-      },
-    );
-    this.#pendingResume = undefined;
-    try {
-      await stream.done;
-      this.#finish(active, 'done');
-    } catch (error) {
-      this.#finish(active, active.stopRequested && error instanceof AbortError ? 'stopped' : 'error', error);
-    }
+    const stream = this.#client.chat.resume(record.streamId, {
+      lastEventId: record.lastEventId,
+      onStatus: (status) => this.#onStatus(active, status, record.streamId),
+      onText: (_delta, text) => this.#onText(active, shownText + text, record.streamId),
+    });
+    await this.#settle(active, stream);
   };
 
   async #answer(options: SendOptions): Promise<void> {
@@ -351,29 +322,37 @@ class SpoolChatStore implements ChatStore {
     saveHistory(this.#history, this.#historyKey, this.#messages);
     this.#changed();
 
-    let stream: ChatStream | undefined;
-    const active: ActiveAnswer = {
-      assistantId: assistant.id,
-      lastEventId: 0,
-      startSaved: false,
-      stopRequested: false,
-      cancel: () => stream?.cancel() ?? Promise.resolve(),
-      stats: () => stream?.stats() ?? new StatsRecorder(this.#now).snapshot(),
-    };
-    this.#active = active;
-    stream = this.#client.chat.stream(
+    const active = this.#start(assistant.id, 0, this.#model);
+    active.startSaved = false;
+    const stream = this.#client.chat.stream(
       { ...options.body, model: this.#model, messages },
       {
         headers: options.headers,
         idleTimeoutMs: options.idleTimeoutMs,
-        onStatus: (status) => this.#onStatus(active, status, stream?.streamId),
-        onText: (_delta, text) => {
-          // Spool numbers events 1, 2, 3 … and the client counts each delivered once: the count is the id.
-          const lastEventId = stream ? lastEventIdOf(stream) : 0;
-          this.#onText(active, text, lastEventId, stream?.streamId);
-        },
+        onStatus: (status) => this.#onStatus(active, status, active.stream?.streamId),
+        onText: (_delta, text) => this.#onText(active, text, active.stream?.streamId),
       },
     );
+    await this.#settle(active, stream);
+  }
+
+  /** Makes `active` the answer under way (its stream is set by {@link settle}). */
+  #start(assistantId: string, lastEventId: number, model: string): ActiveAnswer {
+    const active: ActiveAnswer = {
+      assistantId,
+      lastEventId,
+      startSaved: true,
+      stopRequested: false,
+      model,
+      stream: undefined,
+    };
+    this.#active = active;
+    return active;
+  }
+
+  /** Waits for the answer's stream to end and records how; a detached answer is no longer active. */
+  async #settle(active: ActiveAnswer, stream: ChatStream): Promise<void> {
+    active.stream = stream;
     try {
       await stream.text();
       this.#finish(active, 'done');
@@ -382,11 +361,7 @@ class SpoolChatStore implements ChatStore {
     }
   }
 
-  #onStatus(
-    active: ActiveAnswer,
-    status: ChatStatusEvent | StreamStatus,
-    streamId: string | undefined,
-  ): void {
+  #onStatus(active: ActiveAnswer, status: ChatStatusEvent, streamId: string | undefined): void {
     if (this.#active !== active) return;
     switch (status.type) {
       case 'connecting':
@@ -417,16 +392,18 @@ class SpoolChatStore implements ChatStore {
       case 'done':
         return;
     }
-    this.#stats = active.stats();
+    this.#stats = this.#statsOf(active);
     this.#changed();
   }
 
-  #onText(active: ActiveAnswer, text: string, lastEventId: number, streamId: string | undefined): void {
+  #onText(active: ActiveAnswer, text: string, streamId: string | undefined): void {
     if (this.#active !== active) return;
+    // The id of the event whose text this is: what a resume continues after.
+    const lastEventId = active.stream?.lastEventId ?? active.lastEventId;
     this.#setAssistant(active.assistantId, text, 'streaming');
     this.#phase = 'streaming';
     this.#retryInfo = undefined;
-    this.#stats = active.stats();
+    this.#stats = this.#statsOf(active);
     if (streamId !== undefined) this.#streamId = streamId;
     active.lastEventId = lastEventId;
     this.#persistInflight(active);
@@ -460,7 +437,7 @@ class SpoolChatStore implements ChatStore {
     this.#setAssistant(active.assistantId, assistant?.content ?? '', outcome);
     this.#phase = outcome === 'stopped' ? 'idle' : outcome;
     this.#retryInfo = undefined;
-    this.#stats = active.stats();
+    this.#stats = this.#statsOf(active);
     this.#error =
       outcome !== 'error'
         ? undefined
@@ -470,6 +447,10 @@ class SpoolChatStore implements ChatStore {
     clearInflight(this.#session, this.#inflightKey);
     saveHistory(this.#history, this.#historyKey, this.#messages);
     this.#changed();
+  }
+
+  #statsOf(active: ActiveAnswer): StreamStats {
+    return active.stream?.stats() ?? new StatsRecorder(this.#now).snapshot();
   }
 
   #setAssistant(id: string, content: string, state: ChatMessageState): void {
@@ -520,12 +501,6 @@ function settleInterrupted(messages: ChatMessage[]): ChatMessage[] {
     if (message.state !== 'streaming') return [message];
     return message.content === '' ? [] : [{ ...message, state: 'stopped' as const }];
   });
-}
-
-/** The last event id a chat stream delivered: `lastEventId` once the client exposes it, else the count. */
-function lastEventIdOf(stream: ChatStream): number {
-  const exposed = (stream as ChatStream & { lastEventId?: unknown }).lastEventId;
-  return typeof exposed === 'number' ? exposed : stream.stats().events;
 }
 
 /**

@@ -22,10 +22,15 @@ export interface UseChatResult extends ChatState {
   store: ChatStore;
 }
 
+/** How many mounted `useChat` components use each store: the last to unmount detaches its answer. */
+const mountedHooks = new WeakMap<ChatStore, number>();
+
 /**
  * A streaming chat that survives drops, offline spells and reloads: `useSyncExternalStore` over
  * {@link createChatStore}. The options are read once, when the component mounts; pass a `store`
- * instead to share one between components.
+ * instead to share one between components. When the last component using the store unmounts, the
+ * answer under way is detached (`store.detach()`): its connection closes, the gateway generates on,
+ * and the next mount or a reloaded page resumes it; `stop()` is what ends a generation.
  * @example
  * const chat = useChat({ baseURL: '/v1', model: 'sim' });
  * <form onSubmit={chat.handleSubmit}><input value={chat.input} onChange={(e) => chat.setInput(e.target.value)} /></form>
@@ -36,7 +41,15 @@ export function useChat(options: ChatStoreOptions | { store: ChatStore }): UseCh
   const [input, setInput] = useState('');
 
   useEffect(() => {
+    mountedHooks.set(store, (mountedHooks.get(store) ?? 0) + 1);
     void store.resume();
+    return () => {
+      const left = (mountedHooks.get(store) ?? 1) - 1;
+      mountedHooks.set(store, left);
+      // The last view of the answer is gone: let go of the connection, not of the generation. A remount
+      // (StrictMode's included) or a reloaded page resumes it after the last event shown.
+      if (left === 0) store.detach();
+    };
   }, [store]);
 
   const handleSubmit = useCallback(
