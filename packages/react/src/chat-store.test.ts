@@ -5,6 +5,7 @@ import {
   answerOf,
   MemoryStorage,
   readReplay,
+  recordingFetch,
   startTestGateway,
   waitForState,
 } from '../test/chat-fixtures.js';
@@ -167,6 +168,57 @@ describe('createChatStore against a real gateway', () => {
     expect(session.items.size).toBe(0);
     first.dispose();
     second.dispose();
+  });
+
+  test('detach lets go without DELETE; the gateway completes the answer; resume() picks it up exactly', async () => {
+    const recorded = recordingFetch();
+    const { store, session } = newStore({ client: { fetch: recorded.fetch } });
+    const sending = store.send('detach me', { headers: { 'x-spool-fault': 'tps=50' } });
+    const partial = await waitForState(store, (state) => answerOf(state).length > 0);
+    store.detach();
+    await sending;
+    const detached = store.getSnapshot();
+    expect(detached.status).toBe('connecting');
+    expect(detached.messages.at(-1)?.state).toBe('streaming');
+    const shown = answerOf(detached);
+    expect(shown.startsWith(answerOf(partial))).toBe(true);
+    const progress = JSON.parse(session.getItem(`test-${storeCount}:inflight:progress`) ?? '{}');
+    expect(progress).toMatchObject({ streamId: partial.streamId, text: shown });
+    expect(progress.lastEventId).toBeGreaterThan(0);
+
+    const replay = await readReplay(gateway.url, partial.streamId ?? '');
+    expect(replay).toContain('data: [DONE]');
+    expect(replay).not.toContain('stream_cancelled');
+    expect(recorded.requests.map((request) => request.method)).not.toContain('DELETE');
+
+    await store.resume();
+    const state = store.getSnapshot();
+    expect(state.status).toBe('done');
+    expect(answerOf(state)).toBe(expectedText(['user', 'detach me']));
+    expect(state.messages).toHaveLength(2);
+    expect(recorded.requests.at(-1)).toEqual({
+      method: 'GET',
+      url: `${gateway.url}/v1/streams/${partial.streamId}`,
+      lastEventId: String(progress.lastEventId),
+    });
+    expect(session.items.size).toBe(0);
+  });
+
+  test('detach before the gateway named the stream ends the empty answer: nothing to resume', async () => {
+    const { store, session } = newStore();
+    const sawRetry = waitForState(store, (state) => state.status === 'reconnecting');
+    const sending = store.send('not yet', {
+      headers: { 'x-spool-fault': `status=429;retry-after=30;times=1;key=store-detach-${Date.now()}` },
+    });
+    await sawRetry;
+    store.detach();
+    await sending;
+    const state = store.getSnapshot();
+    expect(state.status).toBe('idle');
+    expect(state.messages.map((message) => message.role)).toEqual(['user']);
+    expect(session.items.size).toBe(0);
+    await store.resume();
+    expect(store.getSnapshot().status).toBe('idle');
   });
 
   test('reports offline while the device is offline with an answer open', async () => {

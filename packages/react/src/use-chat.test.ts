@@ -3,7 +3,8 @@ import type { Gateway } from '@spool/gateway';
 import { simText } from '@spool/gateway';
 import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { answerOf, readReplay, startTestGateway } from '../test/chat-fixtures.js';
+import { answerOf, readReplay, recordingFetch, startTestGateway } from '../test/chat-fixtures.js';
+import { createChatStore } from './chat-store.js';
 import { useChat } from './use-chat.js';
 
 let gateway: Gateway;
@@ -54,6 +55,49 @@ describe('useChat against a real gateway (happy-dom, Node fetch)', () => {
     expect(answerOf(second.result.current)).toBe(expected('reload me'));
     expect(second.result.current.messages).toHaveLength(2);
     expect(sessionStorage.length).toBe(0);
+  });
+
+  test('unmounting detaches: no DELETE, the gateway completes the answer, a remount resumes it exactly', async () => {
+    const recorded = recordingFetch();
+    const options = { baseURL: `${gateway.url}/v1`, client: { fetch: recorded.fetch } };
+    const first = renderHook(() => useChat(options));
+    act(() => {
+      void first.result.current.send('leave me', { headers: { 'x-spool-fault': 'tps=50' } });
+    });
+    await waitFor(() => expect(answerOf(first.result.current)).not.toBe(''));
+    const streamId = first.result.current.streamId ?? '';
+    first.unmount();
+    const replay = await readReplay(gateway.url, streamId);
+    expect(replay).toContain('data: [DONE]');
+    expect(replay).not.toContain('stream_cancelled');
+    expect(recorded.requests.map((request) => request.method)).toEqual(['POST']);
+    const progress = JSON.parse(sessionStorage.getItem('spool-chat:inflight:progress') ?? '{}');
+    expect(progress.streamId).toBe(streamId);
+
+    const second = renderHook(() => useChat(options));
+    expect(answerOf(second.result.current)).toBe(progress.text);
+    await waitFor(() => expect(second.result.current.status).toBe('done'));
+    expect(answerOf(second.result.current)).toBe(expected('leave me'));
+    expect(recorded.requests.map((request) => `${request.method} ${request.lastEventId}`)).toEqual([
+      'POST null',
+      `GET ${progress.lastEventId}`,
+    ]);
+    expect(sessionStorage.length).toBe(0);
+  });
+
+  test('a store shared by two components keeps streaming until the last of them unmounts', async () => {
+    const recorded = recordingFetch();
+    const store = createChatStore({ baseURL: `${gateway.url}/v1`, client: { fetch: recorded.fetch } });
+    const one = renderHook(() => useChat({ store }));
+    const two = renderHook(() => useChat({ store }));
+    act(() => {
+      void store.send('shared', { headers: { 'x-spool-fault': 'tps=50' } });
+    });
+    await waitFor(() => expect(answerOf(two.result.current)).not.toBe(''));
+    one.unmount();
+    await waitFor(() => expect(two.result.current.status).toBe('done'));
+    expect(answerOf(two.result.current)).toBe(expected('shared'));
+    expect(recorded.requests.map((request) => request.method)).toEqual(['POST']);
   });
 
   test('stop ends the answer and cancels the generation on the gateway', async () => {

@@ -1,3 +1,4 @@
+import type { FetchLike } from '@spool/client';
 import { type Gateway, type GatewayConfigInput, parseConfig, startGateway } from '@spool/gateway';
 import type { StorageLike } from '../src/chat-persistence.js';
 import type { ChatStore } from '../src/chat-store.js';
@@ -68,4 +69,23 @@ export async function readReplay(gatewayUrl: string, streamId: string): Promise<
     headers: { accept: 'text/event-stream' },
   });
   return response.text();
+}
+
+/** A `fetch` that records each request's method, URL and Last-Event-ID, to check what a store sent. */
+export function recordingFetch(): {
+  fetch: FetchLike;
+  requests: Array<{ method: string; url: string; lastEventId: string | null }>;
+} {
+  const requests: Array<{ method: string; url: string; lastEventId: string | null }> = [];
+  return {
+    requests,
+    fetch: (url, init) => {
+      requests.push({
+        method: init.method ?? 'GET',
+        url,
+        lastEventId: new Headers(init.headers).get('last-event-id'),
+      });
+      return globalThis.fetch(url, init);
+    },
+  };
 }
