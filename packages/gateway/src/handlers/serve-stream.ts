@@ -101,7 +101,21 @@ export async function serveStream(
       response.getHeader(REQUEST_ID_HEADER) ?? extraHeaders[REQUEST_ID_HEADER] ?? '',
     ),
   });
-  response.write(encodeRetry(context.config.server.retryMs));
+  // Writes made in one turn of the event loop leave in one syscall: the headers, the retry hint and
+  // the first events go out together, and so do the last events and the end of the response.
+  let corked = false;
+  const write = (text: string): boolean => {
+    if (!corked) {
+      corked = true;
+      response.cork();
+      setImmediate(() => {
+        corked = false;
+        response.uncork();
+      });
+    }
+    return response.write(text);
+  };
+  write(encodeRetry(context.config.server.retryMs));
   // Disable Nagle: each event should leave as soon as it is written.
   request.socket.setNoDelay(true);
   context.readers.add(controller);
@@ -131,11 +145,7 @@ export async function serveStream(
         }
       }
       heartbeat.touch();
-      if (
-        !response.write(batch) &&
-        !(await waitForDrain(response, context.config.server.slowClientTimeoutMs))
-      )
-        break;
+      if (!write(batch) && !(await waitForDrain(response, context.config.server.slowClientTimeoutMs))) break;
     }
   } catch (error) {
     if (!controller.signal.aborted) {
@@ -146,7 +156,7 @@ export async function serveStream(
       if (!(error instanceof SpoolReadError))
         context.log.error({ err: error, streamId }, 'spool read failed');
       // Not a spooled event, so it has no id: a client resuming later still asks for the right one.
-      response.write(encodeEvent({ data: JSON.stringify(body) }));
+      write(encodeEvent({ data: JSON.stringify(body) }));
     }
   } finally {
     heartbeat.stop();
