@@ -14,6 +14,24 @@ const makePlanner = (resumable = true) => {
 };
 
 describe('ResumePlanner', () => {
+  it('attaches to a known stream from the first request: GET with Last-Event-ID, no idempotency key', () => {
+    const planner = new ResumePlanner({
+      url: 'https://gw/v1/streams/str_1',
+      method: 'GET',
+      resumeUrl: (id) => `https://gw/v1/streams/${id}`,
+      idempotency: false,
+      generateKey: () => 'unused',
+      streamId: 'str_1',
+      lastEventId: 7,
+    });
+    expect(planner.lastEventId).toBe(7);
+    expect(planner.accept('7')).toBe(false);
+    const planned = planner.plan({});
+    expect(planned).toMatchObject({ kind: 'resume', method: 'GET', url: 'https://gw/v1/streams/str_1' });
+    expect(planned.headers).toEqual({ 'last-event-id': '7' });
+    expect(planner.onDrop('fail')).toBe('resume');
+  });
+
   it('sends the first POST with an idempotency key and no Last-Event-ID', () => {
     const planned = makePlanner().plan({ authorization: 'Bearer x' });
     expect(planned).toMatchObject({ kind: 'initial', method: 'POST', fromEventId: 0 });
