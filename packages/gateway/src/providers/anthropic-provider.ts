@@ -6,7 +6,7 @@ import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-re
 import { toAnthropicRequest } from './anthropic-translate.js';
 import { toUpstreamError } from './openai-provider.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
-import { readSseEvents } from './sse-reader.js';
+import { readBodyEvents } from './sse-reader.js';
 import { upstreamHttpError } from './upstream-http-error.js';
 
 /** Options of an Anthropic Messages API upstream. */
@@ -132,7 +132,7 @@ export class AnthropicProvider implements ChatProvider {
       includeUsage: request.stream_options?.include_usage === true,
       now: this.#options.now,
     });
-    return translateStream(readSseEvents(response.body), translator, this.name, context.signal);
+    return translateStream(readBodyEvents(response.body), translator, this.name, context.signal);
   }
 
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {

@@ -3,7 +3,7 @@ import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
-import { readSseEvents } from './sse-reader.js';
+import { readBodyEvents } from './sse-reader.js';
 import { upstreamHttpError } from './upstream-http-error.js';
 
 /** Options of an OpenAI-compatible upstream (OpenAI, DeepSeek, Groq, Ollama, vLLM, llama.cpp …). */
@@ -102,7 +102,7 @@ export class OpenAIProvider implements ChatProvider {
         `Upstream "${this.name}" answered a streamed request with "${contentType || 'no content type'}" instead of text/event-stream`,
       );
     }
-    return wrapStreamErrors(readSseEvents(response.body), this.name, context.signal);
+    return wrapStreamErrors(readBodyEvents(response.body), this.name, context.signal);
   }
 
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
