@@ -92,9 +92,10 @@ export async function startRedis() {
 
 /**
  * Spool's gateway in front of the sim. `store: 'redis'` starts its own redis-server, whose memory
- * counts as the target's. `cpuProfileDir` runs the gateway under `node --cpu-prof`.
+ * counts as the target's. `cpuProfileDir` runs the gateway under `node --cpu-prof`. `cli` runs
+ * another build of the gateway (a baseline from an earlier commit, for before/after in one run).
  */
-export async function startSpool(sim, { store = 'memory', cpuProfileDir } = {}) {
+export async function startSpool(sim, { store = 'memory', cpuProfileDir, cli = SPOOL_CLI } = {}) {
   const directory = temporaryDirectory(`spool-${store}`);
   const redis = store === 'redis' ? await startRedis() : undefined;
   const config = {
@@ -119,7 +120,7 @@ export async function startSpool(sim, { store = 'memory', cpuProfileDir } = {}) 
   const nodeArgs = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
   const child = spawnChild(`spool-${store}`, process.execPath, [
     ...nodeArgs,
-    SPOOL_CLI,
+    cli,
     'serve',
     '--config',
     configPath,

@@ -9,7 +9,8 @@
  * Each figure is the median of `--runs` runs; runs alternate between the two paths so that machine
  * noise hits both alike.
  *
- * Usage: node bench/relay/run.mjs [--runs 3] [--duration-ms 3000]
+ * Usage: node bench/relay/run.mjs [--runs 3] [--duration-ms 3000] [--baseline <spool.js of another build>]
+ * With `--baseline`, a third path runs that build of the gateway in the same rounds (before/after).
  * Target: the gateway adds < 1 ms to p50 TTFT and < 5 ms to p99 TTFT at 100 streams.
  */
 import { parseArgs } from 'node:util';
@@ -19,7 +20,11 @@ import { formatDeltaMs, formatMs, formatRatio, markdownTable, median } from '../
 import { assertBuilt, directTarget, startSim, startSpool } from '../lib/targets.mjs';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '3' }, 'duration-ms': { type: 'string', default: '3000' } },
+  options: {
+    runs: { type: 'string', default: '3' },
+    'duration-ms': { type: 'string', default: '3000' },
+    baseline: { type: 'string' },
+  },
 });
 const runs = Math.min(10, Math.max(1, Number(values.runs)));
 const durationMs = Math.min(60_000, Math.max(500, Number(values['duration-ms'])));
@@ -36,8 +41,9 @@ async function main() {
   const sim = await startSim();
   const loadgen = await startLoadgen();
   const paths = { direct: () => directTarget(sim), gateway: () => startSpool(sim) };
+  if (values.baseline) paths.baseline = () => startSpool(sim, { cli: values.baseline });
   /** results[path][concurrency] = list of per-run summaries */
-  const results = { direct: {}, gateway: {} };
+  const results = Object.fromEntries(Object.keys(paths).map((name) => [name, {}]));
   try {
     for (let run = 0; run < runs; run++) {
       for (const [name, start] of Object.entries(paths)) {
@@ -87,14 +93,13 @@ async function main() {
       for (const stat of ['p50', 'p99']) {
         const direct = pick('direct', concurrency, metric, stat);
         const gateway = pick('gateway', concurrency, metric, stat);
-        rows.push([
-          String(concurrency),
-          `${label} ${stat}`,
-          formatMs(direct),
-          formatMs(gateway),
-          formatDeltaMs(gateway - direct),
-          formatRatio(gateway / direct),
-        ]);
+        const row = [String(concurrency), `${label} ${stat}`, formatMs(direct)];
+        if (values.baseline) {
+          const baseline = pick('baseline', concurrency, metric, stat);
+          row.push(formatMs(baseline), formatDeltaMs(baseline - direct));
+        }
+        row.push(formatMs(gateway), formatDeltaMs(gateway - direct), formatRatio(gateway / direct));
+        rows.push(row);
       }
     }
   }
@@ -102,7 +107,18 @@ async function main() {
     results[name][concurrency].reduce((sum, result) => sum + result.requests, 0);
   process.stdout.write(
     `\n### bench/relay: direct vs gateway (memory spool), median of ${runs} runs (ms)\n\n1 stream: sim-fast, one request at a time; 100 streams: 30 tokens/s, 10 tokens a stream, closed loop.\n\n` +
-      markdownTable(['streams', 'metric', 'direct', 'gateway', 'added', 'ratio'], rows) +
+      markdownTable(
+        [
+          'streams',
+          'metric',
+          'direct',
+          ...(values.baseline ? ['baseline', 'baseline added'] : []),
+          'gateway',
+          'added',
+          'ratio',
+        ],
+        rows,
+      ) +
       `\n\nRequests measured: ${CONCURRENCY.map((c) => `×${c}: direct ${requests('direct', c)}, gateway ${requests('gateway', c)}`).join('; ')}.\n`,
   );
   const added = (concurrency, stat) =>
