@@ -73,6 +73,7 @@ async function serve(argv: string[]): Promise<number> {
       : `${config.keys.length} API key(s)`;
   process.stdout.write(
     `Spool gateway listening on ${gateway.url}\n` +
+      `  Chat page: ${gateway.url}/\n` +
       `  OpenAI base URL: ${gateway.url}/v1   providers: ${providers}   spool: ${config.spool.store}   ${mode}\n`,
   );
   onSignals(() => gateway.close());
