@@ -1,0 +1,123 @@
+import type { StreamState } from './store.js';
+
+/** The appends of one stream that wait for the next write to Redis. */
+export interface QueuedAppends {
+  events: Array<[id: number, bytes: string]>;
+  /** The new lowest id Redis should keep, when the byte cap moved it since the last write. */
+  trimTo: number | undefined;
+}
+
+/**
+ * What an instance keeps of a stream it generates: the appends not yet written to Redis, which
+ * ids Redis has acknowledged, the byte-cap window Redis holds, and the most recent events so that
+ * readers on this instance are fed from memory rather than by XRANGE round trips.
+ * Pure bookkeeping: no I/O, no timers.
+ */
+export class RedisLocalWriter {
+  /** Last id appended. */
+  lastId = 0;
+  /** Last id Redis acknowledged; readers never see past it. */
+  ackedId = 0;
+  /** Lowest id Redis still holds (older ones were evicted by the byte cap). */
+  storedFirstId = 1;
+  /** Id of `#recent[0]`. */
+  recentFirstId = 1;
+  /** Set when a write failed: the stream cannot go on, and its readers end with this error. */
+  failure: Error | undefined;
+  /** Set once the end entry is stored (or the stream failed before its first byte). */
+  ended: Exclude<StreamState, 'pending' | 'streaming'> | undefined;
+  readonly #storedSizes: number[] = [];
+  #storedBytes = 0;
+  #trimmedTo = 1;
+  readonly #recent: string[] = [];
+  #recentBytes = 0;
+  #queued: Array<[number, string]> = [];
+  readonly #wakers = new Set<() => void>();
+
+  constructor(
+    readonly streamId: string,
+    readonly ownerId: string,
+    readonly idempotencyKey: string | undefined,
+    readonly maxStreamBytes: number,
+    readonly recentBytesCap: number,
+  ) {}
+
+  /** Records the next event; throws when `id` is not the last id + 1. */
+  record(id: number, bytes: string): void {
+    if (id !== this.lastId + 1) throw new Error(`spool: event ${id} appended, expected ${this.lastId + 1}`);
+    this.lastId = id;
+    this.#queued.push([id, bytes]);
+    this.#storedSizes.push(bytes.length);
+    this.#storedBytes += bytes.length;
+    // Evict from the front, never the newest event, so live readers always get what is new.
+    while (this.#storedBytes > this.maxStreamBytes && this.#storedSizes.length > 1) {
+      this.#storedBytes -= this.#storedSizes.shift() as number;
+      this.storedFirstId++;
+    }
+    this.#recent.push(bytes);
+    this.#recentBytes += bytes.length;
+    while (
+      this.#recent.length > 1 &&
+      (this.#recentBytes > this.recentBytesCap || this.recentFirstId < this.storedFirstId)
+    ) {
+      this.#recentBytes -= (this.#recent.shift() as string).length;
+      this.recentFirstId++;
+    }
+  }
+
+  /** Hands over what the next write to Redis carries. */
+  takeQueued(): QueuedAppends {
+    const events = this.#queued;
+    this.#queued = [];
+    const trimTo = this.storedFirstId > this.#trimmedTo ? this.storedFirstId : undefined;
+    if (trimTo !== undefined) this.#trimmedTo = trimTo;
+    return { events, trimTo };
+  }
+
+  /** The acknowledged events after `afterId` that are still in memory, concatenated. */
+  acknowledgedAfter(afterId: number): string {
+    const from = afterId + 1 - this.recentFirstId;
+    const to = this.ackedId + 1 - this.recentFirstId;
+    if (from < 0) throw new Error(`spool: event ${afterId + 1} is no longer in memory`);
+    if (to - from === 1) return this.#recent[from] as string;
+    return this.#recent.slice(from, to).join('');
+  }
+
+  /** Redis stored every event up to `id`. */
+  acknowledge(id: number): void {
+    if (id > this.ackedId) this.ackedId = id;
+    this.wake();
+  }
+
+  /** A write failed: every later append, `finish` and local reader gets `error`. */
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.wake();
+  }
+
+  /** The stream's end is stored. */
+  end(state: NonNullable<RedisLocalWriter['ended']>): void {
+    this.ended = state;
+    this.wake();
+  }
+
+  /** Calls `callback` once, at the next acknowledgement, failure or end; returns its removal. */
+  onChange(callback: () => void): () => void {
+    this.#wakers.add(callback);
+    return () => this.#wakers.delete(callback);
+  }
+
+  /** Resolves once Redis acknowledged `id` or a write failed. */
+  async acknowledged(id: number): Promise<void> {
+    while (this.ackedId < id && !this.failure) {
+      await new Promise<void>((resolve) => this.onChange(resolve));
+    }
+  }
+
+  /** Calls every waiting callback. */
+  wake(): void {
+    const wakers = [...this.#wakers];
+    this.#wakers.clear();
+    for (const waker of wakers) waker();
+  }
+}
