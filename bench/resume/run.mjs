@@ -10,7 +10,8 @@
  *     spool, redis-server's CPU is shown apart and added.
  * Runs alternate between targets; each figure is the median of `--runs` runs.
  *
- * Usage: node bench/resume/run.mjs [--runs 3] [--resumes 200] [--duration-ms 5000]
+ * Usage: node bench/resume/run.mjs [--runs 3] [--resumes 200] [--duration-ms 5000] [--baseline <spool.js of another build>]
+ * With `--baseline`, that build of the gateway runs in the same rounds with both spools (before/after).
  * Targets: resume p50 < 5 ms (memory), < 15 ms (Redis); the spool adds < 10% CPU.
  */
 import { parseArgs } from 'node:util';
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     resumes: { type: 'string', default: '200' },
     'duration-ms': { type: 'string', default: '5000' },
+    baseline: { type: 'string' },
   },
 });
 const runs = Math.min(10, Math.max(1, Number(values.runs)));
@@ -55,17 +57,25 @@ async function cpuPerStream(loadgen, target) {
 async function main() {
   const sim = await startSim();
   const loadgen = await startLoadgen();
-  const resume = { memory: [], redis: [] };
-  const cpu = { bare: [], memory: [], redis: [] };
+  /** Spool targets: [key, store, cli]; the baseline build's keys are prefixed `baseline `. */
+  const spools = [
+    ['memory', 'memory', undefined],
+    ['redis', 'redis', undefined],
+  ];
+  if (values.baseline) {
+    spools.push(['baseline memory', 'memory', values.baseline], ['baseline redis', 'redis', values.baseline]);
+  }
+  const resume = Object.fromEntries(spools.map(([key]) => [key, []]));
+  const cpu = { bare: [], ...Object.fromEntries(spools.map(([key]) => [key, []])) };
   try {
     for (let run = 0; run < runs; run++) {
-      for (const store of ['memory', 'redis']) {
-        const target = await startSpool(sim, { store });
+      for (const [key, store, cli] of spools) {
+        const target = await startSpool(sim, cli ? { store, cli } : { store });
         try {
           const result = await loadgen.run('resume', { baseUrl: target.resumeBaseUrl, count: resumes });
-          if (result.failed) process.stderr.write(`resume ${store}: ${JSON.stringify(result.errors)}\n`);
-          resume[store].push(result.firstByte);
-          cpu[store].push(await cpuPerStream(loadgen, target));
+          if (result.failed) process.stderr.write(`resume ${key}: ${JSON.stringify(result.errors)}\n`);
+          resume[key].push(result.firstByte);
+          cpu[key].push(await cpuPerStream(loadgen, target));
         } finally {
           await target.stop();
         }
@@ -83,35 +93,38 @@ async function main() {
     await sim.stop();
   }
 
-  const resumeRows = ['memory', 'redis'].map((store) => [
-    `${store} spool`,
-    formatMs(median(resume[store].map((summary) => summary.p50))),
-    formatMs(median(resume[store].map((summary) => summary.p99))),
-    String(resume[store].reduce((sum, summary) => sum + summary.count, 0)),
+  const resumeRows = spools.map(([key]) => [
+    `${key} spool`,
+    formatMs(median(resume[key].map((summary) => summary.p50))),
+    formatMs(median(resume[key].map((summary) => summary.p99))),
+    String(resume[key].reduce((sum, summary) => sum + summary.count, 0)),
   ]);
   const perStream = (key, index) => median(cpu[key].map((entry) => entry.perStream[index] ?? 0));
   const bareMs = perStream('bare', 0);
   const memoryMs = perStream('memory', 0);
   const redisGatewayMs = perStream('redis', 0);
   const redisServerMs = perStream('redis', 1);
-  const cpuRows = [
-    ['bare relay (no spool)', formatMs(bareMs), '–', formatMs(bareMs), '1.00×'],
-    ['gateway, memory spool', formatMs(memoryMs), '–', formatMs(memoryMs), formatRatio(memoryMs / bareMs)],
-    [
-      'gateway, Redis spool',
-      formatMs(redisGatewayMs),
-      formatMs(redisServerMs),
-      formatMs(redisGatewayMs + redisServerMs),
-      formatRatio((redisGatewayMs + redisServerMs) / bareMs),
-    ],
-  ];
+  const cpuRows = [['bare relay (no spool)', formatMs(bareMs), '–', formatMs(bareMs), '1.00×']];
+  for (const [key, store] of spools) {
+    const gatewayMs = perStream(key, 0);
+    const serverMs = store === 'redis' ? perStream(key, 1) : 0;
+    cpuRows.push([
+      `gateway${key.startsWith('baseline') ? ' (baseline)' : ''}, ${store === 'redis' ? 'Redis' : 'memory'} spool`,
+      formatMs(gatewayMs),
+      store === 'redis' ? formatMs(serverMs) : '–',
+      formatMs(gatewayMs + serverMs),
+      formatRatio((gatewayMs + serverMs) / bareMs),
+    ]);
+  }
   const completed = (key) => cpu[key].reduce((sum, entry) => sum + entry.completed, 0);
   process.stdout.write(
     `\n### bench/resume: time to first replayed event (ms), median of ${runs} runs × ${resumes} resumes\n\n` +
       markdownTable(['store', 'p50', 'p99', 'resumes'], resumeRows) +
       `\n\n### bench/resume: relay CPU per stream (ms), ${CONCURRENCY} concurrent streams at 30 tokens/s, median of ${runs} runs\n\n` +
       markdownTable(['target', 'relay process', 'redis-server', 'total', 'vs bare'], cpuRows) +
-      `\n\nStreams completed: bare ${completed('bare')}, memory ${completed('memory')}, redis ${completed('redis')}.\n`,
+      `\n\nStreams completed: ${Object.keys(cpu)
+        .map((key) => `${key} ${completed(key)}`)
+        .join(', ')}.\n`,
   );
   const memoryP50 = median(resume.memory.map((summary) => summary.p50));
   const redisP50 = median(resume.redis.map((summary) => summary.p50));

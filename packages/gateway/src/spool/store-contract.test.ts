@@ -107,6 +107,42 @@ describe.each([
     );
   });
 
+  it('serves a reader that starts mid-stream on the generating instance: replay then tail, exactly', async () => {
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    for (let id = 1; id <= 5; id++) await store.append(stream.id, id, event(id));
+    const reading = collect(store.read(stream.id, 2, new AbortController().signal));
+    for (let id = 6; id <= 40; id++) {
+      await store.append(stream.id, id, event(id));
+      if (id % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await store.finish(stream.id, 'done');
+    expect(await reading).toBe(Array.from({ length: 38 }, (_, index) => event(index + 3)).join(''));
+  });
+
+  it('evicts past the byte cap while a stream is live and refuses a read from before the kept events', async () => {
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    const big = (id: number) => `id: ${id}\ndata: ${'y'.repeat(300)}\n\n`;
+    for (let id = 1; id <= 8; id++) await store.append(stream.id, id, big(id));
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(collect(store.read(stream.id, 0, new AbortController().signal))).rejects.toMatchObject({
+      reason: 'evicted',
+    });
+    const kept = (await store.getMeta(stream.id)) as StreamMeta;
+    const firstId = kept.firstId ?? 1;
+    expect(firstId).toBeGreaterThan(1);
+    const late = store.read(stream.id, firstId - 1, new AbortController().signal)[Symbol.asyncIterator]();
+    let text = (await late.next()).value as string;
+    expect(text).toBe(Array.from({ length: 9 - firstId }, (_, index) => big(firstId + index)).join(''));
+    for (let id = 9; id <= 10; id++) await store.append(stream.id, id, big(id));
+    await store.finish(stream.id, 'done');
+    for (let batch = await late.next(); !batch.done; batch = await late.next()) text += batch.value;
+    expect(text).toBe(Array.from({ length: 11 - firstId }, (_, index) => big(firstId + index)).join(''));
+  });
+
   it('stops a waiting reader when its signal aborts', async () => {
     const stream = meta();
     await store.create(stream);

@@ -1,0 +1,158 @@
+import { type RedisServer, startRedisServer } from '@spool/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
+
+let counter = 0;
+function meta(): StreamMeta {
+  counter++;
+  return {
+    id: `str_redis${counter}_${Date.now()}`,
+    ownerId: 'owner',
+    model: 'sim',
+    createdAt: 0,
+    state: 'pending',
+  };
+}
+
+const event = (id: number) => `id: ${id}\ndata: e${id}\n\n`;
+const events = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, index) => event(from + index)).join('');
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+async function collect(iterable: AsyncIterable<string>): Promise<string> {
+  let text = '';
+  for await (const batch of iterable) text += batch;
+  return text;
+}
+
+describe('redis spool store across instances and write-behind', () => {
+  let redis: RedisServer;
+  const keyPrefix = `rs${Date.now()}:`;
+  const connect = (options: Partial<RedisStoreOptions> = {}) =>
+    RedisStore.connect({
+      url: redis.url,
+      keyPrefix,
+      retentionMs: 60_000,
+      maxStreamBytes: 10_000,
+      livenessIntervalMs: 200,
+      ...options,
+    });
+  let a: RedisStore;
+  let b: RedisStore;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    [a, b] = await Promise.all([connect(), connect()]);
+  });
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await redis.stop();
+  });
+
+  it('tails on another instance, exactly, a stream this one generates, from mid-stream to its end', async () => {
+    const stream = meta();
+    await a.create(stream);
+    await a.commit(stream.id);
+    for (let id = 1; id <= 10; id++) await a.append(stream.id, id, event(id));
+    await nextTurn();
+    const remote = collect(b.read(stream.id, 4, new AbortController().signal));
+    for (let id = 11; id <= 60; id++) {
+      await a.append(stream.id, id, event(id));
+      if (id % 5 === 0) await nextTurn();
+    }
+    await a.finish(stream.id, 'done');
+    expect(await remote).toBe(events(5, 60));
+  });
+
+  it('replays from Redis what is older than the in-memory window, then tails from memory', async () => {
+    const small = await connect({ recentBytes: 60 });
+    try {
+      const stream = meta();
+      await small.create(stream);
+      await small.commit(stream.id);
+      for (let id = 1; id <= 30; id++) await small.append(stream.id, id, event(id));
+      await nextTurn();
+      const reading = collect(small.read(stream.id, 0, new AbortController().signal));
+      for (let id = 31; id <= 40; id++) await small.append(stream.id, id, event(id));
+      await small.finish(stream.id, 'done');
+      expect(await reading).toBe(events(1, 40));
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('refuses, rather than skips, events missing from the middle of a stream', async () => {
+    const stream = meta();
+    await a.create(stream);
+    await a.commit(stream.id);
+    await a.append(stream.id, 1, event(1));
+    await nextTurn();
+    // b does not generate the stream, so its append goes straight to Redis, leaving a hole at 2.
+    await b.append(stream.id, 3, event(3));
+    const reading = collect(b.read(stream.id, 0, new AbortController().signal));
+    await expect(reading).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('ends a local reader with the store error when an append cannot be stored', async () => {
+    const doomed = await startRedisServer();
+    const store = await RedisStore.connect({
+      url: doomed.url,
+      retentionMs: 60_000,
+      maxStreamBytes: 10_000,
+      commandTimeoutMs: 500,
+    });
+    try {
+      const stream = meta();
+      await store.create(stream);
+      await store.commit(stream.id);
+      await store.append(stream.id, 1, event(1));
+      const iterator = store.read(stream.id, 0, new AbortController().signal)[Symbol.asyncIterator]();
+      expect((await iterator.next()).value).toBe(event(1));
+      const rest = (async () => {
+        for (let batch = await iterator.next(); !batch.done; batch = await iterator.next());
+      })().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await doomed.kill();
+      let rejected: unknown;
+      try {
+        for (let id = 2; id <= 1000; id++) {
+          await store.append(stream.id, id, event(id));
+          await nextTurn();
+        }
+      } catch (error) {
+        rejected = error;
+      }
+      const finished = store.finish(stream.id, 'done');
+      // Some append rejects, at the latest the finish: the generation learns the store failed.
+      if (rejected === undefined) await expect(finished).rejects.toBeInstanceOf(StoreUnavailableError);
+      else {
+        expect(rejected).toBeInstanceOf(StoreUnavailableError);
+        await finished.catch(() => {});
+      }
+      expect(await rest).toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await store.close();
+      await doomed.stop();
+    }
+  });
+
+  it('answers evicted to a reader on another instance whose resume point fell past the byte cap', async () => {
+    const capped = await connect({ maxStreamBytes: 100 });
+    try {
+      const stream = meta();
+      await capped.create(stream);
+      await capped.commit(stream.id);
+      for (let id = 1; id <= 20; id++) await capped.append(stream.id, id, event(id));
+      await nextTurn();
+      await expect(collect(b.read(stream.id, 0, new AbortController().signal))).rejects.toBeInstanceOf(
+        SpoolReadError,
+      );
+      await capped.finish(stream.id, 'done');
+    } finally {
+      await capped.close();
+    }
+  });
+});
