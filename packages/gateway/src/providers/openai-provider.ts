@@ -102,7 +102,9 @@ export class OpenAIProvider implements ChatProvider {
         `Upstream "${this.name}" answered a streamed request with "${contentType || 'no content type'}" instead of text/event-stream`,
       );
     }
-    return wrapStreamErrors(readBodyEvents(response.body), this.name, context.signal);
+    const { name } = this;
+    const { signal } = context;
+    return readBodyEvents(response.body, (error) => toUpstreamError(error, name, signal));
   }
 
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
@@ -181,16 +183,4 @@ export function toUpstreamError(error: unknown, name: string, signal?: AbortSign
   }
   const message = error instanceof Error ? error.message : String(error);
   return UpstreamError.ofCode('upstream_error', `Upstream "${name}" failed: ${message}`, { cause: error });
-}
-
-async function* wrapStreamErrors(
-  events: AsyncIterable<UpstreamEvent>,
-  name: string,
-  signal: AbortSignal,
-): AsyncGenerator<UpstreamEvent> {
-  try {
-    yield* events;
-  } catch (error) {
-    throw toUpstreamError(error, name, signal);
-  }
 }

@@ -1,28 +1,5 @@
-import { createParser } from 'eventsource-parser';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { UpstreamEvent } from './provider.js';
-
-/**
- * Turns a byte stream of SSE into events, pulling the next chunk only when the consumer asks for
- * the next event, so a slow consumer pauses the upstream socket instead of buffering it.
- */
-export async function* readSseEvents(
-  body: AsyncIterable<Uint8Array | string>,
-): AsyncGenerator<UpstreamEvent> {
-  const decoder = new TextDecoder();
-  const pending: UpstreamEvent[] = [];
-  const parser = createParser({
-    onEvent(message) {
-      pending.push({ data: message.data, event: message.event });
-    },
-  });
-  for await (const chunk of body) {
-    parser.feed(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
-    while (pending.length > 0) yield pending.shift() as UpstreamEvent;
-  }
-  parser.feed(decoder.decode());
-  // A final event without its blank line is incomplete by the spec (WHATWG SSE §9.2.6): dropped.
-  while (pending.length > 0) yield pending.shift() as UpstreamEvent;
-}
 
 /** A response body as undici gives it: iterable without destroying on early exit, and drainable. */
 export interface DrainableBody extends AsyncIterable<Uint8Array> {
@@ -30,17 +7,144 @@ export interface DrainableBody extends AsyncIterable<Uint8Array> {
   dump(options?: { limit: number; signal?: AbortSignal }): Promise<void>;
 }
 
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * Turns a byte stream of SSE into events, pulling the next chunk only when the consumer asks for
+ * the next event, so a slow consumer pauses the upstream socket instead of buffering it.
+ *
+ * A plain iterator object rather than an async generator: an open stream holds one of these for
+ * its whole life, and each async-generator layer costs a suspended frame, a context and promises
+ * per stream (bench/memory). It is pulled by one consumer at a time, like any for-await.
+ */
+class SseEventIterator implements AsyncIterableIterator<UpstreamEvent> {
+  readonly #chunks: AsyncIterator<Uint8Array | string>;
+  readonly #parser: EventSourceParser;
+  /** Events parsed but not yet pulled; `#head` is the next one. */
+  #pending: UpstreamEvent[] = [];
+  #head = 0;
+  #decoder: TextDecoder | undefined;
+  #ended = false;
+  #finished = false;
+  #inFlight: Promise<unknown> | undefined;
+  readonly #onFinish: (() => void) | undefined;
+  readonly #mapError: ((error: unknown) => unknown) | undefined;
+
+  constructor(
+    chunks: AsyncIterator<Uint8Array | string>,
+    onFinish?: () => void,
+    mapError?: (error: unknown) => unknown,
+  ) {
+    this.#chunks = chunks;
+    this.#onFinish = onFinish;
+    this.#mapError = mapError;
+    this.#parser = createParser({
+      onEvent: (message) => {
+        this.#pending.push({ data: message.data, event: message.event });
+      },
+    });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #shift(): UpstreamEvent | undefined {
+    const event = this.#pending[this.#head];
+    if (event === undefined) return undefined;
+    this.#head++;
+    if (this.#head === this.#pending.length) {
+      // Drop the events already handed out instead of keeping them until the next chunk.
+      this.#pending = [];
+      this.#head = 0;
+    }
+    return event;
+  }
+
+  async next(): Promise<IteratorResult<UpstreamEvent>> {
+    for (;;) {
+      const event = this.#shift();
+      if (event !== undefined) return { done: false, value: event };
+      if (this.#ended) {
+        this.#finish();
+        return DONE;
+      }
+      let result: IteratorResult<Uint8Array | string>;
+      try {
+        const pulled = this.#chunks.next();
+        this.#inFlight = pulled;
+        result = await pulled;
+      } catch (error) {
+        this.#ended = true;
+        this.#finish();
+        throw this.#mapError ? this.#mapError(error) : error;
+      } finally {
+        this.#inFlight = undefined;
+      }
+      if (result.done) {
+        this.#ended = true;
+        if (this.#decoder) this.#parser.feed(this.#decoder.decode());
+        // A final event without its blank line is incomplete by the spec (WHATWG SSE §9.2.6): dropped.
+        continue;
+      }
+      const chunk = result.value;
+      if (typeof chunk === 'string') this.#parser.feed(chunk);
+      else {
+        this.#decoder ??= new TextDecoder();
+        this.#parser.feed(this.#decoder.decode(chunk, { stream: true }));
+      }
+    }
+  }
+
+  async return(): Promise<IteratorResult<UpstreamEvent>> {
+    if (this.#finished) return DONE;
+    this.#ended = true;
+    this.#pending = [];
+    this.#head = 0;
+    try {
+      // Like an async generator, a return asked during a pull waits for that pull first.
+      await this.#inFlight?.catch(() => {});
+      await this.#chunks.return?.();
+    } finally {
+      this.#finish();
+    }
+    return DONE;
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#onFinish?.();
+  }
+}
+
+/**
+ * Turns a byte stream of SSE into events, pulling the next chunk only when the consumer asks for
+ * the next event, so a slow consumer pauses the upstream socket instead of buffering it.
+ */
+export function readSseEvents(
+  body: AsyncIterable<Uint8Array | string>,
+): AsyncIterableIterator<UpstreamEvent> {
+  return new SseEventIterator(body[Symbol.asyncIterator]());
+}
+
 /**
  * Reads a response body's events; when the consumer stops early (a `[DONE]` it has seen, a Stop),
- * the rest of the body is drained (bounded in bytes and time) rather than the socket destroyed, so the connection goes
- * back to the pool and no abort error is built and thrown away on every finished stream.
+ * the rest of the body is drained (bounded in bytes and time) rather than the socket destroyed, so
+ * the connection goes back to the pool and no abort error is built and thrown away on every
+ * finished stream. `mapError` turns a transport failure into the caller's error.
  */
-export async function* readBodyEvents(body: DrainableBody): AsyncGenerator<UpstreamEvent> {
-  try {
-    yield* readSseEvents(body.iterator({ destroyOnReturn: false }));
-  } finally {
+export function readBodyEvents(
+  body: DrainableBody,
+  mapError?: (error: unknown) => unknown,
+): AsyncIterableIterator<UpstreamEvent> {
+  return new SseEventIterator(
+    body.iterator({ destroyOnReturn: false }),
     // Not awaited: an upstream that keeps the body open after its last event must not hold up the
     // end of the stream; after a second its socket is destroyed instead of reused.
-    body.dump({ limit: 64 * 1024, signal: AbortSignal.timeout(1000) }).catch(() => {});
-  }
+    () => {
+      body.dump({ limit: 64 * 1024, signal: AbortSignal.timeout(1000) }).catch(() => {});
+    },
+    mapError,
+  );
 }

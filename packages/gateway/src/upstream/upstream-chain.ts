@@ -55,15 +55,75 @@ const abortable = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
-/** Passes events through and calls `release` once, when the stream ends however it ends. */
-async function* releasing(
-  events: AsyncIterable<UpstreamEvent>,
-  release: () => void,
-): AsyncGenerator<UpstreamEvent> {
-  try {
-    yield* events;
-  } finally {
-    release();
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The events of a stream that passed read-ahead: first the events read ahead, then the pull that
+ * was under way when read-ahead ended, then the rest of the upstream; calls `release` once, when
+ * the stream ends however it ends. A plain iterator rather than async generators (one for the
+ * replay, one for the release): an idle open stream holds it for its whole life (bench/memory).
+ */
+class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent> {
+  #buffered: UpstreamEvent[] | undefined;
+  #first: Promise<IteratorResult<UpstreamEvent>> | undefined;
+  readonly #source: AsyncIterator<UpstreamEvent>;
+  #release: (() => void) | undefined;
+
+  constructor(
+    source: AsyncIterator<UpstreamEvent>,
+    buffered: UpstreamEvent[],
+    first: Promise<IteratorResult<UpstreamEvent>> | undefined,
+    release: () => void,
+  ) {
+    this.#source = source;
+    this.#buffered = buffered.length > 0 ? buffered : undefined;
+    this.#first = first;
+    this.#release = release;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<UpstreamEvent>> {
+    if (this.#release === undefined) return DONE;
+    const buffered = this.#buffered;
+    if (buffered !== undefined) {
+      const event = buffered.shift() as UpstreamEvent;
+      // Released as soon as replayed, rather than held for the life of the stream.
+      if (buffered.length === 0) this.#buffered = undefined;
+      return { done: false, value: event };
+    }
+    let result: IteratorResult<UpstreamEvent>;
+    try {
+      const first = this.#first;
+      this.#first = undefined;
+      result = await (first ?? this.#source.next());
+    } catch (error) {
+      await this.#end(true);
+      throw error;
+    }
+    if (result.done) await this.#end(false);
+    return result;
+  }
+
+  async return(): Promise<IteratorResult<UpstreamEvent>> {
+    // A consumer that stops early (a [DONE], a Stop) must release the upstream connection.
+    if (this.#release !== undefined) await this.#end(true);
+    return DONE;
+  }
+
+  async #end(closeSource: boolean): Promise<void> {
+    const release = this.#release;
+    if (release === undefined) return;
+    this.#release = undefined;
+    this.#buffered = undefined;
+    this.#first = undefined;
+    try {
+      if (closeSource) await this.#source.return?.().catch(() => {});
+    } finally {
+      release();
+    }
   }
 }
 
@@ -156,7 +216,7 @@ export class UpstreamChain {
       try {
         const events = await target.provider.openStream({ ...body, model: target.upstreamModel }, context);
         return {
-          events: releasing(await this.#readAhead(events, context.signal), release),
+          events: await this.#readAhead(events, context.signal, release),
           provider: target.provider,
         };
       } catch (error) {
@@ -256,6 +316,7 @@ export class UpstreamChain {
   async #readAhead(
     events: AsyncIterable<UpstreamEvent>,
     signal: AbortSignal,
+    release: () => void,
   ): Promise<AsyncIterable<UpstreamEvent>> {
     const iterator = events[Symbol.asyncIterator]();
     const buffered: UpstreamEvent[] = [];
@@ -297,30 +358,6 @@ export class UpstreamChain {
     } finally {
       clearTimeout(timer);
     }
-    const first = pending;
-    return {
-      async *[Symbol.asyncIterator]() {
-        let finished = false;
-        try {
-          yield* buffered;
-          if (first) {
-            const result = await first;
-            if (result.done) return;
-            yield result.value;
-          }
-          for (;;) {
-            const result = await iterator.next();
-            if (result.done) {
-              finished = true;
-              return;
-            }
-            yield result.value;
-          }
-        } finally {
-          // A consumer that stops early (a [DONE], a Stop) must release the upstream connection.
-          if (!finished) await iterator.return?.().catch(() => {});
-        }
-      },
-    };
+    return new ReadAheadIterator(iterator, buffered, pending, release);
   }
 }
