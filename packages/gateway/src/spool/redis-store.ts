@@ -497,6 +497,11 @@ export class RedisStore implements SpoolStore {
             // Ended: the end entry is written with the state in one MULTI, so it is there now.
             const again = await this.#readStored(streamId, cursor);
             if (again.entries === 0) {
+              // Nothing after the resume point: fine when the end marker is before it.
+              const [last] = await this.#run(() =>
+                this.#redis.xrevrange(this.#eventsKey(streamId), '+', '-', 'COUNT', 1),
+              );
+              if (last?.[1][0] === 'end') return;
               throw new StoreUnavailableError(`Stream ${streamId} ended without its end marker in Redis`);
             }
             pending = true;

@@ -63,6 +63,7 @@ describe.each([
     expect(await reading).toBe(expected);
     expect(await collect(store.read(stream.id, 0, new AbortController().signal))).toBe(event(1) + expected);
     expect(await collect(store.read(stream.id, 9, new AbortController().signal))).toBe('');
+    expect(await collect(store.read(stream.id, 12, new AbortController().signal))).toBe('');
   });
 
   it('returns the existing stream for a reused idempotency key of the same owner only', async () => {
