@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  type ChatCompletionRequest,
   FAULT_HEADER,
   IDEMPOTENCY_KEY_HEADER,
   LAST_EVENT_ID_HEADER,
@@ -16,6 +17,7 @@ import { sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
 import { RequestAccount } from '../relay/request-account.js';
 import { type GenerationObserver, newStreamId } from '../relay/stream-relay.js';
+import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import {
   assertReplayable,
@@ -107,45 +109,83 @@ export async function handleChatCompletions(
       param: 'model',
     });
   }
-  const abortOnClose = new AbortController();
-  const providerContext = { requestId, headers: request.headers };
-
   if (body.stream !== true) {
-    const cacheKey = context.cache ? completionCacheKey(caller.id, raw) : undefined;
-    if (context.cache && cacheKey) {
-      const cached = await context.cache.get(cacheKey);
-      if (cached !== undefined) {
-        sendJson(response, 200, cached, { 'x-spool-cache': 'hit' });
-        return;
-      }
-    }
-    const account = await RequestAccount.admit(context, caller, body, requestId);
-    const onClose = () => abortOnClose.abort();
-    response.on('close', onClose);
-    try {
-      const result = await context.chain.complete(route.targets, body, {
-        ...providerContext,
-        signal: abortOnClose.signal,
-      });
-      account.settle({
-        outcome: 'completed',
-        usage: (result.body as { usage?: Usage }).usage,
-        provider: result.provider.name,
-      });
-      if (context.cache && cacheKey) await context.cache.set(cacheKey, result.body);
-      sendJson(response, 200, result.body, {
-        ...account.headers,
-        ...(context.cache ? { 'x-spool-cache': 'miss' } : {}),
-      });
-    } catch (error) {
-      account.settle({ outcome: abortOnClose.signal.aborted ? 'cancelled' : 'failed' });
-      throw withHeaders(error, account.headers);
-    } finally {
-      response.off('close', onClose);
-    }
+    await completeOnce(context, caller, request, response, requestId, raw, body, route);
     return;
   }
+  // The stream is set up in a function of its own so that what only setting up needs (the raw body,
+  // the parsed request) is not kept alive for as long as the client reads.
+  const started = await startStreamed(context, caller, request, response, requestId, raw, body, route);
+  await serveStream(
+    context,
+    request,
+    response,
+    started.streamId,
+    started.afterId,
+    started.headers,
+    started.faults,
+  );
+}
 
+/** A non-streamed completion: cached when enabled, accounted, relayed as the upstream answered. */
+async function completeOnce(
+  context: GatewayContext,
+  caller: Caller,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+  raw: Buffer,
+  body: ChatCompletionRequest,
+  route: ResolvedRoute,
+): Promise<void> {
+  const abortOnClose = new AbortController();
+  const providerContext = { requestId, headers: request.headers };
+  const cacheKey = context.cache ? completionCacheKey(caller.id, raw) : undefined;
+  if (context.cache && cacheKey) {
+    const cached = await context.cache.get(cacheKey);
+    if (cached !== undefined) {
+      sendJson(response, 200, cached, { 'x-spool-cache': 'hit' });
+      return;
+    }
+  }
+  const account = await RequestAccount.admit(context, caller, body, requestId);
+  const onClose = () => abortOnClose.abort();
+  response.on('close', onClose);
+  try {
+    const result = await context.chain.complete(route.targets, body, {
+      ...providerContext,
+      signal: abortOnClose.signal,
+    });
+    account.settle({
+      outcome: 'completed',
+      usage: (result.body as { usage?: Usage }).usage,
+      provider: result.provider.name,
+    });
+    if (context.cache && cacheKey) await context.cache.set(cacheKey, result.body);
+    sendJson(response, 200, result.body, {
+      ...account.headers,
+      ...(context.cache ? { 'x-spool-cache': 'miss' } : {}),
+    });
+  } catch (error) {
+    account.settle({ outcome: abortOnClose.signal.aborted ? 'cancelled' : 'failed' });
+    throw withHeaders(error, account.headers);
+  } finally {
+    response.off('close', onClose);
+  }
+}
+
+/** Starts (or attaches to) the spooled stream of a streamed request; the caller then serves it. */
+async function startStreamed(
+  context: GatewayContext,
+  caller: Caller,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+  raw: Buffer,
+  body: ChatCompletionRequest,
+  route: ResolvedRoute,
+): Promise<{ streamId: string; afterId: number; headers: Record<string, string>; faults: DownstreamFaults }> {
+  const providerContext = { requestId, headers: request.headers };
   const afterId = requestedAfterId(request);
   const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
   const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : undefined;
@@ -222,7 +262,16 @@ export async function handleChatCompletions(
       );
     }
     context.metrics.resumes.inc({ via: 'post' });
-    if (meta.state === 'pending') meta = await waitUntilStarted(context, meta.id, abortOnClose.signal);
+    if (meta.state === 'pending') {
+      const abortOnClose = new AbortController();
+      const onClose = () => abortOnClose.abort();
+      response.once('close', onClose);
+      try {
+        meta = await waitUntilStarted(context, meta.id, abortOnClose.signal);
+      } finally {
+        response.off('close', onClose);
+      }
+    }
     const failure = failureError(meta);
     if (failure) throw failure;
     assertReplayable(meta, afterId);
@@ -231,5 +280,5 @@ export async function handleChatCompletions(
   // Client-connection faults apply to the request that started the stream only: a retry that
   // attaches would otherwise be cut again, forever.
   const faults = started.kind === 'started' ? downstreamFaults(context, request) : {};
-  await serveStream(context, request, response, meta.id, afterId, { ...headers }, faults);
+  return { streamId: meta.id, afterId, headers: { ...headers }, faults };
 }

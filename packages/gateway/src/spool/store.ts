@@ -69,7 +69,11 @@ export interface SpoolStore {
   commit(streamId: string): Promise<void>;
   /** Fails a pending stream: attaching retries answer `failure`, and the idempotency key is freed. */
   fail(streamId: string, failure: NonNullable<StreamMeta['failure']>): Promise<void>;
-  /** Appends the next event; `id` must be the last id + 1. */
+  /**
+   * Appends the next event; `id` must be the last id + 1. A shared store may resolve before the
+   * event is durably stored (write-behind): a storage failure then surfaces on a later `append` or,
+   * at the latest, on `finish`, and readers end with `StoreUnavailableError` rather than skip it.
+   */
   append(streamId: string, id: number, bytes: string): Promise<void>;
   /** Ends a stream; readers drain and finish, and the retention period starts. */
   finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void>;
