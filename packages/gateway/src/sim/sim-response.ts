@@ -65,6 +65,19 @@ export function simCompletion(request: ChatCompletionRequest): ChatCompletion {
   };
 }
 
+const FINISH_CHUNK = /"finish_reason":"/;
+
+/** The time source of the sim's pacing, injectable so tests need no real waiting. */
+export interface SimClock {
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+const REAL_CLOCK: SimClock = {
+  now: () => performance.now(),
+  sleep: (ms, signal) => delay(ms, undefined, { signal }),
+};
+
 /** Raised by `emitSimEvents` where a `drop-after` fault says the connection should drop. */
 export class SimDropSignal extends Error {
   constructor(readonly afterEvents: number) {
@@ -92,9 +105,15 @@ export async function* emitSimEvents(
   pace: SimPace,
   faults: FaultSpec,
   signal: AbortSignal,
+  clock: SimClock = REAL_CLOCK,
 ): AsyncGenerator<string> {
+  const { now, sleep } = clock;
   const tokenGapMs = pace.tokensPerSecond > 0 ? 1000 / pace.tokensPerSecond : 0;
-  let next = performance.now() + pace.ttftMs;
+  // Like OpenAI, the finish chunk, the usage chunk and [DONE] follow the last token at once;
+  // pacing them as tokens would put two extra token gaps at the end of every stream.
+  const finishIndex = events.findIndex((event) => FINISH_CHUNK.test(event));
+  const pacedCount = finishIndex < 0 ? events.length : finishIndex;
+  let next = now() + pace.ttftMs;
   for (let index = 0; index < events.length; index++) {
     if (index === faults.dropAfter) throw new SimDropSignal(index);
     if (index === faults.errorAfter) {
@@ -102,15 +121,15 @@ export async function* emitSimEvents(
       return;
     }
     if (index === faults.stallAfter) {
-      await delay(faults.stallMs ?? 2 ** 31 - 1, undefined, { signal });
-      next = performance.now();
+      await sleep(faults.stallMs ?? 2 ** 31 - 1, signal);
+      next = now();
     }
-    const wait = next - performance.now();
+    const wait = index < pacedCount ? next - now() : 0;
     // Scheduling against an absolute clock keeps the average pace exact despite timer lateness.
-    if (wait >= 1) await delay(wait, undefined, { signal });
+    if (wait >= 1) await sleep(wait, signal);
     else if (signal.aborted) throw signal.reason;
     if (index > 0) next += tokenGapMs;
-    else next = performance.now() + tokenGapMs;
+    else next = now() + tokenGapMs;
     yield events[index] as string;
   }
 }

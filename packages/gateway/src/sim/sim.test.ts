@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FaultBudget, parseFaultSpec } from './fault-spec.js';
-import { simChunks } from './sim-response.js';
+import { emitSimEvents, simChunks } from './sim-response.js';
 import { simText, simTokens } from './sim-text.js';
 
 const ask = (content: string, extra: Record<string, unknown> = {}) => ({
@@ -73,5 +73,35 @@ describe('fault spec', () => {
     expect([budget.applies(spec), budget.applies(spec), budget.applies(spec)]).toEqual([true, true, false]);
     expect(budget.applies(parseFaultSpec('status=503;times=2;key=b'))).toBe(true);
     expect(budget.applies(parseFaultSpec('tps=5'))).toBe(false);
+  });
+});
+
+describe('sim pacing', () => {
+  it('paces tokens, then sends the finish chunk, usage and [DONE] right after the last token', async () => {
+    let time = 0;
+    const clock = {
+      now: () => time,
+      sleep: async (ms: number) => {
+        time += ms;
+      },
+    };
+    const request = {
+      ...ask('pace me', { max_tokens: 3 }),
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    const arrivals: number[] = [];
+    const pace = { ttftMs: 100, tokensPerSecond: 10 };
+    for await (const _event of emitSimEvents(
+      simChunks(request),
+      pace,
+      {},
+      new AbortController().signal,
+      clock,
+    )) {
+      arrivals.push(time);
+    }
+    // The role chunk at the TTFT, three tokens 100 ms apart, then finish + usage + [DONE] at once.
+    expect(arrivals).toEqual([100, 200, 300, 400, 400, 400, 400]);
   });
 });
