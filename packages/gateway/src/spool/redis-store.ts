@@ -1,6 +1,10 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { runRedis, unavailable } from './redis-errors.js';
+import { RedisKeys } from './redis-keys.js';
 import { RedisLocalWriter } from './redis-local-writer.js';
+import { deserializeMeta, serializeMeta } from './redis-meta.js';
+import { RedisNotifyWaiters, type RedisReaderContext, readLocal, readShared } from './redis-readers.js';
 import {
   type CreateResult,
   type SpoolLimits,
@@ -8,7 +12,6 @@ import {
   type SpoolStore,
   StoreUnavailableError,
   type StreamMeta,
-  type StreamState,
 } from './store.js';
 
 /** Options of the Redis Streams store. */
@@ -41,10 +44,6 @@ type ResolvedOptions = RedisStoreOptions &
     Pick<RedisStoreOptions, 'tombstoneMs' | 'livenessIntervalMs' | 'maxAppendsInFlight' | 'recentBytes'>
   >;
 
-/** A stream left `streaming` this long without a liveness mark lost its generating instance. */
-const ORPHAN_AFTER_INTERVALS = 4;
-const READ_BATCH = 512;
-
 /**
  * The shared spool: each stream is a Redis Stream whose entry ids are `0-<event id>`, so the
  * spool's numbering is Redis's own order; a final `end` entry marks the end in-band, so a reader
@@ -59,25 +58,34 @@ export class RedisStore implements SpoolStore {
   readonly kind = 'redis';
   readonly #redis: Redis;
   readonly #subscriber: Redis;
-  readonly #prefix: string;
+  readonly #keys: RedisKeys;
   readonly #options: ResolvedOptions;
   readonly #writers = new Map<string, RedisLocalWriter>();
   readonly #dirty = new Set<RedisLocalWriter>();
   #flushScheduled = false;
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters: RedisNotifyWaiters;
+  readonly #readers: RedisReaderContext;
   readonly #liveness: NodeJS.Timeout;
   #cancelHandler: (streamId: string) => void = () => {};
 
   private constructor(redis: Redis, subscriber: Redis, options: RedisStoreOptions) {
     this.#redis = redis;
     this.#subscriber = subscriber;
-    this.#prefix = options.keyPrefix ?? 'spool:';
+    this.#keys = new RedisKeys(options.keyPrefix ?? 'spool:');
     this.#options = {
       tombstoneMs: 86_400_000,
       livenessIntervalMs: 5000,
       maxAppendsInFlight: 64,
       recentBytes: 1_048_576,
       ...options,
+    };
+    this.#waiters = new RedisNotifyWaiters(subscriber);
+    this.#readers = {
+      redis,
+      keys: this.#keys,
+      waiters: this.#waiters,
+      livenessIntervalMs: this.#options.livenessIntervalMs,
+      getMeta: (streamId) => this.getMeta(streamId),
     };
     this.#subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
     this.#liveness = setInterval(() => void this.#markAlive(), this.#options.livenessIntervalMs);
@@ -113,33 +121,8 @@ export class RedisStore implements SpoolStore {
       );
     }
     const store = new RedisStore(redis, subscriber, options);
-    await subscriber.subscribe(store.#cancelChannel());
+    await subscriber.subscribe(store.#keys.cancelChannel());
     return store;
-  }
-
-  #metaKey(streamId: string): string {
-    return `${this.#prefix}s:${streamId}:meta`;
-  }
-  #eventsKey(streamId: string): string {
-    return `${this.#prefix}s:${streamId}:events`;
-  }
-  #notifyChannel(streamId: string): string {
-    return `${this.#prefix}s:${streamId}:notify`;
-  }
-  #cancelChannel(): string {
-    return `${this.#prefix}cancel`;
-  }
-  #idempotencyKey(ownerId: string, key: string): string {
-    return `${this.#prefix}idem:${ownerId.length}:${ownerId}:${key}`;
-  }
-
-  async #run<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (error instanceof SpoolReadError) throw error;
-      throw new StoreUnavailableError(`Redis is unavailable: ${(error as Error).message}`, { cause: error });
-    }
   }
 
   /** Longest a stream may run before its keys expire even if its instance dies without finishing. */
@@ -148,9 +131,9 @@ export class RedisStore implements SpoolStore {
   }
 
   async create(meta: StreamMeta): Promise<CreateResult> {
-    return this.#run(async () => {
+    return runRedis(async () => {
       if (meta.idempotencyKey !== undefined) {
-        const indexKey = this.#idempotencyKey(meta.ownerId, meta.idempotencyKey);
+        const indexKey = this.#keys.idempotency(meta.ownerId, meta.idempotencyKey);
         const claimed = await this.#redis.set(indexKey, meta.id, 'PX', this.#liveTtlMs, 'NX');
         if (claimed === null) {
           const existingId = await this.#redis.get(indexKey);
@@ -161,8 +144,8 @@ export class RedisStore implements SpoolStore {
       }
       await this.#redis
         .multi()
-        .hset(this.#metaKey(meta.id), serializeMeta({ ...meta, aliveAt: Date.now(), firstId: 1 }))
-        .pexpire(this.#metaKey(meta.id), this.#liveTtlMs)
+        .hset(this.#keys.meta(meta.id), serializeMeta({ ...meta, aliveAt: Date.now(), firstId: 1 }))
+        .pexpire(this.#keys.meta(meta.id), this.#liveTtlMs)
         .exec();
       this.#writers.set(
         meta.id,
@@ -179,8 +162,8 @@ export class RedisStore implements SpoolStore {
   }
 
   async commit(streamId: string): Promise<void> {
-    await this.#run(() =>
-      this.#redis.hset(this.#metaKey(streamId), 'state', 'streaming', 'aliveAt', Date.now()),
+    await runRedis(() =>
+      this.#redis.hset(this.#keys.meta(streamId), 'state', 'streaming', 'aliveAt', Date.now()),
     );
   }
 
@@ -189,12 +172,12 @@ export class RedisStore implements SpoolStore {
     this.#writers.delete(streamId);
     // Local readers of a stream that never started end empty, as shared readers do on `failure`.
     writer?.end('error');
-    await this.#run(async () => {
+    await runRedis(async () => {
       const meta = await this.getMeta(streamId);
       const multi = this.#redis
         .multi()
         .hset(
-          this.#metaKey(streamId),
+          this.#keys.meta(streamId),
           'state',
           'error',
           'endedAt',
@@ -202,11 +185,11 @@ export class RedisStore implements SpoolStore {
           'failure',
           JSON.stringify(failure),
         )
-        .pexpire(this.#metaKey(streamId), this.#options.retentionMs);
+        .pexpire(this.#keys.meta(streamId), this.#options.retentionMs);
       if (meta && meta !== 'expired' && meta.idempotencyKey !== undefined) {
-        multi.del(this.#idempotencyKey(meta.ownerId, meta.idempotencyKey));
+        multi.del(this.#keys.idempotency(meta.ownerId, meta.idempotencyKey));
       }
-      await multi.publish(this.#notifyChannel(streamId), 'end').exec();
+      await multi.publish(this.#keys.notifyChannel(streamId), 'end').exec();
     });
   }
 
@@ -214,11 +197,11 @@ export class RedisStore implements SpoolStore {
     const writer = this.#writers.get(streamId);
     if (!writer) {
       // Not generated here (or already finished): write through, as nothing local tracks it.
-      await this.#run(async () => {
+      await runRedis(async () => {
         const results = await this.#redis
           .pipeline()
-          .xadd(this.#eventsKey(streamId), `0-${id}`, 'd', bytes)
-          .publish(this.#notifyChannel(streamId), String(id))
+          .xadd(this.#keys.events(streamId), `0-${id}`, 'd', bytes)
+          .publish(this.#keys.notifyChannel(streamId), String(id))
           .exec();
         const failed = results?.find(([error]) => error);
         if (failed) throw failed[0];
@@ -253,7 +236,7 @@ export class RedisStore implements SpoolStore {
       const { events, trimTo } = writer.takeQueued();
       const last = events.at(-1);
       if (!last) continue;
-      const key = this.#eventsKey(streamId);
+      const key = this.#keys.events(streamId);
       let commands = 0;
       for (const [id, bytes] of events) {
         pipeline.xadd(key, `0-${id}`, 'd', bytes);
@@ -264,10 +247,10 @@ export class RedisStore implements SpoolStore {
         }
       }
       if (trimTo !== undefined) {
-        pipeline.xtrim(key, 'MINID', `0-${trimTo}`).hset(this.#metaKey(streamId), 'firstId', trimTo);
+        pipeline.xtrim(key, 'MINID', `0-${trimTo}`).hset(this.#keys.meta(streamId), 'firstId', trimTo);
         commands += 2;
       }
-      pipeline.publish(this.#notifyChannel(streamId), String(last[0]));
+      pipeline.publish(this.#keys.notifyChannel(streamId), String(last[0]));
       commands++;
       batches.push({ writer, streamId, lastId: last[0], commands });
     }
@@ -295,7 +278,7 @@ export class RedisStore implements SpoolStore {
         await writer.acknowledged(writer.lastId);
         if (writer.failure) throw writer.failure;
       }
-      await this.#run(async () => {
+      await runRedis(async () => {
         let lastId: number;
         let owner: { ownerId: string; idempotencyKey?: string | undefined } | undefined;
         if (writer) {
@@ -308,13 +291,16 @@ export class RedisStore implements SpoolStore {
         }
         const multi = this.#redis
           .multi()
-          .xadd(this.#eventsKey(streamId), `0-${lastId + 1}`, 'end', state)
-          .hset(this.#metaKey(streamId), 'state', state, 'endedAt', Date.now())
-          .pexpire(this.#eventsKey(streamId), this.#options.retentionMs)
-          .pexpire(this.#metaKey(streamId), this.#options.retentionMs + this.#options.tombstoneMs)
-          .publish(this.#notifyChannel(streamId), 'end');
+          .xadd(this.#keys.events(streamId), `0-${lastId + 1}`, 'end', state)
+          .hset(this.#keys.meta(streamId), 'state', state, 'endedAt', Date.now())
+          .pexpire(this.#keys.events(streamId), this.#options.retentionMs)
+          .pexpire(this.#keys.meta(streamId), this.#options.retentionMs + this.#options.tombstoneMs)
+          .publish(this.#keys.notifyChannel(streamId), 'end');
         if (owner?.idempotencyKey !== undefined) {
-          multi.pexpire(this.#idempotencyKey(owner.ownerId, owner.idempotencyKey), this.#options.retentionMs);
+          multi.pexpire(
+            this.#keys.idempotency(owner.ownerId, owner.idempotencyKey),
+            this.#options.retentionMs,
+          );
         }
         const results = await multi.exec();
         const failed = results?.find(([error]) => error);
@@ -330,17 +316,17 @@ export class RedisStore implements SpoolStore {
   }
 
   async #lastEventId(streamId: string): Promise<number> {
-    const last = await this.#redis.xrevrange(this.#eventsKey(streamId), '+', '-', 'COUNT', 1);
+    const last = await this.#redis.xrevrange(this.#keys.events(streamId), '+', '-', 'COUNT', 1);
     const entryId = last[0]?.[0];
     return entryId ? Number(entryId.split('-')[1]) : 0;
   }
 
   async getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined> {
-    return this.#run(async () => {
+    return runRedis(async () => {
       const [[, fields], [, eventsExist]] = (await this.#redis
         .multi()
-        .hgetall(this.#metaKey(streamId))
-        .exists(this.#eventsKey(streamId))
+        .hgetall(this.#keys.meta(streamId))
+        .exists(this.#keys.events(streamId))
         .exec()) as [[null, Record<string, string>], [null, number]];
       if (!fields || Object.keys(fields).length === 0) return undefined;
       const meta = deserializeMeta(fields);
@@ -358,231 +344,31 @@ export class RedisStore implements SpoolStore {
     if (first === 'expired')
       throw new SpoolReadError('expired', `Stream ${streamId} has expired (spool.retentionMs)`);
     const writer = this.#writers.get(streamId);
-    if (writer) yield* this.#readLocal(streamId, writer, afterId, signal);
-    else yield* this.#readShared(streamId, first, afterId, signal);
-  }
-
-  /**
-   * Reads a stream this instance generates: from memory as Redis acknowledges each write, from
-   * Redis only for events older than the in-memory window. No pub/sub, no polling.
-   */
-  async *#readLocal(
-    streamId: string,
-    writer: RedisLocalWriter,
-    afterId: number,
-    signal: AbortSignal,
-  ): AsyncGenerator<string> {
-    let cursor = afterId;
-    let cancel: (() => void) | undefined;
-    let wake: (() => void) | undefined;
-    const onAbort = () => wake?.();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      while (!signal.aborted) {
-        if (writer.failure) throw unavailable(writer.failure);
-        if (cursor < writer.ackedId) {
-          if (cursor + 1 < writer.storedFirstId) throw evictedError(streamId, cursor, writer.storedFirstId);
-          if (cursor + 1 < writer.recentFirstId) {
-            const stored = await this.#readStored(streamId, cursor, writer.recentFirstId - 1);
-            if (stored.entries === 0) throw evictedError(streamId, cursor, writer.storedFirstId);
-            cursor = stored.lastId;
-            if (stored.bytes) yield stored.bytes;
-            continue;
-          }
-          const bytes = writer.acknowledgedAfter(cursor);
-          cursor = writer.ackedId;
-          yield bytes;
-          continue;
-        }
-        if (writer.ended) return;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          cancel = writer.onChange(resolve);
-        });
-        cancel?.();
-        cancel = undefined;
-        wake = undefined;
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      cancel?.();
-    }
-  }
-
-  /**
-   * Reads events after `cursor` (up to `untilId`) from Redis, checking that none is missing: a
-   * hole at the start was evicted by the byte cap; one further on means a write was lost.
-   */
-  async #readStored(
-    streamId: string,
-    cursor: number,
-    untilId?: number,
-  ): Promise<{ bytes: string; lastId: number; ended: boolean; entries: number }> {
-    const entries = await this.#run(() =>
-      this.#redis.xrange(
-        this.#eventsKey(streamId),
-        `(0-${cursor}`,
-        untilId === undefined ? '+' : `0-${untilId}`,
-        'COUNT',
-        READ_BATCH,
-      ),
-    );
-    let expected = cursor + 1;
-    let bytes = '';
-    let ended = false;
-    for (const [entryId, fields] of entries) {
-      const id = Number(entryId.slice(entryId.indexOf('-') + 1));
-      if (id !== expected) {
-        if (expected === cursor + 1) throw evictedError(streamId, cursor, id);
-        throw new StoreUnavailableError(
-          `Events ${expected}-${id - 1} of stream ${streamId} are missing from Redis (a write failed)`,
-        );
-      }
-      if (fields[0] === 'end') {
-        ended = true;
-        break;
-      }
-      bytes += fields[1] ?? '';
-      expected++;
-    }
-    return { bytes, lastId: expected - 1, ended, entries: entries.length };
-  }
-
-  /**
-   * Reads a stream generated by another instance (or already ended): XRANGE when its channel
-   * announces a write. Metadata is fetched only when a wait times out, to notice an instance that
-   * died without finishing.
-   */
-  async *#readShared(
-    streamId: string,
-    first: StreamMeta,
-    afterId: number,
-    signal: AbortSignal,
-  ): AsyncGenerator<string> {
-    let cursor = afterId;
-    const channel = this.#notifyChannel(streamId);
-    let pending = false;
-    let wake: (() => void) | undefined;
-    const waker = () => {
-      pending = true;
-      wake?.();
-    };
-    await this.#addWaiter(streamId, channel, waker);
-    const onAbort = () => wake?.();
-    signal.addEventListener('abort', onAbort, { once: true });
-    let meta: StreamMeta | undefined = first;
-    let checkMeta = true;
-    try {
-      while (!signal.aborted) {
-        pending = false;
-        const stored = await this.#readStored(streamId, cursor);
-        if (stored.entries > 0) {
-          cursor = stored.lastId;
-          if (stored.bytes) yield stored.bytes;
-          if (stored.ended) return;
-          if (stored.entries === READ_BATCH) continue;
-        } else if (checkMeta) {
-          checkMeta = false;
-          meta ??= await this.#liveMeta(streamId);
-          if (meta.failure) return;
-          if (cursor + 1 < (meta.firstId ?? 1)) throw evictedError(streamId, cursor, meta.firstId ?? 1);
-          if (meta.state === 'streaming' || meta.state === 'pending') {
-            const staleMs = this.#options.livenessIntervalMs * ORPHAN_AFTER_INTERVALS;
-            if (Date.now() - (meta.aliveAt ?? 0) > staleMs) {
-              throw new StoreUnavailableError(
-                `The instance generating stream ${streamId} stopped without finishing it`,
-              );
-            }
-          } else if (!pending) {
-            // Ended: the end entry is written with the state in one MULTI, so it is there now.
-            const again = await this.#readStored(streamId, cursor);
-            if (again.entries === 0) {
-              // Nothing after the resume point: fine when the end marker is before it.
-              const [last] = await this.#run(() =>
-                this.#redis.xrevrange(this.#eventsKey(streamId), '+', '-', 'COUNT', 1),
-              );
-              if (last?.[1][0] === 'end') return;
-              throw new StoreUnavailableError(`Stream ${streamId} ended without its end marker in Redis`);
-            }
-            pending = true;
-          }
-          meta = undefined;
-        }
-        if (pending) continue;
-        // Woken by a publish, an abort, or the liveness period (to notice a dead generating instance).
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            checkMeta = true;
-            resolve();
-          }, this.#options.livenessIntervalMs);
-          timer.unref();
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = undefined;
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      await this.#removeWaiter(streamId, channel, waker);
-    }
-  }
-
-  async #liveMeta(streamId: string): Promise<StreamMeta> {
-    const meta = await this.getMeta(streamId);
-    if (meta === undefined || meta === 'expired')
-      throw new SpoolReadError('expired', `Stream ${streamId} has expired`);
-    return meta;
-  }
-
-  async #addWaiter(streamId: string, channel: string, waker: () => void): Promise<void> {
-    let waiters = this.#waiters.get(streamId);
-    if (!waiters) {
-      waiters = new Set();
-      this.#waiters.set(streamId, waiters);
-      await this.#run(() => this.#subscriber.subscribe(channel));
-    }
-    waiters.add(waker);
-  }
-
-  async #removeWaiter(streamId: string, channel: string, waker: () => void): Promise<void> {
-    const waiters = this.#waiters.get(streamId);
-    if (!waiters) return;
-    waiters.delete(waker);
-    if (waiters.size === 0) {
-      this.#waiters.delete(streamId);
-      await this.#subscriber.unsubscribe(channel).catch(() => {});
-    }
-  }
-
-  #wakeLocal(streamId: string): void {
-    for (const waker of this.#waiters.get(streamId) ?? []) waker();
+    if (writer) yield* readLocal(this.#readers, streamId, writer, afterId, signal);
+    else yield* readShared(this.#readers, streamId, first, afterId, signal);
   }
 
   #onMessage(channel: string, message: string): void {
-    if (channel === this.#cancelChannel()) {
+    if (channel === this.#keys.cancelChannel()) {
       this.#cancelHandler(message);
       return;
     }
-    const prefix = `${this.#prefix}s:`;
-    if (channel.startsWith(prefix) && channel.endsWith(':notify')) {
-      this.#wakeLocal(channel.slice(prefix.length, -':notify'.length));
-    }
+    const streamId = this.#keys.streamOfNotifyChannel(channel);
+    if (streamId !== undefined) this.#waiters.wake(streamId);
   }
 
   async #markAlive(): Promise<void> {
     if (this.#writers.size === 0) return;
     const now = Date.now();
     const pipeline = this.#redis.pipeline();
-    for (const streamId of this.#writers.keys()) pipeline.hset(this.#metaKey(streamId), 'aliveAt', now);
+    for (const streamId of this.#writers.keys()) pipeline.hset(this.#keys.meta(streamId), 'aliveAt', now);
     await pipeline
       .exec()
       .catch((error) => this.#options.log?.warn({ err: error }, 'could not mark streams alive'));
   }
 
   async requestCancel(streamId: string): Promise<void> {
-    await this.#run(() => this.#redis.publish(this.#cancelChannel(), streamId));
+    await runRedis(() => this.#redis.publish(this.#keys.cancelChannel(), streamId));
   }
 
   onCancelRequest(handler: (streamId: string) => void): void {
@@ -590,56 +376,16 @@ export class RedisStore implements SpoolStore {
   }
 
   async ping(): Promise<void> {
-    await this.#run(() => this.#redis.ping());
+    await runRedis(() => this.#redis.ping());
   }
 
   async close(): Promise<void> {
     clearInterval(this.#liveness);
-    for (const waiters of this.#waiters.values()) for (const waker of waiters) waker();
+    this.#waiters.wakeAll();
     for (const writer of this.#writers.values())
       writer.fail(new StoreUnavailableError('The spool was closed'));
     await Promise.allSettled([this.#redis.quit(), this.#subscriber.quit()]);
   }
-}
-
-type StoredMeta = StreamMeta;
-
-function serializeMeta(meta: StoredMeta): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const [name, value] of Object.entries(meta)) {
-    if (value === undefined) continue;
-    fields[name] = name === 'failure' ? JSON.stringify(value) : String(value);
-  }
-  return fields;
-}
-
-function deserializeMeta(fields: Record<string, string>): StoredMeta {
-  const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
-  return {
-    id: fields.id ?? '',
-    ownerId: fields.ownerId ?? '',
-    idempotencyKey: fields.idempotencyKey,
-    bodyHash: fields.bodyHash,
-    model: fields.model ?? '',
-    createdAt: number(fields.createdAt) ?? 0,
-    state: (fields.state ?? 'pending') as StreamState,
-    endedAt: number(fields.endedAt),
-    failure: fields.failure ? JSON.parse(fields.failure) : undefined,
-    aliveAt: number(fields.aliveAt),
-    firstId: number(fields.firstId),
-  };
-}
-
-function evictedError(streamId: string, cursor: number, firstId: number): SpoolReadError {
-  return new SpoolReadError(
-    'evicted',
-    `Events ${cursor + 1}-${firstId - 1} of stream ${streamId} were evicted (spool.maxStreamBytes)`,
-  );
-}
-
-function unavailable(error: unknown): StoreUnavailableError {
-  if (error instanceof StoreUnavailableError) return error;
-  return new StoreUnavailableError(`Redis is unavailable: ${(error as Error).message}`, { cause: error });
 }
 
 function redactUrl(url: string): string {
