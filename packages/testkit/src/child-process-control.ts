@@ -66,3 +66,24 @@ export function recordOutput(child: ChildProcess, limitChars = 64 * 1024): () =>
   child.stderr?.on('data', append);
   return () => output;
 }
+
+/**
+ * The `stop()` and `kill()` of a started child: `stop` is graceful (SIGTERM, SIGKILL after 5 s) and
+ * idempotent; `kill` is SIGKILL at once, to simulate a crash. Both resolve when it has exited.
+ */
+export function childControls(child: ChildProcess): {
+  stop(): Promise<ChildExit>;
+  kill(): Promise<ChildExit>;
+} {
+  let stopping: Promise<ChildExit> | undefined;
+  return {
+    stop: () => {
+      stopping ??= stopChild(child, 'SIGTERM', 5000);
+      return stopping;
+    },
+    kill: () => {
+      stopping = stopChild(child, 'SIGKILL', 0);
+      return stopping;
+    },
+  };
+}

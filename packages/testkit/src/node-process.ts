@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
   type ChildExit,
+  childControls,
   killOnParentExit,
   recordOutput,
   stopChild,
@@ -101,18 +102,10 @@ export async function spawnNodeProcess(
   } finally {
     clearTimeout(deadline);
   }
-  let stopping: Promise<ChildExit> | undefined;
   return {
     match,
     child,
     output,
-    stop: () => {
-      stopping ??= stopChild(child, 'SIGTERM', 5000);
-      return stopping;
-    },
-    kill: () => {
-      stopping = stopChild(child, 'SIGKILL', 0);
-      return stopping;
-    },
+    ...childControls(child),
   };
 }

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import {
   type ChildExit,
+  childControls,
   killOnParentExit,
   recordOutput,
   stopChild,
@@ -119,20 +120,12 @@ async function startOnce(options: RedisServerOptions, port: number): Promise<Red
     await stopChild(child, 'SIGKILL', 0);
     throw error;
   }
-  let stopping: Promise<ChildExit> | undefined;
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     child,
     output,
-    stop: () => {
-      stopping ??= stopChild(child, 'SIGTERM', 5000);
-      return stopping;
-    },
-    kill: () => {
-      stopping = stopChild(child, 'SIGKILL', 0);
-      return stopping;
-    },
+    ...childControls(child),
   };
 }
 

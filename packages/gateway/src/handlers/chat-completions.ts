@@ -19,13 +19,7 @@ import { RequestAccount } from '../relay/request-account.js';
 import { type GenerationObserver, newStreamId } from '../relay/stream-relay.js';
 import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
-import {
-  assertReplayable,
-  type DownstreamFaults,
-  failureError,
-  serveStream,
-  waitUntilStarted,
-} from './serve-stream.js';
+import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
@@ -92,30 +86,10 @@ export async function handleChatCompletions(
   response: ServerResponse,
   requestId: string,
 ): Promise<void> {
-  const raw = await readBody(request, context.config.server.bodyLimitBytes);
-  const body = parseChatRequest(raw);
-  const route = context.router.resolve(body.model);
-  if (!route) {
-    throw GatewayError.of(
-      'model_not_found',
-      `The model \`${body.model}\` does not exist or you do not have access to it.`,
-      {
-        param: 'model',
-      },
-    );
-  }
-  if (!caller.mayUse(body.model)) {
-    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
-      param: 'model',
-    });
-  }
-  if (body.stream !== true) {
-    await completeOnce(context, caller, request, response, requestId, raw, body, route);
-    return;
-  }
-  // The stream is set up in a function of its own so that what only setting up needs (the raw body,
-  // the parsed request) is not kept alive for as long as the client reads.
-  const started = await startStreamed(context, caller, request, response, requestId, raw, body, route);
+  // Everything up to the first byte happens in `answerOrStart`, so what only that needs (the raw
+  // body, the parsed request) is not kept alive for as long as the client reads the stream.
+  const started = await answerOrStart(context, caller, request, response, requestId);
+  if (!started) return;
   await serveStream(
     context,
     request,
@@ -127,17 +101,67 @@ export async function handleChatCompletions(
   );
 }
 
-/** A non-streamed completion: cached when enabled, accounted, relayed as the upstream answered. */
-async function completeOnce(
+/** Reads, checks and routes the request; answers a non-streamed one, or starts the stream to serve. */
+async function answerOrStart(
   context: GatewayContext,
   caller: Caller,
   request: IncomingMessage,
   response: ServerResponse,
   requestId: string,
-  raw: Buffer,
-  body: ChatCompletionRequest,
-  route: ResolvedRoute,
-): Promise<void> {
+): Promise<StartedStream | undefined> {
+  const raw = await readBody(request, context.config.server.bodyLimitBytes);
+  const body = parseChatRequest(raw);
+  const route = context.router.resolve(body.model);
+  if (!route) {
+    throw GatewayError.of(
+      'model_not_found',
+      `The model \`${body.model}\` does not exist or you do not have access to it.`,
+      { param: 'model' },
+    );
+  }
+  if (!caller.mayUse(body.model)) {
+    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
+      param: 'model',
+    });
+  }
+  const call: ChatCall = { context, caller, request, response, requestId, raw, body, route };
+  if (body.stream === true) return startStreamed(call);
+  await completeOnce(call);
+  return undefined;
+}
+
+/** A stream ready to be served to this request's client. */
+interface StartedStream {
+  streamId: string;
+  afterId: number;
+  headers: Record<string, string>;
+  faults: DownstreamFaults;
+}
+
+/** One validated, routed chat request and where its answer goes. */
+interface ChatCall {
+  context: GatewayContext;
+  caller: Caller;
+  request: IncomingMessage;
+  response: ServerResponse;
+  requestId: string;
+  /** The body's bytes, for the idempotency and cache hashes. */
+  raw: Buffer;
+  body: ChatCompletionRequest;
+  route: ResolvedRoute;
+}
+
+/** A non-streamed completion: cached when enabled, accounted, relayed as the upstream answered. */
+async function completeOnce({
+  context,
+  caller,
+  request,
+  response,
+  requestId,
+  raw,
+  body,
+  route,
+}: ChatCall): Promise<void> {
   const abortOnClose = new AbortController();
   const providerContext = { requestId, headers: request.headers };
   const cacheKey = context.cache ? completionCacheKey(caller.id, raw) : undefined;
@@ -175,16 +199,21 @@ async function completeOnce(
 }
 
 /** Starts (or attaches to) the spooled stream of a streamed request; the caller then serves it. */
-async function startStreamed(
-  context: GatewayContext,
-  caller: Caller,
-  request: IncomingMessage,
-  response: ServerResponse,
-  requestId: string,
-  raw: Buffer,
-  body: ChatCompletionRequest,
-  route: ResolvedRoute,
-): Promise<{ streamId: string; afterId: number; headers: Record<string, string>; faults: DownstreamFaults }> {
+async function startStreamed({
+  context,
+  caller,
+  request,
+  response,
+  requestId,
+  raw,
+  body,
+  route,
+}: ChatCall): Promise<{
+  streamId: string;
+  afterId: number;
+  headers: Record<string, string>;
+  faults: DownstreamFaults;
+}> {
   const providerContext = { requestId, headers: request.headers };
   const afterId = requestedAfterId(request);
   const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
@@ -262,19 +291,7 @@ async function startStreamed(
       );
     }
     context.metrics.resumes.inc({ via: 'post' });
-    if (meta.state === 'pending') {
-      const abortOnClose = new AbortController();
-      const onClose = () => abortOnClose.abort();
-      response.once('close', onClose);
-      try {
-        meta = await waitUntilStarted(context, meta.id, abortOnClose.signal);
-      } finally {
-        response.off('close', onClose);
-      }
-    }
-    const failure = failureError(meta);
-    if (failure) throw failure;
-    assertReplayable(meta, afterId);
+    meta = await readyToReplay(context, meta, afterId, response);
   }
   const headers = started.kind === 'started' ? (account?.headers ?? {}) : {};
   // Client-connection faults apply to the request that started the stream only: a retry that

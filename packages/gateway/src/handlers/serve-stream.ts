@@ -15,10 +15,38 @@ import { SpoolReadError, type StreamMeta } from '../spool/store.js';
 const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
 
 /**
+ * Everything between finding a stream and replaying it, shared by `GET /v1/streams/{id}` and a POST
+ * that attaches by Idempotency-Key: wait out a pending start (until the client leaves), answer the
+ * error a failed start recorded, and refuse (410) a resume point the byte cap evicted.
+ */
+export async function readyToReplay(
+  context: GatewayContext,
+  meta: StreamMeta,
+  afterId: number,
+  response: ServerResponse,
+): Promise<StreamMeta> {
+  let ready = meta;
+  if (ready.state === 'pending') {
+    const controller = new AbortController();
+    const onClose = () => controller.abort();
+    response.once('close', onClose);
+    try {
+      ready = await waitUntilStarted(context, ready.id, controller.signal);
+    } finally {
+      response.off('close', onClose);
+    }
+  }
+  const failure = failureError(ready);
+  if (failure) throw failure;
+  assertReplayable(ready, afterId);
+  return ready;
+}
+
+/**
  * Waits until a stream is no longer pending (its upstream accepted or refused), polling the
  * store so that it works the same for a stream started on another instance.
  */
-export async function waitUntilStarted(
+async function waitUntilStarted(
   context: GatewayContext,
   streamId: string,
   signal: AbortSignal,
@@ -35,7 +63,7 @@ export async function waitUntilStarted(
 }
 
 /** Turns a failure recorded on a stream that never started into the error its retries answer. */
-export function failureError(meta: StreamMeta): GatewayError | undefined {
+function failureError(meta: StreamMeta): GatewayError | undefined {
   if (!meta.failure) return undefined;
   const { status, body, retryAfterSeconds } = meta.failure;
   return new GatewayError(status, body as GatewayError['body'], { retryAfterSeconds });
@@ -67,7 +95,7 @@ function countEvents(batch: string): number {
 }
 
 /** Refuses (410) a resume point whose events the byte cap already evicted, before any byte is sent. */
-export function assertReplayable(meta: StreamMeta, afterId: number): void {
+function assertReplayable(meta: StreamMeta, afterId: number): void {
   const firstId = meta.firstId ?? 1;
   if (afterId + 1 < firstId) {
     throw GatewayError.of(

@@ -6,7 +6,7 @@ import { GatewayError } from '../errors.js';
 import { sendJson } from '../http/respond.js';
 import type { StreamMeta } from '../spool/store.js';
 import { requestedAfterId } from './chat-completions.js';
-import { assertReplayable, failureError, serveStream, waitUntilStarted } from './serve-stream.js';
+import { readyToReplay, serveStream } from './serve-stream.js';
 
 const STREAM_ID_PATTERN = /^str_[A-Za-z0-9_-]{16,64}$/;
 
@@ -38,18 +38,11 @@ export async function handleGetStream(
   query: URLSearchParams,
 ): Promise<void> {
   const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
-  let meta = await findStream(context, streamId);
+  const meta = await findStream(context, streamId);
   if (caller && caller.id !== meta.ownerId) {
     throw GatewayError.of('stream_forbidden', 'This stream belongs to another API key.');
   }
-  if (meta.state === 'pending') {
-    const controller = new AbortController();
-    response.once('close', () => controller.abort());
-    meta = await waitUntilStarted(context, streamId, controller.signal);
-  }
-  const failure = failureError(meta);
-  if (failure) throw failure;
-  assertReplayable(meta, afterId);
+  await readyToReplay(context, meta, afterId, response);
   context.metrics.resumes.inc({ via: 'get' });
   await serveStream(context, request, response, streamId, afterId, {});
 }

@@ -31,6 +31,21 @@ export function faultSpecFromHeaders(headers: ProviderCallContext['headers']): F
   }
 }
 
+/**
+ * Reads a request's sim directives and decides its faults: a malformed header is a 400, a `times`
+ * budget that is spent means no fault, and a `status=` fault is thrown as that error.
+ * @returns the whole spec (its pacing applies always) and the faults that apply to this request.
+ */
+export function admitFaults(
+  budget: FaultBudget,
+  headers: ProviderCallContext['headers'],
+): { spec: FaultSpec; faults: FaultSpec } {
+  const spec = faultSpecFromHeaders(headers);
+  const faults = budget.applies(spec) ? spec : {};
+  if (faults.status !== undefined) throw simStatusError({ ...faults, status: faults.status });
+  return { spec, faults };
+}
+
 /** Models whose name sets their own pace: `sim-fast` as fast as possible, `sim-slow` a sluggish upstream. */
 const MODEL_PACES: Readonly<Record<string, SimPace>> = {
   'sim-fast': { ttftMs: 0, tokensPerSecond: 0 },
@@ -80,9 +95,7 @@ export class SimProvider implements ChatProvider {
     request: ChatCompletionRequest,
     context: ProviderCallContext,
   ): Promise<AsyncIterable<UpstreamEvent>> {
-    const spec = faultSpecFromHeaders(context.headers);
-    const faults = this.#budget.applies(spec) ? spec : {};
-    if (faults.status !== undefined) throw simStatusError({ ...faults, status: faults.status });
+    const { spec, faults } = admitFaults(this.#budget, context.headers);
     const events = emitSimEvents(
       simChunks(request),
       paceFor(this.#pace, spec, request.model),
@@ -93,9 +106,7 @@ export class SimProvider implements ChatProvider {
   }
 
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
-    const spec = faultSpecFromHeaders(context.headers);
-    const faults = this.#budget.applies(spec) ? spec : {};
-    if (faults.status !== undefined) throw simStatusError({ ...faults, status: faults.status });
+    admitFaults(this.#budget, context.headers);
     return { body: simCompletion(request) };
   }
 

@@ -288,8 +288,8 @@ function describeStop(
 ): { body: OpenAIErrorBody; outcome: 'error' | 'cancelled' } {
   const reason = signal.aborted ? signal.reason : error;
   if (reason instanceof StopReason) {
-    if (reason.kind === 'cancelled')
-      return { body: errorBody('stream_cancelled', reason.message), outcome: 'cancelled' };
+    // A shutdown cut the stream short (an error a client may resume elsewhere); a Stop or an
+    // abandoned stream ended because nobody wants the rest.
     if (reason.kind === 'shutdown')
       return { body: errorBody('shutting_down', reason.message), outcome: 'error' };
     return { body: errorBody('stream_cancelled', reason.message), outcome: 'cancelled' };

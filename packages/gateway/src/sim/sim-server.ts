@@ -5,7 +5,7 @@ import { GatewayError } from '../errors.js';
 import { readBody } from '../http/read-body.js';
 import { asGatewayError, sendError, sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
-import { faultSpecFromHeaders, paceFor, SIM_MODELS, simStatusError } from '../providers/sim-provider.js';
+import { admitFaults, paceFor, SIM_MODELS } from '../providers/sim-provider.js';
 import { FaultBudget } from './fault-spec.js';
 import { emitSimEvents, SimDropSignal, type SimPace, simChunks, simCompletion } from './sim-response.js';
 
@@ -76,9 +76,7 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     if (request.method !== 'POST') throw GatewayError.of('method_not_allowed', 'Use POST');
     stats.chatCompletions++;
     const body = parseChatRequest(await readBody(request, 16 * 1024 * 1024));
-    const spec = faultSpecFromHeaders(request.headers);
-    const faults = budget.applies(spec) ? spec : {};
-    if (faults.status !== undefined) throw simStatusError({ ...faults, status: faults.status });
+    const { spec, faults } = admitFaults(budget, request.headers);
     if (body.stream !== true) return sendJson(response, 200, simCompletion(body));
     stats.streams++;
     stats.openStreams++;
