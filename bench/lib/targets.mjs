@@ -94,8 +94,12 @@ export async function startRedis() {
  * Spool's gateway in front of the sim. `store: 'redis'` starts its own redis-server, whose memory
  * counts as the target's. `cpuProfileDir` runs the gateway under `node --cpu-prof`. `cli` runs
  * another build of the gateway (a baseline from an earlier commit, for before/after in one run).
+ * `config` merges into the generated config's sections (e.g. `{ usage: { store: 'memory' } }`).
  */
-export async function startSpool(sim, { store = 'memory', cpuProfileDir, cli = SPOOL_CLI } = {}) {
+export async function startSpool(
+  sim,
+  { store = 'memory', cpuProfileDir, cli = SPOOL_CLI, config: overrides = {} } = {},
+) {
   const directory = temporaryDirectory(`spool-${store}`);
   const redis = store === 'redis' ? await startRedis() : undefined;
   const config = {
@@ -115,6 +119,8 @@ export async function startSpool(sim, { store = 'memory', cpuProfileDir, cli = S
       ? { store: 'redis', redisUrl: redis.url, keyPrefix: `bench${Date.now()}:` }
       : { store: 'memory' },
   };
+  for (const [section, values] of Object.entries(overrides))
+    config[section] = { ...config[section], ...values };
   const configPath = join(directory, 'spool.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const nodeArgs = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];

@@ -9,7 +9,9 @@
  * Each figure is the median of `--runs` runs; runs alternate between the two paths so that machine
  * noise hits both alike.
  *
- * Usage: node bench/relay/run.mjs [--runs 3] [--duration-ms 3000] [--baseline <spool.js of another build>]
+ * Usage: node bench/relay/run.mjs [--runs 3] [--duration-ms 3000] [--bare] [--baseline <spool.js of another build>]
+ * With `--bare`, the bare relay (node:http + undici, no spool; `lib/bare-relay.mjs`) runs too: the
+ * floor for a Node relay on this machine.
  * With `--baseline`, a third path runs that build of the gateway in the same rounds (before/after).
  * Target: the gateway adds < 1 ms to p50 TTFT and < 5 ms to p99 TTFT at 100 streams.
  */
@@ -17,13 +19,14 @@ import { parseArgs } from 'node:util';
 import { startLoadgen } from '../lib/loadgen-client.mjs';
 import { installExitHandlers, killAll } from '../lib/processes.mjs';
 import { formatDeltaMs, formatMs, formatRatio, markdownTable, median } from '../lib/stats.mjs';
-import { assertBuilt, directTarget, startSim, startSpool } from '../lib/targets.mjs';
+import { assertBuilt, directTarget, startBareRelay, startSim, startSpool } from '../lib/targets.mjs';
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
     'duration-ms': { type: 'string', default: '3000' },
     baseline: { type: 'string' },
+    bare: { type: 'boolean', default: false },
   },
 });
 const runs = Math.min(10, Math.max(1, Number(values.runs)));
@@ -42,6 +45,7 @@ async function main() {
   const loadgen = await startLoadgen();
   const paths = { direct: () => directTarget(sim), gateway: () => startSpool(sim) };
   if (values.baseline) paths.baseline = () => startSpool(sim, { cli: values.baseline });
+  if (values.bare) paths.bare = () => startBareRelay(sim);
   /** results[path][concurrency] = list of per-run summaries */
   const results = Object.fromEntries(Object.keys(paths).map((name) => [name, {}]));
   try {
@@ -94,6 +98,10 @@ async function main() {
         const direct = pick('direct', concurrency, metric, stat);
         const gateway = pick('gateway', concurrency, metric, stat);
         const row = [String(concurrency), `${label} ${stat}`, formatMs(direct)];
+        if (values.bare) {
+          const bare = pick('bare', concurrency, metric, stat);
+          row.push(formatMs(bare), formatDeltaMs(bare - direct));
+        }
         if (values.baseline) {
           const baseline = pick('baseline', concurrency, metric, stat);
           row.push(formatMs(baseline), formatDeltaMs(baseline - direct));
@@ -112,6 +120,7 @@ async function main() {
           'streams',
           'metric',
           'direct',
+          ...(values.bare ? ['bare relay', 'bare added'] : []),
           ...(values.baseline ? ['baseline', 'baseline added'] : []),
           'gateway',
           'added',

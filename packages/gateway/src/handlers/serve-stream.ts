@@ -9,7 +9,7 @@ import {
 } from '@spool/protocol';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
-import { waitForDrain } from '../relay/sse-writer.js';
+import { TurnWriter, waitForDrain } from '../relay/sse-writer.js';
 import { SpoolReadError, type StreamMeta } from '../spool/store.js';
 
 const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
@@ -129,20 +129,10 @@ export async function serveStream(
       response.getHeader(REQUEST_ID_HEADER) ?? extraHeaders[REQUEST_ID_HEADER] ?? '',
     ),
   });
-  // Writes made in one turn of the event loop leave in one syscall: the headers, the retry hint and
-  // the first events go out together, and so do the last events and the end of the response.
-  let corked = false;
-  const write = (text: string): boolean => {
-    if (!corked) {
-      corked = true;
-      response.cork();
-      setImmediate(() => {
-        corked = false;
-        response.uncork();
-      });
-    }
-    return response.write(text);
-  };
+  // What one turn of the event loop produces leaves as one chunk: the headers, the retry hint and
+  // the first events together, and so do the last events and the end of the response.
+  const writer = new TurnWriter(response);
+  const write = (text: string): boolean => writer.write(text);
   write(encodeRetry(context.config.server.retryMs));
   // Disable Nagle: each event should leave as soon as it is written.
   request.socket.setNoDelay(true);
@@ -166,7 +156,8 @@ export async function serveStream(
         if (end >= 0) {
           heartbeat.stop();
           // Let the bytes (and the headers before them) reach the socket before the cut.
-          await new Promise<void>((resolve) => response.write(batch.slice(0, end), () => resolve()));
+          writer.write(batch.slice(0, end));
+          await new Promise<void>((resolve) => writer.flush(resolve));
           if (faults.cutAfter !== undefined) response.destroy();
           else if (!response.destroyed) await new Promise((resolve) => response.once('close', resolve));
           return;
@@ -192,6 +183,7 @@ export async function serveStream(
     context.metrics.streamsOpen.dec();
     context.relay.readerDetached(streamId);
     response.off('close', onClose);
+    writer.flush();
     if (!response.writableEnded) response.end();
   }
 }

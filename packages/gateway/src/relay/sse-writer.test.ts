@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
-import { HeartbeatScheduler, waitForDrain } from './sse-writer.js';
+import { HeartbeatScheduler, TurnWriter, waitForDrain } from './sse-writer.js';
 
 function fakeResponse() {
   const emitter = new EventEmitter() as EventEmitter & {
@@ -9,15 +9,16 @@ function fakeResponse() {
     writableEnded: boolean;
     writableNeedDrain: boolean;
     written: string[];
-    write(text: string): boolean;
+    write(text: string, onWritten?: () => void): boolean;
     destroy(): void;
   };
   emitter.destroyed = false;
   emitter.writableEnded = false;
   emitter.writableNeedDrain = false;
   emitter.written = [];
-  emitter.write = (text: string) => {
+  emitter.write = (text: string, onWritten?: () => void) => {
     emitter.written.push(text);
+    onWritten?.();
     return true;
   };
   emitter.destroy = () => {
@@ -74,5 +75,39 @@ describe('HeartbeatScheduler', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('TurnWriter', () => {
+  it('hands what one turn wrote to the response as one chunk, in order', async () => {
+    const response = fakeResponse();
+    const writer = new TurnWriter(response as unknown as ServerResponse);
+    expect(writer.write('id: 1\n\n')).toBe(true);
+    writer.write('id: 2\n\n');
+    writer.write('id: 3\n\n');
+    expect(response.written).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(response.written).toEqual(['id: 1\n\nid: 2\n\nid: 3\n\n']);
+    writer.write('id: 4\n\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(response.written).toEqual(['id: 1\n\nid: 2\n\nid: 3\n\n', 'id: 4\n\n']);
+  });
+
+  it('reports a backed-up socket, flushes on demand and writes nothing after the end', async () => {
+    const response = fakeResponse();
+    const writer = new TurnWriter(response as unknown as ServerResponse);
+    response.writableNeedDrain = true;
+    expect(writer.write('a')).toBe(false);
+    const written = vi.fn();
+    writer.flush(written);
+    expect(response.written).toEqual(['a']);
+    expect(written).toHaveBeenCalledOnce();
+    writer.write('b');
+    response.writableEnded = true;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(response.written).toEqual(['a']);
+    const nothingQueued = vi.fn();
+    writer.flush(nothingQueued);
+    expect(nothingQueued).toHaveBeenCalledOnce();
   });
 });

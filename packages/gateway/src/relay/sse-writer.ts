@@ -106,3 +106,53 @@ export function waitForDrain(response: ServerResponse, timeoutMs = 0): Promise<b
     response.on('close', onClose);
   });
 }
+
+/**
+ * Gathers what one stream writes in one turn of the event loop and hands it to the socket as one
+ * chunk. An upstream read often carries dozens of events; written one by one, each costs a trip
+ * through the Writable machinery and four iovecs of chunked framing, which profiled as the largest
+ * single cost of a relayed stream. `setImmediate` runs in the same loop iteration, after the I/O
+ * that produced the events, so nothing waits longer than the microtasks already queued.
+ */
+export class TurnWriter {
+  readonly #response: ServerResponse;
+  #parts: string[] = [];
+  #scheduled = false;
+  readonly #flushLater = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  constructor(response: ServerResponse) {
+    this.#response = response;
+  }
+
+  /**
+   * Queues text for the end of this turn. Returns false when the socket is already backed up: the
+   * caller should `waitForDrain` before producing more (what is queued is still written).
+   */
+  write(text: string): boolean {
+    this.#parts.push(text);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flushLater);
+    }
+    return !this.#response.writableNeedDrain;
+  }
+
+  /**
+   * Writes what is queued now (before a cut, or the end of the response); `onWritten` is called
+   * once those bytes reached the socket (at once when nothing was queued).
+   */
+  flush(onWritten?: () => void): void {
+    const response = this.#response;
+    if (this.#parts.length === 0 || response.destroyed || response.writableEnded) {
+      this.#parts = [];
+      onWritten?.();
+      return;
+    }
+    const text = this.#parts.length === 1 ? (this.#parts[0] as string) : this.#parts.join('');
+    this.#parts = [];
+    response.write(text, onWritten);
+  }
+}
