@@ -156,9 +156,15 @@ export async function startSpool(
   }
 }
 
-/** The bare relay baseline (bench/lib/bare-relay.mjs). */
-export async function startBareRelay(sim) {
-  const child = spawnChild('bare-relay', process.execPath, [BARE_RELAY, '--upstream', sim.baseURL]);
+/** The bare relay baseline (bench/lib/bare-relay.mjs); `cpuProfileDir` as for `startSpool`. */
+export async function startBareRelay(sim, { cpuProfileDir } = {}) {
+  const nodeArgs = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
+  const child = spawnChild('bare-relay', process.execPath, [
+    ...nodeArgs,
+    BARE_RELAY,
+    '--upstream',
+    sim.baseURL,
+  ]);
   const [, url] = await waitForOutput(child, /Bare relay listening on (http:\/\/\S+)/);
   return {
     name: 'bare-relay',

@@ -8,6 +8,23 @@ export interface UpstreamEvent {
   event?: string | undefined;
 }
 
+/**
+ * An event iterator that can also hand over, synchronously, the events it has already parsed
+ * after the one its last `next()` returned. One upstream read often carries dozens of events;
+ * taking them together lets the relay store and forward them as one batch instead of paying a
+ * promise round trip per event. Never called while a `next()` is under way.
+ */
+export interface BufferedEventSource {
+  takeBuffered(): UpstreamEvent[];
+}
+
+/** The events already parsed after the last one pulled, when the iterator can tell; else none. */
+export function takeBuffered(iterator: object): UpstreamEvent[] {
+  return 'takeBuffered' in iterator ? (iterator as BufferedEventSource).takeBuffered() : NO_EVENTS;
+}
+
+const NO_EVENTS: UpstreamEvent[] = [];
+
 /** What a provider gets besides the request body. */
 export interface ProviderCallContext {
   /** Aborted when generation must stop (a Stop, a shutdown, a grace period that ran out). */

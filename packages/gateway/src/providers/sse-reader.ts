@@ -1,5 +1,5 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import type { UpstreamEvent } from './provider.js';
+import type { BufferedEventSource, UpstreamEvent } from './provider.js';
 
 /** A response body as undici gives it: iterable without destroying on early exit, and drainable. */
 export interface DrainableBody extends AsyncIterable<Uint8Array> {
@@ -17,7 +17,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * its whole life, and each async-generator layer costs a suspended frame, a context and promises
  * per stream (bench/memory). It is pulled by one consumer at a time, like any for-await.
  */
-class SseEventIterator implements AsyncIterableIterator<UpstreamEvent> {
+class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, BufferedEventSource {
   readonly #chunks: AsyncIterator<Uint8Array | string>;
   readonly #parser: EventSourceParser;
   /** Events parsed but not yet pulled; `#head` is the next one. */
@@ -59,6 +59,14 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent> {
       this.#head = 0;
     }
     return event;
+  }
+
+  takeBuffered(): UpstreamEvent[] {
+    if (this.#head === this.#pending.length) return [];
+    const events = this.#head === 0 ? this.#pending : this.#pending.slice(this.#head);
+    this.#pending = [];
+    this.#head = 0;
+    return events;
   }
 
   async next(): Promise<IteratorResult<UpstreamEvent>> {

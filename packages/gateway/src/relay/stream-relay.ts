@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DONE_DATA, encodeEvent, errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
-import type { UpstreamEvent } from '../providers/provider.js';
+import { takeBuffered, type UpstreamEvent } from '../providers/provider.js';
 import type { SpoolStore, StreamMeta } from '../spool/store.js';
 
 /** A new, unguessable stream id: 144 random bits, URL-safe. */
@@ -157,47 +157,73 @@ export class StreamRelay {
     { stripUsage = false, observer = {} }: StartInput,
   ): Promise<void> {
     let lastId = 0;
+    let storedId = 0;
     let sawFinish = false;
     let contentDeltas = 0;
     let state: 'done' | 'error' | 'cancelled' = 'done';
     const { onSpooled } = this.#options;
-    const append = (data: string, event?: string) => {
+    let queued: string[] = [];
+    let queuedBytes = 0;
+    const queue = (data: string, event?: string) => {
       const bytes = encodeEvent({ id: ++lastId, event, data });
-      onSpooled?.(bytes.length);
-      return this.#store.append(streamId, lastId, bytes);
+      queued.push(bytes);
+      queuedBytes += bytes.length;
     };
+    // What one upstream read carried goes to the store in one append (one wake of the readers).
+    const store = async () => {
+      if (queued.length === 0) return;
+      const batch = queued;
+      const firstId = storedId + 1;
+      queued = [];
+      storedId = lastId;
+      onSpooled?.(queuedBytes);
+      queuedBytes = 0;
+      await this.#store.append(streamId, firstId, batch);
+    };
+    const iterator = events[Symbol.asyncIterator]();
+    let pulling = true;
     try {
       let ended = false;
-      for await (const upstreamEvent of events) {
-        const { data } = upstreamEvent;
-        if (CONTENT_PATTERN.test(data)) {
-          if (contentDeltas++ === 0) observer.onFirstToken?.();
-        }
-        if (USAGE_PATTERN.test(data)) {
-          const usageOnly = reportUsage(data, observer);
-          if (usageOnly && stripUsage) continue;
-        }
-        await append(upstreamEvent.data, upstreamEvent.event);
-        if (upstreamEvent.data === DONE_DATA) {
-          ended = true;
+      while (!ended) {
+        const result = await iterator.next();
+        if (result.done) {
+          pulling = false;
           break;
         }
-        if (ERROR_DATA_PATTERN.test(upstreamEvent.data) || upstreamEvent.event === 'error') {
-          state = 'error';
-          ended = true;
-          break;
+        const rest = takeBuffered(iterator);
+        for (let index = -1; index < rest.length; index++) {
+          const upstreamEvent = index < 0 ? result.value : (rest[index] as UpstreamEvent);
+          const { data } = upstreamEvent;
+          if (CONTENT_PATTERN.test(data)) {
+            if (contentDeltas++ === 0) observer.onFirstToken?.();
+          }
+          if (USAGE_PATTERN.test(data)) {
+            const usageOnly = reportUsage(data, observer);
+            if (usageOnly && stripUsage) continue;
+          }
+          queue(data, upstreamEvent.event);
+          if (data === DONE_DATA) {
+            ended = true;
+            break;
+          }
+          if (ERROR_DATA_PATTERN.test(data) || upstreamEvent.event === 'error') {
+            state = 'error';
+            ended = true;
+            break;
+          }
+          if (!sawFinish && FINISH_PATTERN.test(data)) sawFinish = true;
         }
-        if (!sawFinish && FINISH_PATTERN.test(upstreamEvent.data)) sawFinish = true;
+        await store();
       }
       if (!ended) {
         if (signal.aborted) throw signal.reason;
         // A stream that reached its finish_reason but lost only the sentinel is complete; anything
         // else ending early is a truncation and must say so.
         if (sawFinish) {
-          await append(DONE_DATA);
+          queue(DONE_DATA);
         } else {
           state = 'error';
-          await append(
+          queue(
             JSON.stringify(
               errorBody(
                 'upstream_error',
@@ -206,15 +232,25 @@ export class StreamRelay {
             ),
           );
         }
+        await store();
       }
     } catch (error) {
       const { body, outcome } = describeStop(error, signal);
       state = outcome;
       if (outcome === 'error') this.#log.warn({ err: error, streamId }, 'stream failed mid-way');
-      await append(JSON.stringify(body)).catch((storeError) =>
+      // Events queued but not stored (the store failed) are dropped: the final event follows the
+      // last one stored, so readers never see a gap in the ids.
+      queued = [];
+      queuedBytes = 0;
+      lastId = storedId;
+      queue(JSON.stringify(body));
+      await store().catch((storeError) =>
         this.#log.error({ err: storeError, streamId }, 'could not store the final error event'),
       );
     } finally {
+      // Stopping before the upstream ended (a [DONE] seen, an error, a Stop) releases it, as a
+      // `break` out of for-await would.
+      if (pulling) await iterator.return?.().catch(() => {});
       observer.onEnd?.(state, { contentDeltas });
       await this.#store
         .finish(streamId, state)

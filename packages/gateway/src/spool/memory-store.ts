@@ -82,13 +82,16 @@ export class MemoryStore implements SpoolStore {
     wake(record);
   }
 
-  async append(streamId: string, id: number, bytes: string): Promise<void> {
+  async append(streamId: string, firstId: number, events: readonly string[]): Promise<void> {
     const record = this.#records.get(streamId);
     if (!record || record.ended) return;
     const expected = record.firstId + record.events.length;
-    if (id !== expected) throw new Error(`spool: event ${id} appended to ${streamId}, expected ${expected}`);
-    record.events.push(bytes);
-    record.bytes += bytes.length;
+    if (firstId !== expected)
+      throw new Error(`spool: event ${firstId} appended to ${streamId}, expected ${expected}`);
+    for (const bytes of events) {
+      record.events.push(bytes);
+      record.bytes += bytes.length;
+    }
     // Evict from the front, never the newest event, so live readers always get what is new.
     while (record.bytes > this.#options.maxStreamBytes && record.events.length > 1) {
       record.bytes -= (record.events.shift() as string).length;

@@ -54,11 +54,11 @@ describe('redis spool store across instances and write-behind', () => {
     const stream = meta();
     await a.create(stream);
     await a.commit(stream.id);
-    for (let id = 1; id <= 10; id++) await a.append(stream.id, id, event(id));
+    for (let id = 1; id <= 10; id++) await a.append(stream.id, id, [event(id)]);
     await nextTurn();
     const remote = collect(b.read(stream.id, 4, new AbortController().signal));
     for (let id = 11; id <= 60; id++) {
-      await a.append(stream.id, id, event(id));
+      await a.append(stream.id, id, [event(id)]);
       if (id % 5 === 0) await nextTurn();
     }
     await a.finish(stream.id, 'done');
@@ -71,10 +71,10 @@ describe('redis spool store across instances and write-behind', () => {
       const stream = meta();
       await small.create(stream);
       await small.commit(stream.id);
-      for (let id = 1; id <= 30; id++) await small.append(stream.id, id, event(id));
+      for (let id = 1; id <= 30; id++) await small.append(stream.id, id, [event(id)]);
       await nextTurn();
       const reading = collect(small.read(stream.id, 0, new AbortController().signal));
-      for (let id = 31; id <= 40; id++) await small.append(stream.id, id, event(id));
+      for (let id = 31; id <= 40; id++) await small.append(stream.id, id, [event(id)]);
       await small.finish(stream.id, 'done');
       expect(await reading).toBe(events(1, 40));
     } finally {
@@ -86,10 +86,10 @@ describe('redis spool store across instances and write-behind', () => {
     const stream = meta();
     await a.create(stream);
     await a.commit(stream.id);
-    await a.append(stream.id, 1, event(1));
+    await a.append(stream.id, 1, [event(1)]);
     await nextTurn();
     // b does not generate the stream, so its append goes straight to Redis, leaving a hole at 2.
-    await b.append(stream.id, 3, event(3));
+    await b.append(stream.id, 3, [event(3)]);
     const reading = collect(b.read(stream.id, 0, new AbortController().signal));
     await expect(reading).rejects.toBeInstanceOf(StoreUnavailableError);
   });
@@ -106,7 +106,7 @@ describe('redis spool store across instances and write-behind', () => {
       const stream = meta();
       await store.create(stream);
       await store.commit(stream.id);
-      await store.append(stream.id, 1, event(1));
+      await store.append(stream.id, 1, [event(1)]);
       const iterator = store.read(stream.id, 0, new AbortController().signal)[Symbol.asyncIterator]();
       expect((await iterator.next()).value).toBe(event(1));
       const rest = (async () => {
@@ -119,7 +119,7 @@ describe('redis spool store across instances and write-behind', () => {
       let rejected: unknown;
       try {
         for (let id = 2; id <= 1000; id++) {
-          await store.append(stream.id, id, event(id));
+          await store.append(stream.id, id, [event(id)]);
           await nextTurn();
         }
       } catch (error) {
@@ -145,7 +145,7 @@ describe('redis spool store across instances and write-behind', () => {
       const stream = meta();
       await capped.create(stream);
       await capped.commit(stream.id);
-      for (let id = 1; id <= 20; id++) await capped.append(stream.id, id, event(id));
+      for (let id = 1; id <= 20; id++) await capped.append(stream.id, id, [event(id)]);
       await nextTurn();
       await expect(collect(b.read(stream.id, 0, new AbortController().signal))).rejects.toBeInstanceOf(
         SpoolReadError,

@@ -193,15 +193,18 @@ export class RedisStore implements SpoolStore {
     });
   }
 
-  async append(streamId: string, id: number, bytes: string): Promise<void> {
+  async append(streamId: string, firstId: number, events: readonly string[]): Promise<void> {
+    if (events.length === 0) return;
     const writer = this.#writers.get(streamId);
     if (!writer) {
       // Not generated here (or already finished): write through, as nothing local tracks it.
       await runRedis(async () => {
-        const results = await this.#redis
-          .pipeline()
-          .xadd(this.#keys.events(streamId), `0-${id}`, 'd', bytes)
-          .publish(this.#keys.notifyChannel(streamId), String(id))
+        const pipeline = this.#redis.pipeline();
+        events.forEach((bytes, index) => {
+          pipeline.xadd(this.#keys.events(streamId), `0-${firstId + index}`, 'd', bytes);
+        });
+        const results = await pipeline
+          .publish(this.#keys.notifyChannel(streamId), String(firstId + events.length - 1))
           .exec();
         const failed = results?.find(([error]) => error);
         if (failed) throw failed[0];
@@ -209,7 +212,9 @@ export class RedisStore implements SpoolStore {
       return;
     }
     if (writer.failure) throw writer.failure;
-    writer.record(id, bytes);
+    events.forEach((bytes, index) => {
+      writer.record(firstId + index, bytes);
+    });
     this.#dirty.add(writer);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;

@@ -55,15 +55,31 @@ describe.each([
     const stream = meta();
     await store.create(stream);
     await store.commit(stream.id);
-    for (let id = 1; id <= 3; id++) await store.append(stream.id, id, event(id));
+    for (let id = 1; id <= 3; id++) await store.append(stream.id, id, [event(id)]);
     const reading = collect(store.read(stream.id, 1, new AbortController().signal));
-    for (let id = 4; id <= 9; id++) await store.append(stream.id, id, event(id));
+    for (let id = 4; id <= 9; id++) await store.append(stream.id, id, [event(id)]);
     await store.finish(stream.id, 'done');
     const expected = Array.from({ length: 8 }, (_, index) => event(index + 2)).join('');
     expect(await reading).toBe(expected);
     expect(await collect(store.read(stream.id, 0, new AbortController().signal))).toBe(event(1) + expected);
     expect(await collect(store.read(stream.id, 9, new AbortController().signal))).toBe('');
     expect(await collect(store.read(stream.id, 12, new AbortController().signal))).toBe('');
+  });
+
+  it('stores a batch of events under consecutive ids and refuses one that skips an id', async () => {
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    await store.append(stream.id, 1, [event(1)]);
+    await store.append(stream.id, 2, [event(2), event(3), event(4)]);
+    await expect(store.append(stream.id, 6, [event(6)])).rejects.toThrow(/expected 5/);
+    await store.append(stream.id, 5, [event(5), event(6)]);
+    await store.finish(stream.id, 'done');
+    const all = Array.from({ length: 6 }, (_, index) => event(index + 1)).join('');
+    expect(await collect(store.read(stream.id, 0, new AbortController().signal))).toBe(all);
+    expect(await collect(store.read(stream.id, 3, new AbortController().signal))).toBe(
+      event(4) + event(5) + event(6),
+    );
   });
 
   it('returns the existing stream for a reused idempotency key of the same owner only', async () => {
@@ -94,7 +110,7 @@ describe.each([
     await store.create(stream);
     await store.commit(stream.id);
     const big = (id: number) => `id: ${id}\ndata: ${'x'.repeat(300)}\n\n`;
-    for (let id = 1; id <= 6; id++) await store.append(stream.id, id, big(id));
+    for (let id = 1; id <= 6; id++) await store.append(stream.id, id, [big(id)]);
     await store.finish(stream.id, 'done');
     const kept = await store.getMeta(stream.id);
     expect(kept).not.toBe('expired');
@@ -112,10 +128,10 @@ describe.each([
     const stream = meta();
     await store.create(stream);
     await store.commit(stream.id);
-    for (let id = 1; id <= 5; id++) await store.append(stream.id, id, event(id));
+    for (let id = 1; id <= 5; id++) await store.append(stream.id, id, [event(id)]);
     const reading = collect(store.read(stream.id, 2, new AbortController().signal));
     for (let id = 6; id <= 40; id++) {
-      await store.append(stream.id, id, event(id));
+      await store.append(stream.id, id, [event(id)]);
       if (id % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     await store.finish(stream.id, 'done');
@@ -127,7 +143,7 @@ describe.each([
     await store.create(stream);
     await store.commit(stream.id);
     const big = (id: number) => `id: ${id}\ndata: ${'y'.repeat(300)}\n\n`;
-    for (let id = 1; id <= 8; id++) await store.append(stream.id, id, big(id));
+    for (let id = 1; id <= 8; id++) await store.append(stream.id, id, [big(id)]);
     await new Promise((resolve) => setImmediate(resolve));
     await expect(collect(store.read(stream.id, 0, new AbortController().signal))).rejects.toMatchObject({
       reason: 'evicted',
@@ -138,7 +154,7 @@ describe.each([
     const late = store.read(stream.id, firstId - 1, new AbortController().signal)[Symbol.asyncIterator]();
     let text = (await late.next()).value as string;
     expect(text).toBe(Array.from({ length: 9 - firstId }, (_, index) => big(firstId + index)).join(''));
-    for (let id = 9; id <= 10; id++) await store.append(stream.id, id, big(id));
+    for (let id = 9; id <= 10; id++) await store.append(stream.id, id, [big(id)]);
     await store.finish(stream.id, 'done');
     for (let batch = await late.next(); !batch.done; batch = await late.next()) text += batch.value;
     expect(text).toBe(Array.from({ length: 11 - firstId }, (_, index) => big(firstId + index)).join(''));
@@ -182,7 +198,7 @@ describe('memory store retention', () => {
     const stream = meta();
     await store.create(stream);
     await store.commit(stream.id);
-    await store.append(stream.id, 1, event(1));
+    await store.append(stream.id, 1, [event(1)]);
     await store.finish(stream.id, 'done');
     now += 499;
     store.sweep();

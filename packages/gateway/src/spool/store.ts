@@ -70,11 +70,12 @@ export interface SpoolStore {
   /** Fails a pending stream: attaching retries answer `failure`, and the idempotency key is freed. */
   fail(streamId: string, failure: NonNullable<StreamMeta['failure']>): Promise<void>;
   /**
-   * Appends the next event; `id` must be the last id + 1. A shared store may resolve before the
-   * event is durably stored (write-behind): a storage failure then surfaces on a later `append` or,
-   * at the latest, on `finish`, and readers end with `StoreUnavailableError` rather than skip it.
+   * Appends the next events (each one whole, encoded event); `firstId` is the first one's id and
+   * must be the last id + 1. A shared store may resolve before the events are durably stored
+   * (write-behind): a storage failure then surfaces on a later `append` or, at the latest, on
+   * `finish`, and readers end with `StoreUnavailableError` rather than skip them.
    */
-  append(streamId: string, id: number, bytes: string): Promise<void>;
+  append(streamId: string, firstId: number, events: readonly string[]): Promise<void>;
   /** Ends a stream; readers drain and finish, and the retention period starts. */
   finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void>;
   /** The stream's metadata; `undefined` when unknown, `'expired'` when it existed and was dropped. */

@@ -1,11 +1,13 @@
 import { backoffDelayMs, normalizeRetryOptions } from '@spool/client';
 import { type ChatCompletionRequest, errorBody, isErrorBody } from '@spool/protocol';
 import { GatewayError, UpstreamError } from '../errors.js';
-import type {
-  ChatProvider,
-  CompletionResult,
-  ProviderCallContext,
-  UpstreamEvent,
+import {
+  type BufferedEventSource,
+  type ChatProvider,
+  type CompletionResult,
+  type ProviderCallContext,
+  takeBuffered,
+  type UpstreamEvent,
 } from '../providers/provider.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { ConcurrencyLimiter } from './concurrency-limiter.js';
@@ -63,7 +65,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * the stream ends however it ends. A plain iterator rather than async generators (one for the
  * replay, one for the release): an idle open stream holds it for its whole life (bench/memory).
  */
-class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent> {
+class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent>, BufferedEventSource {
   #buffered: UpstreamEvent[] | undefined;
   #first: Promise<IteratorResult<UpstreamEvent>> | undefined;
   readonly #source: AsyncIterator<UpstreamEvent>;
@@ -83,6 +85,16 @@ class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  takeBuffered(): UpstreamEvent[] {
+    if (this.#release === undefined) return [];
+    const buffered = this.#buffered ?? [];
+    this.#buffered = undefined;
+    // The pull under way when read-ahead ended comes before whatever the source parsed after it.
+    if (this.#first !== undefined) return buffered;
+    const parsed = takeBuffered(this.#source);
+    return buffered.length === 0 ? parsed : buffered.concat(parsed);
   }
 
   async next(): Promise<IteratorResult<UpstreamEvent>> {
