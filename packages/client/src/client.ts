@@ -76,7 +76,8 @@ export interface SpoolClient {
     /**
      * Attaches to a stream already under way or finished (`GET {baseURL}/streams/{id}` with
      * `Last-Event-ID`), with `stream`'s reconnects, watchdog and events, `resumed` first. `text()` is the
-     * text after `lastEventId`. An unknown or expired stream fails with an `HttpError` whose code is
+     * text after `lastEventId`. A finished stream resumed from its last event (the gateway answers 204)
+     * is done at once, with no text. An unknown or expired stream fails with an `HttpError` whose code is
      * `stream_not_found` (404) or `stream_expired` (410). Aborting `signal` stops the generation too.
      * @example
      * const rest = client.chat.resume(saved.streamId, { lastEventId: saved.lastEventId });

@@ -138,7 +138,10 @@ export interface EventStreamHandlers {
 
 /** A running event stream. */
 export interface EventStream {
-  /** Resolves when the stream completes; rejects with a {@link SpoolClientError}. */
+  /**
+   * Resolves when the stream completes (`[DONE]`, a clean end where allowed, or a 204 No Content:
+   * nothing more to deliver); rejects with a {@link SpoolClientError}.
+   */
   readonly done: Promise<void>;
   /** Stops the stream and asks the server to stop generating (`DELETE` on the stream). */
   cancel(): Promise<void>;

@@ -184,7 +184,7 @@ export function connectEventStream(
     if (response.status < 200 || response.status > 299)
       throw await (await loadErrorBodies()).toHttpError(response, planned);
     const contentType = response.headers.get('content-type');
-    if (contentType !== null && !contentType.includes('text/event-stream')) {
+    if (!isNoContent(response) && contentType !== null && !contentType.includes('text/event-stream')) {
       throw new HttpError(
         `${planned.url} answered ${contentType}, not text/event-stream; set \`stream: true\` and check the URL.`,
         { code: 'not_event_stream', status: response.status, retryable: false },
@@ -237,7 +237,7 @@ export function connectEventStream(
           else if (planned.kind === 'restart') emitStatus({ type: 'restarted' });
           else emitStatus({ type: 'resumed', fromEventId: planned.fromEventId, streamId: planner.streamId });
           opened = true;
-          const finished = await readEvents(response, touch);
+          const finished = isNoContent(response) || (await readEvents(response, touch));
           if (!finished && requireDone) {
             throw new NetworkError(`The stream from ${planned.url} ended before \`data: [DONE]\`.`, {
               code: 'premature_close',
@@ -370,6 +370,14 @@ export function defaultResumeUrl(url: string, streamId: string): string | undefi
   const suffix = '/chat/completions';
   if (!path.endsWith(suffix)) return undefined;
   return `${path.slice(0, -suffix.length)}/streams/${encodeURIComponent(streamId)}`;
+}
+
+/**
+ * Whether the server said there is nothing (more) to deliver: WHATWG HTML §9.2.3 makes a 204 stop
+ * EventSource reconnecting, and Spool answers it to a resume from the last event of a finished stream.
+ */
+function isNoContent(response: TransportResponse): boolean {
+  return response.status === 204;
 }
 
 function abortErrorOf(signal: AbortSignal): AbortError {

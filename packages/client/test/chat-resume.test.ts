@@ -125,6 +125,38 @@ describe('chat.resume', () => {
     }
   });
 
+  it('from the [DONE] event id is done at once with no text, on one request (the server answers 204)', async () => {
+    const gateway = await start();
+    const streamId = await finishedStreamId(gateway);
+    const errors: unknown[] = [];
+    const stream = createClient({ baseURL: gateway.baseURL, retry: fastRetry }).chat.resume(streamId, {
+      lastEventId: DONE_ID,
+      onError: (error) => errors.push(error),
+    });
+    const events = await collect(stream);
+    expect(events.map((event) => event.type)).toEqual(['connecting', 'resumed', 'done']);
+    expect(await stream.text()).toBe('');
+    expect(stream.lastEventId).toBe(DONE_ID);
+    expect(stream.stats().reconnects).toBe(0);
+    expect(errors).toEqual([]);
+    expect(
+      gateway.requests.slice(1).map((entry) => `${entry.method} ${entry.headers['last-event-id']}`),
+    ).toEqual([`GET ${DONE_ID}`]);
+  });
+
+  it('ends as done, not as a drop, when a reconnect is answered 204 before [DONE] arrived', async () => {
+    const gateway = await start();
+    gateway.faults = [{ kind: 'cut-after', events: 5 }, { kind: 'no-content' }];
+    const statuses: string[] = [];
+    const stream = createClient({ baseURL: gateway.baseURL, retry: fastRetry }).chat.stream(request, {
+      onStatus: (status) => statuses.push(status.type),
+    });
+    expect(await stream.text()).toBe(TOKENS.slice(0, 4).join(''));
+    expect(statuses).toEqual(['connecting', 'open', 'reconnecting', 'resumed', 'done']);
+    expect(stream.lastEventId).toBe(5);
+    expect(gateway.requests).toHaveLength(2);
+  });
+
   it('reconnects after cuts with Last-Event-ID following what it delivered, without gaps or repeats', async () => {
     const gateway = await start();
     const streamId = await finishedStreamId(gateway);

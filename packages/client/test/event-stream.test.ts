@@ -69,6 +69,49 @@ describe('connectEventStream on any SSE endpoint', () => {
     await expect(stream.done).rejects.toThrow('stream: true');
   });
 
+  it('ends as done, without reconnecting, when its first request is answered 204 No Content', async () => {
+    let requests = 0;
+    const origin = await listen((_request, response) => {
+      requests += 1;
+      response.writeHead(204).end();
+    });
+    const statuses: StreamStatus['type'][] = [];
+    const stream = connectEventStream(
+      `${origin}/events`,
+      { requireDone: true, retry: { initialDelayMs: 0 }, lifecycle: createManualLifecycle() },
+      { onStatus: (status) => statuses.push(status.type) },
+    );
+    await stream.done;
+    expect(statuses).toEqual(['connecting', 'open', 'done']);
+    expect(requests).toBe(1);
+  });
+
+  it('ends as done when a resume is answered 204: the server has nothing after Last-Event-ID', async () => {
+    const lastEventIds: Array<string | undefined> = [];
+    const origin = await listen((request, response) => {
+      lastEventIds.push(request.headers['last-event-id'] as string | undefined);
+      if (lastEventIds.length > 1) {
+        response.writeHead(204, { 'x-stream-id': 's1' }).end();
+        return;
+      }
+      // A Spool stream (X-Stream-Id) whose body ends before [DONE]: a drop, so the client resumes.
+      response.writeHead(200, { 'content-type': 'text/event-stream', 'x-stream-id': 's1' });
+      response.end('id: 1\ndata: a\n\nid: 2\ndata: b\n\n');
+    });
+    const data: string[] = [];
+    const statuses: StreamStatus['type'][] = [];
+    const stream = connectEventStream(
+      `${origin}/v1/chat/completions`,
+      { body: '{}', retry: { initialDelayMs: 0 }, lifecycle: createManualLifecycle() },
+      { onEvent: (message) => data.push(message.data), onStatus: (status) => statuses.push(status.type) },
+    );
+    await stream.done;
+    expect(data).toEqual(['a', 'b']);
+    expect(statuses).toEqual(['connecting', 'open', 'reconnecting', 'resumed', 'done']);
+    expect(lastEventIds).toEqual([undefined, '2']);
+    expect(stream.lastEventId).toBe(2);
+  });
+
   it('honours the server retry: field as the least reconnect delay', async () => {
     let requests = 0;
     const origin = await listen((_request, response) => {

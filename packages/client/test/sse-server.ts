@@ -9,7 +9,9 @@ export type Fault =
   | { kind: 'destroy-before-headers' }
   | { kind: 'cut-after'; events: number; midEvent?: boolean }
   | { kind: 'stall-after'; events: number; heartbeats?: number; heartbeatEveryMs?: number }
-  | { kind: 'error-after'; events: number; code: string; type?: string };
+  | { kind: 'error-after'; events: number; code: string; type?: string }
+  /** Answer 204 No Content, as the gateway does when nothing is left after the resume point. */
+  | { kind: 'no-content' };
 
 /** One request the server saw. */
 export interface RecordedRequest {
@@ -71,7 +73,8 @@ function buildEvents(tokens: string[]): StoredEvent[] {
 
 /**
  * A small node:http server speaking Spool's wire contract (X-Stream-Id, `id: n` on every event,
- * Idempotency-Key attach, GET /v1/streams/{id} with Last-Event-ID, DELETE) with scripted faults.
+ * Idempotency-Key attach, GET /v1/streams/{id} with Last-Event-ID, 204 to a resume from the last
+ * event, DELETE) with scripted faults.
  */
 export async function startSseServer(options: SseServerOptions): Promise<SseServer> {
   const streams = new Map<string, StoredEvent[]>();
@@ -148,6 +151,11 @@ export async function startSseServer(options: SseServerOptions): Promise<SseServ
       }
       const lastEventId = options.plain ? 0 : Number(request.headers['last-event-id'] ?? 0);
       const events = streams.get(streamId)!.filter((event) => event.id > lastEventId);
+      // As the gateway does: every stream here is finished, so a resume from its last event gets 204.
+      if (fault?.kind === 'no-content' || (!options.plain && events.length === 0)) {
+        response.writeHead(204, { 'x-request-id': randomUUID(), 'x-stream-id': streamId }).end();
+        return;
+      }
       const headers: Record<string, string> = {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',

@@ -2,7 +2,7 @@ import { createFaultProxy, cutAfterBytes } from '@spool/testkit';
 import { EventSource } from 'eventsource';
 import { describe, expect, it } from 'vitest';
 import { simText } from '../src/index.js';
-import { postChat, requestAndCut, startTestGateway } from './helpers.js';
+import { parseSse, postChat, requestAndCut, startTestGateway } from './helpers.js';
 
 const messages = [{ role: 'user' as const, content: 'A native EventSource resumes this.' }];
 
@@ -55,6 +55,27 @@ describe('the eventsource package (a WHATWG EventSource nobody here wrote)', () 
       expect(after.status).toBe(200);
     } finally {
       await proxy.close();
+      await gateway.close();
+    }
+  });
+
+  it('stops reconnecting after reading a finished stream to its end: its reconnect is answered 204', async () => {
+    const gateway = await startTestGateway({ server: { retryMs: 5 } });
+    try {
+      const finished = await postChat(gateway.url, { model: 'sim', messages, stream: true });
+      // Left open at [DONE], as a page that does not close it would: the end of the body is a drop to it.
+      const source = new EventSource(`${gateway.url}/v1/streams/${finished.headers['x-stream-id']}`);
+      const ids: string[] = [];
+      const closed = new Promise<{ code: number | undefined }>((resolve) => {
+        source.onmessage = (event) => ids.push(event.lastEventId);
+        source.onerror = (event) => {
+          if (source.readyState === EventSource.CLOSED) resolve({ code: event.code });
+        };
+      });
+      expect(await closed).toEqual({ code: 204 });
+      expect(ids.map(Number)).toEqual(ids.map((_, index) => index + 1));
+      expect(ids.at(-1)).toBe(parseSse(finished.body).at(-1)?.id);
+    } finally {
       await gateway.close();
     }
   });

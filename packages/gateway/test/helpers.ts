@@ -52,6 +52,36 @@ export function rawRequest(
   });
 }
 
+/** Sends one request and resolves once the response headers are in; `rest` resolves with the whole body. */
+export function openResponse(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: RawResponse['headers']; rest: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          rest: new Promise((done, fail) => {
+            response.on('end', () => done(body));
+            response.on('error', fail);
+          }),
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
+
 /** POSTs a JSON chat request. */
 export function postChat(
   baseUrl: string,

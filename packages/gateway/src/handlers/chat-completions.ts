@@ -198,7 +198,10 @@ async function completeOnce({
   }
 }
 
-/** Starts (or attaches to) the spooled stream of a streamed request; the caller then serves it. */
+/**
+ * Starts (or attaches to) the spooled stream of a streamed request; the caller then serves it.
+ * Resolves `undefined` when the response was already answered (an attach with nothing left to send).
+ */
 async function startStreamed({
   context,
   caller,
@@ -208,12 +211,7 @@ async function startStreamed({
   raw,
   body,
   route,
-}: ChatCall): Promise<{
-  streamId: string;
-  afterId: number;
-  headers: Record<string, string>;
-  faults: DownstreamFaults;
-}> {
+}: ChatCall): Promise<StartedStream | undefined> {
   const providerContext = { requestId, headers: request.headers };
   const afterId = requestedAfterId(request);
   const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
@@ -291,7 +289,9 @@ async function startStreamed({
       );
     }
     context.metrics.resumes.inc({ via: 'post' });
-    meta = await readyToReplay(context, meta, afterId, response);
+    const ready = await readyToReplay(context, meta, afterId, response);
+    if (!ready) return undefined;
+    meta = ready;
   }
   const headers = started.kind === 'started' ? (account?.headers ?? {}) : {};
   // Client-connection faults apply to the request that started the stream only: a retry that

@@ -17,14 +17,16 @@ const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
 /**
  * Everything between finding a stream and replaying it, shared by `GET /v1/streams/{id}` and a POST
  * that attaches by Idempotency-Key: wait out a pending start (until the client leaves), answer the
- * error a failed start recorded, and refuse (410) a resume point the byte cap evicted.
+ * error a failed start recorded, refuse (410) a resume point the byte cap evicted, and answer 204
+ * to a resume point at or past the last event of a finished stream.
+ * @returns the stream to serve, or `undefined` when the response was answered (204: nothing to serve).
  */
 export async function readyToReplay(
   context: GatewayContext,
   meta: StreamMeta,
   afterId: number,
   response: ServerResponse,
-): Promise<StreamMeta> {
+): Promise<StreamMeta | undefined> {
   let ready = meta;
   if (ready.state === 'pending') {
     const controller = new AbortController();
@@ -39,7 +41,26 @@ export async function readyToReplay(
   const failure = failureError(ready);
   if (failure) throw failure;
   assertReplayable(ready, afterId);
+  if (isDelivered(ready, afterId)) {
+    answerNoContent(response, ready.id);
+    return undefined;
+  }
   return ready;
+}
+
+/** Whether the stream has ended and a client at `afterId` already has its last event. */
+function isDelivered(meta: StreamMeta, afterId: number): boolean {
+  const ended = meta.state === 'done' || meta.state === 'error' || meta.state === 'cancelled';
+  return ended && meta.lastId !== undefined && afterId >= meta.lastId;
+}
+
+/**
+ * Answers 204 No Content: an empty 200 would read as a cut connection and bring the client back
+ * forever, while a 204 tells EventSource to stop reconnecting (WHATWG HTML §9.2.3).
+ */
+function answerNoContent(response: ServerResponse, streamId: string): void {
+  response.writeHead(204, { 'cache-control': 'no-cache', [STREAM_ID_HEADER]: streamId });
+  response.end();
 }
 
 /**

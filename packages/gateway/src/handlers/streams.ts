@@ -25,7 +25,8 @@ async function findStream(context: GatewayContext, streamId: string): Promise<St
 }
 
 /**
- * `GET /v1/streams/{id}`: replay after `Last-Event-ID` (header or `?last_event_id=`), then tail.
+ * `GET /v1/streams/{id}`: replay after `Last-Event-ID` (header or `?last_event_id=`), then tail; 204
+ * when the stream has ended and the client already has its last event.
  * The stream id is the capability, so native EventSource (which cannot send headers) works; a
  * caller that does authenticate as another key is refused.
  */
@@ -42,9 +43,9 @@ export async function handleGetStream(
   if (caller && caller.id !== meta.ownerId) {
     throw GatewayError.of('stream_forbidden', 'This stream belongs to another API key.');
   }
-  await readyToReplay(context, meta, afterId, response);
+  const ready = await readyToReplay(context, meta, afterId, response);
   context.metrics.resumes.inc({ via: 'get' });
-  await serveStream(context, request, response, streamId, afterId, {});
+  if (ready) await serveStream(context, request, response, streamId, afterId, {});
 }
 
 /** `DELETE /v1/streams/{id}`: a user's Stop; generation ends upstream and readers get a final event. */

@@ -106,6 +106,7 @@ export class MemoryStore implements SpoolStore {
     record.ended = true;
     record.meta.state = state;
     record.meta.endedAt = this.#options.now();
+    record.meta.lastId = record.firstId + record.events.length - 1;
     wake(record);
   }
 

@@ -25,5 +25,6 @@ export function deserializeMeta(fields: Record<string, string>): StreamMeta {
     failure: fields.failure ? JSON.parse(fields.failure) : undefined,
     aliveAt: number(fields.aliveAt),
     firstId: number(fields.firstId),
+    lastId: number(fields.lastId),
   };
 }

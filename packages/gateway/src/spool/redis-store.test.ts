@@ -65,6 +65,22 @@ describe('redis spool store across instances and write-behind', () => {
     expect(await remote).toBe(events(5, 60));
   });
 
+  it('shares the last event id of a stream finished on one instance, written behind or through, with every other', async () => {
+    const behind = meta();
+    await a.create(behind);
+    await a.commit(behind.id);
+    await a.append(behind.id, 1, [event(1), event(2), event(3)]);
+    await a.finish(behind.id, 'done');
+    expect(await b.getMeta(behind.id)).toMatchObject({ state: 'done', lastId: 3 });
+    // b does not generate this one: its appends and its finish go straight to Redis.
+    const through = meta();
+    await a.create(through);
+    await a.commit(through.id);
+    await b.append(through.id, 1, [event(1), event(2)]);
+    await b.finish(through.id, 'cancelled');
+    expect(await a.getMeta(through.id)).toMatchObject({ state: 'cancelled', lastId: 2 });
+  });
+
   it('replays from Redis what is older than the in-memory window, then tails from memory', async () => {
     const small = await connect({ recentBytes: 60 });
     try {

@@ -297,7 +297,7 @@ export class RedisStore implements SpoolStore {
         const multi = this.#redis
           .multi()
           .xadd(this.#keys.events(streamId), `0-${lastId + 1}`, 'end', state)
-          .hset(this.#keys.meta(streamId), 'state', state, 'endedAt', Date.now())
+          .hset(this.#keys.meta(streamId), 'state', state, 'endedAt', Date.now(), 'lastId', lastId)
           .pexpire(this.#keys.events(streamId), this.#options.retentionMs)
           .pexpire(this.#keys.meta(streamId), this.#options.retentionMs + this.#options.tombstoneMs)
           .publish(this.#keys.notifyChannel(streamId), 'end');

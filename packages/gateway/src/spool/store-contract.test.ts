@@ -82,6 +82,22 @@ describe.each([
     );
   });
 
+  it('records the id of the last event when a stream ends, and none while it runs', async () => {
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    await store.append(stream.id, 1, [event(1), event(2)]);
+    expect(((await store.getMeta(stream.id)) as StreamMeta).lastId).toBeUndefined();
+    await store.append(stream.id, 3, [event(3)]);
+    await store.finish(stream.id, 'error');
+    expect(await store.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: 3 });
+    const empty = meta();
+    await store.create(empty);
+    await store.commit(empty.id);
+    await store.finish(empty.id, 'cancelled');
+    expect(await store.getMeta(empty.id)).toMatchObject({ state: 'cancelled', lastId: 0 });
+  });
+
   it('returns the existing stream for a reused idempotency key of the same owner only', async () => {
     const first = meta({ idempotencyKey: `k${counter}` });
     expect((await store.create(first)).created).toBe(true);
@@ -113,7 +129,7 @@ describe.each([
     for (let id = 1; id <= 6; id++) await store.append(stream.id, id, [big(id)]);
     await store.finish(stream.id, 'done');
     const kept = await store.getMeta(stream.id);
-    expect(kept).not.toBe('expired');
+    expect(kept).toMatchObject({ lastId: 6 });
     const firstId = (kept as StreamMeta).firstId ?? 1;
     expect(firstId).toBeGreaterThan(1);
     await expect(collect(store.read(stream.id, 0, new AbortController().signal))).rejects.toBeInstanceOf(

@@ -22,6 +22,11 @@ export interface StreamMeta {
   failure?: { status: number; body: unknown; retryAfterSeconds?: number | undefined } | undefined;
   /** The lowest event id still held (older ones were evicted by the byte cap); 1 when none were. */
   firstId?: number | undefined;
+  /**
+   * The id of the stream's last event (its `[DONE]` or final error event), set once it has ended
+   * (state `done`, `error` or `cancelled`); 0 when it ended without any event.
+   */
+  lastId?: number | undefined;
   /** Epoch ms of the generating instance's last liveness mark (shared stores only). */
   aliveAt?: number | undefined;
 }
@@ -76,7 +81,7 @@ export interface SpoolStore {
    * `finish`, and readers end with `StoreUnavailableError` rather than skip them.
    */
   append(streamId: string, firstId: number, events: readonly string[]): Promise<void>;
-  /** Ends a stream; readers drain and finish, and the retention period starts. */
+  /** Ends a stream and records its last event id (`lastId`); readers drain and finish, and the retention period starts. */
   finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void>;
   /** The stream's metadata; `undefined` when unknown, `'expired'` when it existed and was dropped. */
   getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined>;
