@@ -12,6 +12,12 @@ import { GatewayError } from '../errors.js';
 import { TurnWriter, waitForDrain } from '../relay/sse-writer.js';
 import { SpoolReadError, type StreamMeta } from '../spool/store.js';
 
+/**
+ * Why a reader stops when its client leaves. A constant: `abort()` without a reason builds a
+ * DOMException with a stack trace, on every stream that ends.
+ */
+const CLIENT_GONE = Object.freeze(new Error('the client closed the connection'));
+
 const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
 
 /**
@@ -140,7 +146,7 @@ export async function serveStream(
   faults: DownstreamFaults = {},
 ): Promise<void> {
   const controller = new AbortController();
-  const onClose = () => controller.abort();
+  const onClose = () => controller.abort(CLIENT_GONE);
   response.on('close', onClose);
   response.writeHead(200, {
     ...SSE_RESPONSE_HEADERS,

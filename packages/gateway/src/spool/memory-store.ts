@@ -1,3 +1,4 @@
+import { PackedEvents } from './packed-events.js';
 import {
   type CreateResult,
   type SpoolLimits,
@@ -8,13 +9,15 @@ import {
 
 interface MemoryRecord {
   meta: StreamMeta;
-  /** Retained events; `events[i]` has id `firstId + i`. */
+  /** Retained events of a live stream; `events[i]` has id `firstId + i`. */
   events: string[];
+  /** The events of a finished stream (then `events` is empty); `packed` event i has id `firstId + i`. */
+  packed: PackedEvents | undefined;
   firstId: number;
   bytes: number;
   ended: boolean;
-  /** Wakes the readers waiting for the next event. */
-  readonly wakers: Set<() => void>;
+  /** Wakes the readers waiting for the next event (created when the first one waits). */
+  wakers: Set<() => void> | undefined;
 }
 
 /** Options of the in-process store. */
@@ -58,10 +61,11 @@ export class MemoryStore implements SpoolStore {
     this.#records.set(meta.id, {
       meta: { ...meta },
       events: [],
+      packed: undefined,
       firstId: 1,
       bytes: 0,
       ended: false,
-      wakers: new Set(),
+      wakers: undefined,
     });
     return { created: true, meta };
   }
@@ -108,6 +112,8 @@ export class MemoryStore implements SpoolStore {
     record.meta.endedAt = this.#options.now();
     record.meta.lastId = record.firstId + record.events.length - 1;
     wake(record);
+    record.packed = PackedEvents.pack(record.events);
+    record.events = [];
   }
 
   async getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined> {
@@ -131,9 +137,14 @@ export class MemoryStore implements SpoolStore {
             `Events ${cursor + 1}-${record.firstId - 1} of stream ${streamId} were evicted (the stream passed spool.maxStreamBytes)`,
           );
         }
+        const from = cursor + 1 - record.firstId;
+        if (record.packed) {
+          const rest = record.packed.textFrom(from);
+          if (rest !== '') yield rest;
+          return;
+        }
         const lastId = record.firstId + record.events.length - 1;
         if (cursor < lastId) {
-          const from = cursor + 1 - record.firstId;
           const batch =
             from === record.events.length - 1
               ? (record.events[from] as string)
@@ -143,11 +154,13 @@ export class MemoryStore implements SpoolStore {
           continue;
         }
         if (record.ended) return;
+        const waiting = record;
         await new Promise<void>((resolve) => {
           waker = resolve;
-          (record as MemoryRecord).wakers.add(resolve);
+          waiting.wakers ??= new Set();
+          waiting.wakers.add(resolve);
         });
-        (record as MemoryRecord).wakers.delete(waker as () => void);
+        waiting.wakers?.delete(waker as () => void);
         waker = undefined;
         const current = this.#records.get(streamId);
         if (!current) throw this.#missing(streamId);
@@ -155,7 +168,7 @@ export class MemoryStore implements SpoolStore {
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
-      if (waker) record.wakers.delete(waker);
+      if (waker) record.wakers?.delete(waker);
     }
   }
 
@@ -217,6 +230,8 @@ function idempotencyIndexKey(ownerId: string, key: string): string {
 }
 
 function wake(record: MemoryRecord): void {
-  for (const waker of record.wakers) waker();
-  record.wakers.clear();
+  const wakers = record.wakers;
+  if (wakers === undefined) return;
+  record.wakers = undefined;
+  for (const waker of wakers) waker();
 }
