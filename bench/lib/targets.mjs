@@ -115,6 +115,9 @@ export async function startSpool(
       },
     },
     models: [{ match: '*', provider: 'upstream' }],
+    // The default durable ledger, in the run's own directory (not the working directory's .spool/,
+    // which would grow across runs and be re-read at every start).
+    usage: { path: join(directory, 'usage.jsonl') },
     spool: redis
       ? { store: 'redis', redisUrl: redis.url, keyPrefix: `bench${Date.now()}:` }
       : { store: 'memory' },

@@ -76,7 +76,7 @@ function usageLedgerOptions(config: GatewayConfig): UsageLedgerStoreOptions {
         throw new ConfigError('usage.postgresUrl: required when usage.store is "postgres"');
       return { store: 'postgres', connectionString: usage.postgresUrl, table: usage.table };
     default:
-      return { store: 'file', path: usage.path };
+      return { store: 'file', path: usage.path, groupCommitWindowMs: usage.groupCommitMs };
   }
 }
 

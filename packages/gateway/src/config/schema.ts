@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FILE_LEDGER_DEFAULTS } from '../usage/file-usage-ledger.js';
 
 const duration = z.number().int().nonnegative();
 
@@ -261,6 +262,9 @@ export const configSchema = z
           .default('file')
           .describe('Where usage records are kept (durable unless memory).'),
         path: z.string().default('./.spool/usage.jsonl').describe("The usage file (fsync'd JSONL appends)."),
+        groupCommitMs: duration
+          .default(FILE_LEDGER_DEFAULTS.groupCommitWindowMs)
+          .describe('How long a usage record waits to share one durable write with others (file store).'),
         redisUrl: z.string().optional().describe('Redis URL for the usage store (default: spool.redisUrl).'),
         postgresUrl: z.string().optional().describe('PostgreSQL connection string for the usage store.'),
         table: z

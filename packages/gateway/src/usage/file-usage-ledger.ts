@@ -20,7 +20,10 @@ export interface FileUsageLedgerOptions {
   path?: string;
   /**
    * How long a record waits for others to share its write and fsync. 0 still batches every record
-   * that arrives while a write is in flight (group commit), with no added latency. @default 0
+   * that arrives while a write is in flight (group commit), with no added latency. Nothing on a
+   * request's path waits for a usage record, so the default trades 10 ms of it for one durable
+   * write per batch rather than per request (bench: a write + fdatasync per stream cost ~0.5 ms
+   * of CPU, and 15% on time to first token, at one stream at a time). @default 10
    */
   groupCommitWindowMs?: number;
   log?: Logger | undefined;
@@ -29,8 +32,15 @@ export interface FileUsageLedgerOptions {
 /** The defaults of {@link FileUsageLedgerOptions}. */
 export const FILE_LEDGER_DEFAULTS = {
   path: './.spool/usage.jsonl',
-  groupCommitWindowMs: 0,
+  groupCommitWindowMs: 10,
 } as const;
+
+/**
+ * Writes are durable when they return (one syscall per batch rather than a write and an
+ * fdatasync, each a round trip through libuv's thread pool); where the flag does not exist, an
+ * explicit fdatasync follows each write.
+ */
+const O_DSYNC: number | undefined = constants.O_DSYNC;
 
 interface Pending {
   record: UsageRecord;
@@ -40,8 +50,8 @@ interface Pending {
 
 /**
  * The default usage ledger: one JSON line per record appended to a local file. Records arriving
- * together share one `write` and one `fdatasync` (group commit), and `record()` resolves only after
- * that fsync, so a resolved record survives a crash or power loss. Totals are kept in memory,
+ * together share one synchronous (`O_DSYNC`) write (group commit), and `record()` resolves only
+ * once it is on disk, so a resolved record survives a crash or power loss. Totals are kept in memory,
  * rebuilt from the file on open; a torn last line (a crash mid-append) is truncated away.
  */
 export class FileUsageLedger implements UsageLedger {
@@ -103,7 +113,11 @@ export class FileUsageLedger implements UsageLedger {
         }
         size = parsed.validBytes;
       }
-      const handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+      const handle = await open(
+        path,
+        constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (O_DSYNC ?? 0),
+        0o600,
+      );
       // A new file's directory entry must be durable too, or a crash can lose the whole file.
       if (bytes === undefined) await syncDirectory(dirname(path));
       return new FileUsageLedger(path, handle, aggregates, size, options);
@@ -137,7 +151,7 @@ export class FileUsageLedger implements UsageLedger {
     return this.#aggregates.totals(query);
   }
 
-  /** How many write + fsync rounds have run (fewer than records when group commit batches). */
+  /** How many durable writes have run (fewer than records when group commit batches). */
   get writeCount(): number {
     return this.#writes;
   }
@@ -149,7 +163,7 @@ export class FileUsageLedger implements UsageLedger {
     await this.#handle.close();
   }
 
-  /** Writes batches until nothing is pending: each batch is one write and one fdatasync. */
+  /** Writes batches until nothing is pending: each batch is one durable write. */
   async #flushLoop(): Promise<void> {
     await new Promise<void>((wake) =>
       this.#windowMs > 0 ? setTimeout(wake, this.#windowMs) : setImmediate(wake),
@@ -170,7 +184,7 @@ export class FileUsageLedger implements UsageLedger {
         const { bytesWritten } = await this.#handle.write(bytes, offset, bytes.length - offset);
         offset += bytesWritten;
       }
-      await this.#handle.datasync();
+      if (O_DSYNC === undefined) await this.#handle.datasync();
     } catch (error) {
       // Cut a partial write back so the next batch starts on a clean line.
       await this.#handle.truncate(this.#size).catch(() => {});
