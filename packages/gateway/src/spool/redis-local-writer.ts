@@ -5,6 +5,8 @@ export interface QueuedAppends {
   events: Array<[id: number, bytes: string]>;
   /** The new lowest id Redis should keep, when the byte cap moved it since the last write. */
   trimTo: number | undefined;
+  /** The stream's state must be written as `streaming` first (its upstream accepted). */
+  commit: boolean;
 }
 
 /**
@@ -22,6 +24,8 @@ export class RedisLocalWriter {
   storedFirstId = 1;
   /** Id of `#recent[0]`. */
   recentFirstId = 1;
+  /** `commit` was asked and is not written yet. */
+  commitPending = false;
   /** Set when a write failed: the stream cannot go on, and its readers end with this error. */
   failure: Error | undefined;
   /** Set once the end entry is stored (or the stream failed before its first byte). */
@@ -71,7 +75,9 @@ export class RedisLocalWriter {
     this.#queued = [];
     const trimTo = this.storedFirstId > this.#trimmedTo ? this.storedFirstId : undefined;
     if (trimTo !== undefined) this.#trimmedTo = trimTo;
-    return { events, trimTo };
+    const commit = this.commitPending;
+    this.commitPending = false;
+    return { events, trimTo, commit };
   }
 
   /** The acknowledged events after `afterId` that are still in memory, concatenated. */

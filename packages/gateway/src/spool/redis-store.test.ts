@@ -81,6 +81,20 @@ describe('redis spool store across instances and write-behind', () => {
     expect(await a.getMeta(through.id)).toMatchObject({ state: 'cancelled', lastId: 2 });
   });
 
+  it('writes a commit behind, yet never after the end of a stream that finished at once', async () => {
+    const stream = meta();
+    await a.create(stream);
+    await a.commit(stream.id);
+    await a.finish(stream.id, 'error');
+    expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error' });
+    const committed = meta();
+    await a.create(committed);
+    await a.commit(committed.id);
+    await nextTurn();
+    // Same connection as the write behind, so ordered after it.
+    expect(await a.getMeta(committed.id)).toMatchObject({ state: 'streaming' });
+  });
+
   it('replays from Redis what is older than the in-memory window, then tails from memory', async () => {
     const small = await connect({ recentBytes: 60 });
     try {

@@ -162,9 +162,18 @@ export class RedisStore implements SpoolStore {
   }
 
   async commit(streamId: string): Promise<void> {
-    await runRedis(() =>
-      this.#redis.hset(this.#keys.meta(streamId), 'state', 'streaming', 'aliveAt', Date.now()),
-    );
+    const writer = this.#writers.get(streamId);
+    if (!writer) {
+      await runRedis(() =>
+        this.#redis.hset(this.#keys.meta(streamId), 'state', 'streaming', 'aliveAt', Date.now()),
+      );
+      return;
+    }
+    // Written behind, ahead of the first events in the same pipeline: nothing waits on it but a
+    // reader on another instance polling a pending stream, and one round trip less stands between
+    // the upstream's first token and the client.
+    writer.commitPending = true;
+    this.#markDirty(writer);
   }
 
   async fail(streamId: string, failure: NonNullable<StreamMeta['failure']>): Promise<void> {
@@ -215,16 +224,20 @@ export class RedisStore implements SpoolStore {
     events.forEach((bytes, index) => {
       writer.record(firstId + index, bytes);
     });
-    this.#dirty.add(writer);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      // Everything appended in this turn of the event loop, on every stream, goes out in one write.
-      setImmediate(() => this.#flush());
-    }
+    this.#markDirty(writer);
     // Write-behind with a bounded window: the generation waits only when Redis falls behind.
     const behind = writer.lastId - this.#options.maxAppendsInFlight;
     if (writer.ackedId < behind) await writer.acknowledged(behind);
     if (writer.failure) throw writer.failure;
+  }
+
+  /** Queues a stream for the next write; everything queued in one turn of the event loop goes out in one. */
+  #markDirty(writer: RedisLocalWriter): void {
+    this.#dirty.add(writer);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
   }
 
   /**
@@ -238,11 +251,18 @@ export class RedisStore implements SpoolStore {
       [];
     for (const writer of this.#dirty) {
       const streamId = writer.streamId;
-      const { events, trimTo } = writer.takeQueued();
+      const { events, trimTo, commit } = writer.takeQueued();
       const last = events.at(-1);
-      if (!last) continue;
-      const key = this.#keys.events(streamId);
       let commands = 0;
+      if (commit) {
+        pipeline.hset(this.#keys.meta(streamId), 'state', 'streaming', 'aliveAt', Date.now());
+        commands++;
+      }
+      if (!last) {
+        if (commands > 0) batches.push({ writer, streamId, lastId: writer.ackedId, commands });
+        continue;
+      }
+      const key = this.#keys.events(streamId);
       for (const [id, bytes] of events) {
         pipeline.xadd(key, `0-${id}`, 'd', bytes);
         commands++;
@@ -278,6 +298,8 @@ export class RedisStore implements SpoolStore {
 
   async finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void> {
     const writer = this.#writers.get(streamId);
+    // A commit still queued must reach Redis before the end, or it would set the state back.
+    if (writer?.commitPending) this.#flush();
     try {
       if (writer) {
         await writer.acknowledged(writer.lastId);
