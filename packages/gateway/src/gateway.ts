@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
@@ -20,6 +19,7 @@ import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
 import { handleUsage } from './handlers/usage.js';
 import { applyCors } from './http/cors.js';
 import { asGatewayError, sendError, sendJson } from './http/respond.js';
+import { randomToken } from './ids.js';
 import { createRateLimiter } from './limits/create-rate-limiter.js';
 import { GatewayMetrics } from './metrics.js';
 import { HeartbeatScheduler } from './relay/sse-writer.js';
@@ -108,7 +108,7 @@ function routeLabel(path: string): string {
 const STREAM_PATH = /^\/v1\/streams\/([^/]+)$/;
 
 function newRequestId(): string {
-  return `req_${randomBytes(12).toString('hex')}`;
+  return `req_${randomToken(12, 'hex')}`;
 }
 
 /** Starts the gateway on `config.server.host:port` (port 0 picks a free one). */

@@ -221,7 +221,9 @@ async function startStreamed({
       param: 'Idempotency-Key',
     });
   }
-  const bodyHash = createHash('sha256').update(raw).digest('hex');
+  // Only a request that can be retried onto this stream (same key) is ever compared by its body.
+  const bodyHash =
+    idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
   const streamId = newStreamId();
   // Admission happens only when a new generation starts: a retry that attaches to one under way
   // (same Idempotency-Key) is a resume, not a new request, and is never rate limited.
