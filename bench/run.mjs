@@ -60,6 +60,7 @@ const PLAN = values.quick
       ],
       capacityLevels: [100, 250, 500, 1000, 2000],
       capacityStep: { rampMs: 500, warmupMs: 800, durationMs: 1500 },
+      capacityRefine: 1,
       idleStreams: 1000,
       resumes: 50,
     }
@@ -72,6 +73,7 @@ const PLAN = values.quick
       ],
       capacityLevels: [100, 250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000],
       capacityStep: { rampMs: 1000, warmupMs: 1500, durationMs: 4000 },
+      capacityRefine: 2,
       // 10,000 when the open-file limit allows: a proxy holds two sockets per stream.
       idleStreams: Math.min(10_000, Math.floor((hardFileLimit() - 600) / 2)),
       resumes: 200,
@@ -152,12 +154,16 @@ async function latencyRound(loadgen, target) {
   return { sequential, concurrent, resume };
 }
 
-/** Scenario 3a: steps the concurrency up until inter-token p99 passes the limit or streams fail. */
+/**
+ * Scenario 3a: steps the concurrency up until inter-token p99 passes the limit or streams fail,
+ * then bisects between the last level held and the first one that failed (`capacityRefine`
+ * probes), so that a target is not rounded down to the ladder's rung below (500 for anything from
+ * 500 to 749).
+ */
 async function capacity(loadgen, target) {
   await warm(loadgen, target);
   const steps = [];
-  let held = 0;
-  for (const streams of PLAN.capacityLevels) {
+  const probe = async (streams) => {
     const result = await loadgen.run('streams', {
       url: target.url,
       headers: target.headers,
@@ -178,8 +184,22 @@ async function capacity(loadgen, target) {
     log(
       `  capacity ${target.name} ${streams}: gap p99 ${result.gap.p99.toFixed(1)} ms, failed ${result.failed}/${result.requests}`,
     );
-    if (!ok) break;
+    return ok;
+  };
+  let held = 0;
+  let failedAt;
+  for (const streams of PLAN.capacityLevels) {
+    if (!(await probe(streams))) {
+      failedAt = streams;
+      break;
+    }
     held = streams;
+  }
+  for (let round = 0; failedAt !== undefined && round < PLAN.capacityRefine; round++) {
+    const middle = Math.round((held + failedAt) / 2 / 10) * 10;
+    if (middle <= held || middle >= failedAt) break;
+    if (await probe(middle)) held = middle;
+    else failedAt = middle;
   }
   return { held, limitedByLadder: held === PLAN.capacityLevels.at(-1), steps };
 }

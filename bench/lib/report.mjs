@@ -217,7 +217,8 @@ this machine's; what carries over is the comparison, measured side by side in on
 Added = the target's median figure minus the direct connection's, in ms. Concurrent streams run at
 ${plan.tokensPerSecond} tokens/s, closed loop. Capacity: the most concurrent streams held before the
 inter-token p99 passes ${plan.gapLimitMs} ms or more than ${plan.maxFailedShare * 100}% of streams fail (ladder:
-${plan.capacityLevels.join(', ')}; ≥ means the top of the ladder held). Medians of ${plan.runs} round(s).
+${plan.capacityLevels.join(', ')}, then ${plan.capacityRefine ?? 0} bisecting probe(s) between the last level held and the
+first that failed; ≥ means the top of the ladder held). Medians of ${plan.runs} round(s).
 
 ${headline(report)}
 
