@@ -6,7 +6,8 @@
  *
  * Targets (each in front of the same standalone sim, one at a time): the sim directly; nginx as a
  * plain SSE reverse proxy (skipped with a note when not installed); Portkey's open-source gateway on
- * Node 22; Spool with the memory spool; Spool with the Redis spool (its own redis-server).
+ * Node 22; a bare Node relay (node:http + undici, no spool: the floor for any Node relay here);
+ * Spool with the memory spool; Spool with the Redis spool (its own redis-server).
  *
  * Scenarios:
  *  1. one stream at a time (`sim-fast`): time to first token p50/p99, added over direct;
@@ -33,6 +34,7 @@ import {
   directTarget,
   findNginx,
   portkeyUnavailable,
+  startBareRelay,
   startNginx,
   startPortkey,
   startSim,
@@ -96,6 +98,9 @@ function targetCatalog(sim) {
       start: () => startNginx(sim),
     },
     { name: 'portkey', label: 'Portkey', skip: portkeyUnavailable(), start: () => startPortkey(sim) },
+    // Not a product: the floor for a relay on Node (node:http + undici, no spool; lib/bare-relay.mjs),
+    // so that what Spool's features cost is told apart from what Node itself costs on this machine.
+    { name: 'bare-relay', label: 'bare Node relay', start: () => startBareRelay(sim) },
     { name: 'spool-memory', label: 'Spool (memory)', start: () => startSpool(sim, { store: 'memory' }) },
     { name: 'spool-redis', label: 'Spool (Redis)', start: () => startSpool(sim, { store: 'redis' }) },
   ].filter((entry) => !values.only || values.only.split(',').includes(entry.name));

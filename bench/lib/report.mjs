@@ -271,6 +271,7 @@ const COLORS = {
   direct: '#9ca3af',
   nginx: '#16a34a',
   portkey: '#9333ea',
+  'bare-relay': '#d97706',
   'spool-memory': '#2563eb',
   'spool-redis': '#0891b2',
 };
