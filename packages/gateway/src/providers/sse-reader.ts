@@ -27,16 +27,17 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
   #ended = false;
   #finished = false;
   #inFlight: Promise<unknown> | undefined;
-  readonly #onFinish: (() => void) | undefined;
+  /** The body drained once the events end (its connection then goes back to the pool). */
+  readonly #drainable: DrainableBody | undefined;
   readonly #mapError: ((error: unknown) => unknown) | undefined;
 
   constructor(
     chunks: AsyncIterator<Uint8Array | string>,
-    onFinish?: () => void,
+    drainable?: DrainableBody,
     mapError?: (error: unknown) => unknown,
   ) {
     this.#chunks = chunks;
-    this.#onFinish = onFinish;
+    this.#drainable = drainable;
     this.#mapError = mapError;
     this.#parser = createParser({
       onEvent: (message) => {
@@ -69,40 +70,57 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
     return events;
   }
 
-  async next(): Promise<IteratorResult<UpstreamEvent>> {
-    for (;;) {
-      const event = this.#shift();
-      if (event !== undefined) return { done: false, value: event };
-      if (this.#ended) {
-        this.#finish();
-        return DONE;
-      }
-      let result: IteratorResult<Uint8Array | string>;
-      try {
-        const pulled = this.#chunks.next();
-        this.#inFlight = pulled;
-        result = await pulled;
-      } catch (error) {
-        this.#ended = true;
-        this.#finish();
-        throw this.#mapError ? this.#mapError(error) : error;
-      } finally {
-        this.#inFlight = undefined;
-      }
-      if (result.done) {
-        this.#ended = true;
-        if (this.#decoder) this.#parser.feed(this.#decoder.decode());
-        // A final event without its blank line is incomplete by the spec (WHATWG SSE §9.2.6): dropped.
-        continue;
-      }
-      const chunk = result.value;
-      if (typeof chunk === 'string') this.#parser.feed(chunk);
-      else {
-        this.#decoder ??= new TextDecoder();
-        this.#parser.feed(this.#decoder.decode(chunk, { stream: true }));
-      }
-    }
+  next(): Promise<IteratorResult<UpstreamEvent>> {
+    const ready = this.#ready();
+    return ready === undefined ? this.#pull() : Promise.resolve(ready);
   }
+
+  /** The next event or the end when known without reading; `undefined` when a chunk must be read. */
+  #ready(): IteratorResult<UpstreamEvent> | undefined {
+    const event = this.#shift();
+    if (event !== undefined) return { done: false, value: event };
+    if (!this.#ended) return undefined;
+    this.#finish();
+    return DONE;
+  }
+
+  /**
+   * Reads the next chunk. `then` with the iterator's own handlers rather than an async method:
+   * an idle stream waits here for its whole life, and a suspended async frame costs more.
+   */
+  #pull(): Promise<IteratorResult<UpstreamEvent>> {
+    let pulled: Promise<IteratorResult<Uint8Array | string>>;
+    try {
+      pulled = this.#chunks.next();
+    } catch (error) {
+      return this.#onPullError(error);
+    }
+    this.#inFlight = pulled;
+    return pulled.then(this.#onChunk, this.#onPullError);
+  }
+
+  readonly #onChunk = (
+    result: IteratorResult<Uint8Array | string>,
+  ): Promise<IteratorResult<UpstreamEvent>> | IteratorResult<UpstreamEvent> => {
+    this.#inFlight = undefined;
+    if (result.done) {
+      this.#ended = true;
+      if (this.#decoder) this.#parser.feed(this.#decoder.decode());
+      // A final event without its blank line is incomplete by the spec (WHATWG SSE §9.2.6): dropped.
+    } else if (typeof result.value === 'string') this.#parser.feed(result.value);
+    else {
+      this.#decoder ??= new TextDecoder();
+      this.#parser.feed(this.#decoder.decode(result.value, { stream: true }));
+    }
+    return this.#ready() ?? this.#pull();
+  };
+
+  readonly #onPullError = (error: unknown): Promise<never> => {
+    this.#inFlight = undefined;
+    this.#ended = true;
+    this.#finish();
+    return Promise.reject(this.#mapError ? this.#mapError(error) : error);
+  };
 
   async return(): Promise<IteratorResult<UpstreamEvent>> {
     if (this.#finished) return DONE;
@@ -122,7 +140,9 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#onFinish?.();
+    // Not awaited: an upstream that keeps the body open after its last event must not hold up the
+    // end of the stream; after a second its socket is destroyed instead of reused.
+    if (this.#drainable) drainBody(this.#drainable);
   }
 }
 
@@ -146,13 +166,7 @@ export function readBodyEvents(
   body: DrainableBody,
   mapError?: (error: unknown) => unknown,
 ): AsyncIterableIterator<UpstreamEvent> {
-  return new SseEventIterator(
-    body.iterator({ destroyOnReturn: false }),
-    // Not awaited: an upstream that keeps the body open after its last event must not hold up the
-    // end of the stream; after a second its socket is destroyed instead of reused.
-    () => drainBody(body),
-    mapError,
-  );
+  return new SseEventIterator(body.iterator({ destroyOnReturn: false }), body, mapError);
 }
 
 const DRAIN_LIMIT_BYTES = 64 * 1024;

@@ -142,7 +142,10 @@ export class StreamRelay {
       }),
     };
     this.#local.set(streamId, generation);
-    void this.#pump(streamId, events, controller.signal, input).finally(() => {
+    // Only what the generation uses is passed on: `input` (its meta, its `open` closure and what
+    // that holds) is not kept for the life of the stream.
+    const { stripUsage = false, observer = {} } = input;
+    void this.#pump(streamId, events, controller.signal, stripUsage, observer).finally(() => {
       if (generation.graceTimer) clearTimeout(generation.graceTimer);
       this.#local.delete(streamId);
       resolveFinished();
@@ -154,7 +157,8 @@ export class StreamRelay {
     streamId: string,
     events: AsyncIterable<UpstreamEvent>,
     signal: AbortSignal,
-    { stripUsage = false, observer = {} }: StartInput,
+    stripUsage: boolean,
+    observer: GenerationObserver,
   ): Promise<void> {
     let lastId = 0;
     let storedId = 0;

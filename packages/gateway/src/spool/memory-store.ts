@@ -1,3 +1,4 @@
+import { MemoryReader, type MemoryRecordSource } from './memory-reader.js';
 import { PackedEvents } from './packed-events.js';
 import {
   type CreateResult,
@@ -7,7 +8,8 @@ import {
   type StreamMeta,
 } from './store.js';
 
-interface MemoryRecord {
+/** One stream as the memory store holds it. */
+export interface MemoryRecord {
   meta: StreamMeta;
   /** Retained events of a live stream; `events[i]` has id `firstId + i`. */
   events: string[];
@@ -16,8 +18,8 @@ interface MemoryRecord {
   firstId: number;
   bytes: number;
   ended: boolean;
-  /** Wakes the readers waiting for the next event (created when the first one waits). */
-  wakers: Set<() => void> | undefined;
+  /** The readers waiting for the next event (created when the first one waits). */
+  wakers: Set<MemoryReader> | undefined;
 }
 
 /** Options of the in-process store. */
@@ -41,6 +43,9 @@ export class MemoryStore implements SpoolStore {
   readonly #options: Required<MemoryStoreOptions>;
   readonly #timer: NodeJS.Timeout | undefined;
   #cancelHandler: (streamId: string) => void = () => {};
+  readonly #source: MemoryRecordSource = {
+    lookup: (streamId) => this.#records.get(streamId) ?? this.#missing(streamId),
+  };
 
   constructor(options: MemoryStoreOptions) {
     this.#options = { now: Date.now, tombstoneMs: 86_400_000, sweepIntervalMs: 10_000, ...options };
@@ -122,54 +127,8 @@ export class MemoryStore implements SpoolStore {
     return this.#tombstones.has(streamId) ? 'expired' : undefined;
   }
 
-  async *read(streamId: string, afterId: number, signal: AbortSignal): AsyncGenerator<string> {
-    let record = this.#records.get(streamId);
-    if (!record) throw this.#missing(streamId);
-    let cursor = afterId;
-    let waker: (() => void) | undefined;
-    const onAbort = () => waker?.();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      while (!signal.aborted) {
-        if (cursor + 1 < record.firstId) {
-          throw new SpoolReadError(
-            'evicted',
-            `Events ${cursor + 1}-${record.firstId - 1} of stream ${streamId} were evicted (the stream passed spool.maxStreamBytes)`,
-          );
-        }
-        const from = cursor + 1 - record.firstId;
-        if (record.packed) {
-          const rest = record.packed.textFrom(from);
-          if (rest !== '') yield rest;
-          return;
-        }
-        const lastId = record.firstId + record.events.length - 1;
-        if (cursor < lastId) {
-          const batch =
-            from === record.events.length - 1
-              ? (record.events[from] as string)
-              : record.events.slice(from).join('');
-          cursor = lastId;
-          yield batch;
-          continue;
-        }
-        if (record.ended) return;
-        const waiting = record;
-        await new Promise<void>((resolve) => {
-          waker = resolve;
-          waiting.wakers ??= new Set();
-          waiting.wakers.add(resolve);
-        });
-        waiting.wakers?.delete(waker as () => void);
-        waker = undefined;
-        const current = this.#records.get(streamId);
-        if (!current) throw this.#missing(streamId);
-        record = current;
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      if (waker) record.wakers?.delete(waker);
-    }
+  read(streamId: string, afterId: number, signal: AbortSignal): AsyncIterableIterator<string> {
+    return new MemoryReader(this.#source, streamId, afterId, signal);
   }
 
   async requestCancel(streamId: string): Promise<void> {
@@ -233,5 +192,5 @@ function wake(record: MemoryRecord): void {
   const wakers = record.wakers;
   if (wakers === undefined) return;
   record.wakers = undefined;
-  for (const waker of wakers) waker();
+  for (const reader of wakers) reader.wake();
 }

@@ -1,0 +1,140 @@
+import type { MemoryRecord } from './memory-store.js';
+import { SpoolReadError } from './store.js';
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/** Where a reader finds its stream again after a wait (the store may have swept it meanwhile). */
+export interface MemoryRecordSource {
+  /** The stream's record, or the error a reader of a stream no longer held ends with. */
+  lookup(streamId: string): MemoryRecord | SpoolReadError;
+}
+
+/**
+ * One reader of the memory store: replays the events after its cursor, then waits for the next
+ * append. A plain iterator rather than an async generator: an idle open stream holds its reader
+ * for its whole life, and a suspended generator costs a frame, its registers, a request and the
+ * promises of its await (bench/memory). The reader is its own waker and its own abort listener
+ * (`handleEvent`), so waiting allocates one promise and nothing else.
+ */
+export class MemoryReader implements AsyncIterableIterator<string> {
+  readonly #source: MemoryRecordSource;
+  readonly #streamId: string;
+  readonly #signal: AbortSignal;
+  #cursor: number;
+  #record: MemoryRecord | undefined;
+  #started = false;
+  #closed = false;
+  /** Settles the `next()` under way while the reader waits for an append. */
+  #resolve: ((result: IteratorResult<string> | Promise<never>) => void) | undefined;
+
+  constructor(source: MemoryRecordSource, streamId: string, afterId: number, signal: AbortSignal) {
+    this.#source = source;
+    this.#streamId = streamId;
+    this.#cursor = afterId;
+    this.#signal = signal;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<string>> {
+    if (this.#closed) return Promise.resolve(DONE);
+    if (!this.#started) {
+      this.#started = true;
+      this.#signal.addEventListener('abort', this, { once: true });
+    }
+    let result: IteratorResult<string> | undefined;
+    try {
+      result = this.#poll();
+    } catch (error) {
+      this.#close();
+      return Promise.reject(error);
+    }
+    if (result !== undefined) return Promise.resolve(result);
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<string>> {
+    this.#close();
+    return Promise.resolve(DONE);
+  }
+
+  /** Called by the store when the stream changed (an append, its end, a sweep). */
+  wake(): void {
+    const resolve = this.#resolve;
+    if (resolve === undefined) return;
+    this.#resolve = undefined;
+    this.#record?.wakers?.delete(this);
+    try {
+      const result = this.#poll();
+      if (result !== undefined) resolve(result);
+      else this.#resolve = resolve;
+    } catch (error) {
+      this.#close();
+      resolve(Promise.reject(error));
+    }
+  }
+
+  /** The abort listener (EventTarget calls `handleEvent` on listener objects). */
+  handleEvent(): void {
+    this.wake();
+  }
+
+  /**
+   * What the reader can answer now: the events after its cursor, the end, or `undefined` when it
+   * must wait (then it is registered as a waker). Throws the error the read ends with.
+   */
+  #poll(): IteratorResult<string> | undefined {
+    if (this.#signal.aborted) {
+      this.#close();
+      return DONE;
+    }
+    const found = this.#source.lookup(this.#streamId);
+    if (found instanceof SpoolReadError) throw found;
+    const record = found;
+    this.#record = record;
+    const cursor = this.#cursor;
+    if (cursor + 1 < record.firstId) {
+      throw new SpoolReadError(
+        'evicted',
+        `Events ${cursor + 1}-${record.firstId - 1} of stream ${this.#streamId} were evicted (the stream passed spool.maxStreamBytes)`,
+      );
+    }
+    const from = cursor + 1 - record.firstId;
+    if (record.packed) {
+      const rest = record.packed.textFrom(from);
+      this.#close();
+      return rest === '' ? DONE : { done: false, value: rest };
+    }
+    const lastId = record.firstId + record.events.length - 1;
+    if (cursor < lastId) {
+      const batch =
+        from === record.events.length - 1
+          ? (record.events[from] as string)
+          : record.events.slice(from).join('');
+      this.#cursor = lastId;
+      return { done: false, value: batch };
+    }
+    if (record.ended) {
+      this.#close();
+      return DONE;
+    }
+    record.wakers ??= new Set();
+    record.wakers.add(this);
+    return undefined;
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#signal.removeEventListener('abort', this);
+    this.#record?.wakers?.delete(this);
+    this.#record = undefined;
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    resolve?.(DONE);
+  }
+}
