@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLoadgen } from './lib/loadgen-client.mjs';
-import { hardFileLimit, installExitHandlers, killAll, totalRss } from './lib/processes.mjs';
+import { hardFileLimit, installExitHandlers, killAll, totalCpuMs, totalRss } from './lib/processes.mjs';
 import { renderMarkdown, renderSvg } from './lib/report.mjs';
 import { median } from './lib/stats.mjs';
 import {
@@ -143,7 +143,11 @@ async function latencyRound(loadgen, target) {
   });
   const concurrent = {};
   for (const step of PLAN.concurrent) {
-    concurrent[step.streams] = await loadgen.run('streams', {
+    // The target's CPU over the whole step (its processes only; 0 for the direct path), as a share
+    // of one core: what its throughput costs, the currency every process on this machine shares.
+    const cpuBefore = totalCpuMs(target.pids());
+    const startedAt = performance.now();
+    const result = await loadgen.run('streams', {
       url: target.url,
       headers: target.headers,
       concurrency: step.streams,
@@ -152,6 +156,8 @@ async function latencyRound(loadgen, target) {
       durationMs: step.durationMs,
       timeoutMs: STREAM_TIMEOUT_MS,
     });
+    const cpuShare = (totalCpuMs(target.pids()) - cpuBefore) / (performance.now() - startedAt);
+    concurrent[step.streams] = { ...result, cpuShare };
   }
   const resume = target.resumeBaseUrl
     ? await loadgen.run('resume', { baseUrl: target.resumeBaseUrl, count: PLAN.resumes })
@@ -255,6 +261,7 @@ function summarizeTarget(rounds) {
       ttftP50: pick((round) => round.concurrent[streams].ttft.p50),
       ttftP99: pick((round) => round.concurrent[streams].ttft.p99),
       gapP99: pick((round) => round.concurrent[streams].gap.p99),
+      cpuShare: pick((round) => round.concurrent[streams].cpuShare),
       requests: rounds.reduce((sum, round) => sum + round.concurrent[streams].requests, 0),
       failed: rounds.reduce((sum, round) => sum + round.concurrent[streams].failed, 0),
     };

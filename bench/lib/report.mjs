@@ -75,6 +75,11 @@ function headline(report) {
   );
 }
 
+/** CPU time as a share of one core ('–' when the target has no process of its own). */
+function formatCpu(share) {
+  return Number.isFinite(share) && share > 0 ? `${(share * 100).toFixed(0)}%` : '–';
+}
+
 /** Absolute medians, for readers who want more than the differences. */
 function absolutes(report) {
   const [low, high] = report.plan.concurrent.map((step) => step.streams);
@@ -86,6 +91,8 @@ function absolutes(report) {
     formatMs(target.concurrent[low].ttftP99),
     formatMs(target.concurrent[high].ttftP50),
     formatMs(target.concurrent[high].ttftP99),
+    formatCpu(target.concurrent[low].cpuShare),
+    formatCpu(target.concurrent[high].cpuShare),
     `${target.sequential.failed + target.concurrent[low].failed + target.concurrent[high].failed} / ${
       target.sequential.requests + target.concurrent[low].requests + target.concurrent[high].requests
     }`,
@@ -99,6 +106,8 @@ function absolutes(report) {
       `TTFT p99, ${low}`,
       `TTFT p50, ${high}`,
       `TTFT p99, ${high}`,
+      `CPU, ${low} streams`,
+      `CPU, ${high} streams`,
       'failed / streams',
     ],
     rows,
@@ -228,7 +237,10 @@ ${headline(report)}
 | --- | --- | --- | --- |
 ${checks.join('\n')}
 
-## Time to first token, absolute (ms)
+## Time to first token (ms) and CPU, absolute
+
+CPU: the target's own processes over the whole concurrent step, as a share of one core (the sim
+and the load generator share the same two cores, so a target's CPU is capacity taken from them).
 
 ${absolutes(report)}
 
