@@ -106,30 +106,46 @@ export class StreamRelay {
    * error otherwise.
    */
   async start(input: StartInput): Promise<StartResult> {
-    const created = await this.#store.create(input.meta);
-    if (!created.created) return { kind: 'attached', meta: created.meta };
     const streamId = input.meta.id;
     const controller = new AbortController();
-    let events: AsyncIterable<UpstreamEvent>;
-    try {
-      events = await input.open(controller.signal);
-    } catch (error) {
+    const creating = this.#store.create(input.meta);
+    if (input.meta.idempotencyKey !== undefined) {
+      const created = await creating;
+      if (!created.created) return { kind: 'attached', meta: created.meta };
+    }
+    // Without an idempotency key nothing can attach to this stream, so its record is written while
+    // the upstream opens rather than before: a shared store's round trip leaves the first token's path.
+    const [created, opened] = await Promise.allSettled([creating, input.open(controller.signal)]);
+    if (opened.status === 'rejected') {
+      const error = opened.reason;
       const gatewayError =
         error instanceof GatewayError
           ? error
           : GatewayError.of('internal_error', 'The gateway failed to open the upstream stream.', {
               cause: error,
             });
-      await this.#store
-        .fail(streamId, {
-          status: gatewayError.status,
-          body: gatewayError.body,
-          retryAfterSeconds: gatewayError.retryAfterSeconds,
-        })
-        .catch((storeError) =>
-          this.#log.warn({ err: storeError, streamId }, 'could not record a failed start'),
-        );
+      if (created.status === 'fulfilled') {
+        await this.#store
+          .fail(streamId, {
+            status: gatewayError.status,
+            body: gatewayError.body,
+            retryAfterSeconds: gatewayError.retryAfterSeconds,
+          })
+          .catch((storeError) =>
+            this.#log.warn({ err: storeError, streamId }, 'could not record a failed start'),
+          );
+      }
       throw gatewayError;
+    }
+    const events = opened.value;
+    if (created.status === 'rejected') {
+      // The stream cannot be kept, so it is not served: the upstream is released before any byte.
+      controller.abort(new StopReason('cancelled', 'The spool could not record the stream.'));
+      await events[Symbol.asyncIterator]()
+        .return?.()
+        .catch(() => {});
+      input.observer?.onEnd?.('error', { contentDeltas: 0 });
+      throw created.reason;
     }
     await this.#store.commit(streamId);
     let resolveFinished = () => {};

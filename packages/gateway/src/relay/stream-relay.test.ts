@@ -1,0 +1,90 @@
+import pino from 'pino';
+import { describe, expect, it, vi } from 'vitest';
+import { GatewayError } from '../errors.js';
+import type { UpstreamEvent } from '../providers/provider.js';
+import { MemoryStore } from '../spool/memory-store.js';
+import { StoreUnavailableError, type StreamMeta } from '../spool/store.js';
+import { StreamRelay } from './stream-relay.js';
+
+const log = pino({ level: 'silent' });
+
+function meta(overrides: Partial<StreamMeta> = {}): StreamMeta {
+  return {
+    id: `str_${Math.random().toString(36).slice(2)}`,
+    ownerId: 'key',
+    model: 'sim',
+    createdAt: Date.now(),
+    state: 'pending',
+    ...overrides,
+  };
+}
+
+/** An upstream that has opened: one event, then waits; records whether it was released. */
+function openedUpstream() {
+  const released = vi.fn();
+  const iterator: AsyncIterableIterator<UpstreamEvent> = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next: () => new Promise<IteratorResult<UpstreamEvent>>(() => {}),
+    return: async () => {
+      released();
+      return { done: true, value: undefined };
+    },
+  };
+  return { iterator, released };
+}
+
+class FailingCreateStore extends MemoryStore {
+  override async create(): Promise<never> {
+    throw new StoreUnavailableError('redis is down');
+  }
+}
+
+describe('StreamRelay.start', () => {
+  it('opens the upstream while a stream without a key is recorded, and releases it when recording fails', async () => {
+    const store = new FailingCreateStore({
+      retentionMs: 60_000,
+      maxStreamBytes: 1_000_000,
+      sweepIntervalMs: 0,
+    });
+    const relay = new StreamRelay(store, { disconnectGraceMs: null }, log);
+    const upstream = openedUpstream();
+    const open = vi.fn(async () => upstream.iterator);
+    const onEnd = vi.fn();
+    await expect(relay.start({ meta: meta(), open, observer: { onEnd } })).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    expect(open).toHaveBeenCalledOnce();
+    expect(upstream.released).toHaveBeenCalledOnce();
+    expect(onEnd).toHaveBeenCalledWith('error', { contentDeltas: 0 });
+    expect(relay.activeCount).toBe(0);
+  });
+
+  it('does not open the upstream before a keyed stream is known to be new, nor for a retry that attaches', async () => {
+    const store = new MemoryStore({ retentionMs: 60_000, maxStreamBytes: 1_000_000, sweepIntervalMs: 0 });
+    const relay = new StreamRelay(store, { disconnectGraceMs: null }, log);
+    const first = meta({ idempotencyKey: 'k1' });
+    await store.create(first);
+    const open = vi.fn(async () => openedUpstream().iterator);
+    const attached = await relay.start({ meta: meta({ idempotencyKey: 'k1' }), open });
+    expect(attached).toMatchObject({ kind: 'attached', meta: { id: first.id } });
+    expect(open).not.toHaveBeenCalled();
+  });
+
+  it('records the upstream refusal on the stream, so a retry that attaches gets the same error', async () => {
+    const store = new MemoryStore({ retentionMs: 60_000, maxStreamBytes: 1_000_000, sweepIntervalMs: 0 });
+    const relay = new StreamRelay(store, { disconnectGraceMs: null }, log);
+    const stream = meta();
+    const refusal = GatewayError.of('upstream_error', 'upstream said no');
+    await expect(
+      relay.start({
+        meta: stream,
+        open: async () => {
+          throw refusal;
+        },
+      }),
+    ).rejects.toBe(refusal);
+    expect(await store.getMeta(stream.id)).toMatchObject({ state: 'error', failure: { status: 502 } });
+  });
+});
