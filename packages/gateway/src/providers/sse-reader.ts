@@ -1,10 +1,11 @@
+import type { Readable } from 'node:stream';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { BufferedEventSource, UpstreamEvent } from './provider.js';
+import { ReadableChunks } from './readable-chunks.js';
 
-/** A response body as undici gives it: iterable without destroying on early exit, and drainable. */
-export interface DrainableBody extends AsyncIterable<Uint8Array> {
-  iterator(options: { destroyOnReturn: boolean }): AsyncIterableIterator<Uint8Array>;
-  dump(options?: { limit: number; signal?: AbortSignal }): Promise<void>;
+/** A response body as undici gives it: a Readable that can also be drained. */
+export interface DrainableBody extends Readable {
+  dump(options?: { limit: number; signal?: AbortSignal }): Promise<unknown>;
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
@@ -166,7 +167,7 @@ export function readBodyEvents(
   body: DrainableBody,
   mapError?: (error: unknown) => unknown,
 ): AsyncIterableIterator<UpstreamEvent> {
-  return new SseEventIterator(body.iterator({ destroyOnReturn: false }), body, mapError);
+  return new SseEventIterator(new ReadableChunks(body), body, mapError);
 }
 
 const DRAIN_LIMIT_BYTES = 64 * 1024;
