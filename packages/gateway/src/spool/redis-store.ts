@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { defineAppendScript, queueAppend } from './redis-append-script.js';
 import { runRedis, unavailable } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisLocalWriter } from './redis-local-writer.js';
@@ -70,6 +71,7 @@ export class RedisStore implements SpoolStore {
 
   private constructor(redis: Redis, subscriber: Redis, options: RedisStoreOptions) {
     this.#redis = redis;
+    defineAppendScript(redis);
     this.#subscriber = subscriber;
     this.#keys = new RedisKeys(options.keyPrefix ?? 'spool:');
     this.#options = {
@@ -241,43 +243,29 @@ export class RedisStore implements SpoolStore {
   }
 
   /**
-   * Writes the queued appends of every stream in one pipeline (one connection keeps their order):
-   * the XADDs, the trim when the byte cap moved, and one PUBLISH per stream for the whole batch.
+   * Writes the queued appends of every stream in one pipeline (one connection keeps their order),
+   * one Lua call per stream (see `redis-append-script.ts`).
    */
   #flush(): void {
     this.#flushScheduled = false;
     const pipeline = this.#redis.pipeline();
-    const batches: Array<{ writer: RedisLocalWriter; streamId: string; lastId: number; commands: number }> =
-      [];
+    const batches: Array<{ writer: RedisLocalWriter; lastId: number }> = [];
     for (const writer of this.#dirty) {
       const streamId = writer.streamId;
       const { events, trimTo, commit } = writer.takeQueued();
-      const last = events.at(-1);
-      let commands = 0;
-      if (commit) {
-        pipeline.hset(this.#keys.meta(streamId), 'state', 'streaming', 'aliveAt', Date.now());
-        commands++;
-      }
-      if (!last) {
-        if (commands > 0) batches.push({ writer, streamId, lastId: writer.ackedId, commands });
-        continue;
-      }
-      const key = this.#keys.events(streamId);
-      for (const [id, bytes] of events) {
-        pipeline.xadd(key, `0-${id}`, 'd', bytes);
-        commands++;
-        if (id === 1) {
-          pipeline.pexpire(key, this.#liveTtlMs);
-          commands++;
-        }
-      }
-      if (trimTo !== undefined) {
-        pipeline.xtrim(key, 'MINID', `0-${trimTo}`).hset(this.#keys.meta(streamId), 'firstId', trimTo);
-        commands += 2;
-      }
-      pipeline.publish(this.#keys.notifyChannel(streamId), String(last[0]));
-      commands++;
-      batches.push({ writer, streamId, lastId: last[0], commands });
+      const first = events[0];
+      if (!first && !commit) continue;
+      queueAppend(pipeline, {
+        eventsKey: this.#keys.events(streamId),
+        metaKey: this.#keys.meta(streamId),
+        notifyChannel: this.#keys.notifyChannel(streamId),
+        firstId: first?.[0] ?? writer.lastId + 1,
+        commit,
+        liveTtlMs: this.#liveTtlMs,
+        trimTo,
+        events: events.map(([, bytes]) => bytes),
+      });
+      batches.push({ writer, lastId: events.at(-1)?.[0] ?? writer.ackedId });
     }
     this.#dirty.clear();
     if (batches.length === 0) return;
@@ -286,13 +274,11 @@ export class RedisStore implements SpoolStore {
     };
     pipeline.exec().then((results) => {
       if (!results) return failAll(new Error('the pipeline was discarded'));
-      let index = 0;
-      for (const { writer, lastId, commands } of batches) {
-        const failed = results.slice(index, index + commands).find(([error]) => error);
-        index += commands;
-        if (failed) writer.fail(unavailable(failed[0]));
+      batches.forEach(({ writer, lastId }, index) => {
+        const error = results[index]?.[0];
+        if (error) writer.fail(unavailable(error));
         else writer.acknowledge(lastId);
-      }
+      });
     }, failAll);
   }
 
