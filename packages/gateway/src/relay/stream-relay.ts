@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { takeBuffered, type UpstreamEvent } from '../providers/provider.js';
 import type { SpoolStore, StreamMeta } from '../spool/store.js';
+import { flattenString } from './flatten-string.js';
 
 /** A new, unguessable stream id: 144 random bits, URL-safe. */
 export function newStreamId(): string {
@@ -186,6 +187,9 @@ export class StreamRelay {
     let queuedBytes = 0;
     const queue = (data: string, event?: string) => {
       const bytes = encodeEvent({ id: ++lastId, event, data });
+      // The encoded event is a rope over a slice of the whole upstream read; flattened, the store
+      // keeps the event's own bytes only (bench/memory: ~470 of ~700 heap bytes per event saved).
+      flattenString(bytes);
       queued.push(bytes);
       queuedBytes += bytes.length;
     };
