@@ -1,30 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { DONE_DATA, encodeEvent, errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
+import { DONE_DATA, errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { takeBuffered, type UpstreamEvent } from '../providers/provider.js';
 import type { SpoolStore, StreamMeta } from '../spool/store.js';
-import { flattenString } from './flatten-string.js';
+import { SpoolBatch } from './spool-batch.js';
 
 /** A new, unguessable stream id: 144 random bits, URL-safe. */
 export function newStreamId(): string {
   return `str_${randomBytes(18).toString('base64url')}`;
-}
-
-const ERROR_DATA_PATTERN = /^\s*\{\s*"error"\s*:/;
-const FINISH_PATTERN = /"finish_reason"\s*:\s*"/;
-const CONTENT_PATTERN = /"(content|arguments)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[/;
-const USAGE_PATTERN = /"usage"\s*:\s*\{/;
-
-/** Reports a chunk's usage; true when the chunk carries nothing else (`choices: []`). */
-function reportUsage(data: string, observer: GenerationObserver): boolean {
-  try {
-    const chunk = JSON.parse(data) as { usage?: Usage | null; choices?: unknown[] };
-    if (chunk.usage) observer.onUsage?.(chunk.usage);
-    return Array.isArray(chunk.choices) && chunk.choices.length === 0;
-  } catch {
-    return false;
-  }
 }
 
 /** Why a generation was stopped by the gateway rather than by its upstream. */
@@ -177,77 +161,32 @@ export class StreamRelay {
     stripUsage: boolean,
     observer: GenerationObserver,
   ): Promise<void> {
-    let lastId = 0;
-    let storedId = 0;
-    let sawFinish = false;
-    let contentDeltas = 0;
-    let state: 'done' | 'error' | 'cancelled' = 'done';
-    const { onSpooled } = this.#options;
-    let queued: string[] = [];
-    let queuedBytes = 0;
-    const queue = (data: string, event?: string) => {
-      const bytes = encodeEvent({ id: ++lastId, event, data });
-      // The encoded event is a rope over a slice of the whole upstream read; flattened, the store
-      // keeps the event's own bytes only (bench/memory: ~470 of ~700 heap bytes per event saved).
-      flattenString(bytes);
-      queued.push(bytes);
-      queuedBytes += bytes.length;
-    };
-    // What one upstream read carried goes to the store in one append (one wake of the readers).
-    const store = async () => {
-      if (queued.length === 0) return;
-      const batch = queued;
-      const firstId = storedId + 1;
-      queued = [];
-      storedId = lastId;
-      onSpooled?.(queuedBytes);
-      queuedBytes = 0;
-      await this.#store.append(streamId, firstId, batch);
-    };
+    const batch = new SpoolBatch(this.#store, streamId, stripUsage, observer, this.#options.onSpooled);
     const iterator = events[Symbol.asyncIterator]();
     let pulling = true;
     try {
       let ended = false;
       while (!ended) {
-        const result = await iterator.next();
+        let result: IteratorResult<UpstreamEvent> | undefined = await iterator.next();
         if (result.done) {
           pulling = false;
           break;
         }
-        const rest = takeBuffered(iterator);
-        for (let index = -1; index < rest.length; index++) {
-          const upstreamEvent = index < 0 ? result.value : (rest[index] as UpstreamEvent);
-          const { data } = upstreamEvent;
-          if (CONTENT_PATTERN.test(data)) {
-            if (contentDeltas++ === 0) observer.onFirstToken?.();
-          }
-          if (USAGE_PATTERN.test(data)) {
-            const usageOnly = reportUsage(data, observer);
-            if (usageOnly && stripUsage) continue;
-          }
-          queue(data, upstreamEvent.event);
-          if (data === DONE_DATA) {
-            ended = true;
-            break;
-          }
-          if (ERROR_DATA_PATTERN.test(data) || upstreamEvent.event === 'error') {
-            state = 'error';
-            ended = true;
-            break;
-          }
-          if (!sawFinish && FINISH_PATTERN.test(data)) sawFinish = true;
-        }
-        await store();
+        ended = batch.take(result.value, takeBuffered(iterator));
+        // Not kept by this frame while it waits for the next read: the event's data is a slice of
+        // the whole read it came in.
+        result = undefined;
+        await batch.store();
       }
       if (!ended) {
         if (signal.aborted) throw signal.reason;
         // A stream that reached its finish_reason but lost only the sentinel is complete; anything
         // else ending early is a truncation and must say so.
-        if (sawFinish) {
-          queue(DONE_DATA);
+        if (batch.sawFinish) {
+          batch.queue(DONE_DATA);
         } else {
-          state = 'error';
-          queue(
+          batch.state = 'error';
+          batch.queue(
             JSON.stringify(
               errorBody(
                 'upstream_error',
@@ -256,28 +195,26 @@ export class StreamRelay {
             ),
           );
         }
-        await store();
+        await batch.store();
       }
     } catch (error) {
       const { body, outcome } = describeStop(error, signal);
-      state = outcome;
+      batch.state = outcome;
       if (outcome === 'error') this.#log.warn({ err: error, streamId }, 'stream failed mid-way');
-      // Events queued but not stored (the store failed) are dropped: the final event follows the
-      // last one stored, so readers never see a gap in the ids.
-      queued = [];
-      queuedBytes = 0;
-      lastId = storedId;
-      queue(JSON.stringify(body));
-      await store().catch((storeError) =>
-        this.#log.error({ err: storeError, streamId }, 'could not store the final error event'),
-      );
+      batch.dropUnstored();
+      batch.queue(JSON.stringify(body));
+      await batch
+        .store()
+        .catch((storeError) =>
+          this.#log.error({ err: storeError, streamId }, 'could not store the final error event'),
+        );
     } finally {
       // Stopping before the upstream ended (a [DONE] seen, an error, a Stop) releases it, as a
       // `break` out of for-await would.
       if (pulling) await iterator.return?.().catch(() => {});
-      observer.onEnd?.(state, { contentDeltas });
+      observer.onEnd?.(batch.state, { contentDeltas: batch.contentDeltas });
       await this.#store
-        .finish(streamId, state)
+        .finish(streamId, batch.state)
         .catch((storeError) =>
           this.#log.error({ err: storeError, streamId }, 'could not mark the stream finished'),
         );

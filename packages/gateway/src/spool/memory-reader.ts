@@ -67,7 +67,7 @@ export class MemoryReader implements AsyncIterableIterator<string> {
     const resolve = this.#resolve;
     if (resolve === undefined) return;
     this.#resolve = undefined;
-    this.#record?.wakers?.delete(this);
+    this.#unwait();
     try {
       const result = this.#poll();
       if (result !== undefined) resolve(result);
@@ -122,16 +122,23 @@ export class MemoryReader implements AsyncIterableIterator<string> {
       this.#close();
       return DONE;
     }
-    record.wakers ??= new Set();
-    record.wakers.add(this);
+    // A literal of one, not a push onto [] (that reserves room for seventeen).
+    if (record.wakers) record.wakers.push(this);
+    else record.wakers = [this];
     return undefined;
+  }
+
+  #unwait(): void {
+    const wakers = this.#record?.wakers;
+    const index = wakers === undefined ? -1 : wakers.indexOf(this);
+    if (index >= 0) wakers?.splice(index, 1);
   }
 
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#signal.removeEventListener('abort', this);
-    this.#record?.wakers?.delete(this);
+    this.#unwait();
     this.#record = undefined;
     const resolve = this.#resolve;
     this.#resolve = undefined;

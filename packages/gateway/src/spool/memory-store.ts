@@ -18,8 +18,11 @@ export interface MemoryRecord {
   firstId: number;
   bytes: number;
   ended: boolean;
-  /** The readers waiting for the next event (created when the first one waits). */
-  wakers: Set<MemoryReader> | undefined;
+  /**
+   * The readers waiting for the next event (created when the first one waits). An array: there is
+   * nearly always one, and a Set's hash table costs ~160 bytes more per open stream.
+   */
+  wakers: MemoryReader[] | undefined;
 }
 
 /** Options of the in-process store. */
