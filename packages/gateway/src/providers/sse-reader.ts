@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { BufferedEventSource, UpstreamEvent } from './provider.js';
 import { ReadableChunks } from './readable-chunks.js';
+import { SseParser } from './sse-parser.js';
 import { incompleteUtf8TailLength } from './utf8-tail.js';
 
 /** A response body as undici gives it: a Readable that can also be drained. */
@@ -21,7 +21,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  */
 class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, BufferedEventSource {
   readonly #chunks: AsyncIterator<Uint8Array | string>;
-  readonly #parser: EventSourceParser;
+  readonly #parser = new SseParser();
   /** Events parsed but not yet pulled; `#head` is the next one. */
   #pending: UpstreamEvent[] = [];
   #head = 0;
@@ -44,11 +44,6 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
     this.#chunks = chunks;
     this.#drainable = drainable;
     this.#mapError = mapError;
-    this.#parser = createParser({
-      onEvent: (message) => {
-        this.#pending.push({ data: message.data, event: message.event });
-      },
-    });
   }
 
   [Symbol.asyncIterator](): this {
@@ -113,7 +108,7 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
       if (this.#carry) this.#feedText(this.#carry.toString('utf8'));
       this.#carry = undefined;
       // A final event without its blank line is incomplete by the spec (WHATWG SSE §9.2.6): dropped.
-    } else if (typeof result.value === 'string') this.#parser.feed(result.value);
+    } else if (typeof result.value === 'string') this.#parser.feed(result.value, this.#pending);
     else {
       this.#feedBytes(result.value);
     }
@@ -164,7 +159,7 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
       // As TextDecoder does by default (WHATWG Encoding §10.2.2): a leading BOM is not text.
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    this.#parser.feed(text);
+    this.#parser.feed(text, this.#pending);
   }
 
   #finish(): void {
