@@ -18,7 +18,7 @@ export interface QueuedAppends {
 export class RedisLocalWriter {
   /** Last id appended. */
   lastId = 0;
-  /** Last id Redis acknowledged; readers never see past it. */
+  /** Last id Redis acknowledged (what backpressure and `finish` wait for). */
   ackedId = 0;
   /** Lowest id Redis still holds (older ones were evicted by the byte cap). */
   storedFirstId = 1;
@@ -80,10 +80,10 @@ export class RedisLocalWriter {
     return { events, trimTo, commit };
   }
 
-  /** The acknowledged events after `afterId` that are still in memory, concatenated. */
-  acknowledgedAfter(afterId: number): string {
+  /** The recorded events after `afterId` that are still in memory, concatenated. */
+  recordedAfter(afterId: number): string {
     const from = afterId + 1 - this.recentFirstId;
-    const to = this.ackedId + 1 - this.recentFirstId;
+    const to = this.lastId + 1 - this.recentFirstId;
     if (from < 0) throw new Error(`spool: event ${afterId + 1} is no longer in memory`);
     if (to - from === 1) return this.#recent[from] as string;
     return this.#recent.slice(from, to).join('');
@@ -107,7 +107,7 @@ export class RedisLocalWriter {
     this.wake();
   }
 
-  /** Calls `callback` once, at the next acknowledgement, failure or end; returns its removal. */
+  /** Calls `callback` once, at the next recorded batch, acknowledgement, failure or end; returns its removal. */
   onChange(callback: () => void): () => void {
     this.#wakers.add(callback);
     return () => this.#wakers.delete(callback);

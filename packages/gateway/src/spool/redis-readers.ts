@@ -67,8 +67,12 @@ export class RedisNotifyWaiters {
 }
 
 /**
- * Reads a stream this instance generates: from memory as Redis acknowledges each write, from
- * Redis only for events older than the in-memory window. No pub/sub, no polling.
+ * Reads a stream this instance generates: from memory as each event is recorded (its write to
+ * Redis is under way; waiting for the acknowledgement put a Redis round trip, and the flush's
+ * turn, in front of every token), from Redis only for events older than the in-memory window.
+ * No pub/sub, no polling. A client may so hold an event Redis never stored, only when the stream
+ * is failing anyway (Redis refused the write, or this instance died): a resume elsewhere then gets
+ * what Redis has after the client's id, and the stream's end.
  */
 export async function* readLocal(
   context: RedisReaderContext,
@@ -85,17 +89,22 @@ export async function* readLocal(
   try {
     while (!signal.aborted) {
       if (writer.failure) throw unavailable(writer.failure);
-      if (cursor < writer.ackedId) {
+      if (cursor < writer.lastId) {
         if (cursor + 1 < writer.storedFirstId) throw evictedError(streamId, cursor, writer.storedFirstId);
         if (cursor + 1 < writer.recentFirstId) {
+          // Older than the in-memory window: from Redis, once Redis has it.
+          if (writer.ackedId < writer.recentFirstId - 1) {
+            await writer.acknowledged(writer.recentFirstId - 1);
+            continue;
+          }
           const stored = await readStored(context, streamId, cursor, writer.recentFirstId - 1);
           if (stored.entries === 0) throw evictedError(streamId, cursor, writer.storedFirstId);
           cursor = stored.lastId;
           if (stored.bytes) yield stored.bytes;
           continue;
         }
-        const bytes = writer.acknowledgedAfter(cursor);
-        cursor = writer.ackedId;
+        const bytes = writer.recordedAfter(cursor);
+        cursor = writer.lastId;
         yield bytes;
         continue;
       }

@@ -81,6 +81,21 @@ describe('redis spool store across instances and write-behind', () => {
     expect(await a.getMeta(through.id)).toMatchObject({ state: 'cancelled', lastId: 2 });
   });
 
+  it('gives a local reader an event as it is recorded, not a Redis round trip later', async () => {
+    const stream = meta();
+    await a.create(stream);
+    await a.commit(stream.id);
+    const iterator = a.read(stream.id, 0, new AbortController().signal)[Symbol.asyncIterator]();
+    const first = iterator.next();
+    await a.append(stream.id, 1, [event(1)]);
+    // The write to Redis goes out at the end of this turn; its reply comes later still.
+    const beforeTheWrite = new Promise((resolve) => setImmediate(() => resolve('write under way')));
+    expect(await Promise.race([first.then((batch) => batch.value), beforeTheWrite])).toBe(event(1));
+    await a.finish(stream.id, 'done');
+    expect(await collect(b.read(stream.id, 0, new AbortController().signal))).toBe(event(1));
+    await iterator.return?.();
+  });
+
   it('writes a commit behind, yet never after the end of a stream that finished at once', async () => {
     const stream = meta();
     await a.create(stream);

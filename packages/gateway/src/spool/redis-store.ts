@@ -226,6 +226,7 @@ export class RedisStore implements SpoolStore {
     events.forEach((bytes, index) => {
       writer.record(firstId + index, bytes);
     });
+    writer.wake();
     this.#markDirty(writer);
     // Write-behind with a bounded window: the generation waits only when Redis falls behind.
     const behind = writer.lastId - this.#options.maxAppendsInFlight;
@@ -352,13 +353,17 @@ export class RedisStore implements SpoolStore {
   }
 
   async *read(streamId: string, afterId: number, signal: AbortSignal): AsyncGenerator<string> {
+    // A stream generated here is known without asking Redis: no round trip before its first byte.
+    const writer = this.#writers.get(streamId);
+    if (writer) {
+      yield* readLocal(this.#readers, streamId, writer, afterId, signal);
+      return;
+    }
     const first = await this.getMeta(streamId);
     if (first === undefined) throw new SpoolReadError('not_found', `No stream with id ${streamId}`);
     if (first === 'expired')
       throw new SpoolReadError('expired', `Stream ${streamId} has expired (spool.retentionMs)`);
-    const writer = this.#writers.get(streamId);
-    if (writer) yield* readLocal(this.#readers, streamId, writer, afterId, signal);
-    else yield* readShared(this.#readers, streamId, first, afterId, signal);
+    yield* readShared(this.#readers, streamId, first, afterId, signal);
   }
 
   #onMessage(channel: string, message: string): void {
