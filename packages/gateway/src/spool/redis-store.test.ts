@@ -93,7 +93,7 @@ describe('redis spool store across instances and write-behind', () => {
     expect(await Promise.race([first.then((batch) => batch.value), beforeTheWrite])).toBe(event(1));
     await a.finish(stream.id, 'done');
     expect(await collect(b.read(stream.id, 0, new AbortController().signal))).toBe(event(1));
-    await iterator.return?.();
+    await iterator.return?.(undefined);
   });
 
   it('writes a commit behind, yet never after the end of a stream that finished at once', async () => {
