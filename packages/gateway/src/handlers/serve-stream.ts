@@ -146,9 +146,6 @@ export async function serveStream(
   extraHeaders: Record<string, string>,
   faults: DownstreamFaults = {},
 ): Promise<void> {
-  const controller = new AbortController();
-  const onClose = () => controller.abort(CLIENT_GONE);
-  response.on('close', onClose);
   response.writeHead(200, {
     ...SSE_RESPONSE_HEADERS,
     ...extraHeaders,
@@ -161,61 +158,121 @@ export async function serveStream(
   // response: a rope of some forty parts, about 1.3 KB of every open stream until flattened.
   const header = (response as { _header?: unknown })._header;
   if (typeof header === 'string') flattenString(header);
-  // What one turn of the event loop produces leaves as one chunk: the headers, the retry hint and
-  // the first events together, and so do the last events and the end of the response.
-  const writer = new TurnWriter(response);
-  const write = (text: string): boolean => writer.write(text);
-  write(encodeRetry(context.config.server.retryMs));
   // Disable Nagle: each event should leave as soon as it is written.
   request.socket.setNoDelay(true);
-  context.readers.add(controller);
-  const heartbeat = context.heartbeats.watch(response);
-  context.metrics.streamsOpen.inc();
-  let firstBatch = afterId > 0;
-  context.relay.readerAttached(streamId);
-  const faultAfter = faults.cutAfter ?? faults.stallAfter;
-  let eventsLeft = faultAfter ?? Number.POSITIVE_INFINITY;
-  try {
-    for await (const full of context.store.read(streamId, afterId, controller.signal)) {
-      const batch = full;
-      if (firstBatch) {
-        firstBatch = false;
-        context.metrics.replayDepth.observe(countEvents(batch));
-      }
-      if (faultAfter !== undefined) {
-        const end = nthEventEnd(batch, eventsLeft);
-        eventsLeft -= countEvents(batch);
-        if (end >= 0) {
-          heartbeat.stop();
-          // Let the bytes (and the headers before them) reach the socket before the cut.
-          writer.write(batch.slice(0, end));
-          await new Promise<void>((resolve) => writer.flush(resolve));
-          if (faults.cutAfter !== undefined) response.destroy();
-          else if (!response.destroyed) await new Promise((resolve) => response.once('close', resolve));
+  // Returned, not awaited: this set-up frame ends here instead of staying suspended for as long as
+  // the client reads.
+  return new ServedStream(context, response, streamId, afterId, faults).run();
+}
+
+/**
+ * One client's event stream while it is served: what the serving loop needs, in one object, so
+ * that the loop's suspended frame is small (an idle stream holds it for its whole life).
+ */
+class ServedStream {
+  readonly #context: GatewayContext;
+  readonly #response: ServerResponse;
+  readonly #streamId: string;
+  readonly #afterId: number;
+  readonly #faults: DownstreamFaults;
+  readonly #controller = new AbortController();
+  readonly #onClose = () => this.#controller.abort(CLIENT_GONE);
+  // What one turn of the event loop produces leaves as one chunk: the headers, the retry hint and
+  // the first events together, and so do the last events and the end of the response.
+  readonly #writer: TurnWriter;
+  readonly #heartbeat: { touch(): void; stop(): void };
+  #firstBatch: boolean;
+  #eventsLeft: number;
+
+  constructor(
+    context: GatewayContext,
+    response: ServerResponse,
+    streamId: string,
+    afterId: number,
+    faults: DownstreamFaults,
+  ) {
+    this.#context = context;
+    this.#response = response;
+    this.#streamId = streamId;
+    this.#afterId = afterId;
+    this.#faults = faults;
+    this.#firstBatch = afterId > 0;
+    this.#eventsLeft = faults.cutAfter ?? faults.stallAfter ?? Number.POSITIVE_INFINITY;
+    response.on('close', this.#onClose);
+    this.#writer = new TurnWriter(response);
+    this.#writer.write(encodeRetry(context.config.server.retryMs));
+    context.readers.add(this.#controller);
+    this.#heartbeat = context.heartbeats.watch(response);
+    context.metrics.streamsOpen.inc();
+    context.relay.readerAttached(streamId);
+  }
+
+  async run(): Promise<void> {
+    const context = this.#context;
+    try {
+      for await (const batch of context.store.read(this.#streamId, this.#afterId, this.#controller.signal)) {
+        if (this.#firstBatch) {
+          this.#firstBatch = false;
+          context.metrics.replayDepth.observe(countEvents(batch));
+        }
+        if (this.#faultAt(batch)) {
+          await this.#applyFault(batch);
           return;
         }
+        this.#heartbeat.touch();
+        if (
+          !this.#writer.write(batch) &&
+          !(await waitForDrain(this.#response, context.config.server.slowClientTimeoutMs))
+        )
+          break;
       }
-      heartbeat.touch();
-      if (!write(batch) && !(await waitForDrain(response, context.config.server.slowClientTimeoutMs))) break;
+    } catch (error) {
+      if (!this.#controller.signal.aborted) this.#writeReadError(error);
+    } finally {
+      this.#end();
     }
-  } catch (error) {
-    if (!controller.signal.aborted) {
-      const body =
-        error instanceof SpoolReadError
-          ? errorBody(error.reason === 'not_found' ? 'stream_not_found' : 'stream_expired', error.message)
-          : errorBody('store_unavailable', 'The spool could not be read; resume the stream again shortly.');
-      if (!(error instanceof SpoolReadError))
-        context.log.error({ err: error, streamId }, 'spool read failed');
-      // Not a spooled event, so it has no id: a client resuming later still asks for the right one.
-      write(encodeEvent({ data: JSON.stringify(body) }));
-    }
-  } finally {
-    heartbeat.stop();
-    context.readers.delete(controller);
+  }
+
+  /** Whether a downstream fault asked for is due within this batch. */
+  #faultAt(batch: string): boolean {
+    const faults = this.#faults;
+    if (faults.cutAfter === undefined && faults.stallAfter === undefined) return false;
+    if (nthEventEnd(batch, this.#eventsLeft) >= 0) return true;
+    this.#eventsLeft -= countEvents(batch);
+    return false;
+  }
+
+  /** Writes the batch up to the fault's event, then cuts the connection or stalls until the client leaves. */
+  async #applyFault(batch: string): Promise<void> {
+    const response = this.#response;
+    this.#heartbeat.stop();
+    // Let the bytes (and the headers before them) reach the socket before the cut.
+    this.#writer.write(batch.slice(0, nthEventEnd(batch, this.#eventsLeft)));
+    await new Promise<void>((resolve) => this.#writer.flush(resolve));
+    if (this.#faults.cutAfter !== undefined) response.destroy();
+    else if (!response.destroyed) await new Promise((resolve) => response.once('close', resolve));
+  }
+
+  #writeReadError(error: unknown): void {
+    const body =
+      error instanceof SpoolReadError
+        ? errorBody(error.reason === 'not_found' ? 'stream_not_found' : 'stream_expired', error.message)
+        : errorBody('store_unavailable', 'The spool could not be read; resume the stream again shortly.');
+    if (!(error instanceof SpoolReadError))
+      this.#context.log.error({ err: error, streamId: this.#streamId }, 'spool read failed');
+    // Not a spooled event, so it has no id: a client resuming later still asks for the right one.
+    this.#writer.write(encodeEvent({ data: JSON.stringify(body) }));
+  }
+
+  #end(): void {
+    const context = this.#context;
+    const response = this.#response;
+    this.#heartbeat.stop();
+    context.readers.delete(this.#controller);
     context.metrics.streamsOpen.dec();
-    context.relay.readerDetached(streamId);
-    response.off('close', onClose);
-    writer.flush();
+    context.relay.readerDetached(this.#streamId);
+    response.off('close', this.#onClose);
+    this.#writer.flush();
     if (!response.writableEnded) response.end();
   }
 }
