@@ -10,6 +10,7 @@
  *  - `--heap-snapshot` also writes a heap snapshot of each gateway before and after opening the
  *    streams (`--heapsnapshot-signal=SIGUSR2`) and prints the growth per stream by constructor.
  *    Snapshots force a full GC, so RSS figures of such a run are a little lower.
+ *  - `--keep-snapshots` keeps them; `heap-retainers.mjs` then groups the growth by what holds it.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
