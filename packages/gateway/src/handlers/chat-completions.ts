@@ -90,7 +90,8 @@ export async function handleChatCompletions(
   // body, the parsed request) is not kept alive for as long as the client reads the stream.
   const started = await answerOrStart(context, caller, request, response, requestId);
   if (!started) return;
-  await serveStream(
+  // Returned, not awaited: this frame is not kept suspended for the life of the stream.
+  return serveStream(
     context,
     request,
     response,
@@ -222,8 +223,7 @@ async function startStreamed({
     });
   }
   // Only a request that can be retried onto this stream (same key) is ever compared by its body.
-  const bodyHash =
-    idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
+  const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
   const streamId = newStreamId();
   // Admission happens only when a new generation starts: a retry that attaches to one under way
   // (same Idempotency-Key) is a resume, not a new request, and is never rate limited.

@@ -71,7 +71,8 @@ export class OpenAIProvider implements ChatProvider {
         method: 'POST',
         path: `${this.#pathPrefix}${path}`,
         headers: this.#headers(context, accept),
-        body: JSON.stringify(body),
+        // A Buffer, so that undici does not keep both the string and its own copy for the stream's life.
+        body: Buffer.from(JSON.stringify(body)),
         signal: context.signal,
         headersTimeout: this.#options.firstByteTimeoutMs ?? 120_000,
         bodyTimeout: this.#options.idleTimeoutMs ?? 120_000,
