@@ -9,7 +9,10 @@
  * Each figure is the median of `--runs` runs; runs alternate between the two paths so that machine
  * noise hits both alike.
  *
- * Usage: node bench/relay/run.mjs [--runs 3] [--duration-ms 3000] [--bare] [--baseline <spool.js of another build>]
+ * Usage: node bench/relay/run.mjs [--runs 3] [--duration-ms 3000] [--bare] [--long-lived] [--baseline <spool.js of another build>]
+ * With `--long-lived`, every path is started once and measured in `--runs` alternating rounds (a
+ * gateway that has been up a while, and per-round ratios that cancel the machine's noise); without
+ * it, each run starts fresh processes.
  * With `--bare`, the bare relay (node:http + undici, no spool; `lib/bare-relay.mjs`) runs too: the
  * floor for a Node relay on this machine.
  * With `--baseline`, a third path runs that build of the gateway in the same rounds (before/after).
@@ -27,9 +30,10 @@ const { values } = parseArgs({
     'duration-ms': { type: 'string', default: '3000' },
     baseline: { type: 'string' },
     bare: { type: 'boolean', default: false },
+    'long-lived': { type: 'boolean', default: false },
   },
 });
-const runs = Math.min(10, Math.max(1, Number(values.runs)));
+const runs = Math.min(30, Math.max(1, Number(values.runs)));
 const durationMs = Math.min(60_000, Math.max(500, Number(values['duration-ms'])));
 const SCENARIOS = [
   { concurrency: 1, model: 'sim-fast', bodyExtra: {} },
@@ -48,34 +52,52 @@ async function main() {
   if (values.bare) paths.bare = () => startBareRelay(sim);
   /** results[path][concurrency] = list of per-run summaries */
   const results = Object.fromEntries(Object.keys(paths).map((name) => [name, {}]));
+  const warmUp = async (target) => {
+    // Warm the connection pools and the JIT before measuring.
+    await loadgen.run('streams', { url: target.url, model: 'sim-fast', concurrency: 10, durationMs: 500 });
+    if (values['long-lived'])
+      await loadgen.run('streams', { url: target.url, model: 'sim-fast', concurrency: 1, durationMs: 1000 });
+  };
+  const measure = async (name, target) => {
+    for (const { concurrency, model, bodyExtra } of SCENARIOS) {
+      const result = await loadgen.run('streams', {
+        url: target.url,
+        headers: target.headers,
+        model,
+        bodyExtra,
+        concurrency,
+        rampMs: concurrency > 1 ? 400 : 0,
+        warmupMs: concurrency > 1 ? 800 : 0,
+        durationMs,
+      });
+      if (result.failed > 0)
+        process.stderr.write(`${name} ×${concurrency}: ${JSON.stringify(result.errors)}\n`);
+      results[name][concurrency] ??= [];
+      results[name][concurrency].push(result);
+    }
+  };
+  // With --long-lived, every path is started once and measured in alternating rounds: a gateway
+  // that has been up a while (JIT settled, heap grown) rather than a fresh process per run.
+  const running = {};
   try {
+    if (values['long-lived']) {
+      for (const [name, start] of Object.entries(paths)) running[name] = await start();
+      for (const target of Object.values(running)) await warmUp(target);
+    }
+    const order = Object.entries(paths);
     for (let run = 0; run < runs; run++) {
-      for (const [name, start] of Object.entries(paths)) {
+      // The order rotates every round: an A/A run (the same build as gateway and baseline) showed
+      // the path measured right after another one 18% slower at p50 when the order was fixed.
+      const rotated = [...order.slice(run % order.length), ...order.slice(0, run % order.length)];
+      for (const [name, start] of rotated) {
+        if (values['long-lived']) {
+          await measure(name, running[name]);
+          continue;
+        }
         const target = await start();
         try {
-          // Warm the connection pools and the JIT before measuring.
-          await loadgen.run('streams', {
-            url: target.url,
-            model: 'sim-fast',
-            concurrency: 10,
-            durationMs: 500,
-          });
-          for (const { concurrency, model, bodyExtra } of SCENARIOS) {
-            const result = await loadgen.run('streams', {
-              url: target.url,
-              headers: target.headers,
-              model,
-              bodyExtra,
-              concurrency,
-              rampMs: concurrency > 1 ? 400 : 0,
-              warmupMs: concurrency > 1 ? 800 : 0,
-              durationMs,
-            });
-            if (result.failed > 0)
-              process.stderr.write(`${name} ×${concurrency}: ${JSON.stringify(result.errors)}\n`);
-            results[name][concurrency] ??= [];
-            results[name][concurrency].push(result);
-          }
+          await warmUp(target);
+          await measure(name, target);
         } finally {
           await target.stop();
         }
@@ -83,6 +105,7 @@ async function main() {
       process.stderr.write(`run ${run + 1}/${runs} done\n`);
     }
   } finally {
+    for (const target of Object.values(running)) await target.stop?.();
     await loadgen.stop();
     await sim.stop();
   }
@@ -104,7 +127,14 @@ async function main() {
         }
         if (values.baseline) {
           const baseline = pick('baseline', concurrency, metric, stat);
-          row.push(formatMs(baseline), formatDeltaMs(baseline - direct));
+          // Rounds alternate, so each round's ratio compares builds under the same machine noise.
+          const perRound = median(
+            results.gateway[concurrency].map(
+              (result, index) =>
+                result[metric][stat] / (results.baseline[concurrency][index]?.[metric][stat] ?? Number.NaN),
+            ),
+          );
+          row.push(formatMs(baseline), formatDeltaMs(baseline - direct), formatRatio(perRound));
         }
         row.push(formatMs(gateway), formatDeltaMs(gateway - direct), formatRatio(gateway / direct));
         rows.push(row);
@@ -121,7 +151,7 @@ async function main() {
           'metric',
           'direct',
           ...(values.bare ? ['bare relay', 'bare added'] : []),
-          ...(values.baseline ? ['baseline', 'baseline added'] : []),
+          ...(values.baseline ? ['baseline', 'baseline added', 'gateway ÷ baseline (per run)'] : []),
           'gateway',
           'added',
           'ratio',
