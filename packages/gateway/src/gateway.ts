@@ -19,7 +19,7 @@ import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
 import { handleUsage } from './handlers/usage.js';
 import { applyCors } from './http/cors.js';
 import { asGatewayError, sendError, sendJson } from './http/respond.js';
-import { randomToken } from './ids.js';
+import { newRequestId } from './ids.js';
 import { createRateLimiter } from './limits/create-rate-limiter.js';
 import { GatewayMetrics } from './metrics.js';
 import { HeartbeatScheduler } from './relay/sse-writer.js';
@@ -106,10 +106,6 @@ function routeLabel(path: string): string {
 }
 
 const STREAM_PATH = /^\/v1\/streams\/([^/]+)$/;
-
-function newRequestId(): string {
-  return `req_${randomToken(12, 'hex')}`;
-}
 
 /** Starts the gateway on `config.server.host:port` (port 0 picks a free one). */
 export async function startGateway(

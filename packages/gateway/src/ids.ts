@@ -19,3 +19,13 @@ export function randomToken(bytes: number, encoding: 'hex' | 'base64url'): strin
   offset += bytes;
   return token;
 }
+
+/** A new, unguessable stream id: 144 random bits, URL-safe. */
+export function newStreamId(): string {
+  return `str_${randomToken(18, 'base64url')}`;
+}
+
+/** A new request id (when the client sent none usable). */
+export function newRequestId(): string {
+  return `req_${randomToken(12, 'hex')}`;
+}

@@ -215,8 +215,9 @@ class ServedStream {
           this.#firstBatch = false;
           context.metrics.replayDepth.observe(countEvents(batch));
         }
-        if (this.#faultAt(batch)) {
-          await this.#applyFault(batch);
+        const faultEnd = this.#faultEnd(batch);
+        if (faultEnd >= 0) {
+          await this.#applyFault(batch.slice(0, faultEnd));
           return;
         }
         this.#heartbeat.touch();
@@ -233,21 +234,21 @@ class ServedStream {
     }
   }
 
-  /** Whether a downstream fault asked for is due within this batch. */
-  #faultAt(batch: string): boolean {
+  /** Where in this batch a downstream fault asked for is due (just past its event), or -1. */
+  #faultEnd(batch: string): number {
     const faults = this.#faults;
-    if (faults.cutAfter === undefined && faults.stallAfter === undefined) return false;
-    if (nthEventEnd(batch, this.#eventsLeft) >= 0) return true;
-    this.#eventsLeft -= countEvents(batch);
-    return false;
+    if (faults.cutAfter === undefined && faults.stallAfter === undefined) return -1;
+    const end = nthEventEnd(batch, this.#eventsLeft);
+    if (end < 0) this.#eventsLeft -= countEvents(batch);
+    return end;
   }
 
-  /** Writes the batch up to the fault's event, then cuts the connection or stalls until the client leaves. */
-  async #applyFault(batch: string): Promise<void> {
+  /** Writes what precedes the fault, then cuts the connection or stalls until the client leaves. */
+  async #applyFault(before: string): Promise<void> {
     const response = this.#response;
     this.#heartbeat.stop();
     // Let the bytes (and the headers before them) reach the socket before the cut.
-    this.#writer.write(batch.slice(0, nthEventEnd(batch, this.#eventsLeft)));
+    this.#writer.write(before);
     await new Promise<void>((resolve) => this.#writer.flush(resolve));
     if (this.#faults.cutAfter !== undefined) response.destroy();
     else if (!response.destroyed) await new Promise((resolve) => response.once('close', resolve));

@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
-
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+import { ITERATION_DONE } from '../iteration.js';
 
 /** The error a body that closed before its end is read with, as `stream.finished` reports it. */
 function prematureClose(): Error {
@@ -46,7 +45,7 @@ export class ReadableChunks implements AsyncIterator<Buffer> {
     this.#detach();
     this.#ended = true;
     this.#settle();
-    return Promise.resolve(DONE);
+    return Promise.resolve(ITERATION_DONE);
   }
 
   /** What `next()` can answer without waiting; `undefined` when it must wait for the stream. */
@@ -57,7 +56,7 @@ export class ReadableChunks implements AsyncIterator<Buffer> {
     }
     if (this.#ended) {
       this.#detach();
-      return Promise.resolve(DONE);
+      return Promise.resolve(ITERATION_DONE);
     }
     const chunk: Buffer | null = this.#stream.read();
     return chunk === null ? undefined : Promise.resolve({ done: false, value: chunk });

@@ -87,17 +87,11 @@ export class SseParser {
       return;
     }
     if (text.charCodeAt(start) === COLON) return;
-    const line = text.slice(start, end);
-    const separator = line.indexOf(':');
-    if (separator === -1) {
-      if (line === 'data') this.#appendData('');
-      else if (line === 'event') this.#eventType = undefined;
-      return;
-    }
-    const field = line.slice(0, separator);
-    const value = line.slice(separator + (line.charCodeAt(separator + 1) === SPACE ? 2 : 1));
-    if (field === 'data') this.#appendData(value);
-    else if (field === 'event') this.#eventType = value || undefined;
+    // Any other field (`id`, `retry`, unknown names) is read past; a bare `data` or `event` line is
+    // that field with an empty value. (`data:…` and `event:…` were handled above.)
+    const length = end - start;
+    if (length === 4 && text.startsWith('data', start)) this.#appendData('');
+    else if (length === 5 && text.startsWith('event', start)) this.#eventType = undefined;
   }
 
   #appendData(value: string): void {

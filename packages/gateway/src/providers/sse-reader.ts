@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { ITERATION_DONE } from '../iteration.js';
 import type { BufferedEventSource, UpstreamEvent } from './provider.js';
 import { ReadableChunks } from './readable-chunks.js';
 import { SseParser } from './sse-parser.js';
@@ -8,8 +9,6 @@ import { incompleteUtf8TailLength } from './utf8-tail.js';
 export interface DrainableBody extends Readable {
   dump(options?: { limit: number; signal?: AbortSignal }): Promise<unknown>;
 }
-
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
  * Turns a byte stream of SSE into events, pulling the next chunk only when the consumer asks for
@@ -81,7 +80,7 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
     if (event !== undefined) return { done: false, value: event };
     if (!this.#ended) return undefined;
     this.#finish();
-    return DONE;
+    return ITERATION_DONE;
   }
 
   /**
@@ -123,7 +122,7 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
   };
 
   async return(): Promise<IteratorResult<UpstreamEvent>> {
-    if (this.#finished) return DONE;
+    if (this.#finished) return ITERATION_DONE;
     this.#ended = true;
     this.#pending = [];
     this.#head = 0;
@@ -134,7 +133,7 @@ class SseEventIterator implements AsyncIterableIterator<UpstreamEvent>, Buffered
     } finally {
       this.#finish();
     }
-    return DONE;
+    return ITERATION_DONE;
   }
 
   /**

@@ -1,15 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { DONE_DATA, errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { takeBuffered, type UpstreamEvent } from '../providers/provider.js';
 import type { SpoolStore, StreamMeta } from '../spool/store.js';
 import { SpoolBatch } from './spool-batch.js';
-
-/** A new, unguessable stream id: 144 random bits, URL-safe. */
-export function newStreamId(): string {
-  return `str_${randomBytes(18).toString('base64url')}`;
-}
 
 /** Why a generation was stopped by the gateway rather than by its upstream. */
 export class StopReason extends Error {

@@ -1,7 +1,6 @@
+import { ITERATION_DONE } from '../iteration.js';
 import type { MemoryRecord } from './memory-store.js';
 import { SpoolReadError } from './store.js';
-
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /** Where a reader finds its stream again after a wait (the store may have swept it meanwhile). */
 export interface MemoryRecordSource {
@@ -39,7 +38,7 @@ export class MemoryReader implements AsyncIterableIterator<string> {
   }
 
   next(): Promise<IteratorResult<string>> {
-    if (this.#closed) return Promise.resolve(DONE);
+    if (this.#closed) return Promise.resolve(ITERATION_DONE);
     if (!this.#started) {
       this.#started = true;
       this.#signal.addEventListener('abort', this, { once: true });
@@ -59,7 +58,7 @@ export class MemoryReader implements AsyncIterableIterator<string> {
 
   return(): Promise<IteratorResult<string>> {
     this.#close();
-    return Promise.resolve(DONE);
+    return Promise.resolve(ITERATION_DONE);
   }
 
   /** Called by the store when the stream changed (an append, its end, a sweep). */
@@ -90,7 +89,7 @@ export class MemoryReader implements AsyncIterableIterator<string> {
   #poll(): IteratorResult<string> | undefined {
     if (this.#signal.aborted) {
       this.#close();
-      return DONE;
+      return ITERATION_DONE;
     }
     const found = this.#source.lookup(this.#streamId);
     if (found instanceof SpoolReadError) throw found;
@@ -107,7 +106,7 @@ export class MemoryReader implements AsyncIterableIterator<string> {
     if (record.packed) {
       const rest = record.packed.textFrom(from);
       this.#close();
-      return rest === '' ? DONE : { done: false, value: rest };
+      return rest === '' ? ITERATION_DONE : { done: false, value: rest };
     }
     const lastId = record.firstId + record.events.length - 1;
     if (cursor < lastId) {
@@ -120,7 +119,7 @@ export class MemoryReader implements AsyncIterableIterator<string> {
     }
     if (record.ended) {
       this.#close();
-      return DONE;
+      return ITERATION_DONE;
     }
     // A literal of one, not a push onto [] (that reserves room for seventeen).
     if (record.wakers) record.wakers.push(this);
@@ -142,6 +141,6 @@ export class MemoryReader implements AsyncIterableIterator<string> {
     this.#record = undefined;
     const resolve = this.#resolve;
     this.#resolve = undefined;
-    resolve?.(DONE);
+    resolve?.(ITERATION_DONE);
   }
 }

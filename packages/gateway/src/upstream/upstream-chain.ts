@@ -1,6 +1,7 @@
 import { backoffDelayMs, normalizeRetryOptions } from '@spool/client';
 import { type ChatCompletionRequest, errorBody, isErrorBody } from '@spool/protocol';
 import { GatewayError, UpstreamError } from '../errors.js';
+import { ITERATION_DONE } from '../iteration.js';
 import {
   type BufferedEventSource,
   type ChatProvider,
@@ -57,8 +58,6 @@ const abortable = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-
 /**
  * The events of a stream that passed read-ahead: first the events read ahead, then the pull that
  * was under way when read-ahead ended, then the rest of the upstream; calls `release` once, when
@@ -98,7 +97,7 @@ class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent>, Buffere
   }
 
   next(): Promise<IteratorResult<UpstreamEvent>> {
-    if (this.#release === undefined) return Promise.resolve(DONE);
+    if (this.#release === undefined) return Promise.resolve(ITERATION_DONE);
     const buffered = this.#buffered;
     if (buffered !== undefined) {
       const event = buffered.shift() as UpstreamEvent;
@@ -129,7 +128,7 @@ class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent>, Buffere
   async return(): Promise<IteratorResult<UpstreamEvent>> {
     // A consumer that stops early (a [DONE], a Stop) must release the upstream connection.
     if (this.#release !== undefined) await this.#end(true);
-    return DONE;
+    return ITERATION_DONE;
   }
 
   async #end(closeSource: boolean): Promise<void> {
