@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
  * bench/memory: the gateway's memory per open idle stream. N clients POST a streamed completion
- * through the gateway (memory spool) to the standalone sim, which sends two events and then stalls
+ * through the gateway (memory spool, or `--store redis`) to the standalone sim, which sends two events and then stalls
  * (`X-Spool-Fault: stall-after=2`), so every stream stays open and idle. The gateway's RSS is read
  * from /proc before and after; the difference over N is the figure (docs/benchmarks.md scenario 3b).
  *
- * Usage: node bench/memory/run.mjs [--streams 2000] [--runs 1] [--baseline <spool.js of another build>] [--heap-snapshot]
+ * Usage: node bench/memory/run.mjs [--streams 2000] [--runs 1] [--store memory|redis] [--baseline <spool.js of another build>] [--heap-snapshot]
+ *  - `--store redis` runs each gateway with the Redis spool (its own redis-server, whose memory is
+ *    not counted);
  *  - `--baseline` measures that build too, in the same rounds (before/after in one run);
  *  - `--heap-snapshot` also writes a heap snapshot of each gateway before and after opening the
  *    streams (`--heapsnapshot-signal=SIGUSR2`) and prints the growth per stream by constructor.
@@ -26,6 +28,7 @@ const { values } = parseArgs({
   options: {
     streams: { type: 'string', default: '2000' },
     runs: { type: 'string', default: '1' },
+    store: { type: 'string', default: 'memory' },
     baseline: { type: 'string' },
     'heap-snapshot': { type: 'boolean', default: false },
     'keep-snapshots': { type: 'boolean', default: false },
@@ -37,6 +40,9 @@ const MAX_STREAMS = Math.max(1, Math.floor((hardFileLimit() - 600) / 2));
 const streams = Math.min(MAX_STREAMS, Math.max(1, Number(values.streams) || 2000));
 const runs = Math.min(10, Math.max(1, Number(values.runs) || 1));
 const SETTLE_MS = 2000;
+if (values.store !== 'memory' && values.store !== 'redis')
+  throw new Error(`--store must be memory or redis, got ${values.store}`);
+const store = values.store;
 
 installExitHandlers();
 assertBuilt();
@@ -45,15 +51,18 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line) => process.stderr.write(`${line}\n`);
 
 /** Starts a gateway build; with snapshots, under `--heapsnapshot-signal` writing into `directory`. */
-function startGateway(sim, cli, directory) {
+async function startGateway(sim, cli, directory) {
   const previous = process.env.NODE_OPTIONS;
   if (directory)
     process.env.NODE_OPTIONS = `${previous ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${directory}`;
-  // startSpool spawns synchronously (memory store), so only this child sees the options.
-  const started = startSpool(sim, cli ? { cli } : {});
-  if (previous === undefined) delete process.env.NODE_OPTIONS;
-  else process.env.NODE_OPTIONS = previous;
-  return started;
+  // Nothing else is spawned while the gateway starts (redis-server, with the Redis store, is not
+  // Node), so only the gateway sees the options.
+  try {
+    return await startSpool(sim, { store, ...(cli ? { cli } : {}) });
+  } finally {
+    if (previous === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = previous;
+  }
 }
 
 /** Signals the gateway to write a heap snapshot and waits until the file is complete. */
@@ -162,7 +171,7 @@ async function main() {
     ];
   });
   process.stdout.write(
-    `\n### bench/memory: gateway (memory spool) RSS per open idle stream, median of ${runs} run(s)\n\n` +
+    `\n### bench/memory: gateway (${store} spool) RSS per open idle stream, median of ${runs} run(s)\n\n` +
       `${streams} streams, each: client → gateway → sim, the sim stalls after two events.\n\n` +
       markdownTable(
         [
