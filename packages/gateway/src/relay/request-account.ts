@@ -6,6 +6,9 @@ import { NO_LEASE, type RateLimitLease, rateLimitError } from '../limits/rate-li
 import { estimatePromptTokens } from '../sim/sim-text.js';
 import type { UsageOutcome } from '../usage/usage-record.js';
 
+/** The headers of a request without limits: one shared object rather than one per stream. */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** How a request ended, as far as accounting is concerned. */
 export interface Settlement {
   outcome: UsageOutcome;
@@ -29,8 +32,13 @@ export class RequestAccount {
 
   private constructor(
     private readonly context: GatewayContext,
-    private readonly caller: Caller,
-    private readonly body: ChatCompletionRequest,
+    private readonly keyId: string,
+    private readonly model: string,
+    /**
+     * The prompt tokens charged when the upstream reports no usage, estimated on admission: the
+     * request's messages are then not kept for as long as its stream is open (bench/memory).
+     */
+    private readonly estimatedPromptTokens: number,
     private readonly requestId: string,
     private readonly lease: RateLimitLease,
     /** OpenAI's `x-ratelimit-*` headers for the response. */
@@ -45,7 +53,17 @@ export class RequestAccount {
     requestId: string,
   ): Promise<RequestAccount> {
     const hasLimits = Object.values(caller.limits).some((limit) => limit !== undefined);
-    if (!hasLimits) return new RequestAccount(context, caller, body, requestId, NO_LEASE, {});
+    const admitted = (lease: RateLimitLease, headers: Readonly<Record<string, string>>) =>
+      new RequestAccount(
+        context,
+        caller.id,
+        body.model,
+        estimatePromptTokens(body.messages),
+        requestId,
+        lease,
+        headers,
+      );
+    if (!hasLimits) return admitted(NO_LEASE, NO_HEADERS);
     const result = await context.limiter.acquire({
       keyId: caller.id,
       limits: caller.limits,
@@ -53,24 +71,13 @@ export class RequestAccount {
     });
     if (!result.allowed) {
       context.metrics.rateLimited.inc({ reason: result.reason });
-      new RequestAccount(context, caller, body, requestId, NO_LEASE, result.headers).settle({
+      // A refused request is charged nothing, so its prompt is not estimated.
+      new RequestAccount(context, caller.id, body.model, 0, requestId, NO_LEASE, result.headers).settle({
         outcome: 'rejected',
       });
       throw rateLimitError(result);
     }
-    return new RequestAccount(context, caller, body, requestId, result.lease, result.headers);
-  }
-
-  /** A request that attached to a generation already accounted for: it holds nothing. */
-  static attached(
-    context: GatewayContext,
-    caller: Caller,
-    body: ChatCompletionRequest,
-    requestId: string,
-  ): RequestAccount {
-    const account = new RequestAccount(context, caller, body, requestId, NO_LEASE, {});
-    account.#settled = true;
-    return account;
+    return admitted(result.lease, result.headers);
   }
 
   /** Settles the request once (later calls do nothing); never throws. */
@@ -78,8 +85,7 @@ export class RequestAccount {
     if (this.#settled) return;
     this.#settled = true;
     const promptTokens =
-      settlement.usage?.prompt_tokens ??
-      (settlement.outcome === 'rejected' ? 0 : estimatePromptTokens(this.body.messages));
+      settlement.usage?.prompt_tokens ?? (settlement.outcome === 'rejected' ? 0 : this.estimatedPromptTokens);
     const completionTokens = settlement.usage?.completion_tokens ?? settlement.contentDeltas ?? 0;
     const charged = settlement.outcome === 'rejected' ? 0 : promptTokens + completionTokens;
     try {
@@ -89,8 +95,8 @@ export class RequestAccount {
     }
     this.context.ledger
       .record({
-        keyId: this.caller.id,
-        model: this.body.model,
+        keyId: this.keyId,
+        model: this.model,
         provider: settlement.provider ?? 'none',
         promptTokens,
         completionTokens,
