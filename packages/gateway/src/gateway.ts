@@ -212,6 +212,13 @@ function allow(methods: string, response: ServerResponse, method: string | undef
   throw GatewayError.of('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${methods}.`);
 }
 
+/** Whether the handler of a request sends `x-request-id` itself (the routes that may serve a stream). */
+function setsOwnRequestId(method: string | undefined, path: string): boolean {
+  return (
+    (method === 'POST' && path === '/v1/chat/completions') || (method === 'GET' && STREAM_PATH.test(path))
+  );
+}
+
 async function handle(
   context: GatewayContext,
   request: IncomingMessage,
@@ -221,9 +228,11 @@ async function handle(
   const incomingId = request.headers[REQUEST_ID_HEADER];
   const requestId =
     typeof incomingId === 'string' && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : newRequestId();
-  response.setHeader(REQUEST_ID_HEADER, requestId);
   const url = new URL(request.url ?? '/', 'http://gateway');
   const path = url.pathname;
+  // The routes that serve streams put the id into their own `writeHead`: a header set beforehand
+  // makes node:http keep a second copy of every header for the life of the response (bench/memory).
+  if (!setsOwnRequestId(request.method, path)) response.setHeader(REQUEST_ID_HEADER, requestId);
   try {
     if (applyCors(context.config.cors, request, response)) return;
     if (path === '/health') {
@@ -277,7 +286,7 @@ async function handle(
           bearerToken(request) !== undefined || context.auth.devMode
             ? context.auth.authenticate(request)
             : undefined;
-        await handleGetStream(context, caller, request, response, streamId, url.searchParams);
+        await handleGetStream(context, caller, request, response, streamId, requestId, url.searchParams);
       }
       return;
     }
@@ -294,7 +303,7 @@ async function handle(
     if (gatewayError.status >= 500 && gatewayError.body.error.code === 'internal_error') {
       context.log.error({ err: error, requestId }, 'request failed');
     }
-    if (!response.headersSent) sendError(response, gatewayError);
+    if (!response.headersSent) sendError(response, gatewayError, { [REQUEST_ID_HEADER]: requestId });
     else if (!response.writableEnded) response.end();
   } finally {
     const log = () => {

@@ -45,6 +45,23 @@ describe('the wire contract, over raw HTTP', () => {
     expect(replaced.headers['x-request-id']).toMatch(/^req_/);
   });
 
+  it('sends X-Request-Id on every answer of the chat and stream routes: streamed, resumed, 204, plain and errors', async () => {
+    const id = { 'x-request-id': 'trace-7' };
+    const streamed = await postChat(gateway.url, { model: 'sim', messages, stream: true }, id);
+    const streamUrl = `${gateway.url}/v1/streams/${streamed.headers['x-stream-id']}`;
+    const lastId = parseSse(streamed.body).at(-1)?.id as string;
+    const answers = [
+      streamed,
+      await rawRequest(streamUrl, { headers: { ...id, 'last-event-id': '1' } }),
+      await rawRequest(streamUrl, { headers: { ...id, 'last-event-id': lastId } }),
+      await postChat(gateway.url, { model: 'sim', messages }, id),
+      await postChat(gateway.url, { model: 'sim', stream: true }, id),
+      await rawRequest(`${gateway.url}/v1/streams/str_unknownunknownunknown`, { headers: id }),
+    ];
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 204, 200, 400, 404]);
+    for (const answer of answers) expect(answer.headers['x-request-id']).toBe('trace-7');
+  });
+
   it('sends comment heartbeats (without ids) while the upstream is silent', async () => {
     const response = await postChat(
       gateway.url,

@@ -6,6 +6,7 @@ import {
   IDEMPOTENCY_KEY_HEADER,
   LAST_EVENT_ID_HEADER,
   parseLastEventId,
+  REQUEST_ID_HEADER,
   type Usage,
 } from '@spool/protocol';
 import type { Caller } from '../auth.js';
@@ -69,17 +70,61 @@ function withHeaders(error: unknown, headers: Readonly<Record<string, string>>):
   });
 }
 
-/** Records a generation's time to first token and duration, measured from the request's arrival. */
-function generationMetrics(context: GatewayContext, model: string): GenerationObserver {
-  const arrivedAt = performance.now();
-  const seconds = () => (performance.now() - arrivedAt) / 1000;
-  return {
-    onFirstToken: () => context.metrics.timeToFirstToken.observe({ model }, seconds()),
-    onEnd: (outcome) => context.metrics.generationDuration.observe({ model, outcome }, seconds()),
-  };
+/**
+ * What a started generation reports into: its time to first token and duration (measured from the
+ * request's arrival), its usage, and the request's account, settled when it ends. One object rather
+ * than closures over `startStreamed`: their shared context (the request, its body, the route)
+ * would stay alive for as long as the stream is open (bench/memory).
+ */
+class GenerationAccounting implements GenerationObserver {
+  /** Admitted once the generation starts opening its upstream. */
+  account: RequestAccount | undefined;
+  /** The provider that accepted the stream. */
+  provider: string | undefined;
+  readonly #context: GatewayContext;
+  readonly #model: string;
+  readonly #streamId: string;
+  readonly #arrivedAt = performance.now();
+  #usage: Usage | undefined;
+  #ttftMs: number | null = null;
+
+  constructor(context: GatewayContext, model: string, streamId: string) {
+    this.#context = context;
+    this.#model = model;
+    this.#streamId = streamId;
+  }
+
+  onFirstToken(): void {
+    this.#ttftMs = Math.round(this.account?.elapsedMs() ?? 0);
+    this.#context.metrics.timeToFirstToken.observe({ model: this.#model }, this.#seconds());
+  }
+
+  onUsage(usage: Usage): void {
+    this.#usage = usage;
+  }
+
+  onEnd(outcome: 'done' | 'error' | 'cancelled', info: { contentDeltas: number }): void {
+    this.#context.metrics.generationDuration.observe({ model: this.#model, outcome }, this.#seconds());
+    this.account?.settle({
+      outcome: outcome === 'done' ? 'completed' : outcome === 'cancelled' ? 'cancelled' : 'failed',
+      usage: this.#usage,
+      contentDeltas: info.contentDeltas,
+      provider: this.provider,
+      streamId: this.#streamId,
+      ttftMs: this.#ttftMs,
+    });
+  }
+
+  #seconds(): number {
+    return (performance.now() - this.#arrivedAt) / 1000;
+  }
 }
 
-/** `POST /v1/chat/completions`: streamed requests go through the spool, others are relayed as they are. */
+/**
+ * `POST /v1/chat/completions`: streamed requests go through the spool, others are relayed as they
+ * are. Resolves once the answer is sent or serving the stream has started; every answer it sends
+ * carries `requestId` as `x-request-id` (errors are thrown, for the caller to answer).
+ */
 export async function handleChatCompletions(
   context: GatewayContext,
   caller: Caller,
@@ -91,13 +136,13 @@ export async function handleChatCompletions(
   // body, the parsed request) is not kept alive for as long as the client reads the stream.
   const started = await answerOrStart(context, caller, request, response, requestId);
   if (!started) return;
-  // Returned, not awaited: this frame is not kept suspended for the life of the stream.
-  return serveStream(
+  serveStream(
     context,
     request,
     response,
     started.streamId,
     started.afterId,
+    requestId,
     started.headers,
     started.faults,
   );
@@ -170,7 +215,7 @@ async function completeOnce({
   if (context.cache && cacheKey) {
     const cached = await context.cache.get(cacheKey);
     if (cached !== undefined) {
-      sendJson(response, 200, cached, { 'x-spool-cache': 'hit' });
+      sendJson(response, 200, cached, { [REQUEST_ID_HEADER]: requestId, 'x-spool-cache': 'hit' });
       return;
     }
   }
@@ -190,6 +235,7 @@ async function completeOnce({
     if (context.cache && cacheKey) await context.cache.set(cacheKey, result.body);
     sendJson(response, 200, result.body, {
       ...account.headers,
+      [REQUEST_ID_HEADER]: requestId,
       ...(context.cache ? { 'x-spool-cache': 'miss' } : {}),
     });
   } catch (error) {
@@ -228,11 +274,7 @@ async function startStreamed({
   const streamId = newStreamId();
   // Admission happens only when a new generation starts: a retry that attaches to one under way
   // (same Idempotency-Key) is a resume, not a new request, and is never rate limited.
-  let account: RequestAccount | undefined;
-  let provider: string | undefined;
-  let usage: Usage | undefined;
-  let ttftMs: number | null = null;
-  const metrics = generationMetrics(context, body.model);
+  const accounting = new GenerationAccounting(context, body.model, streamId);
   const started = await context.relay.start({
     meta: {
       id: streamId,
@@ -246,35 +288,17 @@ async function startStreamed({
     // Usage is always asked of the upstream (token accounting needs it) and stripped again
     // when the client did not ask for it.
     stripUsage: body.stream_options?.include_usage !== true,
-    observer: {
-      onFirstToken: () => {
-        ttftMs = Math.round(account?.elapsedMs() ?? 0);
-        metrics.onFirstToken?.();
-      },
-      onUsage: (reported) => {
-        usage = reported;
-      },
-      onEnd: (outcome, info) => {
-        metrics.onEnd?.(outcome, info);
-        account?.settle({
-          outcome: outcome === 'done' ? 'completed' : outcome === 'cancelled' ? 'cancelled' : 'failed',
-          usage,
-          contentDeltas: info.contentDeltas,
-          provider,
-          streamId,
-          ttftMs,
-        });
-      },
-    },
+    observer: accounting,
     open: async (signal) => {
-      account = await RequestAccount.admit(context, caller, body, requestId);
+      const account = await RequestAccount.admit(context, caller, body, requestId);
+      accounting.account = account;
       try {
         const upstreamBody = { ...body, stream_options: { ...body.stream_options, include_usage: true } };
         const opened = await context.chain.openStream(route.targets, upstreamBody, {
           ...providerContext,
           signal,
         });
-        provider = opened.provider.name;
+        accounting.provider = opened.provider.name;
         return opened.events;
       } catch (error) {
         account.settle({ outcome: 'failed', streamId });
@@ -292,11 +316,11 @@ async function startStreamed({
       );
     }
     context.metrics.resumes.inc({ via: 'post' });
-    const ready = await readyToReplay(context, meta, afterId, response);
+    const ready = await readyToReplay(context, meta, afterId, response, requestId);
     if (!ready) return undefined;
     meta = ready;
   }
-  const headers = started.kind === 'started' ? (account?.headers ?? {}) : {};
+  const headers = started.kind === 'started' ? (accounting.account?.headers ?? {}) : {};
   // Client-connection faults apply to the request that started the stream only: a retry that
   // attaches would otherwise be cut again, forever.
   const faults = started.kind === 'started' ? downstreamFaults(context, request) : {};

@@ -25,7 +25,7 @@ const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
  * Everything between finding a stream and replaying it, shared by `GET /v1/streams/{id}` and a POST
  * that attaches by Idempotency-Key: wait out a pending start (until the client leaves), answer the
  * error a failed start recorded, refuse (410) a resume point the byte cap evicted, and answer 204
- * to a resume point at or past the last event of a finished stream.
+ * to a resume point at or past the last event of a finished stream (with `requestId` as `x-request-id`).
  * @returns the stream to serve, or `undefined` when the response was answered (204: nothing to serve).
  */
 export async function readyToReplay(
@@ -33,6 +33,7 @@ export async function readyToReplay(
   meta: StreamMeta,
   afterId: number,
   response: ServerResponse,
+  requestId: string,
 ): Promise<StreamMeta | undefined> {
   let ready = meta;
   if (ready.state === 'pending') {
@@ -49,7 +50,7 @@ export async function readyToReplay(
   if (failure) throw failure;
   assertReplayable(ready, afterId);
   if (isDelivered(ready, afterId)) {
-    answerNoContent(response, ready.id);
+    answerNoContent(response, ready.id, requestId);
     return undefined;
   }
   return ready;
@@ -65,8 +66,12 @@ function isDelivered(meta: StreamMeta, afterId: number): boolean {
  * Answers 204 No Content: an empty 200 would read as a cut connection and bring the client back
  * forever, while a 204 tells EventSource to stop reconnecting (WHATWG HTML §9.2.3).
  */
-function answerNoContent(response: ServerResponse, streamId: string): void {
-  response.writeHead(204, { 'cache-control': 'no-cache', [STREAM_ID_HEADER]: streamId });
+function answerNoContent(response: ServerResponse, streamId: string, requestId: string): void {
+  response.writeHead(204, {
+    'cache-control': 'no-cache',
+    [STREAM_ID_HEADER]: streamId,
+    [REQUEST_ID_HEADER]: requestId,
+  });
   response.end();
 }
 
@@ -134,25 +139,25 @@ function assertReplayable(meta: StreamMeta, afterId: number): void {
 }
 
 /**
- * Commits a 200 event stream and writes the stream's events after `afterId`: replay, then live
- * tail, at the pace the client reads (a full socket pauses the reader; nothing piles up here).
+ * Commits a 200 event stream and starts writing the stream's events after `afterId`: replay, then
+ * live tail, at the pace the client reads (a full socket pauses the reader; nothing piles up here).
+ * Returns once serving has started: the stream is served by callbacks, not by a suspended frame.
  */
-export async function serveStream(
+export function serveStream(
   context: GatewayContext,
   request: IncomingMessage,
   response: ServerResponse,
   streamId: string,
   afterId: number,
-  extraHeaders: Record<string, string>,
+  requestId: string,
+  extraHeaders: Readonly<Record<string, string>>,
   faults: DownstreamFaults = {},
-): Promise<void> {
+): void {
   response.writeHead(200, {
     ...SSE_RESPONSE_HEADERS,
     ...extraHeaders,
     [STREAM_ID_HEADER]: streamId,
-    [REQUEST_ID_HEADER]: String(
-      response.getHeader(REQUEST_ID_HEADER) ?? extraHeaders[REQUEST_ID_HEADER] ?? '',
-    ),
+    [REQUEST_ID_HEADER]: requestId,
   });
   // node:http builds the header block by concatenation and keeps it (`_header`) for the life of the
   // response: a rope of some forty parts, about 1.3 KB of every open stream until flattened.
@@ -160,23 +165,24 @@ export async function serveStream(
   if (typeof header === 'string') flattenString(header);
   // Disable Nagle: each event should leave as soon as it is written.
   request.socket.setNoDelay(true);
-  // Returned, not awaited: this set-up frame ends here instead of staying suspended for as long as
-  // the client reads.
-  return new ServedStream(context, response, streamId, afterId, faults).run();
+  new ServedStream(context, response, streamId, afterId, faults).pull();
 }
 
 /**
- * One client's event stream while it is served: what the serving loop needs, in one object, so
- * that the loop's suspended frame is small (an idle stream holds it for its whole life).
+ * One client's event stream while it is served: what serving needs, in one object, driven by the
+ * reader's promises rather than a `for await` loop, whose suspended frame (and the promises of its
+ * await) an idle stream would hold for its whole life (bench/memory).
  */
 class ServedStream {
   readonly #context: GatewayContext;
   readonly #response: ServerResponse;
   readonly #streamId: string;
-  readonly #afterId: number;
   readonly #faults: DownstreamFaults;
   readonly #controller = new AbortController();
+  readonly #reader: AsyncIterator<string>;
   readonly #onClose = () => this.#controller.abort(CLIENT_GONE);
+  readonly #onBatch = (result: IteratorResult<string>) => this.#take(result);
+  readonly #onReadError = (error: unknown) => this.#end(error);
   // What one turn of the event loop produces leaves as one chunk: the headers, the retry hint and
   // the first events together, and so do the last events and the end of the response.
   readonly #writer: TurnWriter;
@@ -194,7 +200,6 @@ class ServedStream {
     this.#context = context;
     this.#response = response;
     this.#streamId = streamId;
-    this.#afterId = afterId;
     this.#faults = faults;
     this.#firstBatch = afterId > 0;
     this.#eventsLeft = faults.cutAfter ?? faults.stallAfter ?? Number.POSITIVE_INFINITY;
@@ -205,33 +210,56 @@ class ServedStream {
     this.#heartbeat = context.heartbeats.watch(response);
     context.metrics.streamsOpen.inc();
     context.relay.readerAttached(streamId);
+    this.#reader = context.store.read(streamId, afterId, this.#controller.signal)[Symbol.asyncIterator]();
   }
 
-  async run(): Promise<void> {
-    const context = this.#context;
-    try {
-      for await (const batch of context.store.read(this.#streamId, this.#afterId, this.#controller.signal)) {
-        if (this.#firstBatch) {
-          this.#firstBatch = false;
-          context.metrics.replayDepth.observe(countEvents(batch));
-        }
-        const faultEnd = this.#faultEnd(batch);
-        if (faultEnd >= 0) {
-          await this.#applyFault(batch.slice(0, faultEnd));
-          return;
-        }
-        this.#heartbeat.touch();
-        if (
-          !this.#writer.write(batch) &&
-          !(await waitForDrain(this.#response, context.config.server.slowClientTimeoutMs))
-        )
-          break;
-      }
-    } catch (error) {
-      if (!this.#controller.signal.aborted) this.#writeReadError(error);
-    } finally {
+  /** Asks the reader for the next batch. */
+  pull(): void {
+    this.#reader.next().then(this.#onBatch, this.#onReadError);
+  }
+
+  /** Writes one batch and asks for the next once the client has room; ends with the read. */
+  #take(result: IteratorResult<string>): void {
+    if (result.done) {
       this.#end();
+      return;
     }
+    try {
+      const batch = result.value;
+      const context = this.#context;
+      if (this.#firstBatch) {
+        this.#firstBatch = false;
+        context.metrics.replayDepth.observe(countEvents(batch));
+      }
+      const faultEnd = this.#faultEnd(batch);
+      if (faultEnd >= 0) {
+        this.#applyFault(batch.slice(0, faultEnd)).then(
+          () => this.#stopReading(),
+          (error: unknown) => this.#stopReading(error),
+        );
+        return;
+      }
+      this.#heartbeat.touch();
+      if (this.#writer.write(batch)) {
+        this.pull();
+        return;
+      }
+      waitForDrain(this.#response, context.config.server.slowClientTimeoutMs).then(
+        (drained) => (drained ? this.pull() : this.#stopReading()),
+        (error: unknown) => this.#stopReading(error),
+      );
+    } catch (error) {
+      this.#stopReading(error);
+    }
+  }
+
+  /**
+   * Ends a read that has not finished (as leaving a `for await` loop does: the reader's `return()`
+   * releases it), then the response; `error` is what stopped it, when something failed.
+   */
+  #stopReading(error?: unknown): void {
+    const end = () => this.#end(error);
+    Promise.resolve(this.#reader.return?.()).then(end, end);
   }
 
   /** Where in this batch a downstream fault asked for is due (just past its event), or -1. */
@@ -265,9 +293,11 @@ class ServedStream {
     this.#writer.write(encodeEvent({ data: JSON.stringify(body) }));
   }
 
-  #end(): void {
+  /** Ends the response; `error` (when the read failed) is told to a client still there. */
+  #end(error?: unknown): void {
     const context = this.#context;
     const response = this.#response;
+    if (error !== undefined && !this.#controller.signal.aborted) this.#writeReadError(error);
     this.#heartbeat.stop();
     context.readers.delete(this.#controller);
     context.metrics.streamsOpen.dec();

@@ -26,7 +26,8 @@ async function findStream(context: GatewayContext, streamId: string): Promise<St
 
 /**
  * `GET /v1/streams/{id}`: replay after `Last-Event-ID` (header or `?last_event_id=`), then tail; 204
- * when the stream has ended and the client already has its last event.
+ * when the stream has ended and the client already has its last event. Resolves once serving has
+ * started; every answer carries `requestId` as `x-request-id`.
  * The stream id is the capability, so native EventSource (which cannot send headers) works; a
  * caller that does authenticate as another key is refused.
  */
@@ -36,6 +37,7 @@ export async function handleGetStream(
   request: IncomingMessage,
   response: ServerResponse,
   streamId: string,
+  requestId: string,
   query: URLSearchParams,
 ): Promise<void> {
   const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
@@ -43,9 +45,9 @@ export async function handleGetStream(
   if (caller && caller.id !== meta.ownerId) {
     throw GatewayError.of('stream_forbidden', 'This stream belongs to another API key.');
   }
-  const ready = await readyToReplay(context, meta, afterId, response);
+  const ready = await readyToReplay(context, meta, afterId, response, requestId);
   context.metrics.resumes.inc({ via: 'get' });
-  if (ready) await serveStream(context, request, response, streamId, afterId, {});
+  if (ready) serveStream(context, request, response, streamId, afterId, requestId, {});
 }
 
 /** `DELETE /v1/streams/{id}`: a user's Stop; generation ends upstream and readers get a final event. */
