@@ -7,8 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError, UpstreamError } from '../errors.js';
 import { AnthropicProvider } from './anthropic-provider.js';
 import { AnthropicStreamTranslator } from './anthropic-response.js';
-import type { ProviderCallContext } from './provider.js';
-import { readSseEvents } from './sse-reader.js';
+import type { ProviderCallContext, UpstreamEvent } from './provider.js';
+import { SseDecoder } from './sse-decoder.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const STREAM_SSE = fixture('anthropic-stream-tool-use.sse');
@@ -369,11 +369,7 @@ describe('AnthropicProvider against a local Messages API server', () => {
   });
 });
 
-async function* fromChunks(chunks: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
-  yield* chunks;
-}
-
-describe('the recorded stream through the SSE reader and translator', () => {
+describe('the recorded stream through the SSE decoder and translator', () => {
   it('yields the same OpenAI chunks for any split of the byte stream', async () => {
     const bytes = Buffer.from(STREAM_SSE, 'utf8');
     await fc.assert(
@@ -388,7 +384,11 @@ describe('the recorded stream through the SSE reader and translator', () => {
             now: () => FIXED_NOW_MS,
           });
           const out: string[] = [];
-          for await (const event of readSseEvents(fromChunks(chunks))) out.push(...translator.push(event));
+          const decoder = new SseDecoder();
+          const events: UpstreamEvent[] = [];
+          for (const chunk of chunks) decoder.feed(chunk, events);
+          decoder.end(events);
+          for (const event of events) out.push(...translator.push(event));
           expect(`${out.join('\n')}\n`).toBe(EXPECTED_DATA);
         },
       ),

@@ -1,13 +1,12 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool } from 'undici';
-import { UpstreamError } from '../errors.js';
 import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-response.js';
 import { toAnthropicRequest } from './anthropic-translate.js';
 import { toUpstreamError } from './openai-provider.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
-import { readBodyEvents } from './sse-reader.js';
-import { upstreamHttpError } from './upstream-http-error.js';
+import { requestSse } from './sse-request.js';
+import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
 
 /** Options of an Anthropic Messages API upstream. */
 export interface AnthropicProviderOptions {
@@ -117,22 +116,29 @@ export class AnthropicProvider implements ChatProvider {
     request: ChatCompletionRequest,
     context: ProviderCallContext,
   ): Promise<AsyncIterable<UpstreamEvent>> {
-    const body = toAnthropicRequest({ ...request, stream: true }, this.#options);
-    const response = await this.#postMessages(body, context, 'text/event-stream');
-    const contentType = String(response.headers['content-type'] ?? '');
-    if (!contentType.includes('text/event-stream')) {
-      await response.body.dump();
-      throw UpstreamError.ofCode(
-        'upstream_error',
-        `Upstream "${this.name}" answered a streamed request with "${contentType || 'no content type'}" instead of text/event-stream`,
-      );
-    }
+    const { name } = this;
+    const { signal } = context;
+    const response = await requestSse(
+      this.#pool,
+      {
+        method: 'POST',
+        path: `${this.#pathPrefix}/v1/messages`,
+        headers: this.#headers('text/event-stream', context.requestId),
+        body: JSON.stringify(toAnthropicRequest({ ...request, stream: true }, this.#options)),
+        signal,
+        headersTimeout: this.#options.firstByteTimeoutMs,
+        bodyTimeout: this.#options.idleTimeoutMs,
+      },
+      (error) => toUpstreamError(error, name, signal),
+    );
+    if (response.kind !== 'events')
+      throw notAnEventStream(name, response, { overloadedStatus: ANTHROPIC_OVERLOADED_STATUS });
     const translator = new AnthropicStreamTranslator({
       model: request.model,
       includeUsage: request.stream_options?.include_usage === true,
       now: this.#options.now,
     });
-    return translateStream(readBodyEvents(response.body), translator, this.name, context.signal);
+    return translateStream(response.events, translator, name, signal);
   }
 
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {

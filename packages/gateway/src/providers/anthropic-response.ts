@@ -76,7 +76,7 @@ type ChunkBase = Pick<ChatCompletionChunk, 'id' | 'object' | 'created' | 'model'
  * Tool calls are numbered 0, 1, … in order of appearance, whatever Anthropic's block index.
  * @example
  * const translator = new AnthropicStreamTranslator({ model: 'claude-sonnet', includeUsage: true });
- * for await (const event of readSseEvents(body)) for (const data of translator.push(event)) send(data);
+ * for await (const event of events) for (const data of translator.push(event)) send(data);
  */
 export class AnthropicStreamTranslator {
   readonly #options: AnthropicStreamTranslatorOptions;

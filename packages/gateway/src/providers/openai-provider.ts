@@ -3,8 +3,8 @@ import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
-import { readBodyEvents } from './sse-reader.js';
-import { upstreamHttpError } from './upstream-http-error.js';
+import { requestSse } from './sse-request.js';
+import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
 
 /** Options of an OpenAI-compatible upstream (OpenAI, DeepSeek, Groq, Ollama, vLLM, llama.cpp …). */
 export interface OpenAIProviderOptions {
@@ -71,8 +71,7 @@ export class OpenAIProvider implements ChatProvider {
         method: 'POST',
         path: `${this.#pathPrefix}${path}`,
         headers: this.#headers(context, accept),
-        // A Buffer, so that undici does not keep both the string and its own copy for the stream's life.
-        body: Buffer.from(JSON.stringify(body)),
+        body: JSON.stringify(body),
         signal: context.signal,
         headersTimeout: this.#options.firstByteTimeoutMs ?? 120_000,
         bodyTimeout: this.#options.idleTimeoutMs ?? 120_000,
@@ -86,26 +85,24 @@ export class OpenAIProvider implements ChatProvider {
     request: ChatCompletionRequest,
     context: ProviderCallContext,
   ): Promise<AsyncIterable<UpstreamEvent>> {
-    const response = await this.#post(
-      '/chat/completions',
-      { ...request, stream: true },
-      context,
-      'text/event-stream',
-    );
-    if (response.statusCode < 200 || response.statusCode >= 300) {
-      throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
-    }
-    const contentType = String(response.headers['content-type'] ?? '');
-    if (!contentType.includes('text/event-stream')) {
-      await response.body.dump();
-      throw UpstreamError.ofCode(
-        'upstream_error',
-        `Upstream "${this.name}" answered a streamed request with "${contentType || 'no content type'}" instead of text/event-stream`,
-      );
-    }
     const { name } = this;
     const { signal } = context;
-    return readBodyEvents(response.body, (error) => toUpstreamError(error, name, signal));
+    const response = await requestSse(
+      this.#pool,
+      {
+        method: 'POST',
+        path: `${this.#pathPrefix}/chat/completions`,
+        headers: this.#headers(context, 'text/event-stream'),
+        // A Buffer, so that undici does not keep both the string and its own copy for the stream's life.
+        body: Buffer.from(JSON.stringify({ ...request, stream: true })),
+        signal,
+        headersTimeout: this.#options.firstByteTimeoutMs ?? 120_000,
+        bodyTimeout: this.#options.idleTimeoutMs ?? 120_000,
+      },
+      (error) => toUpstreamError(error, name, signal),
+    );
+    if (response.kind === 'events') return response.events;
+    throw notAnEventStream(name, response);
   }
 
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
