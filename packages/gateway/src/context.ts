@@ -30,7 +30,7 @@ export interface GatewayContext {
   /** The exact-match cache of non-streamed completions, when enabled. */
   cache: CompletionCache | undefined;
   /** The client connections reading streams now (aborting one ends it cleanly). */
-  readers: Set<AbortController>;
+  readers: Set<{ abort(): void }>;
   /** Set when SIGTERM (or `close`) started: new work is refused with 503. */
   draining: boolean;
 }

@@ -13,12 +13,6 @@ import { flattenString } from '../relay/flatten-string.js';
 import { TurnWriter, waitForDrain } from '../relay/sse-writer.js';
 import { SpoolReadError, type StreamMeta } from '../spool/store.js';
 
-/**
- * Why a reader stops when its client leaves. A constant: `abort()` without a reason builds a
- * DOMException with a stack trace, on every stream that ends.
- */
-const CLIENT_GONE = Object.freeze(new Error('the client closed the connection'));
-
 const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
 
 /**
@@ -178,9 +172,10 @@ class ServedStream {
   readonly #response: ServerResponse;
   readonly #streamId: string;
   readonly #faults: DownstreamFaults;
-  readonly #controller = new AbortController();
   readonly #reader: AsyncIterator<string>;
-  readonly #onClose = () => this.#controller.abort(CLIENT_GONE);
+  /** Set when the client left or the gateway ended the stream: the read ends, and quietly. */
+  #aborted = false;
+  readonly #onClose = () => this.abort();
   readonly #onBatch = (result: IteratorResult<string>) => this.#take(result);
   readonly #onReadError = (error: unknown) => this.#end(error);
   // What one turn of the event loop produces leaves as one chunk: the headers, the retry hint and
@@ -206,11 +201,17 @@ class ServedStream {
     response.on('close', this.#onClose);
     this.#writer = new TurnWriter(response);
     this.#writer.write(encodeRetry(context.config.server.retryMs));
-    context.readers.add(this.#controller);
+    context.readers.add(this);
     this.#heartbeat = context.heartbeats.watch(response);
     context.metrics.streamsOpen.inc();
     context.relay.readerAttached(streamId);
-    this.#reader = context.store.read(streamId, afterId, this.#controller.signal)[Symbol.asyncIterator]();
+    this.#reader = context.store.read(streamId, afterId);
+  }
+
+  /** Stops reading (the `next()` under way resolves done); the response then ends. */
+  abort(): void {
+    this.#aborted = true;
+    this.#reader.return?.().catch(() => {});
   }
 
   /** Asks the reader for the next batch. */
@@ -220,7 +221,8 @@ class ServedStream {
 
   /** Writes one batch and asks for the next once the client has room; ends with the read. */
   #take(result: IteratorResult<string>): void {
-    if (result.done) {
+    // A shared reader may still hand over the batch it was reading when it was stopped.
+    if (result.done || this.#aborted) {
       this.#end();
       return;
     }
@@ -297,9 +299,9 @@ class ServedStream {
   #end(error?: unknown): void {
     const context = this.#context;
     const response = this.#response;
-    if (error !== undefined && !this.#controller.signal.aborted) this.#writeReadError(error);
+    if (error !== undefined && !this.#aborted) this.#writeReadError(error);
     this.#heartbeat.stop();
-    context.readers.delete(this.#controller);
+    context.readers.delete(this);
     context.metrics.streamsOpen.dec();
     context.relay.readerDetached(this.#streamId);
     response.off('close', this.#onClose);

@@ -12,25 +12,22 @@ export interface MemoryRecordSource {
  * One reader of the memory store: replays the events after its cursor, then waits for the next
  * append. A plain iterator rather than an async generator: an idle open stream holds its reader
  * for its whole life, and a suspended generator costs a frame, its registers, a request and the
- * promises of its await (bench/memory). The reader is its own waker and its own abort listener
- * (`handleEvent`), so waiting allocates one promise and nothing else.
+ * promises of its await (bench/memory). The reader is its own waker, and `return()` stops it, so
+ * waiting allocates one promise and nothing else.
  */
 export class MemoryReader implements AsyncIterableIterator<string> {
   readonly #source: MemoryRecordSource;
   readonly #streamId: string;
-  readonly #signal: AbortSignal;
   #cursor: number;
   #record: MemoryRecord | undefined;
-  #started = false;
   #closed = false;
   /** Settles the `next()` under way while the reader waits for an append. */
   #resolve: ((result: IteratorResult<string> | Promise<never>) => void) | undefined;
 
-  constructor(source: MemoryRecordSource, streamId: string, afterId: number, signal: AbortSignal) {
+  constructor(source: MemoryRecordSource, streamId: string, afterId: number) {
     this.#source = source;
     this.#streamId = streamId;
     this.#cursor = afterId;
-    this.#signal = signal;
   }
 
   [Symbol.asyncIterator](): this {
@@ -39,10 +36,6 @@ export class MemoryReader implements AsyncIterableIterator<string> {
 
   next(): Promise<IteratorResult<string>> {
     if (this.#closed) return Promise.resolve(ITERATION_DONE);
-    if (!this.#started) {
-      this.#started = true;
-      this.#signal.addEventListener('abort', this, { once: true });
-    }
     let result: IteratorResult<string> | undefined;
     try {
       result = this.#poll();
@@ -61,12 +54,11 @@ export class MemoryReader implements AsyncIterableIterator<string> {
     return Promise.resolve(ITERATION_DONE);
   }
 
-  /** Called by the store when the stream changed (an append, its end, a sweep). */
+  /** Called by the store when the stream changed (an append, its end, a sweep), once it has let go of its wakers. */
   wake(): void {
     const resolve = this.#resolve;
     if (resolve === undefined) return;
     this.#resolve = undefined;
-    this.#unwait();
     try {
       const result = this.#poll();
       if (result !== undefined) resolve(result);
@@ -77,20 +69,11 @@ export class MemoryReader implements AsyncIterableIterator<string> {
     }
   }
 
-  /** The abort listener (EventTarget calls `handleEvent` on listener objects). */
-  handleEvent(): void {
-    this.wake();
-  }
-
   /**
    * What the reader can answer now: the events after its cursor, the end, or `undefined` when it
    * must wait (then it is registered as a waker). Throws the error the read ends with.
    */
   #poll(): IteratorResult<string> | undefined {
-    if (this.#signal.aborted) {
-      this.#close();
-      return ITERATION_DONE;
-    }
     const found = this.#source.lookup(this.#streamId);
     if (found instanceof SpoolReadError) throw found;
     const record = found;
@@ -136,7 +119,6 @@ export class MemoryReader implements AsyncIterableIterator<string> {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#signal.removeEventListener('abort', this);
     this.#unwait();
     this.#record = undefined;
     const resolve = this.#resolve;

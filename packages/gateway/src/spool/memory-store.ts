@@ -131,8 +131,8 @@ export class MemoryStore implements SpoolStore {
     return this.#tombstones.has(streamId) ? 'expired' : undefined;
   }
 
-  read(streamId: string, afterId: number, signal: AbortSignal): AsyncIterableIterator<string> {
-    return new MemoryReader(this.#source, streamId, afterId, signal);
+  read(streamId: string, afterId: number): AsyncIterableIterator<string> {
+    return new MemoryReader(this.#source, streamId, afterId);
   }
 
   async requestCancel(streamId: string): Promise<void> {

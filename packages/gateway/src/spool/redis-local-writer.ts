@@ -9,6 +9,11 @@ export interface QueuedAppends {
   commit: boolean;
 }
 
+/** Told once, at a writer's next change (see `RedisLocalWriter.onChange`). */
+export interface WriterWaker {
+  wake(): void;
+}
+
 /**
  * What an instance keeps of a stream it generates: the appends not yet written to Redis, which
  * ids Redis has acknowledged, the byte-cap window Redis holds, and the most recent events so that
@@ -30,13 +35,19 @@ export class RedisLocalWriter {
   failure: Error | undefined;
   /** Set once the end entry is stored (or the stream failed before its first byte). */
   ended: Exclude<StreamState, 'pending' | 'streaming'> | undefined;
-  readonly #storedSizes: number[] = [];
+  // Filled from a literal of the first batch's size: pushed one by one onto [], V8 reserves room
+  // for seventeen entries, which a stream that goes idle after a few events keeps for its life.
+  #storedSizes: number[] = [];
   #storedBytes = 0;
   #trimmedTo = 1;
-  readonly #recent: string[] = [];
+  #recent: string[] = [];
   #recentBytes = 0;
   #queued: Array<[number, string]> = [];
-  readonly #wakers = new Set<() => void>();
+  /**
+   * Who waits for the next change; created when the first one waits. An array: there is nearly
+   * always one local reader, and a Set's hash table costs ~160 bytes more per open stream.
+   */
+  #wakers: WriterWaker[] | undefined;
 
   constructor(
     readonly streamId: string,
@@ -46,20 +57,36 @@ export class RedisLocalWriter {
     readonly recentBytesCap: number,
   ) {}
 
-  /** Records the next event; throws when `id` is not the last id + 1. */
-  record(id: number, bytes: string): void {
-    if (id !== this.lastId + 1) throw new Error(`spool: event ${id} appended, expected ${this.lastId + 1}`);
-    this.lastId = id;
-    this.#queued.push([id, bytes]);
-    this.#storedSizes.push(bytes.length);
-    this.#storedBytes += bytes.length;
+  /** Records the next events, the first with id `firstId`; throws when it is not the last id + 1. */
+  record(firstId: number, events: readonly string[]): void {
+    if (firstId !== this.lastId + 1)
+      throw new Error(`spool: event ${firstId} appended, expected ${this.lastId + 1}`);
+    if (this.lastId === 0) {
+      this.#storedSizes = events.map((bytes) => bytes.length);
+      this.#recent = events.slice();
+      for (const bytes of events) {
+        this.#storedBytes += bytes.length;
+        this.#recentBytes += bytes.length;
+      }
+    } else {
+      for (const bytes of events) {
+        this.#storedSizes.push(bytes.length);
+        this.#storedBytes += bytes.length;
+        this.#recent.push(bytes);
+        this.#recentBytes += bytes.length;
+      }
+    }
+    for (const bytes of events) this.#queued.push([++this.lastId, bytes]);
+    this.#evict();
+  }
+
+  /** Drops what the byte cap and the in-memory window no longer hold. */
+  #evict(): void {
     // Evict from the front, never the newest event, so live readers always get what is new.
     while (this.#storedBytes > this.maxStreamBytes && this.#storedSizes.length > 1) {
       this.#storedBytes -= this.#storedSizes.shift() as number;
       this.storedFirstId++;
     }
-    this.#recent.push(bytes);
-    this.#recentBytes += bytes.length;
     while (
       this.#recent.length > 1 &&
       (this.#recentBytes > this.recentBytesCap || this.recentFirstId < this.storedFirstId)
@@ -107,23 +134,31 @@ export class RedisLocalWriter {
     this.wake();
   }
 
-  /** Calls `callback` once, at the next recorded batch, acknowledgement, failure or end; returns its removal. */
-  onChange(callback: () => void): () => void {
-    this.#wakers.add(callback);
-    return () => this.#wakers.delete(callback);
+  /** Calls `waker.wake()` once, at the next recorded batch, acknowledgement, failure or end. */
+  onChange(waker: WriterWaker): void {
+    if (this.#wakers) this.#wakers.push(waker);
+    else this.#wakers = [waker];
+  }
+
+  /** Removes a waker that no longer waits. */
+  offChange(waker: WriterWaker): void {
+    const wakers = this.#wakers;
+    const index = wakers === undefined ? -1 : wakers.indexOf(waker);
+    if (index >= 0) wakers?.splice(index, 1);
   }
 
   /** Resolves once Redis acknowledged `id` or a write failed. */
   async acknowledged(id: number): Promise<void> {
     while (this.ackedId < id && !this.failure) {
-      await new Promise<void>((resolve) => this.onChange(resolve));
+      await new Promise<void>((resolve) => this.onChange({ wake: resolve }));
     }
   }
 
-  /** Calls every waiting callback. */
+  /** Calls every waiting waker. */
   wake(): void {
-    const wakers = [...this.#wakers];
-    this.#wakers.clear();
-    for (const waker of wakers) waker();
+    const wakers = this.#wakers;
+    if (wakers === undefined) return;
+    this.#wakers = undefined;
+    for (const waker of wakers) waker.wake();
   }
 }

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
+import { ITERATION_DONE } from '../iteration.js';
 import { evictedError, runRedis, unavailable } from './redis-errors.js';
 import type { RedisKeys } from './redis-keys.js';
-import type { RedisLocalWriter } from './redis-local-writer.js';
+import type { RedisLocalWriter, WriterWaker } from './redis-local-writer.js';
 import { SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
 
 /** A stream left `streaming` this long without a liveness mark lost its generating instance. */
@@ -73,53 +74,144 @@ export class RedisNotifyWaiters {
  * No pub/sub, no polling. A client may so hold an event Redis never stored, only when the stream
  * is failing anyway (Redis refused the write, or this instance died): a resume elsewhere then gets
  * what Redis has after the client's id, and the stream's end.
+ *
+ * A plain iterator rather than an async generator, as `MemoryReader` is: an idle open stream holds
+ * its reader for its whole life. It is its own writer waker, and `return()` stops it.
  */
-export async function* readLocal(
-  context: RedisReaderContext,
-  streamId: string,
-  writer: RedisLocalWriter,
-  afterId: number,
-  signal: AbortSignal,
-): AsyncGenerator<string> {
-  let cursor = afterId;
-  let cancel: (() => void) | undefined;
-  let wake: (() => void) | undefined;
-  const onAbort = () => wake?.();
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    while (!signal.aborted) {
-      if (writer.failure) throw unavailable(writer.failure);
-      if (cursor < writer.lastId) {
-        if (cursor + 1 < writer.storedFirstId) throw evictedError(streamId, cursor, writer.storedFirstId);
-        if (cursor + 1 < writer.recentFirstId) {
-          // Older than the in-memory window: from Redis, once Redis has it.
-          if (writer.ackedId < writer.recentFirstId - 1) {
-            await writer.acknowledged(writer.recentFirstId - 1);
-            continue;
-          }
-          const stored = await readStored(context, streamId, cursor, writer.recentFirstId - 1);
-          if (stored.entries === 0) throw evictedError(streamId, cursor, writer.storedFirstId);
-          cursor = stored.lastId;
-          if (stored.bytes) yield stored.bytes;
-          continue;
-        }
-        const bytes = writer.recordedAfter(cursor);
-        cursor = writer.lastId;
-        yield bytes;
-        continue;
-      }
-      if (writer.ended) return;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        cancel = writer.onChange(resolve);
-      });
-      cancel?.();
-      cancel = undefined;
-      wake = undefined;
+export class RedisLocalReader implements AsyncIterableIterator<string>, WriterWaker {
+  readonly #context: RedisReaderContext;
+  readonly #streamId: string;
+  readonly #writer: RedisLocalWriter;
+  #cursor: number;
+  #closed = false;
+  /** Settles the `next()` under way while the reader waits for the writer. */
+  #resolve: ((result: IteratorResult<string> | PromiseLike<IteratorResult<string>>) => void) | undefined;
+
+  constructor(context: RedisReaderContext, streamId: string, writer: RedisLocalWriter, afterId: number) {
+    this.#context = context;
+    this.#streamId = streamId;
+    this.#writer = writer;
+    this.#cursor = afterId;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<string>> {
+    if (this.#closed) return Promise.resolve(ITERATION_DONE);
+    let result: IteratorResult<string> | Promise<IteratorResult<string>> | undefined;
+    try {
+      result = this.#poll();
+    } catch (error) {
+      this.#close();
+      return Promise.reject(error);
     }
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    cancel?.();
+    if (result instanceof Promise) return result;
+    if (result !== undefined) return Promise.resolve(result);
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<string>> {
+    this.#close();
+    return Promise.resolve(ITERATION_DONE);
+  }
+
+  /** Called by the writer at its next change, once it has let go of its wakers. */
+  wake(): void {
+    const resolve = this.#resolve;
+    if (resolve === undefined) return;
+    this.#resolve = undefined;
+    try {
+      const result = this.#poll();
+      if (result === undefined) this.#resolve = resolve;
+      else resolve(result);
+    } catch (error) {
+      this.#close();
+      resolve(Promise.reject(error));
+    }
+  }
+
+  /**
+   * What the reader can answer now: the recorded events after its cursor, the end, a read of
+   * Redis under way (events older than the in-memory window), or `undefined` when it must wait
+   * (then it is registered with the writer). Throws the error the read ends with.
+   */
+  #poll(): IteratorResult<string> | Promise<IteratorResult<string>> | undefined {
+    const writer = this.#writer;
+    const cursor = this.#cursor;
+    if (writer.failure) throw unavailable(writer.failure);
+    if (cursor < writer.lastId) {
+      if (cursor + 1 < writer.storedFirstId) throw evictedError(this.#streamId, cursor, writer.storedFirstId);
+      if (cursor + 1 < writer.recentFirstId) {
+        return this.#readOlder().catch((error: unknown) => {
+          this.#close();
+          throw error;
+        });
+      }
+      const bytes = writer.recordedAfter(cursor);
+      this.#cursor = writer.lastId;
+      return { done: false, value: bytes };
+    }
+    if (writer.ended) {
+      this.#close();
+      return ITERATION_DONE;
+    }
+    writer.onChange(this);
+    return undefined;
+  }
+
+  /** Older than the in-memory window: from Redis, once Redis has it. */
+  async #readOlder(): Promise<IteratorResult<string>> {
+    const writer = this.#writer;
+    const untilId = writer.recentFirstId - 1;
+    if (writer.ackedId < untilId) {
+      await writer.acknowledged(untilId);
+      return this.next();
+    }
+    const stored = await readStored(this.#context, this.#streamId, this.#cursor, untilId);
+    if (stored.entries === 0) throw evictedError(this.#streamId, this.#cursor, writer.storedFirstId);
+    this.#cursor = stored.lastId;
+    return stored.bytes ? { done: false, value: stored.bytes } : this.next();
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#writer.offChange(this);
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    resolve?.(ITERATION_DONE);
+  }
+}
+
+/**
+ * A read of a stream generated by another instance, stopped by `return()` also while it waits: the
+ * generator behind it is woken through an AbortSignal of its own (only shared reads pay for one).
+ */
+export class RedisSharedReader implements AsyncIterableIterator<string> {
+  readonly #controller = new AbortController();
+  readonly #generator: AsyncGenerator<string>;
+
+  /** @param read Starts the generator, which ends soon after its signal aborts. */
+  constructor(read: (signal: AbortSignal) => AsyncGenerator<string>) {
+    this.#generator = read(this.#controller.signal);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<string>> {
+    return this.#generator.next();
+  }
+
+  return(): Promise<IteratorResult<string>> {
+    this.#controller.abort();
+    // Queued behind a `next()` under way, which the abort ends.
+    return this.#generator.return(undefined);
   }
 }
 

@@ -5,7 +5,13 @@ import { runRedis, unavailable } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisLocalWriter } from './redis-local-writer.js';
 import { deserializeMeta, serializeMeta } from './redis-meta.js';
-import { RedisNotifyWaiters, type RedisReaderContext, readLocal, readShared } from './redis-readers.js';
+import {
+  RedisLocalReader,
+  RedisNotifyWaiters,
+  type RedisReaderContext,
+  RedisSharedReader,
+  readShared,
+} from './redis-readers.js';
 import {
   type CreateResult,
   type SpoolLimits,
@@ -223,9 +229,7 @@ export class RedisStore implements SpoolStore {
       return;
     }
     if (writer.failure) throw writer.failure;
-    events.forEach((bytes, index) => {
-      writer.record(firstId + index, bytes);
-    });
+    writer.record(firstId, events);
     writer.wake();
     this.#markDirty(writer);
     // Write-behind with a bounded window: the generation waits only when Redis falls behind.
@@ -352,13 +356,14 @@ export class RedisStore implements SpoolStore {
     });
   }
 
-  async *read(streamId: string, afterId: number, signal: AbortSignal): AsyncGenerator<string> {
+  read(streamId: string, afterId: number): AsyncIterableIterator<string> {
     // A stream generated here is known without asking Redis: no round trip before its first byte.
     const writer = this.#writers.get(streamId);
-    if (writer) {
-      yield* readLocal(this.#readers, streamId, writer, afterId, signal);
-      return;
-    }
+    if (writer) return new RedisLocalReader(this.#readers, streamId, writer, afterId);
+    return new RedisSharedReader((signal) => this.#readShared(streamId, afterId, signal));
+  }
+
+  async *#readShared(streamId: string, afterId: number, signal: AbortSignal): AsyncGenerator<string> {
     const first = await this.getMeta(streamId);
     if (first === undefined) throw new SpoolReadError('not_found', `No stream with id ${streamId}`);
     if (first === 'expired')

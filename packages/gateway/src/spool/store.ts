@@ -88,9 +88,11 @@ export interface SpoolStore {
   /**
    * Replays the events after `afterId` then tails new ones, yielding the concatenated bytes of
    * whatever is available at once; ends after the last event of an ended stream.
+   * `return()` stops the read at once, also while a `next()` waits: that `next()` resolves done.
+   * (No AbortSignal: an open stream would hold one, and its listener, for its whole life.)
    * Throws `SpoolReadError` when the stream is unknown, expired, or `afterId` was evicted.
    */
-  read(streamId: string, afterId: number, signal: AbortSignal): AsyncIterable<string>;
+  read(streamId: string, afterId: number): AsyncIterableIterator<string>;
   /** Asks whichever instance generates the stream to stop. */
   requestCancel(streamId: string): Promise<void>;
   /** Registers the handler this instance runs when a stream is asked to stop. */
