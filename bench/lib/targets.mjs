@@ -92,13 +92,20 @@ export async function startRedis() {
 
 /**
  * Spool's gateway in front of the sim. `store: 'redis'` starts its own redis-server, whose memory
- * counts as the target's. `cpuProfileDir` runs the gateway under `node --cpu-prof`. `cli` runs
+ * counts as the target's. `cpuProfileDir` runs the gateway under `node --cpu-prof`, `nodeArgs` with
+ * other Node flags (e.g. `['--max-semi-space-size=32']`). `cli` runs
  * another build of the gateway (a baseline from an earlier commit, for before/after in one run).
  * `config` merges into the generated config's sections (e.g. `{ usage: { store: 'memory' } }`).
  */
 export async function startSpool(
   sim,
-  { store = 'memory', cpuProfileDir, cli = SPOOL_CLI, config: overrides = {} } = {},
+  {
+    store = 'memory',
+    cpuProfileDir,
+    cli = SPOOL_CLI,
+    config: overrides = {},
+    nodeArgs: extraNodeArgs = [],
+  } = {},
 ) {
   const directory = temporaryDirectory(`spool-${store}`);
   const redis = store === 'redis' ? await startRedis() : undefined;
@@ -126,7 +133,10 @@ export async function startSpool(
     config[section] = { ...config[section], ...values };
   const configPath = join(directory, 'spool.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const nodeArgs = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
+  const nodeArgs = [
+    ...extraNodeArgs,
+    ...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []),
+  ];
   const child = spawnChild(`spool-${store}`, process.execPath, [
     ...nodeArgs,
     cli,

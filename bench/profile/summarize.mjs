@@ -87,10 +87,11 @@ export function breakdown({ totalMs, functions }) {
   return { totalMs, idleMs, gcMs, busyMs: totalMs - idleMs };
 }
 
-/** Self time by source file (the package a hot spot lives in). */
+/** Busy self time by source file (the package a hot spot lives in); idle time is not a file's. */
 export function byFile(functions) {
   const files = new Map();
   for (const entry of functions) {
+    if (entry.name === '(idle)') continue;
     const file = entry.where.replace(/:\d+$/, '');
     files.set(file, (files.get(file) ?? 0) + entry.selfMs);
   }
