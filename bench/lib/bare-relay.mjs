@@ -1,8 +1,9 @@
 /**
  * The baseline for the spool's cost (issue 3): a bare SSE relay on the gateway's own stack —
- * node:http in, an undici Pool out, eventsource-parser in between — that numbers every event
- * `id: n` and stores nothing. No validation, routing, auth, logging or spool: what is left when the
- * gateway's extras are taken away.
+ * node:http in, an undici Pool out through `dispatch` (as the gateway's providers), the gateway's
+ * SSE decoder in between — that numbers every event `id: n` and stores nothing. No validation,
+ * routing, auth, logging or spool: what is left when the gateway's extras are taken away, the floor
+ * for a relay on Node on this machine.
  *
  * Usage: node bench/lib/bare-relay.mjs --upstream http://127.0.0.1:PORT/v1 [--port 0]
  * Prints `Bare relay listening on http://127.0.0.1:PORT`.
@@ -14,7 +15,9 @@ import { parseArgs } from 'node:util';
 // The gateway's own copies, so the baseline runs the same versions.
 const gatewayRequire = createRequire(new URL('../../packages/gateway/package.json', import.meta.url));
 const { Pool } = await import(gatewayRequire.resolve('undici'));
-const { createParser } = await import(gatewayRequire.resolve('eventsource-parser'));
+const { SseDecoder } = await import(
+  new URL('../../packages/gateway/dist/providers/sse-decoder.js', import.meta.url)
+);
 
 const { values } = parseArgs({ options: { upstream: { type: 'string' }, port: { type: 'string' } } });
 if (!values.upstream) throw new Error('--upstream <base URL with /v1> is required');
@@ -28,63 +31,57 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
-function readBody(request) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    request.on('data', (chunk) => chunks.push(chunk));
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
-  });
-}
+/** Relays one request's answer: the events renumbered when it is a stream, the body as it is otherwise. */
+class RelayHandler {
+  #response;
+  #decoder = new SseDecoder();
+  #events = [];
+  #lastId = 0;
+  #streaming = false;
+  #controller;
 
-function drained(response) {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
-}
+  constructor(request, response) {
+    this.#response = response;
+    response.on('close', () => this.#controller?.abort(new Error('client closed')));
+    request.socket.setNoDelay(true);
+  }
 
-async function relay(request, response) {
-  const body = await readBody(request);
-  const controller = new AbortController();
-  response.on('close', () => controller.abort());
-  const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
-  const fault = request.headers['x-spool-fault'];
-  if (typeof fault === 'string') headers['x-spool-fault'] = fault;
-  const upstreamResponse = await pool.request({
-    method: 'POST',
-    path: `${pathPrefix}/chat/completions`,
-    headers,
-    body,
-    signal: controller.signal,
-  });
-  if (upstreamResponse.statusCode !== 200) {
-    response.writeHead(upstreamResponse.statusCode, { 'content-type': 'application/json' });
-    for await (const chunk of upstreamResponse.body) response.write(chunk);
-    response.end();
-    return;
+  onRequestStart(controller) {
+    this.#controller = controller;
   }
-  response.writeHead(200, SSE_HEADERS);
-  request.socket.setNoDelay(true);
-  let lastId = 0;
-  const pending = [];
-  const parser = createParser({
-    onEvent: (message) => pending.push(`id: ${++lastId}\ndata: ${message.data}\n\n`),
-  });
-  const decoder = new TextDecoder();
-  for await (const chunk of upstreamResponse.body) {
-    parser.feed(decoder.decode(chunk, { stream: true }));
-    if (pending.length === 0) continue;
-    const batch = pending.length === 1 ? pending[0] : pending.join('');
-    pending.length = 0;
-    if (!response.write(batch)) await drained(response);
+
+  onResponseStart(_controller, statusCode, headers) {
+    this.#streaming = statusCode === 200 && String(headers['content-type']).includes('text/event-stream');
+    this.#response.writeHead(
+      statusCode,
+      this.#streaming ? SSE_HEADERS : { 'content-type': 'application/json' },
+    );
   }
-  response.end();
+
+  onResponseData(controller, chunk) {
+    if (!this.#streaming) {
+      this.#response.write(chunk);
+      return;
+    }
+    this.#decoder.feed(chunk, this.#events);
+    if (this.#events.length === 0) return;
+    let batch = '';
+    for (const event of this.#events) batch += `id: ${++this.#lastId}\ndata: ${event.data}\n\n`;
+    this.#events.length = 0;
+    if (!this.#response.write(batch)) {
+      controller.pause();
+      this.#response.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd() {
+    this.#response.end();
+  }
+
+  onResponseError() {
+    if (!this.#response.headersSent) this.#response.writeHead(502);
+    this.#response.destroy();
+  }
 }
 
 const server = createServer((request, response) => {
@@ -92,9 +89,16 @@ const server = createServer((request, response) => {
     response.writeHead(404).end();
     return;
   }
-  relay(request, response).catch(() => {
-    if (!response.headersSent) response.writeHead(502);
-    response.destroy();
+  const chunks = [];
+  request.on('data', (chunk) => chunks.push(chunk));
+  request.on('end', () => {
+    const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
+    const fault = request.headers['x-spool-fault'];
+    if (typeof fault === 'string') headers['x-spool-fault'] = fault;
+    pool.dispatch(
+      { method: 'POST', path: `${pathPrefix}/chat/completions`, headers, body: Buffer.concat(chunks) },
+      new RelayHandler(request, response),
+    );
   });
 });
 server.listen(Number(values.port ?? 0), '127.0.0.1', () => {

@@ -4,8 +4,8 @@
  *  1. Resume latency: a stream is run to its end, then `GET /v1/streams/{id}` with `Last-Event-ID: 1`
  *     is timed from the request to its first replayed event; p50/p99, memory spool vs Redis spool.
  *  2. The spool's cost on the relay path, as CPU: the same load (100 concurrent streams at 30
- *     tokens/s) through the gateway and through a bare relay on the same stack (node:http + undici +
- *     eventsource-parser, numbering events, storing nothing: bench/lib/bare-relay.mjs). CPU is
+ *     tokens/s) through the gateway and through a bare relay on the same stack (node:http + undici's
+ *     dispatch + the gateway's SSE decoder, numbering events, storing nothing: bench/lib/bare-relay.mjs). CPU is
  *     utime + stime from /proc/<pid>/stat before and after, per completed stream. For the Redis
  *     spool, redis-server's CPU is shown apart and added.
  * Runs alternate between targets; each figure is the median of `--runs` runs.
