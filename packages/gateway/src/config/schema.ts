@@ -321,6 +321,14 @@ export const configSchema = z
           .positive()
           .default(8 * 1024 * 1024)
           .describe('Bytes kept per stream; older events are evicted (410).'),
+        maxMemoryBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(256 * 1024 * 1024)
+          .describe(
+            'Memory store: bytes all streams hold together; past it, finished streams are dropped oldest first (410).',
+          ),
         disconnectGraceMs: duration
           .nullable()
           .default(null)

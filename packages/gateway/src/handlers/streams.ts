@@ -18,7 +18,7 @@ async function findStream(context: GatewayContext, streamId: string): Promise<St
   if (meta === 'expired') {
     throw GatewayError.of(
       'stream_expired',
-      `Stream ${streamId} has expired (spool.retentionMs); start a new request.`,
+      `Stream ${streamId} has expired (spool.retentionMs, or dropped for room: spool.maxMemoryBytes); start a new request.`,
     );
   }
   return meta;

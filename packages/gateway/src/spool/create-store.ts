@@ -15,5 +15,5 @@ export async function createStore(config: GatewayConfig, log: Logger): Promise<S
       log,
     });
   }
-  return new MemoryStore(limits);
+  return new MemoryStore({ ...limits, maxTotalBytes: config.spool.maxMemoryBytes });
 }

@@ -33,14 +33,28 @@ export interface MemoryStoreOptions extends SpoolLimits {
   tombstoneMs?: number;
   /** How often expired streams are swept; 0 disables the timer (call `sweep` yourself). @default 10000 */
   sweepIntervalMs?: number;
+  /**
+   * What all streams may hold together (their events, plus `RECORD_OVERHEAD_BYTES` each); past it,
+   * finished streams are dropped oldest first, before their retention ends. @default 268435456 (256 MiB)
+   */
+  maxTotalBytes?: number;
 }
 
 const MAX_TOMBSTONES = 100_000;
+/** Roughly what a stream's record, metadata and map entries cost besides its events. */
+export const RECORD_OVERHEAD_BYTES = 1024;
 
 /** The embedded spool: streams live in this process's memory, bounded by retention and a byte cap. */
 export class MemoryStore implements SpoolStore {
   readonly kind = 'memory';
   readonly #records = new Map<string, MemoryRecord>();
+  /**
+   * The ended streams in the order they ended, so that a sweep or an eviction finds the oldest
+   * first and stops at the first it keeps, instead of walking every stream.
+   */
+  readonly #ended = new Map<string, MemoryRecord>();
+  /** Events plus `RECORD_OVERHEAD_BYTES` per stream, over every stream held. */
+  #totalBytes = 0;
   readonly #byIdempotencyKey = new Map<string, string>();
   readonly #tombstones = new Map<string, number>();
   readonly #options: Required<MemoryStoreOptions>;
@@ -51,7 +65,13 @@ export class MemoryStore implements SpoolStore {
   };
 
   constructor(options: MemoryStoreOptions) {
-    this.#options = { now: Date.now, tombstoneMs: 86_400_000, sweepIntervalMs: 10_000, ...options };
+    this.#options = {
+      now: Date.now,
+      tombstoneMs: 86_400_000,
+      sweepIntervalMs: 10_000,
+      maxTotalBytes: 256 * 1024 * 1024,
+      ...options,
+    };
     if (this.#options.sweepIntervalMs > 0) {
       this.#timer = setInterval(() => this.sweep(), this.#options.sweepIntervalMs);
       this.#timer.unref();
@@ -75,6 +95,7 @@ export class MemoryStore implements SpoolStore {
       ended: false,
       wakers: undefined,
     });
+    this.#totalBytes += RECORD_OVERHEAD_BYTES;
     return { created: true, meta };
   }
 
@@ -92,6 +113,7 @@ export class MemoryStore implements SpoolStore {
     record.ended = true;
     this.#unindex(record.meta);
     wake(record);
+    this.#retire(streamId, record);
   }
 
   async append(streamId: string, firstId: number, events: readonly string[]): Promise<void> {
@@ -100,6 +122,7 @@ export class MemoryStore implements SpoolStore {
     const expected = record.firstId + record.events.length;
     if (firstId !== expected)
       throw new Error(`spool: event ${firstId} appended to ${streamId}, expected ${expected}`);
+    const bytesBefore = record.bytes;
     for (const bytes of events) record.bytes += bytes.length;
     // The first batch as a copy of its own size: pushed one by one onto [], V8 reserves room for
     // seventeen events, which a stream that goes idle after a few keeps for its whole life.
@@ -110,6 +133,7 @@ export class MemoryStore implements SpoolStore {
       record.bytes -= (record.events.shift() as string).length;
       record.firstId++;
     }
+    this.#totalBytes += record.bytes - bytesBefore;
     wake(record);
   }
 
@@ -123,6 +147,7 @@ export class MemoryStore implements SpoolStore {
     wake(record);
     record.packed = PackedEvents.pack(record.events);
     record.events = [];
+    this.#retire(streamId, record);
   }
 
   async getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined> {
@@ -147,22 +172,20 @@ export class MemoryStore implements SpoolStore {
 
   /** Drops streams whose retention has passed, keeping a tombstone so they answer 410. */
   sweep(now = this.#options.now()): void {
-    for (const [id, record] of this.#records) {
-      if (
-        record.ended &&
-        record.meta.endedAt !== undefined &&
-        now - record.meta.endedAt >= this.#options.retentionMs
-      ) {
-        this.#records.delete(id);
-        this.#unindex(record.meta);
-        this.#tombstones.set(id, now);
-        wake(record);
-      }
+    for (const [id, record] of this.#ended) {
+      const endedAt = record.meta.endedAt ?? 0;
+      if (now - endedAt < this.#options.retentionMs) break;
+      this.#drop(id, record, now);
     }
     for (const [id, expiredAt] of this.#tombstones) {
       if (now - expiredAt < this.#options.tombstoneMs && this.#tombstones.size <= MAX_TOMBSTONES) break;
       this.#tombstones.delete(id);
     }
+  }
+
+  /** What every stream holds together (events plus `RECORD_OVERHEAD_BYTES` each), for metrics and tests. */
+  get totalBytes(): number {
+    return this.#totalBytes;
   }
 
   /** How many streams are held (for metrics and tests). */
@@ -175,6 +198,30 @@ export class MemoryStore implements SpoolStore {
     for (const record of this.#records.values()) wake(record);
   }
 
+  /**
+   * Queues an ended stream for its sweep and, past `maxTotalBytes`, drops the streams that ended
+   * longest ago. Streams still running are never dropped: each is bounded by `maxStreamBytes`.
+   */
+  #retire(streamId: string, record: MemoryRecord): void {
+    this.#ended.set(streamId, record);
+    if (this.#totalBytes <= this.#options.maxTotalBytes) return;
+    const now = this.#options.now();
+    for (const [id, oldest] of this.#ended) {
+      if (this.#totalBytes <= this.#options.maxTotalBytes) break;
+      this.#drop(id, oldest, now);
+    }
+  }
+
+  /** Forgets an ended stream; its id answers 410 (expired) while its tombstone lasts. */
+  #drop(streamId: string, record: MemoryRecord, now: number): void {
+    this.#records.delete(streamId);
+    this.#ended.delete(streamId);
+    this.#totalBytes -= record.bytes + RECORD_OVERHEAD_BYTES;
+    this.#unindex(record.meta);
+    this.#tombstones.set(streamId, now);
+    wake(record);
+  }
+
   #unindex(meta: StreamMeta): void {
     if (meta.idempotencyKey === undefined) return;
     const indexKey = idempotencyIndexKey(meta.ownerId, meta.idempotencyKey);
@@ -183,7 +230,10 @@ export class MemoryStore implements SpoolStore {
 
   #missing(streamId: string): SpoolReadError {
     return this.#tombstones.has(streamId)
-      ? new SpoolReadError('expired', `Stream ${streamId} has expired (spool.retentionMs)`)
+      ? new SpoolReadError(
+          'expired',
+          `Stream ${streamId} has expired (spool.retentionMs) or was dropped for room (spool.maxMemoryBytes)`,
+        )
       : new SpoolReadError('not_found', `No stream with id ${streamId}`);
   }
 }

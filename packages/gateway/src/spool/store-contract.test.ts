@@ -1,6 +1,6 @@
 import { type RedisServer, startRedisServer } from '@spool/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryStore } from './memory-store.js';
+import { MemoryStore, RECORD_OVERHEAD_BYTES } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
 import { SpoolReadError, type SpoolStore, type StreamMeta } from './store.js';
 
@@ -221,6 +221,90 @@ describe('memory store retention', () => {
     await expect(collect(store.read(stream.id, 0))).rejects.toMatchObject({
       reason: 'expired',
     });
+    await store.close();
+  });
+
+  it('sweeps streams in the order they ended, not the order they started', async () => {
+    let now = 1_000;
+    const store = new MemoryStore({
+      retentionMs: 500,
+      maxStreamBytes: 1000,
+      sweepIntervalMs: 0,
+      now: () => now,
+    });
+    const [first, second] = [meta(), meta()];
+    for (const stream of [first, second]) {
+      await store.create(stream);
+      await store.commit(stream.id);
+      await store.append(stream.id, 1, [event(1)]);
+    }
+    await store.finish(second.id, 'done');
+    now += 400;
+    await store.finish(first.id, 'done');
+    now += 100;
+    store.sweep();
+    expect(await store.getMeta(second.id)).toBe('expired');
+    expect(await store.getMeta(first.id)).toMatchObject({ state: 'done' });
+    await store.close();
+  });
+});
+
+describe('memory store bound (maxTotalBytes)', () => {
+  const bytes = (count: number) => `data: ${'x'.repeat(count - 8)}\n\n`;
+
+  it('drops the streams that ended longest ago once all streams hold too much, never a running one', async () => {
+    const store = new MemoryStore({
+      retentionMs: 60_000,
+      maxStreamBytes: 100_000,
+      sweepIntervalMs: 0,
+      maxTotalBytes: 4 * RECORD_OVERHEAD_BYTES + 400,
+    });
+    const [oldest, older, running, newest] = [meta(), meta(), meta(), meta()];
+    for (const stream of [oldest, older, running, newest]) {
+      await store.create(stream);
+      await store.commit(stream.id);
+      await store.append(stream.id, 1, [bytes(100)]);
+    }
+    await store.finish(oldest.id, 'done');
+    await store.finish(older.id, 'done');
+    expect(store.totalBytes).toBe(4 * RECORD_OVERHEAD_BYTES + 400);
+    // Over the bound, but only running streams could make room: nothing is dropped yet.
+    await store.append(running.id, 2, [bytes(2000)]);
+    expect(await store.getMeta(oldest.id)).toMatchObject({ state: 'done' });
+    await store.finish(newest.id, 'done');
+    // A stream ending makes room: the streams that ended longest ago go first, until all fit.
+    expect(await store.getMeta(oldest.id)).toBe('expired');
+    expect(await store.getMeta(older.id)).toBe('expired');
+    expect(await store.getMeta(newest.id)).toMatchObject({ state: 'done' });
+    expect(await store.getMeta(running.id)).toMatchObject({ state: 'streaming' });
+    expect(store.totalBytes).toBe(2 * RECORD_OVERHEAD_BYTES + 2200);
+    await expect(collect(store.read(oldest.id, 0))).rejects.toMatchObject({ reason: 'expired' });
+    await store.finish(running.id, 'done');
+    expect(await store.getMeta(running.id)).toMatchObject({ state: 'done' });
+    await store.close();
+  });
+
+  it('keeps the newest ended streams that fit', async () => {
+    const store = new MemoryStore({
+      retentionMs: 60_000,
+      maxStreamBytes: 100_000,
+      sweepIntervalMs: 0,
+      maxTotalBytes: 2 * (RECORD_OVERHEAD_BYTES + 100),
+    });
+    const streams = [meta(), meta(), meta()];
+    for (const stream of streams) {
+      await store.create(stream);
+      await store.commit(stream.id);
+      await store.append(stream.id, 1, [bytes(100)]);
+      await store.finish(stream.id, 'done');
+    }
+    const states = await Promise.all(streams.map((stream) => store.getMeta(stream.id)));
+    expect(states.map((state) => (typeof state === 'object' ? state.state : state))).toEqual([
+      'expired',
+      'done',
+      'done',
+    ]);
+    expect(await collect(store.read(streams[2]?.id as string, 0))).toBe(bytes(100));
     await store.close();
   });
 });
