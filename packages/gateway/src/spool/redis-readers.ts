@@ -4,6 +4,7 @@ import { evictedError, runRedis, unavailable } from './redis-errors.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLocalWriter, WriterWaker } from './redis-local-writer.js';
 import { SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
+import { type ReaderAnswer, WakeableReader } from './wakeable-reader.js';
 
 /** A stream left `streaming` this long without a liveness mark lost its generating instance. */
 const ORPHAN_AFTER_INTERVALS = 4;
@@ -74,64 +75,20 @@ export class RedisNotifyWaiters {
  * No pub/sub, no polling. A client may so hold an event Redis never stored, only when the stream
  * is failing anyway (Redis refused the write, or this instance died): a resume elsewhere then gets
  * what Redis has after the client's id, and the stream's end.
- *
- * A plain iterator rather than an async generator, as `MemoryReader` is: an idle open stream holds
- * its reader for its whole life. It is its own writer waker, and `return()` stops it.
+ * It is its own writer waker.
  */
-export class RedisLocalReader implements AsyncIterableIterator<string>, WriterWaker {
+export class RedisLocalReader extends WakeableReader implements WriterWaker {
   readonly #context: RedisReaderContext;
   readonly #streamId: string;
   readonly #writer: RedisLocalWriter;
   #cursor: number;
-  #closed = false;
-  /** Settles the `next()` under way while the reader waits for the writer. */
-  #resolve: ((result: IteratorResult<string> | PromiseLike<IteratorResult<string>>) => void) | undefined;
 
   constructor(context: RedisReaderContext, streamId: string, writer: RedisLocalWriter, afterId: number) {
+    super();
     this.#context = context;
     this.#streamId = streamId;
     this.#writer = writer;
     this.#cursor = afterId;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<string>> {
-    if (this.#closed) return Promise.resolve(ITERATION_DONE);
-    let result: IteratorResult<string> | Promise<IteratorResult<string>> | undefined;
-    try {
-      result = this.#poll();
-    } catch (error) {
-      this.#close();
-      return Promise.reject(error);
-    }
-    if (result instanceof Promise) return result;
-    if (result !== undefined) return Promise.resolve(result);
-    return new Promise((resolve) => {
-      this.#resolve = resolve;
-    });
-  }
-
-  return(): Promise<IteratorResult<string>> {
-    this.#close();
-    return Promise.resolve(ITERATION_DONE);
-  }
-
-  /** Called by the writer at its next change, once it has let go of its wakers. */
-  wake(): void {
-    const resolve = this.#resolve;
-    if (resolve === undefined) return;
-    this.#resolve = undefined;
-    try {
-      const result = this.#poll();
-      if (result === undefined) this.#resolve = resolve;
-      else resolve(result);
-    } catch (error) {
-      this.#close();
-      resolve(Promise.reject(error));
-    }
   }
 
   /**
@@ -139,7 +96,7 @@ export class RedisLocalReader implements AsyncIterableIterator<string>, WriterWa
    * Redis under way (events older than the in-memory window), or `undefined` when it must wait
    * (then it is registered with the writer). Throws the error the read ends with.
    */
-  #poll(): IteratorResult<string> | Promise<IteratorResult<string>> | undefined {
+  protected poll(): ReaderAnswer | undefined {
     const writer = this.#writer;
     const cursor = this.#cursor;
     if (writer.failure) throw unavailable(writer.failure);
@@ -147,7 +104,7 @@ export class RedisLocalReader implements AsyncIterableIterator<string>, WriterWa
       if (cursor + 1 < writer.storedFirstId) throw evictedError(this.#streamId, cursor, writer.storedFirstId);
       if (cursor + 1 < writer.recentFirstId) {
         return this.#readOlder().catch((error: unknown) => {
-          this.#close();
+          this.close();
           throw error;
         });
       }
@@ -156,7 +113,7 @@ export class RedisLocalReader implements AsyncIterableIterator<string>, WriterWa
       return { done: false, value: bytes };
     }
     if (writer.ended) {
-      this.#close();
+      this.close();
       return ITERATION_DONE;
     }
     writer.onChange(this);
@@ -177,13 +134,8 @@ export class RedisLocalReader implements AsyncIterableIterator<string>, WriterWa
     return stored.bytes ? { done: false, value: stored.bytes } : this.next();
   }
 
-  #close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  protected release(): void {
     this.#writer.offChange(this);
-    const resolve = this.#resolve;
-    this.#resolve = undefined;
-    resolve?.(ITERATION_DONE);
   }
 }
 

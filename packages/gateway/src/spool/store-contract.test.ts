@@ -198,19 +198,24 @@ describe.each([
   });
 });
 
-describe('memory store retention', () => {
-  it('drops a finished stream after its retention and answers expired, not unknown', async () => {
-    let now = 1_000;
-    const store = new MemoryStore({
-      retentionMs: 500,
-      maxStreamBytes: 1000,
-      sweepIntervalMs: 0,
-      now: () => now,
-    });
-    const stream = meta();
+/** Starts each stream in `store` with its first event. */
+async function startStreams(store: MemoryStore, streams: StreamMeta[], first = event(1)): Promise<void> {
+  for (const stream of streams) {
     await store.create(stream);
     await store.commit(stream.id);
-    await store.append(stream.id, 1, [event(1)]);
+    await store.append(stream.id, 1, [first]);
+  }
+}
+
+describe('memory store retention', () => {
+  let now = 1_000;
+  const retainingHalfASecond = () =>
+    new MemoryStore({ retentionMs: 500, maxStreamBytes: 1000, sweepIntervalMs: 0, now: () => now });
+
+  it('drops a finished stream after its retention and answers expired, not unknown', async () => {
+    const store = retainingHalfASecond();
+    const stream = meta();
+    await startStreams(store, [stream]);
     await store.finish(stream.id, 'done');
     now += 499;
     store.sweep();
@@ -225,19 +230,9 @@ describe('memory store retention', () => {
   });
 
   it('sweeps streams in the order they ended, not the order they started', async () => {
-    let now = 1_000;
-    const store = new MemoryStore({
-      retentionMs: 500,
-      maxStreamBytes: 1000,
-      sweepIntervalMs: 0,
-      now: () => now,
-    });
+    const store = retainingHalfASecond();
     const [first, second] = [meta(), meta()];
-    for (const stream of [first, second]) {
-      await store.create(stream);
-      await store.commit(stream.id);
-      await store.append(stream.id, 1, [event(1)]);
-    }
+    await startStreams(store, [first, second]);
     await store.finish(second.id, 'done');
     now += 400;
     await store.finish(first.id, 'done');
@@ -260,11 +255,7 @@ describe('memory store bound (maxTotalBytes)', () => {
       maxTotalBytes: 4 * RECORD_OVERHEAD_BYTES + 400,
     });
     const [oldest, older, running, newest] = [meta(), meta(), meta(), meta()];
-    for (const stream of [oldest, older, running, newest]) {
-      await store.create(stream);
-      await store.commit(stream.id);
-      await store.append(stream.id, 1, [bytes(100)]);
-    }
+    await startStreams(store, [oldest, older, running, newest], bytes(100));
     await store.finish(oldest.id, 'done');
     await store.finish(older.id, 'done');
     expect(store.totalBytes).toBe(4 * RECORD_OVERHEAD_BYTES + 400);
@@ -293,9 +284,7 @@ describe('memory store bound (maxTotalBytes)', () => {
     });
     const streams = [meta(), meta(), meta()];
     for (const stream of streams) {
-      await store.create(stream);
-      await store.commit(stream.id);
-      await store.append(stream.id, 1, [bytes(100)]);
+      await startStreams(store, [stream], bytes(100));
       await store.finish(stream.id, 'done');
     }
     const states = await Promise.all(streams.map((stream) => store.getMeta(stream.id)));
