@@ -189,7 +189,7 @@ class SseHandler
 
   next(): Promise<IteratorResult<UpstreamEvent>> {
     const ready = this.#ready();
-    if (ready !== undefined) return ready;
+    if (ready !== undefined) return ready instanceof Promise ? ready : Promise.resolve(ready);
     if (this.#controller?.paused) this.#controller.resume();
     return new Promise((resolve) => {
       this.#waiter = resolve;
@@ -224,14 +224,18 @@ class SseHandler
     return Promise.resolve(ITERATION_DONE);
   }
 
-  /** What `next()` can answer without waiting for the socket; `undefined` when it must wait. */
-  #ready(): Promise<IteratorResult<UpstreamEvent>> | undefined {
+  /**
+   * What `next()` can answer without waiting for the socket: an event or the end, a rejected
+   * promise when the body failed, `undefined` when it must wait. A result rather than a promise of
+   * one: a waiting `next()` resolved with a promise would take two more microtask jobs per event.
+   */
+  #ready(): IteratorResult<UpstreamEvent> | Promise<never> | undefined {
     const event = this.#pending[this.#head];
     if (event !== undefined) {
       this.#head++;
       // Drop the events already handed out instead of keeping them until the next chunk.
       if (this.#head === this.#pending.length) this.#emptied();
-      return Promise.resolve({ done: false, value: event });
+      return { done: false, value: event };
     }
     if (this.#error !== undefined) {
       const error = this.#error;
@@ -239,7 +243,7 @@ class SseHandler
       this.#ended = true;
       return Promise.reject(this.#mapError(error));
     }
-    if (this.#ended) return Promise.resolve(ITERATION_DONE);
+    if (this.#ended) return ITERATION_DONE;
     return undefined;
   }
 
