@@ -13,7 +13,8 @@
  *  1. one stream at a time (`sim-fast`): time to first token p50/p99, added over direct;
  *  2. 100 and 1,000 concurrent streams at 30 tokens/s, closed loop: added TTFT and inter-token p99;
  *  3. capacity: concurrent streams stepped up until inter-token p99 passes 100 ms (or >1% fail),
- *     and RSS per open idle stream (the sim stalls each stream after two events);
+ *     every target probed in turn at each level (all started, only the probed one loaded), and RSS
+ *     per open idle stream (the sim stalls each stream after two events; one target at a time);
  *  4. resume (Spool only): time to the first replayed event.
  * Scenarios 1, 2 and 4 are repeated `runs` times, the targets interleaved in each round; figures
  * are medians over rounds. The load generator is its own process (bench/lib/loadgen.mjs).
@@ -175,26 +176,43 @@ async function latencyRound(loadgen, target) {
   return { sequential, concurrent, resume };
 }
 
+/** `items` starting at `offset`, wrapping around: each level (or probe round) starts with another target. */
+function rotate(items, offset) {
+  if (items.length === 0) return items;
+  const start = offset % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
+}
+
 /**
- * Scenario 3a: steps the concurrency up until inter-token p99 passes the limit or streams fail,
- * then bisects between the last level held and the first one that failed (`capacityRefine`
- * probes), so that a target is not rounded down to the ladder's rung below (500 for anything from
- * 500 to 749).
+ * Scenario 3a, for every target together: each is started once and warmed, then the concurrency is
+ * stepped up one level at a time, every target still holding probed in turn at that level (the
+ * order rotated per level), until its inter-token p99 passes the limit or streams fail; then
+ * `capacityRefine` bisecting probes between the last level it held and the first it failed, also in
+ * turn, so that a target is not rounded down to the ladder's rung below (500 for anything from 500
+ * to 749). Probing level by level rather than target by target puts a target's probe seconds, not a
+ * whole ladder, away from the others': the machine's drift over a run (nginx held 940 streams in
+ * one run and 1,750 in the next, an hour apart) then hits all of them alike. Only the target probed
+ * has load; the others sit idle.
  */
-async function capacity(loadgen, target) {
-  await warm(loadgen, target);
-  const steps = [];
-  const probe = async (streams) => {
+async function capacityAll(loadgen, entries, failures) {
+  const states = [];
+  const fail = (state, error) => {
+    state.out = true;
+    failures[state.entry.name] = String(error.message ?? error).split('\n')[0];
+    log(`  ${state.entry.name} failed: ${failures[state.entry.name]}`);
+  };
+  /** Runs one step; true when the target held it. */
+  const probe = async (state, streams) => {
     const result = await loadgen.run('streams', {
-      url: target.url,
-      headers: target.headers,
+      url: state.target.url,
+      headers: state.target.headers,
       concurrency: streams,
       ...PLAN.capacityStep,
       timeoutMs: STREAM_TIMEOUT_MS,
     });
     const failedShare = result.failed / Math.max(1, result.requests);
     const ok = result.gap.p99 <= GAP_LIMIT_MS && failedShare <= MAX_FAILED_SHARE && result.requests > 0;
-    steps.push({
+    state.steps.push({
       streams,
       ok,
       gapP99: result.gap.p99,
@@ -203,26 +221,58 @@ async function capacity(loadgen, target) {
       failed: result.failed,
     });
     log(
-      `  capacity ${target.name} ${streams}: gap p99 ${result.gap.p99.toFixed(1)} ms, failed ${result.failed}/${result.requests}`,
+      `  capacity ${state.entry.name} ${streams}: gap p99 ${result.gap.p99.toFixed(1)} ms, failed ${result.failed}/${result.requests}`,
     );
-    return ok;
+    if (ok) state.held = streams;
+    else state.failedAt = streams;
   };
-  let held = 0;
-  let failedAt;
-  for (const streams of PLAN.capacityLevels) {
-    if (!(await probe(streams))) {
-      failedAt = streams;
-      break;
+  const probeEach = async (candidates, offset, streamsOf) => {
+    for (const state of rotate(candidates, offset)) {
+      const streams = streamsOf(state);
+      if (streams === undefined) continue;
+      try {
+        await probe(state, streams);
+      } catch (error) {
+        fail(state, error);
+      }
     }
-    held = streams;
+  };
+  try {
+    for (const entry of entries) {
+      const state = { entry, target: undefined, held: 0, failedAt: undefined, out: false, steps: [] };
+      states.push(state);
+      try {
+        state.target = await entry.start();
+        await warm(loadgen, state.target);
+      } catch (error) {
+        fail(state, error);
+      }
+    }
+    const running = () => states.filter((state) => !state.out);
+    for (const [index, streams] of PLAN.capacityLevels.entries()) {
+      const climbing = running().filter((state) => state.failedAt === undefined);
+      if (climbing.length === 0) break;
+      log(`capacity: ${streams} streams (${climbing.map((state) => state.entry.name).join(', ')})`);
+      await probeEach(climbing, index, () => streams);
+    }
+    for (let round = 0; round < PLAN.capacityRefine; round++) {
+      const bisecting = running().filter((state) => state.failedAt !== undefined);
+      await probeEach(bisecting, round, (state) => {
+        const middle = Math.round((state.held + state.failedAt) / 2 / 10) * 10;
+        return middle <= state.held || middle >= state.failedAt ? undefined : middle;
+      });
+    }
+  } finally {
+    for (const state of states) await state.target?.stop().catch(() => {});
   }
-  for (let round = 0; failedAt !== undefined && round < PLAN.capacityRefine; round++) {
-    const middle = Math.round((held + failedAt) / 2 / 10) * 10;
-    if (middle <= held || middle >= failedAt) break;
-    if (await probe(middle)) held = middle;
-    else failedAt = middle;
-  }
-  return { held, limitedByLadder: held === PLAN.capacityLevels.at(-1), steps };
+  return Object.fromEntries(
+    states
+      .filter((state) => !state.out)
+      .map((state) => [
+        state.entry.name,
+        { held: state.held, limitedByLadder: state.held === PLAN.capacityLevels.at(-1), steps: state.steps },
+      ]),
+  );
 }
 
 /** Scenario 3b: RSS of the target's processes per open idle stream. */
@@ -331,15 +381,13 @@ async function main() {
         }
       }
     }
-    for (const entry of active) {
-      if (failures[entry.name]) continue;
-      log(`capacity: ${entry.name}`);
+    const measured = active.filter((entry) => !failures[entry.name]);
+    Object.assign(capacityResults, await capacityAll(loadgen, measured, failures));
+    for (const entry of measured) {
+      if (failures[entry.name] || entry.name === 'direct') continue;
+      log(`idle memory: ${entry.name} (${PLAN.idleStreams} streams)`);
       try {
-        capacityResults[entry.name] = await withTarget(entry, (target) => capacity(loadgen, target));
-        if (entry.name !== 'direct') {
-          log(`idle memory: ${entry.name} (${PLAN.idleStreams} streams)`);
-          memory[entry.name] = await withTarget(entry, (target) => idleMemory(loadgen, target));
-        }
+        memory[entry.name] = await withTarget(entry, (target) => idleMemory(loadgen, target));
       } catch (error) {
         failures[entry.name] = String(error.message ?? error).split('\n')[0];
         log(`  ${entry.name} failed: ${failures[entry.name]}`);

@@ -227,7 +227,9 @@ Added = the target's median figure minus the direct connection's, in ms. Concurr
 ${plan.tokensPerSecond} tokens/s, closed loop. Capacity: the most concurrent streams held before the
 inter-token p99 passes ${plan.gapLimitMs} ms or more than ${plan.maxFailedShare * 100}% of streams fail (ladder:
 ${plan.capacityLevels.join(', ')}, then ${plan.capacityRefine ?? 0} bisecting probe(s) between the last level held and the
-first that failed; ≥ means the top of the ladder held). Medians of ${plan.runs} round(s).
+first that failed; ≥ means the top of the ladder held; at each level every target is probed in turn,
+so that the machine's drift over the run hits them alike). Latency figures: medians of ${plan.runs} round(s);
+capacity: one pass.
 
 ${headline(report)}
 
