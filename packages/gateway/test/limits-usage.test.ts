@@ -1,11 +1,10 @@
 import { mkdtemp } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RedisServer, startRedisServer } from '@spool/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway, GatewayConfigInput } from '../src/index.js';
-import { parseSse, postChat, rawRequest, startTestGateway } from './helpers.js';
+import { openResponse, parseSse, postChat, rawRequest, startTestGateway } from './helpers.js';
 
 const messages = [{ role: 'user' as const, content: 'Count my tokens.' }];
 const KEY = 'sk-limited-key-0001';
@@ -19,28 +18,11 @@ function withLimits(
 }
 
 /** Starts a stream and resolves once its headers are in, with a promise of the rest of its body. */
-function openStream(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; rest: Promise<string> }> {
-  return new Promise((resolve, reject) => {
-    const client = httpRequest(`${url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-    });
-    client.on('error', reject);
-    client.on('response', (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      resolve({
-        status: response.statusCode ?? 0,
-        rest: new Promise((done) => response.on('end', () => done(body))),
-      });
-    });
-    client.end(JSON.stringify({ model: 'sim', messages, stream: true }));
+function openStream(url: string, headers: Record<string, string>) {
+  return openResponse(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model: 'sim', messages, stream: true }),
   });
 }
 

@@ -1,6 +1,6 @@
 import { ITERATION_DONE } from '../iteration.js';
 import type { MemoryRecord } from './memory-store.js';
-import { SpoolReadError } from './store.js';
+import { evictedError, SpoolReadError } from './store.js';
 import { WakeableReader } from './wakeable-reader.js';
 
 /** Where a reader finds its stream again after a wait (the store may have swept it meanwhile). */
@@ -34,10 +34,7 @@ export class MemoryReader extends WakeableReader {
     this.#record = record;
     const cursor = this.#cursor;
     if (cursor + 1 < record.firstId) {
-      throw new SpoolReadError(
-        'evicted',
-        `Events ${cursor + 1}-${record.firstId - 1} of stream ${this.#streamId} were evicted (the stream passed spool.maxStreamBytes)`,
-      );
+      throw evictedError(this.#streamId, cursor, record.firstId);
     }
     const from = cursor + 1 - record.firstId;
     if (record.packed) {

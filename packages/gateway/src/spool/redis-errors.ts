@@ -15,11 +15,3 @@ export function unavailable(error: unknown): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
   return new StoreUnavailableError(`Redis is unavailable: ${(error as Error).message}`, { cause: error });
 }
-
-/** The error of a read that resumes before the first event the byte cap left in the spool. */
-export function evictedError(streamId: string, cursor: number, firstId: number): SpoolReadError {
-  return new SpoolReadError(
-    'evicted',
-    `Events ${cursor + 1}-${firstId - 1} of stream ${streamId} were evicted (spool.maxStreamBytes)`,
-  );
-}

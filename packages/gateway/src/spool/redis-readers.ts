@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import { ITERATION_DONE } from '../iteration.js';
-import { evictedError, runRedis, unavailable } from './redis-errors.js';
+import { runRedis, unavailable } from './redis-errors.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLocalWriter, WriterWaker } from './redis-local-writer.js';
-import { SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
+import { evictedError, SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
 import { type ReaderAnswer, WakeableReader } from './wakeable-reader.js';
 
 /** A stream left `streaming` this long without a liveness mark lost its generating instance. */

@@ -48,6 +48,14 @@ export class SpoolReadError extends Error {
   }
 }
 
+/** The error of a read that resumes before the first event the byte cap left in the spool. */
+export function evictedError(streamId: string, cursor: number, firstId: number): SpoolReadError {
+  return new SpoolReadError(
+    'evicted',
+    `Events ${cursor + 1}-${firstId - 1} of stream ${streamId} were evicted (spool.maxStreamBytes)`,
+  );
+}
+
 /** Raised when the store cannot be reached (Redis down): the gateway answers 503. */
 export class StoreUnavailableError extends Error {
   readonly code = 'store_unavailable';
