@@ -169,9 +169,12 @@ export async function startSpool(
   }
 }
 
-/** The bare relay baseline (bench/lib/bare-relay.mjs); `cpuProfileDir` as for `startSpool`. */
-export async function startBareRelay(sim, { cpuProfileDir } = {}) {
-  const nodeArgs = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
+/** The bare relay baseline (bench/lib/bare-relay.mjs); `cpuProfileDir` and `nodeArgs` as for `startSpool`. */
+export async function startBareRelay(sim, { cpuProfileDir, nodeArgs: extraNodeArgs = [] } = {}) {
+  const nodeArgs = [
+    ...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []),
+    ...extraNodeArgs,
+  ];
   const child = spawnChild('bare-relay', process.execPath, [
     ...nodeArgs,
     BARE_RELAY,

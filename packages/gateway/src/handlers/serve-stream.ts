@@ -11,7 +11,7 @@ import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import { flattenString } from '../relay/flatten-string.js';
 import { TurnWriter, waitForDrain } from '../relay/sse-writer.js';
-import { SpoolReadError, type StreamMeta } from '../spool/store.js';
+import { SpoolReadError, type SpoolReader, type StreamMeta } from '../spool/store.js';
 
 const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
 
@@ -164,26 +164,46 @@ export function serveStream(
 
 /**
  * One client's event stream while it is served: what serving needs, in one object, driven by the
- * reader's promises rather than a `for await` loop, whose suspended frame (and the promises of its
- * await) an idle stream would hold for its whole life (bench/memory).
+ * reader's callbacks (`pull`) rather than a `for await` loop, whose suspended frame (and the
+ * promises of its await) an idle stream would hold for its whole life (bench/memory), and which
+ * would cost a promise and a microtask per batch.
  */
 class ServedStream {
   readonly #context: GatewayContext;
   readonly #response: ServerResponse;
   readonly #streamId: string;
   readonly #faults: DownstreamFaults;
-  readonly #reader: AsyncIterator<string>;
+  readonly #reader: SpoolReader;
   /** Set when the client left or the gateway ended the stream: the read ends, and quietly. */
   #aborted = false;
   readonly #onClose = () => this.abort();
-  readonly #onBatch = (result: IteratorResult<string>) => this.#take(result);
-  readonly #onReadError = (error: unknown) => this.#end(error);
+  // Called by the reader, possibly inside the append that woke it: nothing may be thrown back at
+  // the generation that appended.
+  readonly #onBatch = (result: IteratorResult<string>) => {
+    try {
+      this.#take(result);
+    } catch (error) {
+      this.#broken(error);
+    }
+  };
+  readonly #onReadError = (error: unknown) => {
+    try {
+      this.#end(error);
+    } catch (endError) {
+      this.#broken(endError);
+    }
+  };
   // What one turn of the event loop produces leaves as one chunk: the headers, the retry hint and
   // the first events together, and so do the last events and the end of the response.
   readonly #writer: TurnWriter;
   readonly #heartbeat: { touch(): void; stop(): void };
   #firstBatch: boolean;
   #eventsLeft: number;
+  /** A pull is under way in this call stack; `#pullAgain` asks it to pull once more when it returns. */
+  #pulling = false;
+  #pullAgain = false;
+  /** Serving has ended and let go of what it registered. */
+  #ended = false;
 
   constructor(
     context: GatewayContext,
@@ -214,9 +234,34 @@ class ServedStream {
     this.#reader.return?.().catch(() => {});
   }
 
-  /** Asks the reader for the next batch. */
+  /**
+   * Asks the reader for the next batch. A reader with a batch at hand answers before `pull`
+   * returns, and that answer asks for the next one: a loop here rather than a recursion as deep as
+   * the batches a reader hands over without waiting.
+   */
   pull(): void {
-    this.#reader.next().then(this.#onBatch, this.#onReadError);
+    if (this.#pulling) {
+      this.#pullAgain = true;
+      return;
+    }
+    this.#pulling = true;
+    try {
+      do {
+        this.#pullAgain = false;
+        this.#reader.pull(this.#onBatch, this.#onReadError);
+      } while (this.#pullAgain);
+    } finally {
+      this.#pulling = false;
+    }
+  }
+
+  /** A bug in serving: the connection is cut (the client can resume), the generation goes on. */
+  #broken(error: unknown): void {
+    this.#context.log.error({ err: error, streamId: this.#streamId }, 'serving a stream failed');
+    this.#aborted = true;
+    this.#reader.return?.().catch(() => {});
+    this.#release();
+    this.#response.destroy();
   }
 
   /** Writes one batch and asks for the next once the client has room; ends with the read. */
@@ -297,15 +342,23 @@ class ServedStream {
 
   /** Ends the response; `error` (when the read failed) is told to a client still there. */
   #end(error?: unknown): void {
-    const context = this.#context;
-    const response = this.#response;
+    if (this.#ended) return;
     if (error !== undefined && !this.#aborted) this.#writeReadError(error);
+    this.#release();
+    const response = this.#response;
+    this.#writer.flush();
+    if (!response.writableEnded) response.end();
+  }
+
+  /** Lets go of everything serving registered (once). */
+  #release(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const context = this.#context;
     this.#heartbeat.stop();
     context.readers.delete(this);
     context.metrics.streamsOpen.dec();
     context.relay.readerDetached(this.#streamId);
-    response.off('close', this.#onClose);
-    this.#writer.flush();
-    if (!response.writableEnded) response.end();
+    this.#response.off('close', this.#onClose);
   }
 }

@@ -107,15 +107,15 @@ export class SpoolBatch {
     this.#lastId = this.#storedId;
   }
 
-  /** Appends what is queued to the store. */
-  async store(): Promise<void> {
-    if (this.#queued.length === 0) return;
+  /** Appends what is queued to the store: `undefined` when it took the events at once, else a promise to await. */
+  store(): Promise<void> | undefined {
+    if (this.#queued.length === 0) return undefined;
     const batch = this.#queued;
     const firstId = this.#storedId + 1;
     this.#queued = [];
     this.#storedId = this.#lastId;
     this.#onSpooled?.(this.#queuedBytes);
     this.#queuedBytes = 0;
-    await this.#store.append(this.#streamId, firstId, batch);
+    return this.#store.append(this.#streamId, firstId, batch);
   }
 }

@@ -170,7 +170,8 @@ export class StreamRelay {
         // Not kept by this frame while it waits for the next read: the event's data is a slice of
         // the whole read it came in.
         result = undefined;
-        await batch.store();
+        const storing = batch.store();
+        if (storing !== undefined) await storing;
       }
       if (!ended) {
         if (signal.aborted) throw signal.reason;
@@ -197,11 +198,11 @@ export class StreamRelay {
       if (outcome === 'error') this.#log.warn({ err: error, streamId }, 'stream failed mid-way');
       batch.dropUnstored();
       batch.queue(JSON.stringify(body));
-      await batch
-        .store()
-        .catch((storeError) =>
-          this.#log.error({ err: storeError, streamId }, 'could not store the final error event'),
-        );
+      try {
+        await batch.store();
+      } catch (storeError) {
+        this.#log.error({ err: storeError, streamId }, 'could not store the final error event');
+      }
     } finally {
       // Stopping before the upstream ended (a [DONE] seen, an error, a Stop) releases it, as a
       // `break` out of for-await would.

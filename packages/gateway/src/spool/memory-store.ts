@@ -4,6 +4,7 @@ import {
   type CreateResult,
   type SpoolLimits,
   SpoolReadError,
+  type SpoolReader,
   type SpoolStore,
   type StreamMeta,
 } from './store.js';
@@ -116,12 +117,15 @@ export class MemoryStore implements SpoolStore {
     this.#retire(streamId, record);
   }
 
-  async append(streamId: string, firstId: number, events: readonly string[]): Promise<void> {
+  append(streamId: string, firstId: number, events: readonly string[]): Promise<void> | undefined {
     const record = this.#records.get(streamId);
-    if (!record || record.ended) return;
+    if (!record || record.ended) return undefined;
     const expected = record.firstId + record.events.length;
-    if (firstId !== expected)
-      throw new Error(`spool: event ${firstId} appended to ${streamId}, expected ${expected}`);
+    if (firstId !== expected) {
+      return Promise.reject(
+        new Error(`spool: event ${firstId} appended to ${streamId}, expected ${expected}`),
+      );
+    }
     const bytesBefore = record.bytes;
     for (const bytes of events) record.bytes += bytes.length;
     // The first batch as a copy of its own size: pushed one by one onto [], V8 reserves room for
@@ -135,6 +139,7 @@ export class MemoryStore implements SpoolStore {
     }
     this.#totalBytes += record.bytes - bytesBefore;
     wake(record);
+    return undefined;
   }
 
   async finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void> {
@@ -156,7 +161,7 @@ export class MemoryStore implements SpoolStore {
     return this.#tombstones.has(streamId) ? 'expired' : undefined;
   }
 
-  read(streamId: string, afterId: number): AsyncIterableIterator<string> {
+  read(streamId: string, afterId: number): SpoolReader {
     return new MemoryReader(this.#source, streamId, afterId);
   }
 

@@ -16,6 +16,7 @@ import {
   type CreateResult,
   type SpoolLimits,
   SpoolReadError,
+  type SpoolReader,
   type SpoolStore,
   StoreUnavailableError,
   type StreamMeta,
@@ -210,32 +211,41 @@ export class RedisStore implements SpoolStore {
     });
   }
 
-  async append(streamId: string, firstId: number, events: readonly string[]): Promise<void> {
-    if (events.length === 0) return;
+  append(streamId: string, firstId: number, events: readonly string[]): Promise<void> | undefined {
+    if (events.length === 0) return undefined;
     const writer = this.#writers.get(streamId);
-    if (!writer) {
-      // Not generated here (or already finished): write through, as nothing local tracks it.
-      await runRedis(async () => {
-        const pipeline = this.#redis.pipeline();
-        events.forEach((bytes, index) => {
-          pipeline.xadd(this.#keys.events(streamId), `0-${firstId + index}`, 'd', bytes);
-        });
-        const results = await pipeline
-          .publish(this.#keys.notifyChannel(streamId), String(firstId + events.length - 1))
-          .exec();
-        const failed = results?.find(([error]) => error);
-        if (failed) throw failed[0];
-      });
-      return;
+    // Not generated here (or already finished): written through, as nothing local tracks it.
+    if (!writer) return this.#appendThrough(streamId, firstId, events);
+    if (writer.failure) return Promise.reject(writer.failure);
+    try {
+      writer.record(firstId, events);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    if (writer.failure) throw writer.failure;
-    writer.record(firstId, events);
     writer.wake();
     this.#markDirty(writer);
     // Write-behind with a bounded window: the generation waits only when Redis falls behind.
     const behind = writer.lastId - this.#options.maxAppendsInFlight;
-    if (writer.ackedId < behind) await writer.acknowledged(behind);
+    return writer.ackedId < behind ? this.#catchUp(writer, behind) : undefined;
+  }
+
+  async #catchUp(writer: RedisLocalWriter, untilId: number): Promise<void> {
+    await writer.acknowledged(untilId);
     if (writer.failure) throw writer.failure;
+  }
+
+  async #appendThrough(streamId: string, firstId: number, events: readonly string[]): Promise<void> {
+    await runRedis(async () => {
+      const pipeline = this.#redis.pipeline();
+      events.forEach((bytes, index) => {
+        pipeline.xadd(this.#keys.events(streamId), `0-${firstId + index}`, 'd', bytes);
+      });
+      const results = await pipeline
+        .publish(this.#keys.notifyChannel(streamId), String(firstId + events.length - 1))
+        .exec();
+      const failed = results?.find(([error]) => error);
+      if (failed) throw failed[0];
+    });
   }
 
   /** Queues a stream for the next write; everything queued in one turn of the event loop goes out in one. */
@@ -356,7 +366,7 @@ export class RedisStore implements SpoolStore {
     });
   }
 
-  read(streamId: string, afterId: number): AsyncIterableIterator<string> {
+  read(streamId: string, afterId: number): SpoolReader {
     // A stream generated here is known without asking Redis: no round trip before its first byte.
     const writer = this.#writers.get(streamId);
     if (writer) return new RedisLocalReader(this.#readers, streamId, writer, afterId);

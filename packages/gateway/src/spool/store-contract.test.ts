@@ -66,6 +66,43 @@ describe.each([
     expect(await collect(store.read(stream.id, 12))).toBe('');
   });
 
+  it('pull hands over a held batch before it returns, and a waiting pull inside the append that wakes it', async () => {
+    const stream = meta();
+    await store.create(stream);
+    await store.commit(stream.id);
+    await store.append(stream.id, 1, [event(1), event(2)]);
+    const reader = store.read(stream.id, 0);
+    const seen: Array<IteratorResult<string>> = [];
+    const onError = (error: unknown) => {
+      throw error;
+    };
+    reader.pull((result) => seen.push(result), onError);
+    expect(seen).toEqual([{ done: false, value: event(1) + event(2) }]);
+    reader.pull((result) => seen.push(result), onError);
+    expect(seen).toHaveLength(1);
+    const appending = store.append(stream.id, 3, [event(3)]);
+    expect(seen).toEqual([
+      { done: false, value: event(1) + event(2) },
+      { done: false, value: event(3) },
+    ]);
+    await appending;
+    reader.pull((result) => seen.push(result), onError);
+    await reader.return?.();
+    expect(seen.at(-1)).toEqual({ done: true, value: undefined });
+    expect(seen).toHaveLength(3);
+    const ended: Array<IteratorResult<string>> = [];
+    reader.pull((result) => ended.push(result), onError);
+    expect(ended).toEqual([{ done: true, value: undefined }]);
+    await store.finish(stream.id, 'done');
+  });
+
+  it('pull tells a read that cannot start through its error callback', async () => {
+    const reader = store.read('str_missing_pull', 0);
+    const failure = await new Promise((resolve, reject) => reader.pull(reject, resolve));
+    expect(failure).toBeInstanceOf(SpoolReadError);
+    expect((failure as SpoolReadError).reason).toBe('not_found');
+  });
+
   it('stores a batch of events under consecutive ids and refuses one that skips an id', async () => {
     const stream = meta();
     await store.create(stream);

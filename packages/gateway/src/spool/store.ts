@@ -84,11 +84,15 @@ export interface SpoolStore {
   fail(streamId: string, failure: NonNullable<StreamMeta['failure']>): Promise<void>;
   /**
    * Appends the next events (each one whole, encoded event); `firstId` is the first one's id and
-   * must be the last id + 1. A shared store may resolve before the events are durably stored
-   * (write-behind): a storage failure then surfaces on a later `append` or, at the latest, on
-   * `finish`, and readers end with `StoreUnavailableError` rather than skip them.
+   * must be the last id + 1. Returns `undefined` when the store took them at once (the usual case:
+   * a stream's every event passes here, and an `await` costs a promise and a microtask), else a
+   * promise to wait for; a failure always comes as that promise's rejection. A shared store may
+   * take events before they are durably stored (write-behind): a storage failure then surfaces on a
+   * later `append` or, at the latest, on `finish`, and readers end with `StoreUnavailableError`
+   * rather than skip them. Readers waiting for the stream may be handed the events before `append`
+   * returns.
    */
-  append(streamId: string, firstId: number, events: readonly string[]): Promise<void>;
+  append(streamId: string, firstId: number, events: readonly string[]): Promise<void> | undefined;
   /** Ends a stream and records its last event id (`lastId`); readers drain and finish, and the retention period starts. */
   finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void>;
   /** The stream's metadata; `undefined` when unknown, `'expired'` when it existed and was dropped. */
@@ -100,7 +104,7 @@ export interface SpoolStore {
    * (No AbortSignal: an open stream would hold one, and its listener, for its whole life.)
    * Throws `SpoolReadError` when the stream is unknown, expired, or `afterId` was evicted.
    */
-  read(streamId: string, afterId: number): AsyncIterableIterator<string>;
+  read(streamId: string, afterId: number): SpoolReader;
   /** Asks whichever instance generates the stream to stop. */
   requestCancel(streamId: string): Promise<void>;
   /** Registers the handler this instance runs when a stream is asked to stop. */
@@ -109,6 +113,23 @@ export interface SpoolStore {
   ping(): Promise<void>;
   /** Releases timers and connections. */
   close(): Promise<void>;
+}
+
+/**
+ * A read of one stream: an async iterator, and `pull`, the same answers through callbacks. A
+ * stream served live takes one batch per upstream read; through `next()` each costs a promise, its
+ * reaction and a microtask, while `pull` hands the batch over in the same call stack as the append
+ * that woke the reader (bench/relay: a share of the spool's CPU per event).
+ */
+export interface SpoolReader extends AsyncIterableIterator<string> {
+  /**
+   * Asks for the next answer, as `next()` does: `onResult` is called with it, at once (before
+   * `pull` returns) when the reader has one at hand, as a reader of a stream generated in this
+   * process does, and else when the stream changes, which may be inside the `append` that changed
+   * it; `onError` is called with the error the read ends with. The callbacks must not throw. One
+   * pull at a time; `return()` ends a pull that waits with a done result.
+   */
+  pull(onResult: (result: IteratorResult<string>) => void, onError: (error: unknown) => void): void;
 }
 
 /** Bounds every store applies. */

@@ -1,4 +1,5 @@
 import { ITERATION_DONE } from '../iteration.js';
+import type { SpoolReader } from './store.js';
 
 /** What a read can answer now: a batch, the end, or (Redis) a read of older events under way. */
 export type ReaderAnswer = IteratorResult<string> | Promise<IteratorResult<string>>;
@@ -7,13 +8,14 @@ export type ReaderAnswer = IteratorResult<string> | Promise<IteratorResult<strin
  * A spool reader that answers from what its stream holds now, or waits to be woken by the stream's
  * next change. A plain iterator rather than an async generator: an idle open stream holds its
  * reader for its whole life, and a suspended generator costs a frame, its registers and the
- * promises of its await (bench/memory). `return()` stops it, also while it waits; waiting
- * allocates one promise and nothing else.
+ * promises of its await (bench/memory). `return()` stops it, also while it waits; waiting through
+ * `pull` allocates nothing, through `next()` one promise.
  */
-export abstract class WakeableReader implements AsyncIterableIterator<string> {
+export abstract class WakeableReader implements SpoolReader {
   #closed = false;
-  /** Settles the `next()` under way while the reader waits to be woken. */
-  #resolve: ((result: ReaderAnswer) => void) | undefined;
+  /** The callbacks of the pull under way while the reader waits to be woken. */
+  #onResult: ((result: IteratorResult<string>) => void) | undefined;
+  #onError: ((error: unknown) => void) | undefined;
 
   /**
    * What the reader can answer now, or `undefined` once it has registered to be woken at the
@@ -28,21 +30,31 @@ export abstract class WakeableReader implements AsyncIterableIterator<string> {
     return this;
   }
 
-  next(): Promise<IteratorResult<string>> {
-    if (this.#closed) return Promise.resolve(ITERATION_DONE);
+  pull(onResult: (result: IteratorResult<string>) => void, onError: (error: unknown) => void): void {
+    if (this.#closed) {
+      onResult(ITERATION_DONE);
+      return;
+    }
     let result: ReaderAnswer | undefined;
     try {
       result = this.poll();
     } catch (error) {
       this.close();
-      return Promise.reject(error);
+      onError(error);
+      return;
     }
     if (result === undefined) {
-      return new Promise((resolve) => {
-        this.#resolve = resolve;
-      });
+      this.#onResult = onResult;
+      this.#onError = onError;
+    } else if (result instanceof Promise) {
+      result.then(onResult, onError);
+    } else {
+      onResult(result);
     }
-    return result instanceof Promise ? result : Promise.resolve(result);
+  }
+
+  next(): Promise<IteratorResult<string>> {
+    return new Promise((resolve, reject) => this.pull(resolve, reject));
   }
 
   return(): Promise<IteratorResult<string>> {
@@ -52,26 +64,22 @@ export abstract class WakeableReader implements AsyncIterableIterator<string> {
 
   /** Called at the stream's next change (an append, its end, a sweep), once the caller let go of its wakers. */
   wake(): void {
-    const resolve = this.#resolve;
-    if (resolve === undefined) return;
-    this.#resolve = undefined;
-    try {
-      const result = this.poll();
-      if (result === undefined) this.#resolve = resolve;
-      else resolve(result);
-    } catch (error) {
-      this.close();
-      resolve(Promise.reject(error));
-    }
+    const onResult = this.#onResult;
+    const onError = this.#onError;
+    if (onResult === undefined || onError === undefined) return;
+    this.#onResult = undefined;
+    this.#onError = undefined;
+    this.pull(onResult, onError);
   }
 
-  /** Ends the read; a `next()` that waits resolves done. */
+  /** Ends the read; a pull that waits gets a done result. */
   protected close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.release();
-    const resolve = this.#resolve;
-    this.#resolve = undefined;
-    resolve?.(ITERATION_DONE);
+    const onResult = this.#onResult;
+    this.#onResult = undefined;
+    this.#onError = undefined;
+    onResult?.(ITERATION_DONE);
   }
 }
