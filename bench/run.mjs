@@ -6,7 +6,8 @@
  *
  * Targets (each in front of the same standalone sim, one at a time): the sim directly; nginx as a
  * plain SSE reverse proxy (skipped with a note when not installed); Portkey's open-source gateway on
- * Node 22; a bare Node relay (node:http + undici, no spool: the floor for any Node relay here);
+ * Node 22; a bare Node relay (node:http + undici, no spool: the floor for a Node relay on the
+ * libraries Spool uses) and the same relay on raw `node:net` sockets (the floor for any Node process);
  * Spool with the memory spool; Spool with the Redis spool (its own redis-server).
  *
  * Scenarios:
@@ -39,6 +40,7 @@ import {
   startNginx,
   startPortkey,
   startSim,
+  startSocketRelay,
   startSpool,
 } from './lib/targets.mjs';
 
@@ -103,6 +105,9 @@ function targetCatalog(sim) {
     // Not a product: the floor for a relay on Node (node:http + undici, no spool; lib/bare-relay.mjs),
     // so that what Spool's features cost is told apart from what Node itself costs on this machine.
     { name: 'bare-relay', label: 'bare Node relay', start: () => startBareRelay(sim) },
+    // Not a product either: the same relay on node:net alone (lib/socket-relay.mjs), no HTTP library
+    // on either side: a target below it is out of reach of any Node process on this machine.
+    { name: 'socket-relay', label: 'Node relay on raw sockets', start: () => startSocketRelay(sim) },
     { name: 'spool-memory', label: 'Spool (memory)', start: () => startSpool(sim, { store: 'memory' }) },
     { name: 'spool-redis', label: 'Spool (Redis)', start: () => startSpool(sim, { store: 'redis' }) },
   ].filter((entry) => !values.only || values.only.split(',').includes(entry.name));

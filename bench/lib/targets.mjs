@@ -1,7 +1,7 @@
 /**
  * The things the benchmarks measure, each started on a free loopback port and stopped after:
  * the standalone sim (the upstream), Spool (memory or Redis spool), nginx as a plain SSE reverse
- * proxy, Portkey's open-source gateway, and the bare relay baseline.
+ * proxy, Portkey's open-source gateway, the bare relay baseline and the socket relay under it.
  *
  * A target is `{ name, label, url, headers, pids(), stop(), resumeBaseUrl? }`: `url` is its
  * chat-completions endpoint, `headers` what every request to it carries, `pids()` the processes
@@ -25,6 +25,7 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SPOOL_CLI = join(ROOT, 'packages/gateway/dist/bin/spool.js');
 const BARE_RELAY = join(ROOT, 'bench/lib/bare-relay.mjs');
+const SOCKET_RELAY = join(ROOT, 'bench/lib/socket-relay.mjs');
 /** Portkey lives outside the workspaces (bench/portkey): its Node 22 would shadow the project's `node`. */
 const PORTKEY_DIR = join(ROOT, 'bench/portkey');
 const PORTKEY_SERVER = join(PORTKEY_DIR, 'node_modules/@portkey-ai/gateway/build/start-server.js');
@@ -185,6 +186,21 @@ export async function startBareRelay(sim, { cpuProfileDir, nodeArgs: extraNodeAr
   return {
     name: 'bare-relay',
     label: 'bare relay (no spool)',
+    url: `${url}/v1/chat/completions`,
+    headers: {},
+    pids: () => [child.pid],
+    gatewayPid: child.pid,
+    stop: () => stopChild(child),
+  };
+}
+
+/** The socket relay (bench/lib/socket-relay.mjs): the same relay on `node:net` alone, the floor for any Node process. */
+export async function startSocketRelay(sim) {
+  const child = spawnChild('socket-relay', process.execPath, [SOCKET_RELAY, '--upstream', sim.baseURL]);
+  const [, url] = await waitForOutput(child, /Socket relay listening on (http:\/\/\S+)/);
+  return {
+    name: 'socket-relay',
+    label: 'Node relay on raw sockets',
     url: `${url}/v1/chat/completions`,
     headers: {},
     pids: () => [child.pid],
