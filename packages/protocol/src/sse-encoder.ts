@@ -8,7 +8,10 @@ export interface SseEvent {
   data: string;
 }
 
-const FIELD_BREAK = /[\r\n]/;
+/** Whether a field holds a CR or LF: two single-character searches, several times faster than `/[\r\n]/` on every event's data. */
+function hasLineBreak(text: string): boolean {
+  return text.indexOf('\n') !== -1 || text.indexOf('\r') !== -1;
+}
 
 /** Thrown when an event name or id would break the SSE framing (header/event injection). */
 export class SseFieldError extends Error {
@@ -29,15 +32,16 @@ export function encodeEvent(event: SseEvent): string {
   let out = '';
   if (event.id !== undefined) {
     const id = String(event.id);
-    if (FIELD_BREAK.test(id) || id.includes('\0')) throw new SseFieldError('id');
+    if (typeof event.id === 'string' && (hasLineBreak(id) || id.includes('\0')))
+      throw new SseFieldError('id');
     out += `id: ${id}\n`;
   }
   if (event.event !== undefined) {
-    if (FIELD_BREAK.test(event.event)) throw new SseFieldError('event');
+    if (hasLineBreak(event.event)) throw new SseFieldError('event');
     out += `event: ${event.event}\n`;
   }
   const data = event.data;
-  if (FIELD_BREAK.test(data)) {
+  if (hasLineBreak(data)) {
     for (const line of data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
   } else {
     out += `data: ${data}\n`;
@@ -47,7 +51,7 @@ export function encodeEvent(event: SseEvent): string {
 
 /** Encodes a comment line, which parsers ignore and proxies see as traffic (a heartbeat). */
 export function encodeComment(text = 'ping'): string {
-  if (FIELD_BREAK.test(text)) throw new SseFieldError('comment');
+  if (hasLineBreak(text)) throw new SseFieldError('comment');
   return `: ${text}\n\n`;
 }
 

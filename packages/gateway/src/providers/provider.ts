@@ -15,15 +15,16 @@ export interface UpstreamEvent {
  * promise round trip per event. Never called while a `next()` is under way.
  */
 export interface BufferedEventSource {
-  takeBuffered(): UpstreamEvent[];
+  takeBuffered(): readonly UpstreamEvent[];
 }
+
+/** None, shared: asked after every event, the answer is nearly always none (no array per event). */
+export const NO_EVENTS: readonly UpstreamEvent[] = Object.freeze([]);
 
 /** The events already parsed after the last one pulled, when the iterator can tell; else none. */
-export function takeBuffered(iterator: object): UpstreamEvent[] {
+export function takeBuffered(iterator: object): readonly UpstreamEvent[] {
   return 'takeBuffered' in iterator ? (iterator as BufferedEventSource).takeBuffered() : NO_EVENTS;
 }
-
-const NO_EVENTS: UpstreamEvent[] = [];
 
 /** What a provider gets besides the request body. */
 export interface ProviderCallContext {

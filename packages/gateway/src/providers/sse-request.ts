@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { ITERATION_DONE } from '../iteration.js';
-import type { BufferedEventSource, UpstreamEvent } from './provider.js';
+import { type BufferedEventSource, NO_EVENTS, type UpstreamEvent } from './provider.js';
 import { SseDecoder } from './sse-decoder.js';
 
 /** Response headers as undici parses them (lower-case names). */
@@ -196,8 +196,8 @@ class SseHandler
     });
   }
 
-  takeBuffered(): UpstreamEvent[] {
-    if (this.#head === this.#pending.length) return [];
+  takeBuffered(): readonly UpstreamEvent[] {
+    if (this.#head === this.#pending.length) return NO_EVENTS;
     const events = this.#head === 0 ? this.#pending : this.#pending.slice(this.#head);
     this.#emptied();
     return events;

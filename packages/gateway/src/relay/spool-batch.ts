@@ -9,6 +9,18 @@ const FINISH_PATTERN = /"finish_reason"\s*:\s*"/;
 const CONTENT_PATTERN = /"(content|arguments)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[/;
 const USAGE_PATTERN = /"usage"\s*:\s*\{/;
 
+/** Whether a chunk carries content or a tool call: the common form found by one search, the rest by the pattern. */
+function hasContent(data: string): boolean {
+  const at = data.indexOf('"content":"');
+  if (at !== -1 && data.charCodeAt(at + 11) !== 34) return true;
+  return CONTENT_PATTERN.test(data);
+}
+
+/** Whether a chunk carries a usage object; most chunks never name it. */
+function hasUsage(data: string): boolean {
+  return data.indexOf('"usage"') !== -1 && USAGE_PATTERN.test(data);
+}
+
 /** Reports a chunk's usage; true when the chunk carries nothing else (`choices: []`). */
 function reportUsage(data: string, observer: GenerationObserver): boolean {
   try {
@@ -70,10 +82,10 @@ export class SpoolBatch {
 
   #take({ data, event }: UpstreamEvent): boolean {
     const observer = this.#observer;
-    if (CONTENT_PATTERN.test(data)) {
+    if (hasContent(data)) {
       if (this.contentDeltas++ === 0) observer.onFirstToken?.();
     }
-    if (USAGE_PATTERN.test(data)) {
+    if (hasUsage(data)) {
       const usageOnly = reportUsage(data, observer);
       if (usageOnly && this.#stripUsage) return false;
     }

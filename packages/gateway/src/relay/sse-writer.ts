@@ -116,7 +116,9 @@ export function waitForDrain(response: ServerResponse, timeoutMs = 0): Promise<b
  */
 export class TurnWriter {
   readonly #response: ServerResponse;
-  #parts: string[] = [];
+  /** What this turn wrote: nearly always one batch, held without an array (one per event otherwise). */
+  #first: string | undefined;
+  #more: string[] | undefined;
   #scheduled = false;
   readonly #flushLater = () => {
     this.#scheduled = false;
@@ -132,7 +134,9 @@ export class TurnWriter {
    * caller should `waitForDrain` before producing more (what is queued is still written).
    */
   write(text: string): boolean {
-    this.#parts.push(text);
+    if (this.#first === undefined) this.#first = text;
+    else if (this.#more === undefined) this.#more = [text];
+    else this.#more.push(text);
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flushLater);
@@ -146,13 +150,14 @@ export class TurnWriter {
    */
   flush(onWritten?: () => void): void {
     const response = this.#response;
-    if (this.#parts.length === 0 || response.destroyed || response.writableEnded) {
-      this.#parts = [];
+    const first = this.#first;
+    const more = this.#more;
+    this.#first = undefined;
+    this.#more = undefined;
+    if (first === undefined || response.destroyed || response.writableEnded) {
       onWritten?.();
       return;
     }
-    const text = this.#parts.length === 1 ? (this.#parts[0] as string) : this.#parts.join('');
-    this.#parts = [];
-    response.write(text, onWritten);
+    response.write(more === undefined ? first : first + more.join(''), onWritten);
   }
 }

@@ -6,6 +6,7 @@ import {
   type BufferedEventSource,
   type ChatProvider,
   type CompletionResult,
+  NO_EVENTS,
   type ProviderCallContext,
   takeBuffered,
   type UpstreamEvent,
@@ -86,14 +87,14 @@ class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent>, Buffere
     return this;
   }
 
-  takeBuffered(): UpstreamEvent[] {
-    if (this.#release === undefined) return [];
-    const buffered = this.#buffered ?? [];
+  takeBuffered(): readonly UpstreamEvent[] {
+    if (this.#release === undefined) return NO_EVENTS;
+    const buffered = this.#buffered;
     this.#buffered = undefined;
     // The pull under way when read-ahead ended comes before whatever the source parsed after it.
-    if (this.#first !== undefined) return buffered;
+    if (this.#first !== undefined) return buffered ?? NO_EVENTS;
     const parsed = takeBuffered(this.#source);
-    return buffered.length === 0 ? parsed : buffered.concat(parsed);
+    return buffered === undefined ? parsed : buffered.concat(parsed);
   }
 
   next(): Promise<IteratorResult<UpstreamEvent>> {
