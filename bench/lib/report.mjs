@@ -307,8 +307,8 @@ ${notes.length ? `\n## Not measured\n\n${notes.join('\n')}\n` : ''}
   \`x-portkey-provider: openai\` and \`x-portkey-custom-host\`; Spool with \`connections: 20000\` to the upstream.
 - References (not products): the bare Node relay is node:http + undici + the gateway's SSE decoder,
   numbering events and storing nothing; the Node relay on raw sockets is the same relay on \`node:net\`
-  alone (\`bench/lib/socket-relay.mjs\`, only as much HTTP/1.1 as this bench speaks). What the raw-socket
-  relay misses, no Node process reaches on this machine.
+  alone (\`bench/lib/socket-relay.mjs\`, only as much HTTP/1.1 as this bench speaks). A target the
+  raw-socket relay misses is out of reach of a relay built on Node's sockets on this machine.
 - Raw per-round figures: [benchmarks.json](benchmarks.json). Source: \`bench/run.mjs\`, \`bench/lib/\`.
 `;
 }

@@ -24,4 +24,4 @@ export { simChunks, simCompletion } from './sim/sim-response.js';
 export { type SimServer, type SimServerOptions, startSimServer } from './sim/sim-server.js';
 export { simText, simTokens } from './sim/sim-text.js';
 export { MemoryStore, type MemoryStoreOptions } from './spool/memory-store.js';
-export type { CreateResult, SpoolStore, StreamMeta, StreamState } from './spool/store.js';
+export type { CreateResult, SpoolReader, SpoolStore, StreamMeta, StreamState } from './spool/store.js';
