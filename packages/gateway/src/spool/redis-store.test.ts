@@ -50,6 +50,18 @@ describe('redis spool store across instances and write-behind', () => {
     await redis.stop();
   });
 
+  it('writes what is queued before it closes', async () => {
+    const closing = await connect();
+    const stream = meta();
+    await closing.create(stream);
+    await closing.commit(stream.id);
+    await closing.append(stream.id, 1, [event(1), event(2)]);
+    await closing.close();
+    const reader = b.read(stream.id, 0);
+    expect((await reader.next()).value).toBe(events(1, 2));
+    await reader.return?.();
+  });
+
   it('tails on another instance, exactly, a stream this one generates, from mid-stream to its end', async () => {
     const stream = meta();
     await a.create(stream);

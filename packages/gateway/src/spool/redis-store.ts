@@ -59,8 +59,8 @@ type ResolvedOptions = RedisStoreOptions &
  * with XRANGE; writers publish after each batch of XADDs, so any instance can tail any stream.
  *
  * On the relay path, appends are written behind (pipelined, batched per event-loop turn, a bounded
- * window in flight) and readers on the generating instance are fed from memory as Redis
- * acknowledges, so a stream costs no MULTI and no read round trip per event.
+ * window in flight) and readers on the generating instance are fed from memory as events are
+ * recorded, so a stream costs no MULTI and no read round trip per event.
  */
 export class RedisStore implements SpoolStore {
   readonly kind = 'redis';
@@ -414,6 +414,8 @@ export class RedisStore implements SpoolStore {
 
   async close(): Promise<void> {
     clearInterval(this.#liveness);
+    // What is queued goes out ahead of the QUIT rather than after it.
+    if (this.#dirty.size > 0) this.#flush();
     this.#waiters.wakeAll();
     for (const writer of this.#writers.values())
       writer.fail(new StoreUnavailableError('The spool was closed'));
