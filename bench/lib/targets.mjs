@@ -170,22 +170,22 @@ export async function startSpool(
   }
 }
 
-/** The bare relay baseline (bench/lib/bare-relay.mjs); `cpuProfileDir` and `nodeArgs` as for `startSpool`. */
-export async function startBareRelay(sim, { cpuProfileDir, nodeArgs: extraNodeArgs = [] } = {}) {
-  const nodeArgs = [
+/**
+ * One of the reference relays (a script that takes `--upstream` and prints `… listening on <url>`);
+ * `cpuProfileDir` and `nodeArgs` as for `startSpool`.
+ */
+async function startRelayScript(sim, { name, label, script }, { cpuProfileDir, nodeArgs = [] } = {}) {
+  const child = spawnChild(name, process.execPath, [
     ...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []),
-    ...extraNodeArgs,
-  ];
-  const child = spawnChild('bare-relay', process.execPath, [
     ...nodeArgs,
-    BARE_RELAY,
+    script,
     '--upstream',
     sim.baseURL,
   ]);
-  const [, url] = await waitForOutput(child, /Bare relay listening on (http:\/\/\S+)/);
+  const [, url] = await waitForOutput(child, /listening on (http:\/\/\S+)/);
   return {
-    name: 'bare-relay',
-    label: 'bare relay (no spool)',
+    name,
+    label,
     url: `${url}/v1/chat/completions`,
     headers: {},
     pids: () => [child.pid],
@@ -194,19 +194,22 @@ export async function startBareRelay(sim, { cpuProfileDir, nodeArgs: extraNodeAr
   };
 }
 
+/** The bare relay baseline (bench/lib/bare-relay.mjs): node:http + undici, no spool. */
+export function startBareRelay(sim, options) {
+  return startRelayScript(
+    sim,
+    { name: 'bare-relay', label: 'bare relay (no spool)', script: BARE_RELAY },
+    options,
+  );
+}
+
 /** The socket relay (bench/lib/socket-relay.mjs): the same relay on `node:net` alone, the floor for any Node process. */
-export async function startSocketRelay(sim) {
-  const child = spawnChild('socket-relay', process.execPath, [SOCKET_RELAY, '--upstream', sim.baseURL]);
-  const [, url] = await waitForOutput(child, /Socket relay listening on (http:\/\/\S+)/);
-  return {
-    name: 'socket-relay',
-    label: 'Node relay on raw sockets',
-    url: `${url}/v1/chat/completions`,
-    headers: {},
-    pids: () => [child.pid],
-    gatewayPid: child.pid,
-    stop: () => stopChild(child),
-  };
+export function startSocketRelay(sim, options) {
+  return startRelayScript(
+    sim,
+    { name: 'socket-relay', label: 'Node relay on raw sockets', script: SOCKET_RELAY },
+    options,
+  );
 }
 
 /** The nginx binary, or undefined when it is not installed. */
