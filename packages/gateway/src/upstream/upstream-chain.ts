@@ -177,6 +177,8 @@ export function isMeaningful(event: UpstreamEvent): boolean {
 export class UpstreamChain {
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #options: ResilienceOptions;
+  /** The backoff between attempts, normalized once rather than on every request. */
+  readonly #retry: ReturnType<typeof normalizeRetryOptions>;
   readonly #hooks: UpstreamChainHooks;
   readonly #random: () => number;
   readonly #now: () => number;
@@ -192,6 +194,10 @@ export class UpstreamChain {
   ) {
     this.#limiters = limiters;
     this.#options = options;
+    this.#retry = normalizeRetryOptions({
+      initialDelayMs: options.retry.initialDelayMs,
+      maxDelayMs: options.retry.maxDelayMs,
+    });
     this.#hooks = hooks;
     this.#random = random;
     this.#now = now;
@@ -274,10 +280,7 @@ export class UpstreamChain {
     signal: AbortSignal,
     attempt: (target: UpstreamTarget) => Promise<T>,
   ): Promise<T> {
-    const retry = normalizeRetryOptions({
-      initialDelayMs: this.#options.retry.initialDelayMs,
-      maxDelayMs: this.#options.retry.maxDelayMs,
-    });
+    const retry = this.#retry;
     let lastError: GatewayError | undefined;
     let previous: string | undefined;
     for (const target of this.order(targets)) {
