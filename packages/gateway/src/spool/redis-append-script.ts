@@ -1,38 +1,58 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 
 /**
- * One stream's share of a write-behind flush, as one Lua call instead of a command per event: the
- * commit (state `streaming`), the XADD of each event under `0-<id>`, the live TTL on the first
- * batch, the trim when the byte cap moved, and one PUBLISH of the last id. A stream read at its
- * pace sends one event per flush, a fast one dozens; each command cost ioredis an object, an
- * encoding and a reply to parse, and Redis a dispatch.
+ * A write-behind flush as Lua calls that each carry up to `MAX_STREAMS_PER_CALL` streams, instead
+ * of a call per stream (or a command per event). For each stream: the commit (state `streaming`),
+ * the XADD of each event under `0-<id>`, the live TTL on the first batch, the trim when the byte
+ * cap moved, and one PUBLISH of the last id. A stream read at its pace sends one event per flush;
+ * with a thousand of them, a call per stream cost ioredis a command object, its promise, an
+ * encoding and a reply to parse, and Redis a dispatch, thirty thousand times a second.
  *
- * KEYS: events, meta, notify channel. ARGV: first id, commit (1/0), live TTL ms, trim-to id ('' =
- * none), now (ms), then the events' bytes in id order. Returns the number of events added.
+ * Each stream's commands run under `pcall`: one that fails (its own key, its own ids) stops that
+ * stream only, and the others in the same call are stored and reported as they are.
+ *
+ * KEYS: per stream, its events, meta and notify channel. ARGV: now (ms), then per stream its first
+ * id, commit (1/0), live TTL ms, trim-to id ('' = none), event count and the events' bytes in id
+ * order. Returns per stream the number of events added, or the error that stopped it (a string).
  */
 export const APPEND_SCRIPT = `
-local firstId = tonumber(ARGV[1])
-if ARGV[2] == '1' then
-  redis.call('HSET', KEYS[2], 'state', 'streaming', 'aliveAt', ARGV[5])
+local results = {}
+local at = 2
+for stream = 0, #KEYS / 3 - 1 do
+  local events, meta, channel = KEYS[stream * 3 + 1], KEYS[stream * 3 + 2], KEYS[stream * 3 + 3]
+  local firstId = tonumber(ARGV[at])
+  local commit, ttl, trimTo = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local count = tonumber(ARGV[at + 4])
+  local first = at + 5
+  at = first + count
+  local failure = nil
+  local function call(...)
+    if failure then return end
+    local reply = redis.pcall(...)
+    if type(reply) == 'table' and reply.err then failure = reply.err end
+  end
+  if commit == '1' then call('HSET', meta, 'state', 'streaming', 'aliveAt', ARGV[1]) end
+  for index = 0, count - 1 do
+    call('XADD', events, '0-' .. (firstId + index), 'd', ARGV[first + index])
+  end
+  if count > 0 and firstId == 1 then call('PEXPIRE', events, ttl) end
+  if trimTo ~= '' then
+    call('XTRIM', events, 'MINID', '0-' .. trimTo)
+    call('HSET', meta, 'firstId', trimTo)
+  end
+  if count > 0 then call('PUBLISH', channel, tostring(firstId + count - 1)) end
+  results[stream + 1] = failure or count
 end
-local count = #ARGV - 5
-for index = 1, count do
-  redis.call('XADD', KEYS[1], '0-' .. (firstId + index - 1), 'd', ARGV[5 + index])
-end
-if count > 0 and firstId == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-if ARGV[4] ~= '' then
-  redis.call('XTRIM', KEYS[1], 'MINID', '0-' .. ARGV[4])
-  redis.call('HSET', KEYS[2], 'firstId', ARGV[4])
-end
-if count > 0 then
-  redis.call('PUBLISH', KEYS[3], tostring(firstId + count - 1))
-end
-return count
+return results
 `;
 
 const COMMAND = 'spoolAppend';
+
+/**
+ * Streams one Lua call carries at most: Redis runs a script to its end before any other command,
+ * so a flush of thousands of streams goes as several calls, each short.
+ */
+export const MAX_STREAMS_PER_CALL = 64;
 
 /** What one stream's flush writes. */
 export interface AppendCall {
@@ -50,22 +70,41 @@ type WithAppend = ChainableCommander & {
   [COMMAND](...args: Array<string | number>): ChainableCommander;
 };
 
-/** Teaches a connection the script (ioredis loads it before a pipeline that uses it). */
+/**
+ * Teaches a connection the script (ioredis loads it before a pipeline that uses it). Its number of
+ * keys varies: each call passes it first.
+ */
 export function defineAppendScript(redis: Redis): void {
-  redis.defineCommand(COMMAND, { numberOfKeys: 3, lua: APPEND_SCRIPT });
+  redis.defineCommand(COMMAND, { lua: APPEND_SCRIPT });
 }
 
-/** Queues one stream's append on a pipeline of a connection that {@link defineAppendScript} taught. */
-export function queueAppend(pipeline: ChainableCommander, call: AppendCall): void {
-  (pipeline as WithAppend)[COMMAND](
-    call.eventsKey,
-    call.metaKey,
-    call.notifyChannel,
-    call.firstId,
-    call.commit ? '1' : '0',
-    call.liveTtlMs,
-    call.trimTo ?? '',
-    Date.now(),
-    ...call.events,
+/**
+ * Queues one Lua call with the appends of up to {@link MAX_STREAMS_PER_CALL} streams on a pipeline
+ * of a connection that {@link defineAppendScript} taught. Its reply, per stream in order, is the
+ * number of events added or the error that stopped that stream (see {@link appendFailure}).
+ */
+export function queueAppends(pipeline: ChainableCommander, calls: readonly AppendCall[], now: number): void {
+  const keys: string[] = [];
+  const args: Array<string | number> = [now];
+  for (const call of calls) {
+    keys.push(call.eventsKey, call.metaKey, call.notifyChannel);
+    args.push(
+      call.firstId,
+      call.commit ? '1' : '0',
+      call.liveTtlMs,
+      call.trimTo ?? '',
+      call.events.length,
+      ...call.events,
+    );
+  }
+  (pipeline as WithAppend)[COMMAND](keys.length, ...keys, ...args);
+}
+
+/** The error of one stream in a call's reply, or undefined when its appends were stored. */
+export function appendFailure(reply: unknown, index: number): Error | undefined {
+  const result = Array.isArray(reply) ? reply[index] : undefined;
+  if (typeof result === 'number') return undefined;
+  return new Error(
+    typeof result === 'string' ? result : 'the append script answered no result for the stream',
   );
 }

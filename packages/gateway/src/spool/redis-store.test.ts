@@ -1,5 +1,8 @@
 import { type RedisServer, startRedisServer } from '@spool/testkit';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_STREAMS_PER_CALL } from './redis-append-script.js';
+import { RedisKeys } from './redis-keys.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
 
@@ -150,6 +153,42 @@ describe('redis spool store across instances and write-behind', () => {
       expect(await reading).toBe(events(1, 40));
     } finally {
       await small.close();
+    }
+  });
+
+  it('stores a flush of more streams than one Lua call carries, each under its own ids', async () => {
+    const streams = Array.from({ length: 2 * MAX_STREAMS_PER_CALL + 5 }, () => meta());
+    for (const stream of streams) {
+      await a.create(stream);
+      await a.commit(stream.id);
+    }
+    await Promise.all(
+      streams.map((stream, index) => a.append(stream.id, 1, [event(index), event(index + 1)])),
+    );
+    await Promise.all(streams.map((stream) => a.finish(stream.id, 'done')));
+    const replayed = await Promise.all(streams.map((stream) => collect(b.read(stream.id, 0))));
+    expect(replayed).toEqual(streams.map((_, index) => event(index) + event(index + 1)));
+  });
+
+  it('stores the other streams of a flush when one stream cannot be appended to', async () => {
+    const raw = new Redis(redis.url);
+    try {
+      const good = meta();
+      const bad = meta();
+      for (const stream of [good, bad]) {
+        await a.create(stream);
+        await a.commit(stream.id);
+      }
+      // The bad stream already holds a later id, so Redis refuses the XADD of its event 1.
+      await raw.xadd(new RedisKeys(keyPrefix).events(bad.id), '0-100', 'd', 'x');
+      // Both in one turn: one flush, one Lua call.
+      const appending = [a.append(good.id, 1, [event(1)]), a.append(bad.id, 1, [event(1)])];
+      await Promise.all(appending);
+      await expect(a.finish(bad.id, 'done')).rejects.toBeInstanceOf(StoreUnavailableError);
+      await a.finish(good.id, 'done');
+      expect(await collect(b.read(good.id, 0))).toBe(event(1));
+    } finally {
+      raw.disconnect();
     }
   });
 

@@ -1,6 +1,12 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { defineAppendScript, queueAppend } from './redis-append-script.js';
+import {
+  type AppendCall,
+  appendFailure,
+  defineAppendScript,
+  MAX_STREAMS_PER_CALL,
+  queueAppends,
+} from './redis-append-script.js';
 import { runRedis, unavailable } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisLocalWriter } from './redis-local-writer.js';
@@ -259,18 +265,22 @@ export class RedisStore implements SpoolStore {
 
   /**
    * Writes the queued appends of every stream in one pipeline (one connection keeps their order),
-   * one Lua call per stream (see `redis-append-script.ts`).
+   * one Lua call per group of streams (see `redis-append-script.ts`).
    */
   #flush(): void {
     this.#flushScheduled = false;
     const pipeline = this.#redis.pipeline();
-    const batches: Array<{ writer: RedisLocalWriter; lastId: number }> = [];
+    const now = Date.now();
+    // One Lua call per group of streams; `groups[i]` are the writers of call i, in its order.
+    const groups: Array<Array<{ writer: RedisLocalWriter; lastId: number }>> = [];
+    let calls: AppendCall[] = [];
+    let group: Array<{ writer: RedisLocalWriter; lastId: number }> = [];
     for (const writer of this.#dirty) {
       const streamId = writer.streamId;
       const { events, trimTo, commit } = writer.takeQueued();
       const first = events[0];
       if (!first && !commit) continue;
-      queueAppend(pipeline, {
+      calls.push({
         eventsKey: this.#keys.events(streamId),
         metaKey: this.#keys.meta(streamId),
         notifyChannel: this.#keys.notifyChannel(streamId),
@@ -280,19 +290,32 @@ export class RedisStore implements SpoolStore {
         trimTo,
         events: events.map(([, bytes]) => bytes),
       });
-      batches.push({ writer, lastId: events.at(-1)?.[0] ?? writer.ackedId });
+      group.push({ writer, lastId: events.at(-1)?.[0] ?? writer.ackedId });
+      if (calls.length === MAX_STREAMS_PER_CALL) {
+        queueAppends(pipeline, calls, now);
+        groups.push(group);
+        calls = [];
+        group = [];
+      }
     }
     this.#dirty.clear();
-    if (batches.length === 0) return;
+    if (calls.length > 0) {
+      queueAppends(pipeline, calls, now);
+      groups.push(group);
+    }
+    if (groups.length === 0) return;
     const failAll = (error: unknown) => {
-      for (const { writer } of batches) writer.fail(unavailable(error));
+      for (const each of groups) for (const { writer } of each) writer.fail(unavailable(error));
     };
     pipeline.exec().then((results) => {
       if (!results) return failAll(new Error('the pipeline was discarded'));
-      batches.forEach(({ writer, lastId }, index) => {
-        const error = results[index]?.[0];
-        if (error) writer.fail(unavailable(error));
-        else writer.acknowledge(lastId);
+      groups.forEach((each, call) => {
+        const [callError, reply] = results[call] ?? [new Error('the pipeline answered no result')];
+        each.forEach(({ writer, lastId }, index) => {
+          const error = callError ?? appendFailure(reply, index);
+          if (error) writer.fail(unavailable(error));
+          else writer.acknowledge(lastId);
+        });
       });
     }, failAll);
   }
