@@ -86,6 +86,21 @@ const PLAN = values.quick
     };
 const GAP_LIMIT_MS = 100;
 const MAX_FAILED_SHARE = 0.01;
+/**
+ * A level is held only if this share of its streams was actually open (see `openStreams`): past
+ * what the load generator or the target can take, workers wait to connect or to be read, fewer
+ * streams run than asked, and their gaps describe a lighter load than the level's.
+ */
+const MIN_OPEN_SHARE = 0.9;
+
+/**
+ * The streams open on average over a step's measuring window, by Little's law: the rate measured
+ * streams started at, times how long one took.
+ */
+function openStreams(result, durationMs) {
+  if (result.requests === 0 || !Number.isFinite(result.total.mean)) return 0;
+  return (result.requests / durationMs) * result.total.mean;
+}
 const STREAM_TIMEOUT_MS = 10_000;
 
 installExitHandlers();
@@ -216,17 +231,23 @@ async function capacityAll(loadgen, entries, failures) {
       timeoutMs: STREAM_TIMEOUT_MS,
     });
     const failedShare = result.failed / Math.max(1, result.requests);
-    const ok = result.gap.p99 <= GAP_LIMIT_MS && failedShare <= MAX_FAILED_SHARE && result.requests > 0;
+    const open = openStreams(result, PLAN.capacityStep.durationMs);
+    const ok =
+      result.gap.p99 <= GAP_LIMIT_MS &&
+      failedShare <= MAX_FAILED_SHARE &&
+      result.requests > 0 &&
+      open >= MIN_OPEN_SHARE * streams;
     state.steps.push({
       streams,
       ok,
+      open,
       gapP99: result.gap.p99,
       ttftP99: result.ttft.p99,
       requests: result.requests,
       failed: result.failed,
     });
     log(
-      `  capacity ${state.entry.name} ${streams}: gap p99 ${result.gap.p99.toFixed(1)} ms, failed ${result.failed}/${result.requests}`,
+      `  capacity ${state.entry.name} ${streams}: gap p99 ${result.gap.p99.toFixed(1)} ms, failed ${result.failed}/${result.requests}, ${Math.round(open)} open`,
     );
     if (ok) state.held = streams;
     else state.failedAt = streams;
@@ -421,7 +442,13 @@ async function main() {
     mode: values.quick ? 'quick' : 'full',
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, openFileLimit: hardFileLimit() },
     versions: versions(),
-    plan: { ...PLAN, gapLimitMs: GAP_LIMIT_MS, maxFailedShare: MAX_FAILED_SHARE, tokensPerSecond: 30 },
+    plan: {
+      ...PLAN,
+      gapLimitMs: GAP_LIMIT_MS,
+      maxFailedShare: MAX_FAILED_SHARE,
+      minOpenShare: MIN_OPEN_SHARE,
+      tokensPerSecond: 30,
+    },
     targets,
   };
   mkdirSync(values.out, { recursive: true });
