@@ -7,13 +7,14 @@
  * Targets (each in front of the same standalone sim, one at a time): the sim directly; nginx as a
  * plain SSE reverse proxy (skipped with a note when not installed); Portkey's open-source gateway on
  * Node 22; a bare Node relay (node:http + undici, no spool: the floor for a Node relay on the
- * libraries Spool uses) and the same relay on raw `node:net` sockets (the floor for any Node process);
+ * libraries Spool uses) and the same relay on raw `node:net` sockets (the floor for a relay on Node's sockets);
  * Spool with the memory spool; Spool with the Redis spool (its own redis-server).
  *
  * Scenarios:
  *  1. one stream at a time (`sim-fast`): time to first token p50/p99, added over direct;
  *  2. 100 and 1,000 concurrent streams at 30 tokens/s, closed loop: added TTFT and inter-token p99;
- *  3. capacity: concurrent streams stepped up until inter-token p99 passes 100 ms (or >1% fail),
+ *  3. capacity: concurrent streams stepped up until inter-token p99 passes 100 ms (or >1% fail, or
+ *     fewer than 90% of the streams asked for are open, by Little's law),
  *     every target probed in turn at each level (all started, only the probed one loaded), and RSS
  *     per open idle stream (the sim stalls each stream after two events; one target at a time);
  *  4. resume (Spool only): time to the first replayed event.
@@ -121,7 +122,7 @@ function targetCatalog(sim) {
     // so that what Spool's features cost is told apart from what Node itself costs on this machine.
     { name: 'bare-relay', label: 'bare Node relay', start: () => startBareRelay(sim) },
     // Not a product either: the same relay on node:net alone (lib/socket-relay.mjs), no HTTP library
-    // on either side: a target below it is out of reach of any Node process on this machine.
+    // on either side: a target it misses is out of reach of a relay on Node's sockets on this machine.
     { name: 'socket-relay', label: 'Node relay on raw sockets', start: () => startSocketRelay(sim) },
     { name: 'spool-memory', label: 'Spool (memory)', start: () => startSpool(sim, { store: 'memory' }) },
     { name: 'spool-redis', label: 'Spool (Redis)', start: () => startSpool(sim, { store: 'redis' }) },
@@ -206,7 +207,8 @@ function rotate(items, offset) {
 /**
  * Scenario 3a, for every target together: each is started once and warmed, then the concurrency is
  * stepped up one level at a time, every target still holding probed in turn at that level (the
- * order rotated per level), until its inter-token p99 passes the limit or streams fail; then
+ * order rotated per level), until its inter-token p99 passes the limit, streams fail, or fewer than
+ * `MIN_OPEN_SHARE` of its streams are open; then
  * `capacityRefine` bisecting probes between the last level it held and the first it failed, also in
  * turn, so that a target is not rounded down to the ladder's rung below (500 for anything from 500
  * to 749). Probing level by level rather than target by target puts a target's probe seconds, not a
