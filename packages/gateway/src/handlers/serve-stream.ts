@@ -228,7 +228,7 @@ class ServedStream {
     this.#reader = context.store.read(streamId, afterId);
   }
 
-  /** Stops reading (the `next()` under way resolves done); the response then ends. */
+  /** Stops reading (a pull that waits gets a done result); the response then ends. */
   abort(): void {
     this.#aborted = true;
     this.#reader.return?.().catch(() => {});
@@ -258,8 +258,7 @@ class ServedStream {
   /** A bug in serving: the connection is cut (the client can resume), the generation goes on. */
   #broken(error: unknown): void {
     this.#context.log.error({ err: error, streamId: this.#streamId }, 'serving a stream failed');
-    this.#aborted = true;
-    this.#reader.return?.().catch(() => {});
+    this.abort();
     this.#release();
     this.#response.destroy();
   }

@@ -172,9 +172,7 @@ class SseHandler
     const phase = this.#phase;
     this.#close();
     if (phase === 'head' || phase === 'other') {
-      const reject = this.#rejectHead;
-      this.#resolveHead = this.#rejectHead = undefined;
-      reject?.(this.#mapError(error));
+      this.#failHead(error);
     } else if (phase === 'events') {
       this.#error = error;
       this.#wake();
@@ -209,8 +207,8 @@ class SseHandler
    * body just after the `[DONE]` the relay stopped at.
    */
   return(): Promise<IteratorResult<UpstreamEvent>> {
-    this.#pending = [];
-    this.#head = 0;
+    // Also resumes a socket paused for a consumer that fell behind: the rest is drained.
+    this.#emptied();
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.(ITERATION_DONE);
@@ -219,7 +217,6 @@ class SseHandler
       this.#ended = true;
       this.#drainTimer = setTimeout(() => this.#controller?.abort(DRAIN_TIMED_OUT), DRAIN_TIMEOUT_MS);
       this.#drainTimer.unref();
-      if (this.#controller?.paused) this.#controller.resume();
     }
     return Promise.resolve(ITERATION_DONE);
   }
@@ -270,6 +267,12 @@ class SseHandler
     resolve?.(response);
   }
 
+  #failHead(error: unknown): void {
+    const reject = this.#rejectHead;
+    this.#resolveHead = this.#rejectHead = undefined;
+    reject?.(this.#mapError(error));
+  }
+
   /** The response is over (ended or failed): nothing more to abort or drain. */
   #close(): void {
     this.#phase = 'done';
@@ -284,9 +287,7 @@ class SseHandler
     else {
       // Still queued for a connection: the caller hears of the abort now, and undici's later
       // `onRequestStart` aborts the request before it is sent.
-      const reject = this.#rejectHead;
-      this.#resolveHead = this.#rejectHead = undefined;
-      reject?.(this.#mapError(reason));
+      this.#failHead(reason);
     }
   };
 }

@@ -7,6 +7,14 @@ import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
 
 let counter = 0;
+/** A new stream, created and committed on `store` (the upstream accepted). */
+async function started(store: RedisStore): Promise<StreamMeta> {
+  const stream = meta();
+  await store.create(stream);
+  await store.commit(stream.id);
+  return stream;
+}
+
 function meta(): StreamMeta {
   counter++;
   return {
@@ -55,9 +63,7 @@ describe('redis spool store across instances and write-behind', () => {
 
   it('writes what is queued before it closes', async () => {
     const closing = await connect();
-    const stream = meta();
-    await closing.create(stream);
-    await closing.commit(stream.id);
+    const stream = await started(closing);
     await closing.append(stream.id, 1, [event(1), event(2)]);
     await closing.close();
     const reader = b.read(stream.id, 0);
@@ -66,9 +72,7 @@ describe('redis spool store across instances and write-behind', () => {
   });
 
   it('tails on another instance, exactly, a stream this one generates, from mid-stream to its end', async () => {
-    const stream = meta();
-    await a.create(stream);
-    await a.commit(stream.id);
+    const stream = await started(a);
     for (let id = 1; id <= 10; id++) await a.append(stream.id, id, [event(id)]);
     await nextTurn();
     const remote = collect(b.read(stream.id, 4));
@@ -81,9 +85,7 @@ describe('redis spool store across instances and write-behind', () => {
   });
 
   it('stops a reader on another instance when it is returned while it waits for a write', async () => {
-    const stream = meta();
-    await a.create(stream);
-    await a.commit(stream.id);
+    const stream = await started(a);
     await a.append(stream.id, 1, [event(1)]);
     await nextTurn();
     const reader = b.read(stream.id, 0);
@@ -95,25 +97,19 @@ describe('redis spool store across instances and write-behind', () => {
   });
 
   it('shares the last event id of a stream finished on one instance, written behind or through, with every other', async () => {
-    const behind = meta();
-    await a.create(behind);
-    await a.commit(behind.id);
+    const behind = await started(a);
     await a.append(behind.id, 1, [event(1), event(2), event(3)]);
     await a.finish(behind.id, 'done');
     expect(await b.getMeta(behind.id)).toMatchObject({ state: 'done', lastId: 3 });
     // b does not generate this one: its appends and its finish go straight to Redis.
-    const through = meta();
-    await a.create(through);
-    await a.commit(through.id);
+    const through = await started(a);
     await b.append(through.id, 1, [event(1), event(2)]);
     await b.finish(through.id, 'cancelled');
     expect(await a.getMeta(through.id)).toMatchObject({ state: 'cancelled', lastId: 2 });
   });
 
   it('gives a local reader an event as it is recorded, not a Redis round trip later', async () => {
-    const stream = meta();
-    await a.create(stream);
-    await a.commit(stream.id);
+    const stream = await started(a);
     const iterator = a.read(stream.id, 0)[Symbol.asyncIterator]();
     const first = iterator.next();
     await a.append(stream.id, 1, [event(1)]);
@@ -126,14 +122,10 @@ describe('redis spool store across instances and write-behind', () => {
   });
 
   it('writes a commit behind, yet never after the end of a stream that finished at once', async () => {
-    const stream = meta();
-    await a.create(stream);
-    await a.commit(stream.id);
+    const stream = await started(a);
     await a.finish(stream.id, 'error');
     expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error' });
-    const committed = meta();
-    await a.create(committed);
-    await a.commit(committed.id);
+    const committed = await started(a);
     await nextTurn();
     // Same connection as the write behind, so ordered after it.
     expect(await a.getMeta(committed.id)).toMatchObject({ state: 'streaming' });
@@ -142,9 +134,7 @@ describe('redis spool store across instances and write-behind', () => {
   it('replays from Redis what is older than the in-memory window, then tails from memory', async () => {
     const small = await connect({ recentBytes: 60 });
     try {
-      const stream = meta();
-      await small.create(stream);
-      await small.commit(stream.id);
+      const stream = await started(small);
       for (let id = 1; id <= 30; id++) await small.append(stream.id, id, [event(id)]);
       await nextTurn();
       const reading = collect(small.read(stream.id, 0));
@@ -157,11 +147,8 @@ describe('redis spool store across instances and write-behind', () => {
   });
 
   it('stores a flush of more streams than one Lua call carries, each under its own ids', async () => {
-    const streams = Array.from({ length: 2 * MAX_STREAMS_PER_CALL + 5 }, () => meta());
-    for (const stream of streams) {
-      await a.create(stream);
-      await a.commit(stream.id);
-    }
+    const streams: StreamMeta[] = [];
+    for (let count = 0; count < 2 * MAX_STREAMS_PER_CALL + 5; count++) streams.push(await started(a));
     await Promise.all(
       streams.map((stream, index) => a.append(stream.id, 1, [event(index), event(index + 1)])),
     );
@@ -173,12 +160,8 @@ describe('redis spool store across instances and write-behind', () => {
   it('stores the other streams of a flush when one stream cannot be appended to', async () => {
     const raw = new Redis(redis.url);
     try {
-      const good = meta();
-      const bad = meta();
-      for (const stream of [good, bad]) {
-        await a.create(stream);
-        await a.commit(stream.id);
-      }
+      const good = await started(a);
+      const bad = await started(a);
       // The bad stream already holds a later id, so Redis refuses the XADD of its event 1.
       await raw.xadd(new RedisKeys(keyPrefix).events(bad.id), '0-100', 'd', 'x');
       // Both in one turn: one flush, one Lua call.
@@ -193,9 +176,7 @@ describe('redis spool store across instances and write-behind', () => {
   });
 
   it('refuses, rather than skips, events missing from the middle of a stream', async () => {
-    const stream = meta();
-    await a.create(stream);
-    await a.commit(stream.id);
+    const stream = await started(a);
     await a.append(stream.id, 1, [event(1)]);
     await nextTurn();
     // b does not generate the stream, so its append goes straight to Redis, leaving a hole at 2.
@@ -213,9 +194,7 @@ describe('redis spool store across instances and write-behind', () => {
       commandTimeoutMs: 500,
     });
     try {
-      const stream = meta();
-      await store.create(stream);
-      await store.commit(stream.id);
+      const stream = await started(store);
       await store.append(stream.id, 1, [event(1)]);
       const iterator = store.read(stream.id, 0)[Symbol.asyncIterator]();
       expect((await iterator.next()).value).toBe(event(1));
@@ -252,9 +231,7 @@ describe('redis spool store across instances and write-behind', () => {
   it('answers evicted to a reader on another instance whose resume point fell past the byte cap', async () => {
     const capped = await connect({ maxStreamBytes: 100 });
     try {
-      const stream = meta();
-      await capped.create(stream);
-      await capped.commit(stream.id);
+      const stream = await started(capped);
       for (let id = 1; id <= 20; id++) await capped.append(stream.id, id, [event(id)]);
       await nextTurn();
       await expect(collect(b.read(stream.id, 0))).rejects.toBeInstanceOf(SpoolReadError);

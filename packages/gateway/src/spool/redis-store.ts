@@ -269,49 +269,50 @@ export class RedisStore implements SpoolStore {
    */
   #flush(): void {
     this.#flushScheduled = false;
-    const pipeline = this.#redis.pipeline();
-    const now = Date.now();
-    // One Lua call per group of streams; `groups[i]` are the writers of call i, in its order.
-    const groups: Array<Array<{ writer: RedisLocalWriter; lastId: number }>> = [];
-    let calls: AppendCall[] = [];
-    let group: Array<{ writer: RedisLocalWriter; lastId: number }> = [];
+    const queued: Array<{ writer: RedisLocalWriter; lastId: number; call: AppendCall }> = [];
     for (const writer of this.#dirty) {
       const streamId = writer.streamId;
       const { events, trimTo, commit } = writer.takeQueued();
       const first = events[0];
       if (!first && !commit) continue;
-      calls.push({
-        eventsKey: this.#keys.events(streamId),
-        metaKey: this.#keys.meta(streamId),
-        notifyChannel: this.#keys.notifyChannel(streamId),
-        firstId: first?.[0] ?? writer.lastId + 1,
-        commit,
-        liveTtlMs: this.#liveTtlMs,
-        trimTo,
-        events: events.map(([, bytes]) => bytes),
+      queued.push({
+        writer,
+        lastId: events.at(-1)?.[0] ?? writer.ackedId,
+        call: {
+          eventsKey: this.#keys.events(streamId),
+          metaKey: this.#keys.meta(streamId),
+          notifyChannel: this.#keys.notifyChannel(streamId),
+          firstId: first?.[0] ?? writer.lastId + 1,
+          commit,
+          liveTtlMs: this.#liveTtlMs,
+          trimTo,
+          events: events.map(([, bytes]) => bytes),
+        },
       });
-      group.push({ writer, lastId: events.at(-1)?.[0] ?? writer.ackedId });
-      if (calls.length === MAX_STREAMS_PER_CALL) {
-        queueAppends(pipeline, calls, now);
-        groups.push(group);
-        calls = [];
-        group = [];
-      }
     }
     this.#dirty.clear();
-    if (calls.length > 0) {
-      queueAppends(pipeline, calls, now);
+    if (queued.length === 0) return;
+    // One Lua call per group of streams; `groups[i]` are the streams of call i, in its order.
+    const pipeline = this.#redis.pipeline();
+    const now = Date.now();
+    const groups: Array<typeof queued> = [];
+    for (let start = 0; start < queued.length; start += MAX_STREAMS_PER_CALL) {
+      const group = queued.slice(start, start + MAX_STREAMS_PER_CALL);
+      queueAppends(
+        pipeline,
+        group.map(({ call }) => call),
+        now,
+      );
       groups.push(group);
     }
-    if (groups.length === 0) return;
     const failAll = (error: unknown) => {
-      for (const each of groups) for (const { writer } of each) writer.fail(unavailable(error));
+      for (const { writer } of queued) writer.fail(unavailable(error));
     };
     pipeline.exec().then((results) => {
       if (!results) return failAll(new Error('the pipeline was discarded'));
-      groups.forEach((each, call) => {
+      groups.forEach((group, call) => {
         const [callError, reply] = results[call] ?? [new Error('the pipeline answered no result')];
-        each.forEach(({ writer, lastId }, index) => {
+        group.forEach(({ writer, lastId }, index) => {
           const error = callError ?? appendFailure(reply, index);
           if (error) writer.fail(unavailable(error));
           else writer.acknowledge(lastId);
