@@ -126,12 +126,16 @@ async function runCurlBlock(block: FoundBlock): Promise<void> {
 
 /** `spool …` lines: each run with `--help` appended, so every command and flag it shows is accepted. */
 async function runCliBlock(block: FoundBlock): Promise<void> {
-  for (const { command } of shellCommands(block.code)) {
-    const words = shellWords(command).map((word) => word.replace(/^\[|\]$/g, ''));
-    expect(words[0], `${title(block)}: a CLI block runs spool only`).toBe('spool');
-    const result = await run(process.execPath, [SPOOL_BIN, ...words.slice(1), '--help'], { timeout: 10_000 });
-    expect(result.stdout, `${command} --help`).toContain('Usage: spool');
-  }
+  await Promise.all(
+    shellCommands(block.code).map(async ({ command }) => {
+      const words = shellWords(command).map((word) => word.replace(/^\[|\]$/g, ''));
+      expect(words[0], `${title(block)}: a CLI block runs spool only`).toBe('spool');
+      const result = await run(process.execPath, [SPOOL_BIN, ...words.slice(1), '--help'], {
+        timeout: 15_000,
+      });
+      expect(result.stdout, `${command} --help`).toContain('Usage: spool');
+    }),
+  );
 }
 
 /** `npm …` lines: the scripts exist, the installed packages are this repository's public ones. */
@@ -176,6 +180,12 @@ async function runTypeScriptBlock(block: FoundBlock, index: number): Promise<voi
   // A failing example exits non-zero (execFile rejects with its stderr); a working one prints its answer.
   const result = await run(process.execPath, [file], { timeout: 30_000, cwd: workDir });
   expect(result.stdout.length).toBeGreaterThan(0);
+  // `console.log(…); // 200 false 1`: the comment is what that line prints (unless it says "e.g.").
+  const printed = result.stdout.split('\n').map((line) => line.trim());
+  for (const [, claimed] of block.code.matchAll(/^\s*console\.log\(.*\);\s*\/\/\s*(.+)$/gm)) {
+    if (claimed?.startsWith('e.g.')) continue;
+    expect(printed, `${title(block)} should print "${claimed}"`).toContain(claimed?.trim());
+  }
 }
 
 function typeCheck(files: Map<string, FoundBlock>): string[] {
