@@ -10,11 +10,12 @@ import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 
 /**
- * Every Debian package the tests need: the one list. Add a package here and `npm test` installs it.
+ * Every Debian package the tests need (chromium: the browser tests; curl: the README's curl examples;
+ * redis-server: the Redis suites): the one list. Add a package here and `npm test` installs it.
  * A package counts as present when dpkg has it installed, or when a command of its name is on PATH
  * (a chromium or redis-server installed some other way).
  */
-export const SYSTEM_PACKAGES = ['chromium', 'redis-server'];
+export const SYSTEM_PACKAGES = ['chromium', 'curl', 'redis-server'];
 
 /**
  * What to do about the missing packages.
