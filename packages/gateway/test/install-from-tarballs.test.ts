@@ -71,9 +71,15 @@ beforeAll(async () => {
     }),
   );
   await writeFile(join(project, 'package-lock.json'), JSON.stringify(lock));
-  await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
-    cwd: project,
-    env: npmEnvironment(),
+  const install = (mode: '--offline' | '--prefer-offline') =>
+    run('npm', ['install', mode, '--no-audit', '--no-fund', '--ignore-scripts'], {
+      cwd: project,
+      env: npmEnvironment(),
+    });
+  // `npm ci` left every registry tarball in npm's cache; a cache cleaned since then needs the registry.
+  await install('--offline').catch((error: { stderr?: string }) => {
+    if (!error.stderr?.includes('ENOTCACHED')) throw error;
+    return install('--prefer-offline');
   });
 }, 120_000);
 

@@ -22,6 +22,7 @@ import { type CodeBlock, codeBlocks, shellCommands, shellWords } from './readme-
 // - `ts` blocks are compiled with esbuild and run with Node; `ts` and `tsx` blocks are type-checked
 //   together with the repository's compiler settings (a `tsx` block is a component: checked only).
 // - `yaml` blocks are configurations and must pass the gateway's schema.
+// - `python` blocks run with Debian's /usr/bin/python3.
 // Any other block fails the test: a README example nothing checks is one that can go stale.
 
 const run = promisify(execFile);
@@ -188,6 +189,16 @@ async function runTypeScriptBlock(block: FoundBlock, index: number): Promise<voi
   }
 }
 
+/** Debian's python3 (with its packages: scripts/system-deps.mjs) rather than whatever `python3` is first on PATH. */
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+async function runPythonBlock(block: FoundBlock, index: number): Promise<void> {
+  const file = join(scratch, `block-${index}.py`);
+  await writeFile(file, block.code.replaceAll(README_ADDRESS, baseURL));
+  const result = await run(PYTHON, [file], { timeout: 30_000, cwd: workDir });
+  expect(result.stdout.length).toBeGreaterThan(0);
+}
+
 function typeCheck(files: Map<string, FoundBlock>): string[] {
   const program = ts.createProgram([...files.keys()], {
     target: ts.ScriptTarget.ES2022,
@@ -221,6 +232,8 @@ describe('every README code block runs', () => {
     test(`${title(block)} works as shown`, async () => {
       switch (block.language) {
         case 'sh':
+        case 'bash':
+        case 'shell':
           if (/^curl /m.test(block.code)) return runCurlBlock(block);
           if (/^spool /m.test(block.code)) return runCliBlock(block);
           if (/^npm /m.test(block.code)) return checkNpmBlock(block);
@@ -229,6 +242,9 @@ describe('every README code block runs', () => {
           return runTypeScriptBlock(block, index);
         case 'tsx':
           return; // type-checked below
+        case 'python':
+        case 'py':
+          return runPythonBlock(block, index);
         case 'yaml':
           parseConfig(parseYaml(block.code), title(block));
           return;
