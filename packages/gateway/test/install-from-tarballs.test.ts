@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type NodeProcess, spawnNodeProcess } from '@spool/testkit';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { simText } from '../src/index.js';
 import { type Lockfile, offlineLockfile, type PackedWorkspace } from './offline-lockfile.js';
@@ -124,5 +125,52 @@ describe('the packed packages, installed into a project outside the workspace', 
     await writeFile(join(project, 'stream.mjs'), program);
     const streamed = await run(process.execPath, ['stream.mjs', baseURL], { cwd: project });
     expect(JSON.parse(streamed.stdout)).toEqual({ text: simText({ model: 'sim', messages }) });
+  }, 60_000);
+
+  test('every package imports in Node and type-checks from its published declarations', async () => {
+    const names = PUBLIC_PACKAGES.map((workspace) => workspace.name);
+    const program = `for (const name of ${JSON.stringify(names)}) console.log(name, Object.keys(await import(name)).length > 0);`;
+    await writeFile(join(project, 'imports.mjs'), program);
+    const imported = await run(process.execPath, ['imports.mjs'], { cwd: project });
+    expect(imported.stdout.trim().split('\n')).toEqual(names.map((name) => `${name} true`));
+
+    const usage = join(project, 'usage.ts');
+    await writeFile(
+      usage,
+      `import { createClient } from '@spool/client';
+import { startGateway, parseConfig } from '@spool/gateway';
+import { STREAM_ID_HEADER } from '@spool/protocol';
+import { useChat } from '@spool/react';
+import { createFaultProxy } from '@spool/testkit';
+const text: Promise<string> = createClient({ baseURL: 'http://x/v1' }).chat.stream({ model: 'm', messages: [] }).text();
+// Each line below is an error only if the package's declarations were found (an unresolved one is \`any\`).
+// @ts-expect-error baseURL is required
+createClient({});
+// @ts-expect-error a configuration is required
+void startGateway();
+// @ts-expect-error a header name is a string
+const header: number = STREAM_ID_HEADER;
+// @ts-expect-error useChat takes options
+useChat(1);
+// @ts-expect-error the target is required
+void createFaultProxy({});
+export { text, parseConfig, header };
+`,
+    );
+    const checked = ts.createProgram([usage], {
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      target: ts.ScriptTarget.ES2022,
+      strict: true,
+      noEmit: true,
+      // The packages' declarations are what is checked, through the uses above; their dependencies' are not.
+      skipLibCheck: true,
+      types: [],
+      typeRoots: [join(REPOSITORY, 'node_modules/@types')],
+    });
+    const diagnostics = ts
+      .getPreEmitDiagnostics(checked)
+      .map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+    expect(diagnostics).toEqual([]);
   }, 60_000);
 });
