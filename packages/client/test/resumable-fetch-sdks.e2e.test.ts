@@ -173,6 +173,31 @@ describe(`resumableFetch under the official SDKs, cut at random byte offsets (se
     }, 60_000);
   }
 
+  it('resumes with resumableFetch() at its defaults under each SDK (one cut, the gateway’s 1 s retry)', async () => {
+    const streamsBefore = sim.stats.streams;
+    const outcomes = await Promise.all(
+      Object.entries(SDKS).map(async ([name, run]) => {
+        const proxy = await createFaultProxy({
+          target: { host: '127.0.0.1', port: gateway.port },
+          plan: (connectionIndex) => (connectionIndex === 0 ? [cutAfterBytes(900)] : []),
+        });
+        try {
+          const prompt = `${name} with defaults`;
+          const text = await run(`${proxy.url}/v1`, resumableFetch(), prompt);
+          return {
+            name,
+            exact: text === simText({ model: 'sim', messages: [{ role: 'user', content: prompt }] }),
+            cuts: proxy.stats.cuts,
+          };
+        } finally {
+          await proxy.close();
+        }
+      }),
+    );
+    expect(outcomes).toEqual(Object.keys(SDKS).map((name) => ({ name, exact: true, cuts: 1 })));
+    expect(sim.stats.streams - streamsBefore).toBe(Object.keys(SDKS).length);
+  }, 20_000);
+
   it('made at least 200 cuts across the three SDKs', () => {
     const total = Object.values(cutsBySdk).reduce((sum, cuts) => sum + cuts, 0);
     expect(Object.keys(cutsBySdk)).toHaveLength(Object.keys(SDKS).length);
