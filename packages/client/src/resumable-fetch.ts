@@ -75,7 +75,7 @@ export function resumableFetch(options: ResumableFetchOptions = {}): ResumableFe
     const release = await settings.scheduler?.acquire(signal);
     let holdsSlot = release !== undefined;
     try {
-      const { response, abort } = await sendWithRepost(settings, backoff, request.url, {
+      const { response, abort, unlink } = await sendWithRepost(settings, backoff, request.url, {
         ...init,
         method: 'POST',
         headers,
@@ -98,6 +98,7 @@ export function resumableFetch(options: ResumableFetchOptions = {}): ResumableFe
         maxEventLength: settings.maxEventLength,
         onReconnect: settings.onReconnect,
         onEnd: (error) => {
+          unlink();
           release?.();
           settings.onStreamEnd?.(body.stats(), error);
         },
@@ -177,7 +178,7 @@ async function sendWithRepost(
   backoff: ReconnectBackoff,
   url: string,
   init: RequestInit & { headers: Headers; body: string },
-): Promise<{ response: Response; abort: AbortController }> {
+): Promise<{ response: Response; abort: AbortController; unlink: () => void }> {
   const signal = init.signal ?? undefined;
   const planned: PlannedRequest = {
     kind: 'initial',
@@ -197,8 +198,9 @@ async function sendWithRepost(
         ? setTimeout(() => abort.abort(new IdleTimeoutError(settings.idleTimeoutMs)), settings.idleTimeoutMs)
         : undefined;
     try {
-      // The SDK's signal stays linked: it aborts a response passed through untouched.
-      return { response: await settings.fetch(url, { ...init, signal: abort.signal }), abort };
+      // The SDK's signal stays linked (it aborts a response passed through untouched) until `unlink`.
+      const response = await settings.fetch(url, { ...init, signal: abort.signal });
+      return { response, abort, unlink: () => signal?.removeEventListener('abort', onAbort) };
     } catch (raw) {
       signal?.removeEventListener('abort', onAbort);
       if (signal?.aborted) throw raw;

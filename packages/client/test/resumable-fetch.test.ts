@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { encodeEvent } from '@spool/protocol';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ReconnectInfo, resumableFetch } from '../src/index.js';
+import { createScheduler, type ReconnectInfo, resumableFetch } from '../src/index.js';
 
 /** What one connection to the scripted server does. */
 type Step =
@@ -202,6 +202,21 @@ describe('resumableFetch', () => {
     const fetch = resumableFetch({ retry: RETRY });
     const response = await fetch(gateway.url, post(true));
     await expect(response.text()).rejects.toMatchObject({ code: 'stream_expired', status: 410 });
+  });
+
+  it('holds a scheduler slot from the request until the body ends', async () => {
+    const gateway = await scriptedGateway([{ kind: 'stall', afterBytes: body(0).indexOf('id: 3') }]);
+    const scheduler = createScheduler({ maxConcurrent: 1 });
+    const fetch = resumableFetch({ scheduler, retry: RETRY });
+    const controller = new AbortController();
+    const first = await fetch(gateway.url, post(true, { signal: controller.signal }));
+    const second = fetch(gateway.url, post(true));
+    await expect.poll(() => scheduler.waiting).toBe(1);
+    expect(gateway.seen.filter((request) => request.method === 'POST')).toHaveLength(1);
+    controller.abort();
+    await first.text().catch(() => undefined);
+    expect(parse(await (await second).text())).toEqual(EVENTS);
+    expect(scheduler.active).toBe(0);
   });
 
   it('ends the body on abort without a reconnect, and sends DELETE only with cancelOnAbort', async () => {
