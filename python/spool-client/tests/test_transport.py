@@ -164,3 +164,92 @@ def test_a_resume_answered_404_or_410_fails_with_its_code(status: int) -> None:
             with pytest.raises(httpx.TransportError) as raised:
                 response.read()
     assert getattr(raised.value, "code") == ("stream_not_found" if status == 404 else "stream_expired")
+
+
+class BreakingStream(httpx.SyncByteStream):
+    """A body that sends ``parts`` and then fails with ``error`` (what a stalled or cut socket raises)."""
+
+    def __init__(self, parts: List[bytes], error: Exception) -> None:
+        self._parts = parts
+        self._error = error
+        self.closed = False
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        yield from self._parts
+        raise self._error
+
+    def close(self) -> None:
+        self.closed = True
+
+
+SSE = {"content-type": "text/event-stream", "x-stream-id": "s1"}
+EVENTS = [
+    b"id: 1\nevent: message_start\ndata: {}\n\n",
+    b'id: 2\nevent: content_block_delta\ndata: {"a":\ndata: 1}\n\n',
+    b"id: 3\nevent: message_stop\ndata: {}\n\n",
+]
+
+
+def test_a_read_timeout_mid_event_resumes_after_the_last_whole_event() -> None:
+    seen: List[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            parts = [b"retry: 1000\n\n" + EVENTS[0], EVENTS[1][:20]]
+            stream = BreakingStream(parts, httpx.ReadTimeout("no byte for 45 s"))
+            return httpx.Response(200, headers=SSE, stream=stream)
+        return httpx.Response(200, headers=SSE, content=b"retry: 1000\n\n" + b"".join(EVENTS[1:]))
+
+    reconnects: List[ReconnectInfo] = []
+    transport = ResumingTransport(httpx.MockTransport(gateway), retry=FAST, on_reconnect=reconnects.append)
+    with httpx.Client(transport=transport) as client:
+        with client.stream("POST", "http://gateway.test/v1/messages", json=request_body("x")) as response:
+            body = response.read()
+    # The resume restates `retry:`; the reader gets it once.
+    assert body == b"retry: 1000\n\n" + b"".join(EVENTS)
+    assert [(info.attempt, info.last_event_id, type(info.reason)) for info in reconnects] == [(1, "1", httpx.ReadTimeout)]
+    assert seen[1].method == "GET" and seen[1].url.path == "/v1/streams/s1"
+    assert seen[1].headers["last-event-id"] == "1"
+    assert "idempotency-key" in seen[0].headers and "idempotency-key" not in seen[1].headers
+    stats = transport.stats()
+    assert stats is not None and (stats.reconnects, stats.events, stats.last_event_id) == (1, 3, "3")
+    assert stats.bytes_spliced == len(b"".join(EVENTS[1:]))
+
+
+@pytest.mark.parametrize("cancel_on_abort", [False, True])
+def test_closing_mid_stream_sends_delete_only_with_cancel_on_abort(cancel_on_abort: bool) -> None:
+    methods: List[str] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        methods.append(request.method)
+        if request.method == "POST":
+            return httpx.Response(200, headers=SSE, stream=BreakingStream([EVENTS[0]], httpx.ReadError("cut")))
+        return httpx.Response(204)
+
+    transport = ResumingTransport(httpx.MockTransport(gateway), retry=FAST, cancel_on_abort=cancel_on_abort)
+    with httpx.Client(transport=transport) as client:
+        with client.stream("POST", "http://gateway.test/v1/messages", json=request_body("x")) as response:
+            assert next(response.iter_bytes()) == EVENTS[0]
+    assert methods == (["POST", "DELETE"] if cancel_on_abort else ["POST"])
+
+
+def test_async_transport_resumes_after_a_cut_mid_event() -> None:
+    class AsyncBreakingStream(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            yield EVENTS[0] + EVENTS[1][:10]
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    async def gateway(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(200, headers=SSE, stream=AsyncBreakingStream())
+        assert request.headers["last-event-id"] == "1"
+        return httpx.Response(200, headers=SSE, content=b"".join(EVENTS[1:]))
+
+    async def run() -> bytes:
+        transport = AsyncResumingTransport(httpx.MockTransport(gateway), retry=FAST)
+        async with httpx.AsyncClient(transport=transport) as client:
+            async with client.stream("POST", "http://gateway.test/v1/messages", json=request_body("x")) as response:
+                return await response.aread()
+
+    assert asyncio.run(run()) == b"".join(EVENTS)
