@@ -2,18 +2,20 @@ import { HttpError, type SpoolClientError } from './errors.js';
 import { type LifecycleSource, waitForReconnect } from './lifecycle.js';
 import { type NormalizedRetryOptions, retryDelayMs } from './retry-policy.js';
 
-/** What {@link ReconnectBackoff.wait} tells its caller before it waits. */
+/** The retry {@link ReconnectBackoff.next} decided on. */
 export interface BackoffStep {
   /** 1 for the first retry of an outage. */
   attempt: number;
   /** The wait the retry policy chose. */
   delayMs: number;
+  /** Time this outage has lasted so far, offline time excluded. */
+  elapsedMs: number;
 }
 
 /**
  * One outage's retry budget over the retry policy (`retryDelayMs`, `maxAttempts`, `maxElapsedMs`) and
- * the lifecycle's offline pause: the bookkeeping `connectEventStream` keeps inline, for I/O shells that
- * reconnect at another layer (resumableFetch).
+ * the lifecycle's offline pause: the bookkeeping every reconnecting shell shares (`connectEventStream`,
+ * `resumableFetch`).
  */
 export class ReconnectBackoff {
   #options: NormalizedRetryOptions;
@@ -41,26 +43,25 @@ export class ReconnectBackoff {
   }
 
   /**
-   * Waits before the next attempt after `error` (`Retry-After` honoured, raised to the server's `retry:`),
-   * longer while offline. Rejects with `error` when the outage is out of attempts or time, and with the
-   * signal's reason when it aborts.
-   * @returns the step taken.
+   * Counts a failure and picks the wait before the next attempt (`Retry-After` honoured, raised to the
+   * server's `retry:`); `undefined` when the outage is out of attempts or time.
    */
-  async wait(
-    error: SpoolClientError,
-    signal: AbortSignal,
-    serverRetryMs: number | undefined,
-    onStep?: (step: BackoffStep) => void,
-  ): Promise<BackoffStep> {
+  next(error: SpoolClientError, serverRetryMs: number | undefined): BackoffStep | undefined {
     this.#attempt += 1;
-    if (this.#attempt > this.#options.maxAttempts) throw error;
+    if (this.#attempt > this.#options.maxAttempts) return undefined;
     this.#outageStartedAt ??= Date.now();
     const elapsedMs = Date.now() - this.#outageStartedAt - this.#offlineMs;
     const retryAfterMs = error instanceof HttpError ? error.retryAfterMs : undefined;
     const delayMs = retryDelayMs(this.#attempt, this.#options, { retryAfterMs, serverRetryMs }, this.#random);
-    if (elapsedMs + delayMs > this.#options.maxElapsedMs) throw error;
-    const step = { attempt: this.#attempt, delayMs };
-    onStep?.(step);
+    if (elapsedMs + delayMs > this.#options.maxElapsedMs) return undefined;
+    return { attempt: this.#attempt, delayMs, elapsedMs };
+  }
+
+  /**
+   * Waits `delayMs`, longer while offline (an `online` or `visible` event ends it early), and leaves the
+   * offline time out of the outage's elapsed time. Rejects with the signal's reason when it aborts.
+   */
+  async wait(delayMs: number, signal: AbortSignal): Promise<void> {
     await waitForReconnect({
       delayMs,
       signal,
@@ -70,6 +71,5 @@ export class ReconnectBackoff {
         this.#offlineMs += offlineMs;
       },
     });
-    return step;
   }
 }

@@ -174,20 +174,16 @@ export class ResumableBody {
   async #reconnect(cause: SpoolClientError): Promise<Connection | undefined> {
     let error = cause;
     for (;;) {
-      const step = await this.#context.backoff.wait(
-        error,
-        this.#stop.signal,
-        this.#splicer.retryMs,
-        (next) => {
-          this.#context.onReconnect?.({
-            streamId: this.#context.streamId,
-            attempt: next.attempt,
-            delayMs: next.delayMs,
-            reason: error,
-            lastEventId: this.#splicer.lastEventId,
-          });
-        },
-      );
+      const step = this.#context.backoff.next(error, this.#splicer.retryMs);
+      if (step === undefined) throw error;
+      this.#context.onReconnect?.({
+        streamId: this.#context.streamId,
+        attempt: step.attempt,
+        delayMs: step.delayMs,
+        reason: error,
+        lastEventId: this.#splicer.lastEventId,
+      });
+      await this.#context.backoff.wait(step.delayMs, this.#stop.signal);
       this.#delayMs += step.delayMs;
       this.#recorder.reconnecting();
       const planned = this.#planned();

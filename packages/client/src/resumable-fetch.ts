@@ -206,13 +206,17 @@ async function sendWithRepost(
       if (signal?.aborted) throw raw;
       const error = toClientError(raw, abort.signal, planned);
       if (!error.retryable) throw raw;
-      try {
-        await backoff.wait(error, signal ?? new AbortController().signal, undefined, (step) =>
-          settings.onReconnect?.({ streamId: undefined, ...step, reason: error, lastEventId: undefined }),
-        );
-      } catch (stop) {
-        throw stop === error ? raw : stop;
-      }
+      const step = backoff.next(error, undefined);
+      if (step === undefined) throw raw;
+      const { attempt, delayMs } = step;
+      settings.onReconnect?.({
+        streamId: undefined,
+        attempt,
+        delayMs,
+        reason: error,
+        lastEventId: undefined,
+      });
+      await backoff.wait(delayMs, signal ?? new AbortController().signal);
       planned.kind = 'repost';
     } finally {
       clearTimeout(idleTimer);
