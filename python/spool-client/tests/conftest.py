@@ -3,9 +3,12 @@ on free ports, started from the repository's build, plus a TCP proxy that cuts r
 
 from __future__ import annotations
 
+import ctypes
 import json
+import signal
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence
@@ -24,10 +27,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if pytest is killed before its fixtures tear down (a test timeout)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def start(args: Sequence[str]) -> subprocess.Popen:
     """Starts ``node spool.js <args>`` and waits for its "listening" line."""
     process = subprocess.Popen(
-        ["node", str(SPOOL), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ["node", str(SPOOL), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     lines: List[str] = []
     ready = threading.Event()
