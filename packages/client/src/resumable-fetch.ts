@@ -67,7 +67,8 @@ export function resumableFetch(options: ResumableFetchOptions = {}): ResumableFe
 
   const resumable = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const request = await describeStreamingRequest(input, init);
-    if (request === undefined || !settings.match(new URL(request.url))) return settings.fetch(input, init);
+    if (request === undefined || !settings.match(absoluteUrl(request.url)))
+      return settings.fetch(input, init);
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
     if (!headers.has(IDEMPOTENCY_KEY_HEADER)) headers.set(IDEMPOTENCY_KEY_HEADER, newIdempotencyKey());
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
@@ -129,13 +130,18 @@ export function resumableFetch(options: ResumableFetchOptions = {}): ResumableFe
  * no known resume endpoint.
  */
 export function defaultStreamUrl(requestUrl: string, streamId: string): string | undefined {
-  const url = new URL(requestUrl);
+  const url = absoluteUrl(requestUrl);
   const surface = /\/(chat\/completions|responses|messages)\/?$/.exec(url.pathname);
   if (surface === null) return undefined;
   url.pathname = `${url.pathname.slice(0, surface.index)}/streams/${encodeURIComponent(streamId)}`;
   url.search = '';
   url.hash = '';
   return url.href;
+}
+
+/** `url` resolved against the page's address, so a relative one (`/v1/chat/completions`) works in browsers. */
+function absoluteUrl(url: string): URL {
+  return new URL(url, (globalThis as { location?: { href?: string } }).location?.href);
 }
 
 /** A streaming POST as the wrapper sees it. */
