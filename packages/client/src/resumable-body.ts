@@ -150,6 +150,8 @@ export class ResumableBody {
         );
       }
     };
+    // Stopped while this connection was being opened: its listener below would never fire.
+    this.#stop.signal.throwIfAborted();
     const onStop = () => connection.abort.abort(this.#stop.signal.reason);
     this.#stop.signal.addEventListener('abort', onStop, { once: true });
     this.#splicer.beginConnection();
