@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import AsyncIterator, Callable, Iterator, Optional
+from typing import AsyncIterator, Callable, Generic, Iterator, Optional, TypeVar
 
 import httpx
 
@@ -21,18 +21,27 @@ def _premature_end(session: Session) -> httpx.RemoteProtocolError:
     return httpx.RemoteProtocolError(f"The stream {session.stats.stream_id} ended before its last event.")
 
 
-class _Base:
+Wrapped = TypeVar("Wrapped", httpx.BaseTransport, httpx.AsyncBaseTransport)
+
+
+class _Base(Generic[Wrapped]):
     def __init__(
         self,
+        transport: Optional[Wrapped] = None,
         *,
-        retry: Optional[RetryOptions],
-        idle_timeout: float,
-        cancel_on_abort: bool,
-        match: Optional[Callable[[httpx.URL], bool]],
-        resume_url: Optional[ResumeUrl],
-        max_event_length: int,
-        on_reconnect: Optional[Callable[[ReconnectInfo], None]],
+        retry: Optional[RetryOptions] = None,
+        idle_timeout: float = 45.0,
+        cancel_on_abort: bool = False,
+        match: Optional[Callable[[httpx.URL], bool]] = None,
+        resume_url: Optional[ResumeUrl] = None,
+        max_event_length: int = DEFAULT_MAX_EVENT_LENGTH,
+        on_reconnect: Optional[Callable[[ReconnectInfo], None]] = None,
     ) -> None:
+        """Wraps ``transport`` (default: httpx's own). ``retry``: reconnect tuning (@spool/client's
+        defaults); ``idle_timeout``: seconds without a byte before a connection is replaced;
+        ``cancel_on_abort``: ``DELETE`` the stream when the response is closed early; ``match``: which
+        URLs to resume (default all); ``resume_url``: where a stream resumes (default ``…/streams/{id}``);
+        ``max_event_length``: one event's bound in bytes; ``on_reconnect``: called before each wait."""
         self._settings = Settings(
             retry=retry,
             idle_timeout=idle_timeout,
@@ -42,7 +51,11 @@ class _Base:
             max_event_length=max_event_length,
             on_reconnect=on_reconnect,
         )
+        self._transport: Wrapped = transport if transport is not None else self._default_transport()
         self._latest: Optional[Session] = None
+
+    def _default_transport(self) -> Wrapped:
+        raise NotImplementedError
 
     @property
     def last_stream_id(self) -> Optional[str]:
@@ -59,7 +72,7 @@ class _Base:
         return None if self._latest is None else self._latest.stats
 
 
-class ResumingTransport(_Base, httpx.BaseTransport):
+class ResumingTransport(_Base[httpx.BaseTransport], httpx.BaseTransport):
     """An httpx transport that makes Spool streams survive drops, for any code on httpx (the ``openai``
     and ``anthropic`` SDKs included). A streaming POST (JSON body with ``"stream": true``) gets an
     ``Idempotency-Key``; when the gateway answers with ``X-Stream-Id``, the response body reconnects on
@@ -72,28 +85,8 @@ class ResumingTransport(_Base, httpx.BaseTransport):
                         http_client=httpx.Client(transport=ResumingTransport()))
     """
 
-    def __init__(
-        self,
-        transport: Optional[httpx.BaseTransport] = None,
-        *,
-        retry: Optional[RetryOptions] = None,
-        idle_timeout: float = 45.0,
-        cancel_on_abort: bool = False,
-        match: Optional[Callable[[httpx.URL], bool]] = None,
-        resume_url: Optional[ResumeUrl] = None,
-        max_event_length: int = DEFAULT_MAX_EVENT_LENGTH,
-        on_reconnect: Optional[Callable[[ReconnectInfo], None]] = None,
-    ) -> None:
-        super().__init__(
-            retry=retry,
-            idle_timeout=idle_timeout,
-            cancel_on_abort=cancel_on_abort,
-            match=match,
-            resume_url=resume_url,
-            max_event_length=max_event_length,
-            on_reconnect=on_reconnect,
-        )
-        self._transport = transport or httpx.HTTPTransport()
+    def _default_transport(self) -> httpx.BaseTransport:
+        return httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not self._settings.prepare(request):
@@ -192,31 +185,11 @@ class _SyncSplicedStream(httpx.SyncByteStream):
                 pass  # Best effort: the gateway's grace period ends an orphaned generation anyway.
 
 
-class AsyncResumingTransport(_Base, httpx.AsyncBaseTransport):
+class AsyncResumingTransport(_Base[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The asyncio/trio twin of :class:`ResumingTransport`, for ``httpx.AsyncClient`` (``AsyncOpenAI``)."""
 
-    def __init__(
-        self,
-        transport: Optional[httpx.AsyncBaseTransport] = None,
-        *,
-        retry: Optional[RetryOptions] = None,
-        idle_timeout: float = 45.0,
-        cancel_on_abort: bool = False,
-        match: Optional[Callable[[httpx.URL], bool]] = None,
-        resume_url: Optional[ResumeUrl] = None,
-        max_event_length: int = DEFAULT_MAX_EVENT_LENGTH,
-        on_reconnect: Optional[Callable[[ReconnectInfo], None]] = None,
-    ) -> None:
-        super().__init__(
-            retry=retry,
-            idle_timeout=idle_timeout,
-            cancel_on_abort=cancel_on_abort,
-            match=match,
-            resume_url=resume_url,
-            max_event_length=max_event_length,
-            on_reconnect=on_reconnect,
-        )
-        self._transport = transport or httpx.AsyncHTTPTransport()
+    def _default_transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not self._settings.prepare(request):
