@@ -11,11 +11,19 @@ import { pathToFileURL } from 'node:url';
 
 /**
  * Every Debian package the tests need (chromium: the browser tests; curl: the README's curl examples;
- * redis-server: the Redis suites): the one list. Add a package here and `npm test` installs it.
+ * python3-httpx, python3-pytest: the Python client's suite; redis-server: the Redis suites; tmux: the
+ * terminal test of `spool chat`): the one list. Add a package here and `npm test` installs it.
  * A package counts as present when dpkg has it installed, or when a command of its name is on PATH
  * (a chromium or redis-server installed some other way).
  */
-export const SYSTEM_PACKAGES = ['chromium', 'curl', 'redis-server'];
+export const SYSTEM_PACKAGES = [
+  'chromium',
+  'curl',
+  'python3-httpx',
+  'python3-pytest',
+  'redis-server',
+  'tmux',
+];
 
 /**
  * What to do about the missing packages.
