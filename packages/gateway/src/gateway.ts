@@ -112,9 +112,57 @@ export async function startGateway(
   config: GatewayConfig,
   options: StartGatewayOptions = {},
 ): Promise<Gateway> {
+  // What start-up has opened so far, closed (newest first) when a later step fails: a fatal
+  // start-up error must not leave Redis or PostgreSQL connections holding the process open.
+  const opened: Array<() => unknown> = [];
+  try {
+    const context = await createContext(config, options, opened);
+    const server = createServer(
+      { headersTimeout: config.server.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 },
+      (request, response) => {
+        void handle(context, request, response);
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.server.port, config.server.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${address.port}`,
+      port: address.port,
+      server,
+      context,
+      close: () => {
+        closing ??= shutdown(context, server);
+        return closing;
+      },
+    };
+  } catch (error) {
+    for (const close of opened.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => {});
+    throw error;
+  }
+}
+
+/** Opens what the gateway's handlers share, recording in `opened` how to close each part. */
+async function createContext(
+  config: GatewayConfig,
+  options: StartGatewayOptions,
+  opened: Array<() => unknown>,
+): Promise<GatewayContext> {
   const log = options.logger ?? pino({ level: config.server.logLevel, base: { service: 'spool-gateway' } });
   const providers = createProviders(config, options.env ?? process.env);
+  opened.push(() => Promise.all([...providers.values()].map((provider) => provider.close())));
   const store = await createStore(config, log);
+  opened.push(() => store.close());
   const limiter = await createRateLimiter(
     config.limits.store === 'redis'
       ? {
@@ -126,8 +174,14 @@ export async function startGateway(
         }
       : { store: 'memory', failMode: config.limits.failMode, log },
   );
+  opened.push(() => limiter.close());
   const ledger = await createUsageLedger(usageLedgerOptions(config));
+  opened.push(() => ledger.close());
+  const cache = createCache(config);
+  opened.push(() => cache?.close());
   const metrics = options.metrics ?? new GatewayMetrics();
+  const heartbeats = new HeartbeatScheduler(config.server.heartbeatIntervalMs);
+  opened.push(() => heartbeats.close());
   const context: GatewayContext = {
     config,
     router: new ModelRouter(config.models, providers),
@@ -150,42 +204,17 @@ export async function startGateway(
       },
       log,
     ),
-    heartbeats: new HeartbeatScheduler(config.server.heartbeatIntervalMs),
+    heartbeats,
     log,
     metrics,
     limiter,
     ledger,
-    cache: createCache(config),
+    cache,
     readers: new Set(),
     draining: false,
   };
   metrics.activeGenerations = () => context.relay.activeCount;
-  const server = createServer(
-    { headersTimeout: config.server.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 },
-    (request, response) => {
-      void handle(context, request, response);
-    },
-  );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | undefined;
-  return {
-    url: `http://${host}:${address.port}`,
-    port: address.port,
-    server,
-    context,
-    close: () => {
-      closing ??= shutdown(context, server);
-      return closing;
-    },
-  };
+  return context;
 }
 
 async function shutdown(context: GatewayContext, server: Server): Promise<void> {
