@@ -176,6 +176,8 @@ export function isMeaningful(event: UpstreamEvent): boolean {
  */
 export class UpstreamChain {
   readonly #breakers = new Map<string, CircuitBreaker>();
+  /** The last retryable failure of each provider, to say why its breaker is open. */
+  readonly #lastFailures = new Map<string, GatewayError>();
   readonly #options: ResilienceOptions;
   /** The backoff between attempts, normalized once rather than on every request. */
   readonly #retry: ReturnType<typeof normalizeRetryOptions>;
@@ -287,13 +289,7 @@ export class UpstreamChain {
       const name = target.provider.name;
       const breaker = this.breaker(name);
       if (!breaker.tryAcquire()) {
-        lastError ??= GatewayError.of(
-          'upstream_unreachable',
-          `Upstream "${name}" is failing; its circuit breaker is open.`,
-          {
-            retryAfterSeconds: Math.ceil(this.#options.breaker.cooldownMs / 1000),
-          },
-        );
+        lastError ??= this.#breakerOpen(name, breaker);
         continue;
       }
       if (previous !== undefined && lastError) this.#hooks.onFailover?.(previous, name, lastError);
@@ -314,6 +310,7 @@ export class UpstreamChain {
             throw error;
           }
           lastError = error;
+          this.#lastFailures.set(name, error);
           this.#hooks.onFailure?.(name, error);
           if (error.status !== 429) breaker.recordFailure();
           else breaker.releaseProbe();
@@ -329,6 +326,21 @@ export class UpstreamChain {
       }
     }
     throw lastError ?? GatewayError.of('upstream_unreachable', 'No upstream is configured for this model.');
+  }
+
+  /**
+   * The answer while an upstream's breaker is open: why it opened (the last failure's message) and
+   * when it is tried again. No `Retry-After`: the cool-down is the gateway's, not a rate limit the
+   * client should wait out; a client that retries sooner is told the same at once.
+   */
+  #breakerOpen(name: string, breaker: CircuitBreaker): GatewayError {
+    const last = this.#lastFailures.get(name);
+    const seconds = Math.ceil(breaker.msUntilProbe() / 1000);
+    const why = last ? last.message.replace(/\.$/, '') : `Upstream "${name}" is failing`;
+    return GatewayError.of(
+      'upstream_unreachable',
+      `${why}. The gateway stopped sending to it after repeated failures and tries it again in ${seconds} s.`,
+    );
   }
 
   /**

@@ -1,0 +1,69 @@
+import { createClient, HttpError } from '@spool/client';
+import { getFreePort } from '@spool/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Gateway } from '../src/index.js';
+import { postChat, startTestGateway } from './helpers.js';
+
+const request = { model: 'gpt-test', messages: [{ role: 'user' as const, content: 'Hello?' }], stream: true };
+
+let gateway: Gateway | undefined;
+afterEach(async () => {
+  await gateway?.close();
+  gateway = undefined;
+});
+
+/** A gateway whose only upstream is a port nothing listens on; its breaker opens after two failures. */
+async function gatewayToDeadUpstream(): Promise<Gateway> {
+  gateway = await startTestGateway({
+    providers: { dead: { type: 'openai', baseURL: `http://127.0.0.1:${await getFreePort()}/v1` } },
+    models: [{ match: '*', provider: 'dead' }],
+    resilience: {
+      retry: { attempts: 1, initialDelayMs: 1, maxDelayMs: 1 },
+      breaker: { failureThreshold: 2, cooldownMs: 60_000 },
+    },
+  });
+  return gateway;
+}
+
+describe('an unreachable upstream', () => {
+  it('answers 502 upstream_unreachable saying why, and no breaker Retry-After once the breaker opens', async () => {
+    const { url, context } = await gatewayToDeadUpstream();
+    const first = await postChat(url, request);
+    expect(first.status).toBe(502);
+    expect(JSON.parse(first.body).error).toMatchObject({
+      code: 'upstream_unreachable',
+      message: expect.stringMatching(/"dead" is unreachable \(ECONNREFUSED\)/),
+    });
+    expect(context.chain.breaker('dead').state).toBe('open');
+    const second = await postChat(url, request);
+    expect(second.status).toBe(502);
+    const error = JSON.parse(second.body).error;
+    expect(error.code).toBe('upstream_unreachable');
+    // Why (the last failure) and when it is tried again, in the message; no 30 s wait for clients.
+    expect(error.message).toMatch(/unreachable \(ECONNREFUSED\).*tries it again in (59|60) s/);
+    expect(second.headers['retry-after']).toBeUndefined();
+  });
+
+  it('fails a @spool/client stream at once as unreachable instead of waiting out a cool-down', async () => {
+    const { url } = await gatewayToDeadUpstream();
+    const retries: number[] = [];
+    const client = createClient({
+      baseURL: `${url}/v1`,
+      onRetry: ({ delayMs }) => {
+        retries.push(delayMs);
+        return undefined;
+      },
+    });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const started = performance.now();
+      const failure = await client.chat
+        .stream(request)
+        .text()
+        .catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(HttpError);
+      expect(failure).toMatchObject({ code: 'upstream_unreachable', status: 502, retryable: false });
+      expect(performance.now() - started).toBeLessThan(5000);
+    }
+    expect(retries).toEqual([]);
+  });
+});
