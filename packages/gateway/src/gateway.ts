@@ -13,7 +13,9 @@ import type { GatewayConfig } from './config/schema.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
 import { handleChatCompletions } from './handlers/chat-completions.js';
+import { handleEmbeddings } from './handlers/embeddings.js';
 import { handleListModels, handleReady } from './handlers/models.js';
+import { handleRetrieveModel } from './handlers/retrieve-model.js';
 import { DEFAULT_STATIC_DIR, serveStatic } from './handlers/static-files.js';
 import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
 import { handleUsage } from './handlers/usage.js';
@@ -100,12 +102,25 @@ function createCache(config: GatewayConfig): CompletionCache | undefined {
 /** The route label of a path for metrics (ids folded so the label set stays small). */
 function routeLabel(path: string): string {
   if (STREAM_PATH.test(path)) return '/v1/streams/{id}';
-  if (['/v1/chat/completions', '/v1/models', '/v1/usage', '/health', '/ready', '/metrics'].includes(path))
+  if (MODEL_PATH.test(path)) return '/v1/models/{id}';
+  if (
+    [
+      '/v1/chat/completions',
+      '/v1/embeddings',
+      '/v1/models',
+      '/v1/usage',
+      '/health',
+      '/ready',
+      '/metrics',
+    ].includes(path)
+  )
     return path;
   return path.startsWith('/v1/') ? 'unknown' : 'static';
 }
 
 const STREAM_PATH = /^\/v1\/streams\/([^/]+)$/;
+/** A model id may hold a `/` (`meta-llama/Llama-3-8B` on vLLM), sent raw or as `%2F`. */
+const MODEL_PATH = /^\/v1\/models\/(.+)$/;
 
 /** Starts the gateway on `config.server.host:port` (port 0 picks a free one). */
 export async function startGateway(
@@ -235,6 +250,15 @@ async function shutdown(context: GatewayContext, server: Server): Promise<void> 
   await Promise.all([...context.router.providers.values()].map((provider) => provider.close()));
 }
 
+/** A percent-decoded path segment; a malformed escape is the client's error (400), not a 500. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw GatewayError.of('invalid_request', `The path segment "${part}" is not valid percent-encoding.`);
+  }
+}
+
 function allow(methods: string, response: ServerResponse, method: string | undefined, path: string): boolean {
   if (methods.split(', ').includes(method ?? '')) return true;
   response.setHeader('allow', methods);
@@ -303,6 +327,18 @@ async function handle(
       await handleListModels(context, context.auth.authenticate(request), response);
       return;
     }
+    if (path === '/v1/embeddings') {
+      allow('POST', response, request.method, path);
+      await handleEmbeddings(context, context.auth.authenticate(request), request, response, requestId);
+      return;
+    }
+    const modelMatch = MODEL_PATH.exec(path);
+    if (modelMatch) {
+      allow('GET', response, request.method, path);
+      const caller = context.auth.authenticate(request);
+      await handleRetrieveModel(context, caller, response, decodePathPart(modelMatch[1] as string));
+      return;
+    }
     const streamMatch = STREAM_PATH.exec(path);
     if (streamMatch) {
       allow('GET, DELETE', response, request.method, path);
@@ -325,7 +361,7 @@ async function handle(
     }
     throw GatewayError.of(
       'not_found',
-      `Unknown path ${path}. Spool serves /v1/chat/completions, /v1/models and /v1/streams/{id}.`,
+      `Unknown path ${path}. Spool serves /v1/chat/completions, /v1/embeddings, /v1/models, /v1/models/{id} and /v1/streams/{id}.`,
     );
   } catch (error) {
     const gatewayError = asGatewayError(error);

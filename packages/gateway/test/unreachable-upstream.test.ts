@@ -1,8 +1,8 @@
 import { createClient, HttpError } from '@spool/client';
 import { getFreePort } from '@spool/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Gateway } from '../src/index.js';
-import { postChat, startTestGateway } from './helpers.js';
+import { type Gateway, startSimServer } from '../src/index.js';
+import { postChat, rawRequest, startTestGateway } from './helpers.js';
 
 const request = { model: 'gpt-test', messages: [{ role: 'user' as const, content: 'Hello?' }], stream: true };
 
@@ -65,5 +65,33 @@ describe('an unreachable upstream', () => {
       expect(performance.now() - started).toBeLessThan(5000);
     }
     expect(retries).toEqual([]);
+  });
+
+  it('keeps listing its last known models in /v1/models, and /ready names it as down', async () => {
+    const upstream = await startSimServer({ port: 0 });
+    gateway = await startTestGateway({
+      providers: {
+        sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 0 },
+        remote: { type: 'openai', baseURL: upstream.baseURL },
+      },
+      models: [
+        { match: 'local', provider: 'sim' },
+        { match: '*', provider: 'remote' },
+      ],
+    });
+    const ids = async () =>
+      JSON.parse((await rawRequest(`${gateway?.url}/v1/models`)).body).data.map(
+        (model: { id: string }) => model.id,
+      );
+    expect(await ids()).toEqual(['local', 'sim', 'sim-fast', 'sim-slow']);
+    await upstream.close();
+    expect(await ids()).toEqual(['local', 'sim', 'sim-fast', 'sim-slow']);
+    const ready = await rawRequest(`${gateway.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body)).toMatchObject({
+      status: 'not_ready',
+      upstreamsDown: ['remote'],
+      checks: { 'provider:sim': 'ok', 'provider:remote': expect.stringMatching(/"remote"/) },
+    });
   });
 });

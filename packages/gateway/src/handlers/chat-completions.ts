@@ -61,7 +61,7 @@ export function requestedAfterId(request: IncomingMessage, queryValue?: string |
 }
 
 /** Puts the rate-limit headers on an error that will become the response. */
-function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
+export function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
   if (!(error instanceof GatewayError) || Object.keys(headers).length === 0) return error;
   return new GatewayError(error.status, error.body, {
     retryAfterSeconds: error.retryAfterSeconds,

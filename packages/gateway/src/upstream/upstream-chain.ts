@@ -1,6 +1,7 @@
 import { backoffDelayMs, normalizeRetryOptions } from '@spool/client';
 import { type ChatCompletionRequest, errorBody, isErrorBody } from '@spool/protocol';
 import { GatewayError, UpstreamError } from '../errors.js';
+import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { ITERATION_DONE } from '../iteration.js';
 import {
   type BufferedEventSource,
@@ -265,6 +266,33 @@ export class UpstreamChain {
         return {
           ...(await target.provider.complete({ ...body, model: target.upstreamModel }, context)),
           provider: target.provider,
+        };
+      } finally {
+        release();
+      }
+    });
+  }
+
+  /** Runs an embeddings request on the first target that answers. */
+  embeddings(
+    targets: readonly UpstreamTarget[],
+    body: EmbeddingsRequest,
+    context: ProviderCallContext,
+  ): Promise<CompletionResult & { provider: ChatProvider }> {
+    return this.#run(targets, context.signal, async (target) => {
+      const { provider } = target;
+      if (!provider.embeddings) {
+        throw GatewayError.of(
+          'invalid_request',
+          `The model \`${body.model}\` is routed to "${provider.name}", whose API has no embeddings; route it to an OpenAI-compatible provider.`,
+          { param: 'model' },
+        );
+      }
+      const release = await this.#acquire(target, context.signal);
+      try {
+        return {
+          ...(await provider.embeddings({ ...body, model: target.upstreamModel }, context)),
+          provider,
         };
       } finally {
         release();
