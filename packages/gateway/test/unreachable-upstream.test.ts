@@ -33,12 +33,14 @@ describe('an unreachable upstream', () => {
     expect(JSON.parse(first.body).error).toMatchObject({
       code: 'upstream_unreachable',
       message: expect.stringMatching(/"dead" is unreachable \(ECONNREFUSED\)/),
+      // Whose failure it is, so a client can say "the model's server", not "the gateway".
+      provider: 'dead',
     });
     expect(context.chain.breaker('dead').state).toBe('open');
     const second = await postChat(url, request);
     expect(second.status).toBe(502);
     const error = JSON.parse(second.body).error;
-    expect(error.code).toBe('upstream_unreachable');
+    expect(error).toMatchObject({ code: 'upstream_unreachable', provider: 'dead' });
     // Why (the last failure) and when it is tried again, in the message; no 30 s wait for clients.
     expect(error.message).toMatch(/unreachable \(ECONNREFUSED\).*tries it again in (59|60) s/);
     expect(second.headers['retry-after']).toBeUndefined();

@@ -332,6 +332,8 @@ export class UpstreamChain {
             breaker.releaseProbe();
             throw signal.reason ?? error;
           }
+          // Says whose error it is: a client tells "rate limited by the provider" from the gateway's own.
+          if (error instanceof UpstreamError) error.body.error.provider ??= name;
           if (!(error instanceof UpstreamError) || !error.retryable) {
             // The upstream answered (a client error): it is healthy, and another one would say the same.
             breaker.recordSuccess();
@@ -365,10 +367,12 @@ export class UpstreamChain {
     const last = this.#lastFailures.get(name);
     const seconds = Math.ceil(breaker.msUntilProbe() / 1000);
     const why = last ? last.message.replace(/\.$/, '') : `Upstream "${name}" is failing`;
-    return GatewayError.of(
+    const error = GatewayError.of(
       'upstream_unreachable',
       `${why}. The gateway stopped sending to it after repeated failures and tries it again in ${seconds} s.`,
     );
+    error.body.error.provider = name;
+    return error;
   }
 
   /**
