@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Gateway, type SimServer, startSimServer } from '../src/index.js';
@@ -134,6 +135,24 @@ describe('POST /v1/embeddings and GET /v1/models/{id} with the official openai S
       headers: { authorization: `Bearer ${KEY}` },
     });
     expect(malformed.status).toBe(400);
+  });
+
+  it('answers any model id path with 200, 400 or 404, never a 500', async () => {
+    const auth = { authorization: `Bearer ${KEY}` };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 40 }).map(encodeURIComponent),
+          fc.stringMatching(/^[A-Za-z0-9%/._~-]{1,40}$/),
+        ),
+        async (id) => {
+          const response = await rawRequest(`${gateway.url}/v1/models/${id}`, { headers: auth });
+          expect([200, 400, 404]).toContain(response.status);
+          expect(JSON.parse(response.body)).toBeTypeOf('object');
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 
   it('keeps chat completions working beside the new routes', async () => {
