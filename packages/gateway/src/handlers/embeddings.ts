@@ -2,13 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import type { Caller } from '../auth.js';
 import type { GatewayContext } from '../context.js';
-import { GatewayError } from '../errors.js';
 import { readBody } from '../http/read-body.js';
 import { sendJson } from '../http/respond.js';
 import { parseEmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { estimateEmbeddingTokens } from '../limits/estimate-tokens.js';
 import { RequestAccount } from '../relay/request-account.js';
 import { withHeaders } from './chat-completions.js';
+import { routeModel } from './route-model.js';
 
 /**
  * `POST /v1/embeddings`: checked, routed by its model like a chat request, admitted against the
@@ -23,19 +23,7 @@ export async function handleEmbeddings(
   requestId: string,
 ): Promise<void> {
   const body = parseEmbeddingsRequest(await readBody(request, context.config.server.bodyLimitBytes));
-  const route = context.router.resolve(body.model);
-  if (!route) {
-    throw GatewayError.of(
-      'model_not_found',
-      `The model \`${body.model}\` does not exist or you do not have access to it.`,
-      { param: 'model' },
-    );
-  }
-  if (!caller.mayUse(body.model)) {
-    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
-      param: 'model',
-    });
-  }
+  const route = routeModel(context, caller, body.model);
   const tokens = () => estimateEmbeddingTokens(body.input);
   const account = await RequestAccount.admitEstimated(context, caller, requestId, {
     model: body.model,

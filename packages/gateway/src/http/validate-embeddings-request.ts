@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import { parseJsonObject } from './parse-json-object.js';
 
 /** What `POST /v1/embeddings` accepts (OpenAI's `EmbeddingCreateParams`); other fields pass through. */
 export interface EmbeddingsRequest {
@@ -59,18 +60,7 @@ function checkInput(input: unknown): void {
  * have OpenAI's types (each error names the `param`); everything else passes through upstream.
  */
 export function parseEmbeddingsRequest(raw: Buffer): EmbeddingsRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw GatewayError.of(
-      'invalid_json',
-      `We could not parse the JSON body of your request: ${(error as Error).message}`,
-    );
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw invalid('The request body must be a JSON object.', 'body');
-  const record = body as Record<string, unknown>;
+  const record = parseJsonObject(raw);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '')
     throw invalid("'model' must be a non-empty string.", 'model');

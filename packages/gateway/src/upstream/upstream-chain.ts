@@ -260,17 +260,9 @@ export class UpstreamChain {
     body: ChatCompletionRequest,
     context: ProviderCallContext,
   ): Promise<CompletionResult & { provider: ChatProvider }> {
-    return this.#run(targets, context.signal, async (target) => {
-      const release = await this.#acquire(target, context.signal);
-      try {
-        return {
-          ...(await target.provider.complete({ ...body, model: target.upstreamModel }, context)),
-          provider: target.provider,
-        };
-      } finally {
-        release();
-      }
-    });
+    return this.#answer(targets, context.signal, (provider, model) =>
+      provider.complete({ ...body, model }, context),
+    );
   }
 
   /** Runs an embeddings request on the first target that answers. */
@@ -279,8 +271,7 @@ export class UpstreamChain {
     body: EmbeddingsRequest,
     context: ProviderCallContext,
   ): Promise<CompletionResult & { provider: ChatProvider }> {
-    return this.#run(targets, context.signal, async (target) => {
-      const { provider } = target;
+    return this.#answer(targets, context.signal, (provider, model) => {
       if (!provider.embeddings) {
         throw GatewayError.of(
           'invalid_request',
@@ -288,12 +279,20 @@ export class UpstreamChain {
           { param: 'model' },
         );
       }
-      const release = await this.#acquire(target, context.signal);
+      return provider.embeddings({ ...body, model }, context);
+    });
+  }
+
+  /** One JSON answer from the first target that gives one, holding a pooled connection meanwhile. */
+  #answer(
+    targets: readonly UpstreamTarget[],
+    signal: AbortSignal,
+    call: (provider: ChatProvider, upstreamModel: string) => Promise<CompletionResult>,
+  ): Promise<CompletionResult & { provider: ChatProvider }> {
+    return this.#run(targets, signal, async (target) => {
+      const release = await this.#acquire(target, signal);
       try {
-        return {
-          ...(await provider.embeddings({ ...body, model: target.upstreamModel }, context)),
-          provider,
-        };
+        return { ...(await call(target.provider, target.upstreamModel)), provider: target.provider };
       } finally {
         release();
       }
