@@ -82,6 +82,12 @@ describe('POST /v1/embeddings and GET /v1/models/{id} with the official openai S
     expect(remoteSim.stats.embeddings).toBe(before + 1);
     expect(relayed.data[0]?.embedding).toEqual(direct.data[0]?.embedding);
     expect(relayed.usage.prompt_tokens).toBe(3);
+    // The standalone sim is an OpenAI-compatible upstream for both routes too.
+    const direct404 = await fetch(`${remoteSim.baseURL}/models/not-a-sim-model`);
+    expect(direct404.status).toBe(404);
+    expect(await (await fetch(`${remoteSim.baseURL}/models/sim-slow`)).json()).toMatchObject({
+      id: 'sim-slow',
+    });
   });
 
   it('records embeddings usage in the ledger and applies the key’s limits and model list', async () => {
