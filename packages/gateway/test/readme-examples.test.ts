@@ -195,7 +195,12 @@ const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 async function runPythonBlock(block: FoundBlock, index: number): Promise<void> {
   const file = join(scratch, `block-${index}.py`);
   await writeFile(file, block.code.replaceAll(README_ADDRESS, baseURL));
-  const result = await run(PYTHON, [file], { timeout: 30_000, cwd: workDir });
+  // As after `pip install ./python/spool-client`.
+  const result = await run(PYTHON, [file], {
+    timeout: 30_000,
+    cwd: workDir,
+    env: { ...process.env, PYTHONPATH: join(REPOSITORY, 'python/spool-client/src') },
+  });
   expect(result.stdout.length).toBeGreaterThan(0);
 }
 
