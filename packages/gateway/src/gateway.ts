@@ -147,6 +147,8 @@ export async function startGateway(
       {
         disconnectGraceMs: config.spool.disconnectGraceMs,
         onSpooled: (bytes) => metrics.spoolBytes.inc(bytes),
+        maxDurationMs: config.generation.maxDurationMs,
+        maxBytes: config.generation.maxBytes,
       },
       log,
     ),

@@ -127,6 +127,7 @@ export function createProviders(
           connectTimeoutMs: provider.connectTimeoutMs,
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
+          maxEventBytes: config.generation.maxEventBytes,
         }),
       );
     } else {
@@ -143,6 +144,7 @@ export function createProviders(
           connectTimeoutMs: provider.connectTimeoutMs,
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
+          maxEventBytes: config.generation.maxEventBytes,
         }),
       );
     }

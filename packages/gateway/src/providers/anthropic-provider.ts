@@ -30,12 +30,14 @@ export interface AnthropicProviderOptions {
   firstByteTimeoutMs?: number | undefined;
   /** Time allowed between two chunks of a streamed body. @default 120000 */
   idleTimeoutMs?: number | undefined;
+  /** The largest single event of a streamed body (see `generation.maxEventBytes`). @default Infinity */
+  maxEventBytes?: number | undefined;
   /** Clock in milliseconds, for the `created` field of answers. @default Date.now */
   now?: (() => number) | undefined;
 }
 
-type ResolvedOptions = Required<Omit<AnthropicProviderOptions, 'apiKey' | 'headers'>> &
-  Pick<AnthropicProviderOptions, 'apiKey' | 'headers'>;
+type ResolvedOptions = Required<Omit<AnthropicProviderOptions, 'apiKey' | 'headers' | 'maxEventBytes'>> &
+  Pick<AnthropicProviderOptions, 'apiKey' | 'headers' | 'maxEventBytes'>;
 
 function resolveOptions(options: AnthropicProviderOptions): ResolvedOptions {
   return {
@@ -128,6 +130,7 @@ export class AnthropicProvider implements ChatProvider {
         signal,
         headersTimeout: this.#options.firstByteTimeoutMs,
         bodyTimeout: this.#options.idleTimeoutMs,
+        maxEventBytes: this.#options.maxEventBytes,
       },
       (error) => toUpstreamError(error, name, signal),
     );

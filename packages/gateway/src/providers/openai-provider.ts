@@ -2,7 +2,9 @@ import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
+import { normalizeChatEvents } from './normalize-chat-events.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
+import { SseEventTooLargeError } from './sse-parser.js';
 import { requestSse } from './sse-request.js';
 import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
 
@@ -26,6 +28,8 @@ export interface OpenAIProviderOptions {
   firstByteTimeoutMs?: number | undefined;
   /** Time allowed between two chunks of a streamed body. @default 120000 */
   idleTimeoutMs?: number | undefined;
+  /** The largest single event of a streamed body (see `generation.maxEventBytes`). @default Infinity */
+  maxEventBytes?: number | undefined;
 }
 
 /** A chat provider that speaks OpenAI's HTTP API through a pooled keep-alive undici client. */
@@ -98,10 +102,11 @@ export class OpenAIProvider implements ChatProvider {
         signal,
         headersTimeout: this.#options.firstByteTimeoutMs ?? 120_000,
         bodyTimeout: this.#options.idleTimeoutMs ?? 120_000,
+        maxEventBytes: this.#options.maxEventBytes,
       },
       (error) => toUpstreamError(error, name, signal),
     );
-    if (response.kind === 'events') return response.events;
+    if (response.kind === 'events') return normalizeChatEvents(response.events, name);
     throw notAnEventStream(name, response);
   }
 
@@ -159,6 +164,14 @@ export class OpenAIProvider implements ChatProvider {
 export function toUpstreamError(error: unknown, name: string, signal?: AbortSignal): unknown {
   if (signal?.aborted) return signal.reason ?? error;
   if (error instanceof UpstreamError) return error;
+  if (error instanceof SseEventTooLargeError) {
+    // The same request would most likely send the same event again: not retried.
+    return UpstreamError.ofCode(
+      'upstream_event_too_large',
+      `Upstream "${name}" sent an event larger than ${error.maxEventLength} bytes (generation.maxEventBytes); the stream was stopped and the upstream connection closed.`,
+      { cause: error, retryable: false },
+    );
+  }
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
     return UpstreamError.ofCode(
       'upstream_timeout',

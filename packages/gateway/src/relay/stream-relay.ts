@@ -8,7 +8,7 @@ import { SpoolBatch } from './spool-batch.js';
 /** Why a generation was stopped by the gateway rather than by its upstream. */
 export class StopReason extends Error {
   constructor(
-    readonly kind: 'cancelled' | 'shutdown' | 'abandoned',
+    readonly kind: 'cancelled' | 'shutdown' | 'abandoned' | 'limit',
     message: string,
   ) {
     super(message);
@@ -20,6 +20,8 @@ interface LocalGeneration {
   readonly controller: AbortController;
   readers: number;
   graceTimer: NodeJS.Timeout | undefined;
+  /** Stops the generation at `maxDurationMs`. */
+  readonly durationTimer: NodeJS.Timeout;
   readonly finished: Promise<void>;
 }
 
@@ -52,7 +54,15 @@ export interface StreamRelayOptions {
   disconnectGraceMs: number | null;
   /** Told the size of every event stored (for metrics). */
   onSpooled?: (bytes: number) => void;
+  /** Longest a generation may run before it is stopped with `generation_limit_exceeded`. @default 1800000 (30 min) */
+  maxDurationMs?: number | undefined;
+  /** Most bytes a generation may spool before it is stopped with `generation_limit_exceeded`. @default 67108864 (64 MiB) */
+  maxBytes?: number | undefined;
 }
+
+/** The relay's bounds on one generation when the options set none (config/schema.ts documents them). */
+const DEFAULT_MAX_DURATION_MS = 30 * 60 * 1000;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Runs generations into the spool: numbers every upstream event, stores its exact bytes, and
@@ -128,10 +138,22 @@ export class StreamRelay {
     }
     await this.#store.commit(streamId);
     let resolveFinished = () => {};
+    const maxDurationMs = this.#options.maxDurationMs ?? DEFAULT_MAX_DURATION_MS;
+    const durationTimer = setTimeout(() => {
+      this.#stop(
+        streamId,
+        new StopReason(
+          'limit',
+          `The generation ran longer than ${maxDurationMs} ms (generation.maxDurationMs) and was stopped.`,
+        ),
+      );
+    }, maxDurationMs);
+    durationTimer.unref();
     const generation: LocalGeneration = {
       controller,
       readers: 0,
       graceTimer: undefined,
+      durationTimer,
       finished: new Promise<void>((resolve) => {
         resolveFinished = resolve;
       }),
@@ -140,7 +162,8 @@ export class StreamRelay {
     // Only what the generation uses is passed on: `input` (its meta, its `open` closure and what
     // that holds) is not kept for the life of the stream.
     const { stripUsage = false, observer = {} } = input;
-    void this.#pump(streamId, events, controller.signal, stripUsage, observer).finally(() => {
+    void this.#pump(streamId, events, controller, stripUsage, observer).finally(() => {
+      clearTimeout(generation.durationTimer);
       if (generation.graceTimer) clearTimeout(generation.graceTimer);
       this.#local.delete(streamId);
       resolveFinished();
@@ -151,10 +174,12 @@ export class StreamRelay {
   async #pump(
     streamId: string,
     events: AsyncIterable<UpstreamEvent>,
-    signal: AbortSignal,
+    controller: AbortController,
     stripUsage: boolean,
     observer: GenerationObserver,
   ): Promise<void> {
+    const { signal } = controller;
+    const maxBytes = this.#options.maxBytes ?? DEFAULT_MAX_BYTES;
     const batch = new SpoolBatch(this.#store, streamId, stripUsage, observer, this.#options.onSpooled);
     const iterator = events[Symbol.asyncIterator]();
     let pulling = true;
@@ -172,6 +197,16 @@ export class StreamRelay {
         result = undefined;
         const storing = batch.store();
         if (storing !== undefined) await storing;
+        if (!ended && batch.spooledBytes > maxBytes) {
+          // Aborted rather than only thrown: the upstream connection is closed at once, not drained.
+          controller.abort(
+            new StopReason(
+              'limit',
+              `The generation spooled more than ${maxBytes} bytes (generation.maxBytes) and was stopped.`,
+            ),
+          );
+          throw signal.reason;
+        }
       }
       if (!ended) {
         if (signal.aborted) throw signal.reason;
@@ -284,6 +319,8 @@ function describeStop(
     // abandoned stream ended because nobody wants the rest.
     if (reason.kind === 'shutdown')
       return { body: errorBody('shutting_down', reason.message), outcome: 'error' };
+    if (reason.kind === 'limit')
+      return { body: errorBody('generation_limit_exceeded', reason.message), outcome: 'error' };
     return { body: errorBody('stream_cancelled', reason.message), outcome: 'cancelled' };
   }
   if (error instanceof GatewayError) return { body: error.body, outcome: 'error' };
