@@ -30,7 +30,9 @@ export function normalizeChatEvent(
   const type = event.event === 'message' ? undefined : event.event;
   if (type === 'ping') return undefined;
   if (type === 'error') return { data: JSON.stringify(upstreamErrorBody(parseOrText(data))) };
-  if (data === DONE_DATA) return type === undefined ? event : { data };
+  // The event itself when it carries no name: the common case allocates nothing.
+  const unnamed = event.event === undefined ? event : { data };
+  if (data === DONE_DATA) return unnamed;
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);
@@ -41,10 +43,10 @@ export function normalizeChatEvent(
   if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
     const fields = parsed as { error?: unknown; choices?: unknown };
     if (fields.error !== undefined && fields.error !== null) {
-      if (type === undefined && isCompleteErrorBody(parsed)) return event;
+      if (isCompleteErrorBody(parsed)) return unnamed;
       return { data: JSON.stringify(upstreamErrorBody(parsed)) };
     }
-    if (Array.isArray(fields.choices)) return type === undefined ? event : { data };
+    if (Array.isArray(fields.choices)) return unnamed;
   }
   return type === undefined ? protocolError(provider, 'is not a chat completion chunk', data) : undefined;
 }
