@@ -360,7 +360,7 @@ export const configSchema = z
           .positive()
           .default(16 * 1024 * 1024)
           .describe(
-            'Largest single upstream event (e.g. a tool call’s arguments); past it the stream ends with upstream_event_too_large and the upstream connection is closed.',
+            "Largest single upstream event (a big tool call's arguments, an image); past it the stream ends with upstream_event_too_large and the upstream connection is closed.",
           ),
       })
       .strict()
