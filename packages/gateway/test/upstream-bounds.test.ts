@@ -310,7 +310,11 @@ describe('generation limits', () => {
     expect(errorOf(events.at(-1)).message).toContain('generation.maxDurationMs');
     await closed;
     await vi.waitFor(() => expect(records(brief)).toHaveLength(1));
-    expect(records(brief)[0]).toMatchObject({ outcome: 'failed', completionTokens: 1, model: 'endless-silent' });
+    expect(records(brief)[0]).toMatchObject({
+      outcome: 'failed',
+      completionTokens: 1,
+      model: 'endless-silent',
+    });
     expect(brief.context.relay.activeCount).toBe(0);
   });
 

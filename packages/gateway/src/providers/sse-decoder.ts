@@ -40,6 +40,7 @@ export class SseDecoder {
   end(out: UpstreamEvent[]): void {
     if (this.#carry) this.#feedText(this.#carry.toString('utf8'), out);
     this.#carry = undefined;
+    this.#parser.end(out);
   }
 
   #feedText(text: string, out: UpstreamEvent[]): void {

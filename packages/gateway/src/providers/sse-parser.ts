@@ -79,6 +79,15 @@ export class SseParser {
     this.#checkHeld();
   }
 
+  /**
+   * Ends the stream. A line ended by a CR at the very end was held in case an LF followed; with
+   * none coming it is ended now (an event whose blank line is that CR is dispatched).
+   */
+  end(out: UpstreamEvent[]): void {
+    if (this.#partial.endsWith('\r')) this.feed('\n', out);
+    this.#partial = '';
+  }
+
   /** What an event not yet ended holds: its data lines so far and the line not yet ended. */
   #checkHeld(): void {
     if (this.#partial.length + this.#data.length > this.#maxEventLength)
