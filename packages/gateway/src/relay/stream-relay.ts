@@ -20,8 +20,8 @@ interface LocalGeneration {
   readonly controller: AbortController;
   readers: number;
   graceTimer: NodeJS.Timeout | undefined;
-  /** Stops the generation at `maxDurationMs`. */
-  readonly durationTimer: NodeJS.Timeout;
+  /** When `maxDurationMs` runs out (`performance.now()` time). */
+  readonly deadline: number;
   readonly finished: Promise<void>;
 }
 
@@ -74,6 +74,12 @@ export class StreamRelay {
   readonly #store: SpoolStore;
   readonly #options: StreamRelayOptions;
   readonly #log: Logger;
+  /**
+   * One timer for every generation's `maxDurationMs`, armed for the earliest deadline: every
+   * generation gets the same duration, so `#local` (in start order) is in deadline order too. One
+   * number per stream instead of a Timeout per stream (bench/memory counts bytes per open stream).
+   */
+  #durationTimer: NodeJS.Timeout | undefined;
 
   constructor(store: SpoolStore, options: StreamRelayOptions, log: Logger) {
     this.#store = store;
@@ -138,32 +144,21 @@ export class StreamRelay {
     }
     await this.#store.commit(streamId);
     let resolveFinished = () => {};
-    const maxDurationMs = this.#options.maxDurationMs ?? DEFAULT_MAX_DURATION_MS;
-    const durationTimer = setTimeout(() => {
-      this.#stop(
-        streamId,
-        new StopReason(
-          'limit',
-          `The generation ran longer than ${maxDurationMs} ms (generation.maxDurationMs) and was stopped.`,
-        ),
-      );
-    }, maxDurationMs);
-    durationTimer.unref();
     const generation: LocalGeneration = {
       controller,
       readers: 0,
       graceTimer: undefined,
-      durationTimer,
+      deadline: performance.now() + this.#maxDurationMs,
       finished: new Promise<void>((resolve) => {
         resolveFinished = resolve;
       }),
     };
     this.#local.set(streamId, generation);
+    this.#armDurationTimer(generation.deadline);
     // Only what the generation uses is passed on: `input` (its meta, its `open` closure and what
     // that holds) is not kept for the life of the stream.
     const { stripUsage = false, observer = {} } = input;
     void this.#pump(streamId, events, controller, stripUsage, observer).finally(() => {
-      clearTimeout(generation.durationTimer);
       if (generation.graceTimer) clearTimeout(generation.graceTimer);
       this.#local.delete(streamId);
       resolveFinished();
@@ -250,6 +245,38 @@ export class StreamRelay {
         );
     }
   }
+
+  get #maxDurationMs(): number {
+    return this.#options.maxDurationMs ?? DEFAULT_MAX_DURATION_MS;
+  }
+
+  /** Arms the duration timer for `deadline` unless it is armed already (for an earlier one). */
+  #armDurationTimer(deadline: number): void {
+    if (this.#durationTimer !== undefined) return;
+    this.#durationTimer = setTimeout(this.#onDurationTimer, Math.max(0, deadline - performance.now()));
+    this.#durationTimer.unref();
+  }
+
+  /** Stops the generations whose deadline has passed, then arms the timer for the next one. */
+  readonly #onDurationTimer = (): void => {
+    this.#durationTimer = undefined;
+    const now = performance.now();
+    for (const generation of this.#local.values()) {
+      if (generation.deadline > now) {
+        this.#armDurationTimer(generation.deadline);
+        return;
+      }
+      // A generation stopped already is left to finish (it is removed from `#local` when it has).
+      if (!generation.controller.signal.aborted) {
+        generation.controller.abort(
+          new StopReason(
+            'limit',
+            `The generation ran longer than ${this.#maxDurationMs} ms (generation.maxDurationMs) and was stopped.`,
+          ),
+        );
+      }
+    }
+  };
 
   /** Records that a reader of this instance started reading a stream generated here. */
   readerAttached(streamId: string): void {
