@@ -128,6 +128,7 @@ export function createProviders(
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
           maxEventBytes: config.generation.maxEventBytes,
+          maxAnswerBytes: config.generation.maxBytes,
         }),
       );
     } else {
@@ -145,6 +146,7 @@ export function createProviders(
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
           maxEventBytes: config.generation.maxEventBytes,
+          maxAnswerBytes: config.generation.maxBytes,
         }),
       );
     }

@@ -129,11 +129,18 @@ function socketClosed(model: string): Promise<void> {
 async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
   let body = '';
   for await (const piece of request) body += piece;
-  const { model } = JSON.parse(body) as { model: string };
+  const { model, stream } = JSON.parse(body) as { model: string; stream?: boolean };
   void socketClosed(model);
   request.socket.once('close', () => closedSockets.get(model)?.resolve());
   // The gateway resets connections it gives up on.
   request.socket.on('error', () => {});
+  if (stream !== true) {
+    // A non-streamed answer that never ends.
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.write('{"choices":[{"index":0,"message":{"role":"assistant","content":"');
+    flood(response, () => 'y'.repeat(4096));
+    return;
+  }
   response.writeHead(200, { 'content-type': 'text/event-stream' });
   const scenario = SCENARIOS[model];
   if (!scenario) response.end(data(chunk({ content: `unknown scenario ${model}` }, 'stop')) + data('[DONE]'));
@@ -331,5 +338,13 @@ describe('generation limits', () => {
     const [record] = records(small);
     expect(record?.outcome).toBe('failed');
     expect(record?.completionTokens).toBe(textOf(events.slice(0, -1)).split('more ').length - 1);
+  });
+
+  it('answers 502 generation_limit_exceeded to a non-streamed answer past maxBytes and closes the upstream', async () => {
+    const closed = socketClosed('endless-json');
+    const response = await postChat(small.url, { model: 'endless-json', messages });
+    expect(response.status).toBe(502);
+    expect(JSON.parse(response.body).error).toMatchObject({ code: 'generation_limit_exceeded' });
+    await closed;
   });
 });

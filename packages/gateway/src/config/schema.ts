@@ -352,7 +352,7 @@ export const configSchema = z
           .positive()
           .default(64 * 1024 * 1024)
           .describe(
-            'Most bytes a generation may spool; past it the stream ends with a generation_limit_exceeded error event.',
+            'Most bytes a generation may spool (or a non-streamed answer hold); past it the stream ends with a generation_limit_exceeded error event (a non-streamed request answers 502).',
           ),
         maxEventBytes: z
           .number()

@@ -4,6 +4,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
 import { normalizeChatEvents } from './normalize-chat-events.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
+import { readJsonBody } from './read-json-body.js';
 import { SseEventTooLargeError } from './sse-parser.js';
 import { requestSse } from './sse-request.js';
 import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
@@ -30,6 +31,8 @@ export interface OpenAIProviderOptions {
   idleTimeoutMs?: number | undefined;
   /** The largest single event of a streamed body (see `generation.maxEventBytes`). @default Infinity */
   maxEventBytes?: number | undefined;
+  /** The largest non-streamed answer (see `generation.maxBytes`); a model list is bounded by it too. @default Infinity */
+  maxAnswerBytes?: number | undefined;
 }
 
 /** A chat provider that speaks OpenAI's HTTP API through a pooled keep-alive undici client. */
@@ -121,7 +124,13 @@ export class OpenAIProvider implements ChatProvider {
       throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
     }
     try {
-      return { body: await response.body.json() };
+      return {
+        body: await readJsonBody(
+          response.body,
+          this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
+          this.name,
+        ),
+      };
     } catch (error) {
       throw toUpstreamError(error, this.name, context.signal);
     }
@@ -143,7 +152,11 @@ export class OpenAIProvider implements ChatProvider {
     }
     if (response.statusCode !== 200)
       throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
-    const body = (await response.body.json()) as { data?: unknown };
+    const body = (await readJsonBody(
+      response.body,
+      this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
+      this.name,
+    )) as { data?: unknown };
     if (!Array.isArray(body.data)) return [];
     return body.data.filter(
       (entry): entry is ModelInfo =>
