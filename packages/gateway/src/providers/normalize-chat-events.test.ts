@@ -54,6 +54,15 @@ describe('normalizeChatEvent', () => {
     expect(
       parse(normalizeChatEvent({ data: '{"error":{"message":"slow","code":429,"type":"rate"}}' }, 'up')),
     ).toEqual({ message: 'slow', type: 'rate', code: '429', param: null });
+    // An error after other keys is written error-first, so the relay ends the stream on it.
+    const late = normalizeChatEvent(
+      { data: '{"id":"c","error":{"message":"late","type":"t","code":null,"param":null}}' },
+      'up',
+    ) as UpstreamEvent;
+    expect(late.data).toBe('{"error":{"message":"late","type":"t","code":"upstream_error","param":null}}');
+    // A falsy error is no error (as the openai SDK reads it).
+    const chunk = { data: '{"error":null,"choices":[]}' };
+    expect(normalizeChatEvent(chunk, 'up')).toBe(chunk);
   });
 
   it('answers upstream_protocol_error for unnamed data that is not a chunk, quoting it', () => {

@@ -3,6 +3,9 @@ import { UpstreamError } from '../errors.js';
 import { ITERATION_DONE } from '../iteration.js';
 import { type BufferedEventSource, NO_EVENTS, takeBuffered, type UpstreamEvent } from './provider.js';
 
+/** Data whose first key is `error` (the relay's test for an error event, relay/spool-batch.ts). */
+const ERROR_FIRST = /^\s*\{\s*"error"\s*:/;
+
 /** The longest part of an unreadable event quoted in the error that reports it. */
 const QUOTED_CHARS = 200;
 
@@ -42,8 +45,10 @@ export function normalizeChatEvent(
   }
   if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
     const fields = parsed as { error?: unknown; choices?: unknown };
-    if (fields.error !== undefined && fields.error !== null) {
-      if (isCompleteErrorBody(parsed)) return unnamed;
+    // Truthy, as the openai SDK reads it. Relayed as it came only when it is OpenAI's shape and
+    // starts with its `error` key, which is how the relay recognizes the stream's final error event.
+    if (fields.error) {
+      if (isCompleteErrorBody(parsed) && ERROR_FIRST.test(data)) return unnamed;
       return { data: JSON.stringify(upstreamErrorBody(parsed)) };
     }
     if (Array.isArray(fields.choices)) return unnamed;
