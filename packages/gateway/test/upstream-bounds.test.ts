@@ -62,6 +62,11 @@ const SCENARIOS: Record<string, (response: ServerResponse) => void> = {
       return event.slice(offset - 16 * 1024, offset);
     });
   },
+  'stalled-big-event': (response) => {
+    response.write(data(chunk({ role: 'assistant', content: 'Hi' })));
+    // 200 KB of an event that never ends, then silence.
+    response.write(`data: {"choices":[{"index":0,"delta":{"content":"${'s'.repeat(200 * 1024)}`);
+  },
   'endless-event': (response) => {
     response.write(data(chunk({ role: 'assistant', content: 'Hi' })));
     response.write('data: {"choices":[{"index":0,"delta":{"content":"');
@@ -158,9 +163,12 @@ afterAll(() => {
   upstream.close();
 });
 
-function gatewayOn(generation: GatewayConfigInput['generation'] = {}): Promise<Gateway> {
+function gatewayOn(
+  generation: GatewayConfigInput['generation'] = {},
+  upstreamOptions: { idleTimeoutMs?: number } = {},
+): Promise<Gateway> {
   return startTestGateway({
-    providers: { upstream: { type: 'openai', baseURL } },
+    providers: { upstream: { type: 'openai', baseURL, ...upstreamOptions } },
     models: [{ match: '*', provider: 'upstream' }],
     generation,
   });
@@ -219,6 +227,19 @@ describe('upstream events larger than the read window', () => {
     expect(errorOf(events[1])).toMatchObject({ code: 'upstream_event_too_large' });
     expect(errorOf(events[1]).message).toContain('generation.maxEventBytes');
     await closed;
+  });
+
+  it('times out an upstream that stalls inside a large event (the socket is not left paused)', async () => {
+    const impatient = await gatewayOn({}, { idleTimeoutMs: 300 });
+    try {
+      const closed = socketClosed('stalled-big-event');
+      const events = await stream(impatient, 'stalled-big-event');
+      expect(events).toHaveLength(2);
+      expect(errorOf(events[1])).toMatchObject({ code: 'upstream_timeout' });
+      await closed;
+    } finally {
+      await impatient.close();
+    }
   });
 });
 
