@@ -189,6 +189,8 @@ async function createContext(
       {
         disconnectGraceMs: config.spool.disconnectGraceMs,
         onSpooled: (bytes) => metrics.spoolBytes.inc(bytes),
+        maxDurationMs: config.generation.maxDurationMs,
+        maxBytes: config.generation.maxBytes,
       },
       log,
     ),

@@ -136,6 +136,8 @@ export function createProviders(
           connectTimeoutMs: provider.connectTimeoutMs,
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
+          maxEventBytes: config.generation.maxEventBytes,
+          maxAnswerBytes: config.generation.maxBytes,
         }),
       );
     } else {
@@ -152,6 +154,8 @@ export function createProviders(
           connectTimeoutMs: provider.connectTimeoutMs,
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
+          maxEventBytes: config.generation.maxEventBytes,
+          maxAnswerBytes: config.generation.maxBytes,
         }),
       );
     }

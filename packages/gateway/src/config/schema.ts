@@ -336,6 +336,35 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    generation: z
+      .object({
+        maxDurationMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30 * 60 * 1000)
+          .describe(
+            'Longest a generation may run; past it the stream ends with a generation_limit_exceeded error event.',
+          ),
+        maxBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(64 * 1024 * 1024)
+          .describe(
+            'Most bytes a generation may spool (or a non-streamed answer hold); past it the stream ends with a generation_limit_exceeded error event (a non-streamed request answers 502).',
+          ),
+        maxEventBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(16 * 1024 * 1024)
+          .describe(
+            "Largest single upstream event (a big tool call's arguments, an image); past it the stream ends with upstream_event_too_large and the upstream connection is closed.",
+          ),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

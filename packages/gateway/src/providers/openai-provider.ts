@@ -3,7 +3,10 @@ import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
 import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
+import { normalizeChatEvents } from './normalize-chat-events.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
+import { readJsonBody } from './read-json-body.js';
+import { SseEventTooLargeError } from './sse-parser.js';
 import { requestSse } from './sse-request.js';
 import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
 
@@ -27,6 +30,10 @@ export interface OpenAIProviderOptions {
   firstByteTimeoutMs?: number | undefined;
   /** Time allowed between two chunks of a streamed body. @default 120000 */
   idleTimeoutMs?: number | undefined;
+  /** The largest single event of a streamed body (see `generation.maxEventBytes`). @default Infinity */
+  maxEventBytes?: number | undefined;
+  /** The largest non-streamed answer (see `generation.maxBytes`); a model list is bounded by it too. @default Infinity */
+  maxAnswerBytes?: number | undefined;
 }
 
 /** A chat provider that speaks OpenAI's HTTP API through a pooled keep-alive undici client. */
@@ -99,10 +106,11 @@ export class OpenAIProvider implements ChatProvider {
         signal,
         headersTimeout: this.#options.firstByteTimeoutMs ?? 120_000,
         bodyTimeout: this.#options.idleTimeoutMs ?? 120_000,
+        maxEventBytes: this.#options.maxEventBytes,
       },
       (error) => toUpstreamError(error, name, signal),
     );
-    if (response.kind === 'events') return response.events;
+    if (response.kind === 'events') return normalizeChatEvents(response.events, name);
     throw notAnEventStream(name, response);
   }
 
@@ -121,7 +129,13 @@ export class OpenAIProvider implements ChatProvider {
       throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
     }
     try {
-      return { body: await response.body.json() };
+      return {
+        body: await readJsonBody(
+          response.body,
+          this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
+          this.name,
+        ),
+      };
     } catch (error) {
       throw toUpstreamError(error, this.name, context.signal);
     }
@@ -143,7 +157,11 @@ export class OpenAIProvider implements ChatProvider {
     }
     if (response.statusCode !== 200)
       throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
-    const body = (await response.body.json()) as { data?: unknown };
+    const body = (await readJsonBody(
+      response.body,
+      this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
+      this.name,
+    )) as { data?: unknown };
     if (!Array.isArray(body.data)) return [];
     return body.data.filter(
       (entry): entry is ModelInfo =>
@@ -164,6 +182,14 @@ export class OpenAIProvider implements ChatProvider {
 export function toUpstreamError(error: unknown, name: string, signal?: AbortSignal): unknown {
   if (signal?.aborted) return signal.reason ?? error;
   if (error instanceof UpstreamError) return error;
+  if (error instanceof SseEventTooLargeError) {
+    // The same request would most likely send the same event again: not retried.
+    return UpstreamError.ofCode(
+      'upstream_event_too_large',
+      `Upstream "${name}" sent an event larger than ${error.maxEventLength} bytes (generation.maxEventBytes); the stream was stopped and the upstream connection closed.`,
+      { cause: error, retryable: false },
+    );
+  }
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
     return UpstreamError.ofCode(
       'upstream_timeout',
