@@ -178,6 +178,8 @@ export function connectEventStream(
     return finished;
   };
 
+  /** The last response named a new stream in place of the one being read (see `ResumePlanner.onResponse`). */
+  let generationReplaced = false;
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
     const response = await transport({ ...planned, signal });
     touch();
@@ -191,7 +193,7 @@ export function connectEventStream(
       );
     }
     const streamId = response.headers.get(STREAM_ID_HEADER);
-    planner.onResponse(streamId);
+    generationReplaced = planner.onResponse(streamId);
     if (streamId) requireDone = options.requireDone ?? true;
     return response;
   };
@@ -234,7 +236,7 @@ export function connectEventStream(
           unauthorizedRetried = false;
           // Attaching to a known stream (`streamId`) announces `resumed` from its first response.
           if (!opened && planned.kind !== 'resume') emitStatus({ type: 'open', streamId: planner.streamId });
-          else if (planned.kind === 'restart') emitStatus({ type: 'restarted' });
+          else if (planned.kind === 'restart' || generationReplaced) emitStatus({ type: 'restarted' });
           else emitStatus({ type: 'resumed', fromEventId: planned.fromEventId, streamId: planner.streamId });
           opened = true;
           const finished = isNoContent(response) || (await readEvents(response, touch));

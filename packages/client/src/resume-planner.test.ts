@@ -101,4 +101,16 @@ describe('ResumePlanner', () => {
     chatty.accept(undefined);
     expect(chatty.onDrop('fail')).toBe('fail');
   });
+
+  it('takes a response naming another stream after events were delivered as a new generation from id 1', () => {
+    const planner = makePlanner();
+    planner.plan({});
+    expect(planner.onResponse('first')).toBe(false);
+    for (const id of ['1', '2', '3']) planner.accept(id);
+    expect(planner.onResponse('first')).toBe(false);
+    expect(planner.accept('3')).toBe(false);
+    expect(planner.onResponse('second')).toBe(true);
+    expect(planner.streamId).toBe('second');
+    expect(planner.accept('1')).toBe(true);
+  });
 });

@@ -115,6 +115,28 @@ describe('two gateway processes sharing one redis-server', () => {
     expect((await simStats(sim.baseURL)).chatCompletions).toBe(before + 1);
   });
 
+  it('starts one generation per Idempotency-Key when three POSTs of it race across A and B', async () => {
+    const keys = Number(process.env.RACE_KEYS ?? 300);
+    const before = (await simStats(sim.baseURL)).streams;
+    const run = `race-${Date.now()}`;
+    const outcomes = await Promise.all(
+      Array.from({ length: keys }, async (_, key) => {
+        const headers = { 'idempotency-key': `${run}-${key}`, 'x-spool-fault': 'tps=0' };
+        // Two on one instance and one on the other, alternating which instance gets two.
+        const targets = key % 2 === 0 ? [a.url, b.url, a.url] : [b.url, a.url, b.url];
+        const responses = await Promise.all(targets.map((url) => postChat(url, request, headers)));
+        for (const response of responses) {
+          expect(response.status).toBe(200);
+          expectExact(parseSse(response.body));
+        }
+        return new Set(responses.map((response) => response.headers['x-stream-id']));
+      }),
+    );
+    const keysWithSeveralStreams = outcomes.filter((streamIds) => streamIds.size !== 1).length;
+    expect(keysWithSeveralStreams).toBe(0);
+    expect((await simStats(sim.baseURL)).streams - before).toBe(keys);
+  });
+
   it('stops a generation on A when B receives the DELETE', async () => {
     const cut = await requestAndCut(
       `${a.url}/v1/chat/completions`,
