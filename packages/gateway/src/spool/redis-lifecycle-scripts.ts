@@ -70,7 +70,29 @@ redis.call('PUBLISH', KEYS[3], 'end')
 return 1
 `;
 
+/**
+ * Ends a stream its instance generated: the end marker after its last event, the state and last
+ * id, the retention TTLs (its idempotency key's too) and a wake of its readers; nothing when the
+ * stream has already ended (another instance took this one for dead and ended it as lost).
+ *
+ * KEYS: events, meta, notify channel, the idempotency index (or the meta again when none). ARGV:
+ * the last event id, the final state, now (ms), the events' retention (ms), the meta's retention
+ * (ms), and '1' when KEYS[4] is an idempotency index. Returns 1 when it ended the stream, else 0.
+ */
+const FINISH_SCRIPT = `
+local state = redis.call('HGET', KEYS[2], 'state')
+if state ~= 'streaming' and state ~= 'pending' then return 0 end
+redis.call('XADD', KEYS[1], '0-' .. (tonumber(ARGV[1]) + 1), 'end', ARGV[2])
+redis.call('HSET', KEYS[2], 'state', ARGV[2], 'endedAt', ARGV[3], 'lastId', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if ARGV[6] == '1' then redis.call('PEXPIRE', KEYS[4], ARGV[4]) end
+redis.call('PUBLISH', KEYS[3], 'end')
+return 1
+`;
+
 type WithLifecycle = Redis & {
+  spoolFinish(...args: Array<string | number>): Promise<number>;
   spoolClaim(...args: Array<string | number>): Promise<string | null>;
   spoolReadMeta(...args: Array<string | number>): Promise<[string[], number, number]>;
   spoolConcludeLost(...args: Array<string | number>): Promise<number>;
@@ -96,8 +118,8 @@ export interface ConcludeLostCall {
 
 /**
  * The Lua steps of a stream's life that must each be atomic across instances: claiming an
- * idempotency key with its stream, reading metadata with its instance's liveness, and ending a
- * stream whose instance died.
+ * idempotency key with its stream, reading metadata with its instance's liveness, ending a stream
+ * whose instance died, and ending one that finished (unless it was ended as lost meanwhile).
  */
 export class RedisLifecycleScripts {
   readonly #redis: WithLifecycle;
@@ -107,6 +129,7 @@ export class RedisLifecycleScripts {
     redis.defineCommand('spoolClaim', { numberOfKeys: 2, lua: CLAIM_SCRIPT });
     redis.defineCommand('spoolReadMeta', { numberOfKeys: 2, lua: READ_META_SCRIPT });
     redis.defineCommand('spoolConcludeLost', { numberOfKeys: 5, lua: CONCLUDE_LOST_SCRIPT });
+    redis.defineCommand('spoolFinish', { numberOfKeys: 4, lua: FINISH_SCRIPT });
     this.#redis = redis as WithLifecycle;
   }
 
@@ -163,6 +186,32 @@ export class RedisLifecycleScripts {
       call.eventsRetentionMs,
       call.metaRetentionMs,
       call.streamId,
+      call.idempotencyKey === undefined ? '0' : '1',
+    );
+  }
+
+  /** Ends a stream that finished (see {@link FINISH_SCRIPT}): 1 ended, 0 it had already ended. */
+  async finish(call: {
+    eventsKey: string;
+    metaKey: string;
+    notifyChannel: string;
+    idempotencyKey: string | undefined;
+    lastId: number;
+    state: 'done' | 'error' | 'cancelled';
+    now: number;
+    eventsRetentionMs: number;
+    metaRetentionMs: number;
+  }): Promise<number> {
+    return this.#redis.spoolFinish(
+      call.eventsKey,
+      call.metaKey,
+      call.notifyChannel,
+      call.idempotencyKey ?? call.metaKey,
+      call.lastId,
+      call.state,
+      call.now,
+      call.eventsRetentionMs,
+      call.metaRetentionMs,
       call.idempotencyKey === undefined ? '0' : '1',
     );
   }

@@ -298,5 +298,28 @@ describe('redis spool store across instances and write-behind', () => {
       await a.finish(retry.id, 'done');
       await dying.close();
     });
+
+    it('refuses the finish of an instance taken for dead, keeping the stream ended as lost', async () => {
+      // Marks itself alive only every 2 minutes: once its key is gone, it stays gone.
+      const zombie = await connect({ lostAfterMs: 600_000 });
+      const raw = new Redis(redis.url);
+      try {
+        const stream = await started(zombie);
+        await zombie.append(stream.id, 1, [event(1)]);
+        const reader = b.read(stream.id, 0);
+        expect((await reader.next()).value).toBe(event(1));
+        await reader.return?.();
+        const keys = new RedisKeys(keyPrefix);
+        const instanceId = await raw.hget(keys.meta(stream.id), 'instanceId');
+        await raw.del(keys.instance(instanceId ?? ''));
+        expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: 2, lost: true });
+        await expect(zombie.finish(stream.id, 'done')).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: 2, lost: true });
+        expect(await collect(b.read(stream.id, 1))).toMatch(/^id: 2\ndata: \{"error":\{.*"generation_lost"/);
+      } finally {
+        raw.disconnect();
+        await zombie.close();
+      }
+    });
   });
 });

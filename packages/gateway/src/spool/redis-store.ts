@@ -393,22 +393,25 @@ export class RedisStore implements SpoolStore {
           lastId = await this.#lastEventId(streamId);
           owner = meta && meta !== 'expired' ? meta : undefined;
         }
-        const multi = this.#redis
-          .multi()
-          .xadd(this.#keys.events(streamId), `0-${lastId + 1}`, 'end', state)
-          .hset(this.#keys.meta(streamId), 'state', state, 'endedAt', Date.now(), 'lastId', lastId)
-          .pexpire(this.#keys.events(streamId), this.#options.retentionMs)
-          .pexpire(this.#keys.meta(streamId), this.#options.retentionMs + this.#options.tombstoneMs)
-          .publish(this.#keys.notifyChannel(streamId), 'end');
-        if (owner?.idempotencyKey !== undefined) {
-          multi.pexpire(
-            this.#keys.idempotency(owner.ownerId, owner.idempotencyKey),
-            this.#options.retentionMs,
+        const ended = await this.#lifecycle.finish({
+          eventsKey: this.#keys.events(streamId),
+          metaKey: this.#keys.meta(streamId),
+          notifyChannel: this.#keys.notifyChannel(streamId),
+          idempotencyKey:
+            owner?.idempotencyKey === undefined
+              ? undefined
+              : this.#keys.idempotency(owner.ownerId, owner.idempotencyKey),
+          lastId,
+          state,
+          now: Date.now(),
+          eventsRetentionMs: this.#options.retentionMs,
+          metaRetentionMs: this.#options.retentionMs + this.#options.tombstoneMs,
+        });
+        if (ended === 0) {
+          throw new StoreUnavailableError(
+            `Stream ${streamId} was already ended: this instance was taken for dead (spool.lostAfterMs)`,
           );
         }
-        const results = await multi.exec();
-        const failed = results?.find(([error]) => error);
-        if (failed) throw failed[0];
       });
       writer?.end(state);
     } catch (error) {
