@@ -271,8 +271,11 @@ export function connectEventStream(
             if ((await guardAsync(() => onUnauthorized(error))) !== false) continue;
           }
           if (!error.retryable) throw error;
-          if (error instanceof StreamError) planner.restart();
-          else onDrop(error);
+          if (error instanceof StreamError) {
+            // A stream attached to by id (`resume`) cannot be started again: its error is final.
+            if (!planner.canRestart) throw error;
+            planner.restart();
+          } else onDrop(error);
           attempt += 1;
           if (attempt > retryOptions.maxAttempts) throw error;
           outageStartedAt ??= Date.now();

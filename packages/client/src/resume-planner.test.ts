@@ -113,4 +113,16 @@ describe('ResumePlanner', () => {
     expect(planner.streamId).toBe('second');
     expect(planner.accept('1')).toBe(true);
   });
+
+  it('can start a new generation for its own request, not for a stream it attached to by id', () => {
+    expect(makePlanner().canRestart).toBe(true);
+    const attached = new ResumePlanner({
+      url: 'https://gw/v1/streams/str_1',
+      method: 'GET',
+      idempotency: false,
+      generateKey: () => 'unused',
+      streamId: 'str_1',
+    });
+    expect(attached.canRestart).toBe(false);
+  });
 });

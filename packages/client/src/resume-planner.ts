@@ -139,6 +139,14 @@ export class ResumePlanner {
     return this.restartGeneration();
   }
 
+  /**
+   * Whether a new generation can be started: not for a read that attaches to a known stream
+   * (`streamId` given), which has no request of its own to send again.
+   */
+  get canRestart(): boolean {
+    return this.options.streamId === undefined;
+  }
+
   /** Abandons the current generation (e.g. after a transient mid-stream error) and starts a new one. */
   restart(): void {
     this.restartGeneration();

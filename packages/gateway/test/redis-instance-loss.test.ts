@@ -172,8 +172,11 @@ describe('two gateway processes on one redis-server when the generating one is S
       const events = parseSse(resumed.body);
       const lost = events.at(-1) as ParsedEvent;
       expect(JSON.parse(lost.data).error).toMatchObject({ code: 'generation_lost', type: 'server_error' });
-      // Numbered, after the events A stored, with nothing unnumbered anywhere.
-      expect(events.map((event) => Number(event.id))).toEqual(events.map((_, index) => index + 3));
+      // Numbered past the events A stored (skipping ids A may have sent its own clients unstored),
+      // with nothing unnumbered anywhere.
+      const stored = events.slice(0, -1);
+      expect(stored.map((event) => Number(event.id))).toEqual(stored.map((_, index) => index + 3));
+      expect(Number(lost.id)).toBeGreaterThan(Number(stored.at(-1)?.id ?? 2) + 1);
       // The bound: lostAfterMs after A's last liveness mark, plus a reader's liveness period.
       expect(waitedMs).toBeLessThan(LOST_AFTER_MS * 2.5);
 
@@ -181,12 +184,22 @@ describe('two gateway processes on one redis-server when the generating one is S
       const replay = await rawRequest(`${b.url}/v1/streams/${streamId}`);
       const replayed = parseSse(replay.body);
       expect(replayed.at(-1)).toEqual(lost);
-      expect(replayed.map((event) => Number(event.id))).toEqual(replayed.map((_, index) => index + 1));
+      expect(replayed.slice(0, -1).map((event) => Number(event.id))).toEqual(
+        replayed.slice(0, -1).map((_, index) => index + 1),
+      );
       expect(expected.startsWith(textOf(replayed.slice(0, -1)))).toBe(true);
       const past = await rawRequest(`${b.url}/v1/streams/${streamId}`, {
         headers: { 'last-event-id': String(lost.id) },
       });
       expect(past.status).toBe(204);
+
+      // @spool/client attached to that stream by id has no request to start again: the error is final.
+      const resumedByClient = createClient({
+        baseURL: `${b.url}/v1`,
+        retry: { initialDelayMs: 1, maxAttempts: 5 },
+      }).chat.resume(streamId, { lastEventId: 2 });
+      await expect(resumedByClient.text()).rejects.toMatchObject({ code: 'generation_lost' });
+      expect(resumedByClient.stats().reconnects).toBe(0);
 
       // The same key starts a fresh generation: a new stream id, served whole from id 1.
       const retried = await postChat(b.url, request, { 'idempotency-key': key, 'last-event-id': '2' });
@@ -235,6 +248,8 @@ describe('two gateway processes on one redis-server when the generating one is S
         } else if (event.type === 'restarted') {
           statuses.push(event.type);
           text = '';
+        } else if (event.type === 'reconnecting') {
+          statuses.push(`reconnecting ${event.reason.code}`);
         } else if (event.type === 'resumed') {
           statuses.push(event.type);
         }

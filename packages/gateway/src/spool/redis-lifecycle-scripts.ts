@@ -39,16 +39,17 @@ return {fields, redis.call('EXISTS', KEYS[2]), alive}
 `;
 
 /**
- * Ends a stream whose generating instance died: appends one numbered error event after its last
- * stored event and the end marker, marks it ended (`error`, `lost`), starts its retention, frees
+ * Ends a stream whose generating instance died: appends one numbered error event (an entry named
+ * `lost`, numbered `skip` past its last stored event: ids its instance may have served unstored)
+ * and the end marker, marks it ended (`error`, `lost`), starts its retention, frees
  * its idempotency key (a retry starts a fresh generation) and wakes its readers. Compare-and-set:
  * nothing is written unless the stream is still live, its instance's liveness key is gone, and its
  * last stored event is the one the caller encoded after.
  *
  * KEYS: meta, events, notify channel, the instance's liveness key, the idempotency index (or the
  * meta again when none). ARGV: the last event id the caller saw, the error event's bytes (id last
- * + 1), now (ms), the events' retention (ms), the meta's retention (ms), the stream id, and '1'
- * when KEYS[5] is an idempotency index. Returns 1 when it ended the stream, 0 when the stream had
+ * + 1 + skip), now (ms), the events' retention (ms), the meta's retention (ms), the stream id, '1'
+ * when KEYS[5] is an idempotency index, and skip. Returns 1 when it ended the stream, 0 when the stream had
  * ended or its instance is alive, -1 when the last event id was not the caller's (encode again).
  */
 const CONCLUDE_LOST_SCRIPT = `
@@ -59,8 +60,8 @@ local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local lastId = 0
 if last[1] then lastId = tonumber(string.match(last[1][1], '%-(%d+)$')) end
 if lastId ~= tonumber(ARGV[1]) then return -1 end
-local id = lastId + 1
-redis.call('XADD', KEYS[2], '0-' .. id, 'd', ARGV[2])
+local id = lastId + 1 + tonumber(ARGV[8])
+redis.call('XADD', KEYS[2], '0-' .. id, 'lost', ARGV[2])
 redis.call('XADD', KEYS[2], '0-' .. (id + 1), 'end', 'error')
 redis.call('HSET', KEYS[1], 'state', 'error', 'endedAt', ARGV[3], 'lastId', id, 'lost', '1')
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -109,7 +110,9 @@ export interface ConcludeLostCall {
   streamId: string;
   /** The last stored event id the error event follows. */
   lastId: number;
-  /** The error event, encoded with id `lastId + 1`. */
+  /** Ids left out after `lastId` (events the dead instance may have served unstored). */
+  skip: number;
+  /** The error event, encoded with id `lastId + 1 + skip`. */
   eventBytes: string;
   now: number;
   eventsRetentionMs: number;
@@ -187,6 +190,7 @@ export class RedisLifecycleScripts {
       call.metaRetentionMs,
       call.streamId,
       call.idempotencyKey === undefined ? '0' : '1',
+      call.skip,
     );
   }
 

@@ -14,6 +14,15 @@ import { type ReaderAnswer, WakeableReader } from './wakeable-reader.js';
 
 const READ_BATCH = 512;
 
+/**
+ * How far ahead of what Redis acknowledged a reader on the generating instance may be served. A
+ * client of an instance that dies may so hold events Redis never stored, at most this many past
+ * the last stored one: the `generation_lost` event that ends such a stream is numbered past them
+ * (its id skips), so that every client, wherever it was, still receives it on resume. Appends
+ * rarely run this far ahead (the generation waits beyond `maxAppendsInFlight`, 64 by default).
+ */
+export const LOCAL_READ_AHEAD_EVENTS = 64;
+
 /** What the readers need of the Redis store they read through. */
 export interface RedisReaderContext {
   /** The command connection. */
@@ -107,7 +116,8 @@ export class RedisLocalReader extends WakeableReader implements WriterWaker {
     const writer = this.#writer;
     const cursor = this.#cursor;
     if (writer.failure) throw unavailable(writer.failure);
-    if (cursor < writer.lastId) {
+    const servable = Math.min(writer.lastId, writer.ackedId + LOCAL_READ_AHEAD_EVENTS);
+    if (cursor < servable) {
       if (cursor + 1 < writer.storedFirstId) throw evictedError(this.#streamId, cursor, writer.storedFirstId);
       if (cursor + 1 < writer.recentFirstId) {
         return this.#readOlder().catch((error: unknown) => {
@@ -115,11 +125,11 @@ export class RedisLocalReader extends WakeableReader implements WriterWaker {
           throw error;
         });
       }
-      const bytes = writer.recordedAfter(cursor);
-      this.#cursor = writer.lastId;
+      const bytes = writer.recordedAfter(cursor, servable);
+      this.#cursor = servable;
       return { done: false, value: bytes };
     }
-    if (writer.ended) {
+    if (writer.ended && cursor >= writer.lastId) {
       this.close();
       return ITERATION_DONE;
     }
@@ -278,6 +288,12 @@ async function readStored(
   let ended = false;
   for (const [entryId, fields] of entries) {
     const id = Number(entryId.slice(entryId.indexOf('-') + 1));
+    // The event that ends a lost stream is numbered past what its dead instance may have served.
+    if (fields[0] === 'lost') {
+      bytes += fields[1] ?? '';
+      expected = id + 1;
+      continue;
+    }
     if (id !== expected) {
       if (expected === cursor + 1) throw evictedError(streamId, cursor, id);
       throw new StoreUnavailableError(

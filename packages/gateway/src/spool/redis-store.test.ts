@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_STREAMS_PER_CALL } from './redis-append-script.js';
 import { RedisKeys } from './redis-keys.js';
+import { LOCAL_READ_AHEAD_EVENTS } from './redis-readers.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
 
@@ -286,10 +287,14 @@ describe('redis spool store across instances and write-behind', () => {
       await proxy.close();
       const lost = await collect(reader);
       const waitedMs = performance.now() - startedAt;
-      expect(lost).toMatch(/^id: 3\ndata: \{"error":\{.*"code":"generation_lost".*\}\}\n\n$/);
+      // Numbered past what the dead instance may have served its own readers without storing it.
+      const lostId = 2 + 1 + LOCAL_READ_AHEAD_EVENTS;
+      expect(lost).toMatch(
+        new RegExp(`^id: ${lostId}\\ndata: \\{"error":\\{.*"code":"generation_lost".*\\}\\}\\n\\n$`),
+      );
       // lostAfterMs is 1000 here: within it and a liveness period (200 ms) of the last mark.
       expect(waitedMs).toBeLessThan(2_500);
-      expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: 3, lost: true });
+      expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: lostId, lost: true });
       expect(await collect(a.read(stream.id, 0))).toBe(`${events(1, 2)}${lost}`);
       // The same key now starts a fresh generation.
       const retry = keyed(key);
@@ -312,13 +317,40 @@ describe('redis spool store across instances and write-behind', () => {
         const keys = new RedisKeys(keyPrefix);
         const instanceId = await raw.hget(keys.meta(stream.id), 'instanceId');
         await raw.del(keys.instance(instanceId ?? ''));
-        expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: 2, lost: true });
+        const lostId = 1 + 1 + LOCAL_READ_AHEAD_EVENTS;
+        expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: lostId, lost: true });
         await expect(zombie.finish(stream.id, 'done')).rejects.toBeInstanceOf(StoreUnavailableError);
-        expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: 2, lost: true });
-        expect(await collect(b.read(stream.id, 1))).toMatch(/^id: 2\ndata: \{"error":\{.*"generation_lost"/);
+        expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: lostId, lost: true });
+        expect(await collect(b.read(stream.id, 1))).toMatch(
+          new RegExp(`^id: ${lostId}\\ndata: .*"generation_lost"`),
+        );
       } finally {
         raw.disconnect();
         await zombie.close();
+      }
+    });
+
+    it('serves a reader on the generating instance at most LOCAL_READ_AHEAD_EVENTS past what Redis acknowledged', async () => {
+      // Redis's replies take 200 ms to come back: nothing is acknowledged for a while.
+      const proxy = await createFaultProxy({ target: target(), plan: [delay(200, 'down')] });
+      const slow = await connectThrough(proxy, { maxAppendsInFlight: 1000 });
+      try {
+        const stream = await started(slow);
+        const reader = slow.read(stream.id, 0);
+        const count = LOCAL_READ_AHEAD_EVENTS + 10;
+        void slow.append(
+          stream.id,
+          1,
+          Array.from({ length: count }, (_, index) => event(index + 1)),
+        );
+        expect((await reader.next()).value).toBe(events(1, LOCAL_READ_AHEAD_EVENTS));
+        // The rest once Redis acknowledged them.
+        expect((await reader.next()).value).toBe(events(LOCAL_READ_AHEAD_EVENTS + 1, count));
+        await slow.finish(stream.id, 'done');
+        await reader.return?.();
+      } finally {
+        await slow.close();
+        await proxy.close();
       }
     });
   });

@@ -15,6 +15,7 @@ import { RedisLifecycleScripts } from './redis-lifecycle-scripts.js';
 import { RedisLocalWriter } from './redis-local-writer.js';
 import { deserializeMeta, serializeMeta } from './redis-meta.js';
 import {
+  LOCAL_READ_AHEAD_EVENTS,
   RedisLocalReader,
   RedisNotifyWaiters,
   type RedisReaderContext,
@@ -465,6 +466,7 @@ export class RedisStore implements SpoolStore {
     const streamId = meta.id;
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const lastId = await this.#lastEventId(streamId);
+      const lostId = lastId + 1 + LOCAL_READ_AHEAD_EVENTS;
       const body = errorBody(
         'generation_lost',
         'The gateway instance generating this stream stopped before it finished; send the request again to start a new generation.',
@@ -480,7 +482,8 @@ export class RedisStore implements SpoolStore {
             : this.#keys.idempotency(meta.ownerId, meta.idempotencyKey),
         streamId,
         lastId,
-        eventBytes: encodeEvent({ id: lastId + 1, data: JSON.stringify(body) }),
+        skip: LOCAL_READ_AHEAD_EVENTS,
+        eventBytes: encodeEvent({ id: lostId, data: JSON.stringify(body) }),
         now: Date.now(),
         eventsRetentionMs: this.#options.retentionMs,
         metaRetentionMs: this.#options.retentionMs + this.#options.tombstoneMs,
@@ -490,7 +493,7 @@ export class RedisStore implements SpoolStore {
           {
             streamId,
             instanceId: meta.instanceId,
-            lostEventId: lastId + 1,
+            lostEventId: lostId,
             lostAfterMs: this.#options.lostAfterMs,
           },
           'generation lost: the instance generating the stream stopped marking itself alive; ended it with generation_lost',
