@@ -19,7 +19,7 @@ import {
 // Replay a run with SPOOL_EXACTLY_ONCE_SEED=<seed printed below>.
 const SEED = Number(process.env.SPOOL_EXACTLY_ONCE_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const STREAMS = Number(process.env.SPOOL_EXACTLY_ONCE_STREAMS ?? 2000);
-const CONCURRENCY = 64;
+const CONCURRENCY = 32;
 /** Share of streams whose first POST is sent two or three times at once (a retry racing the first). */
 const RACING_SHARE = 0.25;
 /** Reads of one stream after its planned cuts before it counts as not finishing. */
