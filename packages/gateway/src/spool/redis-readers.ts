@@ -229,7 +229,7 @@ export async function* readShared(
         if (cursor + 1 < (meta.firstId ?? 1)) throw evictedError(streamId, cursor, meta.firstId ?? 1);
         // A live stream whose instance died was ended by that lookup (a `generation_lost` event).
         if (meta.state !== 'streaming' && meta.state !== 'pending' && !pending) {
-          // Ended: the end entry is written with the state in one MULTI, so it is there now.
+          // Ended: the end entry is written with the state in one Lua step, so it is there now.
           const again = await readStored(context, streamId, cursor);
           if (again.entries === 0) {
             // Nothing after the resume point: fine when the end marker is before it.
