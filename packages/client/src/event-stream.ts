@@ -179,6 +179,8 @@ export function connectEventStream(
     return finished;
   };
 
+  /** The last response named a new stream in place of the one being read (see `ResumePlanner.onResponse`). */
+  let generationReplaced = false;
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
     const response = await transport({ ...planned, signal });
     touch();
@@ -192,7 +194,7 @@ export function connectEventStream(
       );
     }
     const streamId = response.headers.get(STREAM_ID_HEADER);
-    planner.onResponse(streamId);
+    generationReplaced = planner.onResponse(streamId);
     if (streamId) requireDone = options.requireDone ?? true;
     return response;
   };
@@ -233,7 +235,7 @@ export function connectEventStream(
           unauthorizedRetried = false;
           // Attaching to a known stream (`streamId`) announces `resumed` from its first response.
           if (!opened && planned.kind !== 'resume') emitStatus({ type: 'open', streamId: planner.streamId });
-          else if (planned.kind === 'restart') emitStatus({ type: 'restarted' });
+          else if (planned.kind === 'restart' || generationReplaced) emitStatus({ type: 'restarted' });
           else emitStatus({ type: 'resumed', fromEventId: planned.fromEventId, streamId: planner.streamId });
           opened = true;
           const finished = isNoContent(response) || (await readEvents(response, touch));
@@ -264,8 +266,11 @@ export function connectEventStream(
             if ((await guardAsync(() => onUnauthorized(error))) !== false) continue;
           }
           if (!error.retryable) throw error;
-          if (error instanceof StreamError) planner.restart();
-          else onDrop(error);
+          if (error instanceof StreamError) {
+            // A stream attached to by id (`resume`) cannot be started again: its error is final.
+            if (!planner.canRestart) throw error;
+            planner.restart();
+          } else onDrop(error);
           const step = backoff.next(error, serverRetryMs);
           if (step === undefined) throw error;
           const { attempt, elapsedMs } = step;

@@ -53,6 +53,7 @@ const TRANSIENT_STREAM_ERROR_CODES = new Set([
   'upstream_timeout',
   'store_unavailable',
   'shutting_down',
+  'generation_lost',
 ]);
 const TRANSIENT_STREAM_ERROR_TYPES = new Set(['overloaded_error', 'rate_limit_error']);
 

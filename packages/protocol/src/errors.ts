@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   store_unavailable: { status: 503, type: 'server_error' },
   upstream_busy: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
+  /** The gateway instance generating a stream died; the stream ended short (a new request starts over). */
+  generation_lost: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

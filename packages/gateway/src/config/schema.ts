@@ -329,6 +329,14 @@ export const configSchema = z
           .describe(
             'Memory store: bytes all streams hold together; past it, finished streams are dropped oldest first (410).',
           ),
+        lostAfterMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(5000)
+          .describe(
+            'Redis store: a stream whose generating instance stopped marking itself alive this long ago ends with a generation_lost error event, and its Idempotency-Key starts a new generation.',
+          ),
         disconnectGraceMs: duration
           .nullable()
           .default(null)

@@ -313,5 +313,12 @@ async function startStreamed({
   // Client-connection faults apply to the request that started the stream only: a retry that
   // attaches would otherwise be cut again, forever.
   const faults = started.kind === 'started' ? downstreamFaults(context, request) : {};
-  return { streamId: meta.id, afterId, headers: { ...headers }, faults };
+  // A new generation is a new stream whose ids start at 1: a `Last-Event-ID` named another one (a
+  // retry whose stream was lost), so it is served whole, and its new `X-Stream-Id` says so.
+  return {
+    streamId: meta.id,
+    afterId: started.kind === 'started' ? 0 : afterId,
+    headers: { ...headers },
+    faults,
+  };
 }
