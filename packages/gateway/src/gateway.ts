@@ -17,7 +17,9 @@ import { handleListModels, handleReady } from './handlers/models.js';
 import { DEFAULT_STATIC_DIR, serveStatic } from './handlers/static-files.js';
 import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
 import { handleUsage } from './handlers/usage.js';
+import { BodyBudget } from './http/body-budget.js';
 import { applyCors } from './http/cors.js';
+import { refuseForeignHost } from './http/loopback-host.js';
 import { asGatewayError, sendError, sendJson } from './http/respond.js';
 import { newRequestId } from './ids.js';
 import { createRateLimiter } from './limits/create-rate-limiter.js';
@@ -156,10 +158,12 @@ export async function startGateway(
     limiter,
     ledger,
     cache: createCache(config),
+    bodies: new BodyBudget(config.server.bodyBudgetBytes),
     readers: new Set(),
     draining: false,
   };
   metrics.activeGenerations = () => context.relay.activeCount;
+  metrics.bodyBytesHeld = () => context.bodies.heldBytes;
   const server = createServer(
     { headersTimeout: config.server.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 },
     (request, response) => {
@@ -234,6 +238,7 @@ async function handle(
   // makes node:http keep a second copy of every header for the life of the response (bench/memory).
   if (!setsOwnRequestId(request.method, path)) response.setHeader(REQUEST_ID_HEADER, requestId);
   try {
+    if (context.auth.devMode) refuseForeignHost(request);
     if (applyCors(context.config.cors, request, response)) return;
     if (path === '/health') {
       allow('GET, HEAD', response, request.method, path);
@@ -242,7 +247,7 @@ async function handle(
     }
     if (path === '/ready') {
       allow('GET, HEAD', response, request.method, path);
-      await handleReady(context, response);
+      await handleReady(context, request, response);
       return;
     }
     if (path === '/metrics') {

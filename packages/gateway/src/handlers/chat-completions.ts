@@ -156,8 +156,15 @@ async function answerOrStart(
   response: ServerResponse,
   requestId: string,
 ): Promise<StartedStream | undefined> {
-  const raw = await readBody(request, context.config.server.bodyLimitBytes);
-  const body = parseChatRequest(raw);
+  const { server } = context.config;
+  const raw = await readBody(request, {
+    limitBytes: server.bodyLimitBytes,
+    timeoutMs: server.bodyTimeoutMs,
+    budget: context.bodies,
+    keyId: caller.id,
+    maxUploads: caller.limits.concurrentStreams,
+  });
+  const body = parseChatRequest(raw, server.jsonMaxDepth);
   const route = context.router.resolve(body.model);
   if (!route) {
     throw GatewayError.of(

@@ -1,5 +1,5 @@
-import type { ServerResponse } from 'node:http';
-import type { Caller } from '../auth.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Caller, isLoopback } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { sendJson } from '../http/respond.js';
 
@@ -14,8 +14,30 @@ export async function handleListModels(
   sendJson(response, 200, { object: 'list', data: models });
 }
 
-/** `GET /ready`: 200 when the store and every upstream answer, 503 (with what failed) otherwise. */
-export async function handleReady(context: GatewayContext, response: ServerResponse): Promise<void> {
+/**
+ * Whether a caller may see what `/ready` checked (the store, the providers' names, their errors):
+ * loopback clients and callers with a valid key. Everyone else gets the status alone.
+ */
+function mayReadChecks(context: GatewayContext, request: IncomingMessage): boolean {
+  if (isLoopback(request.socket.remoteAddress)) return true;
+  if (context.auth.devMode) return false;
+  try {
+    context.auth.authenticate(request);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `GET /ready`: 200 when the store and every upstream answer, 503 otherwise; what failed is named
+ * only to loopback or authenticated callers.
+ */
+export async function handleReady(
+  context: GatewayContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
   const checks: Record<string, string> = {};
   const signal = AbortSignal.timeout(3000);
   const run = async (name: string, check: () => Promise<void>) => {
@@ -33,8 +55,6 @@ export async function handleReady(context: GatewayContext, response: ServerRespo
     ),
   ]);
   const ready = !context.draining && Object.values(checks).every((value) => value === 'ok');
-  sendJson(response, ready ? 200 : 503, {
-    status: ready ? 'ready' : context.draining ? 'draining' : 'not_ready',
-    checks,
-  });
+  const status = ready ? 'ready' : context.draining ? 'draining' : 'not_ready';
+  sendJson(response, ready ? 200 : 503, mayReadChecks(context, request) ? { status, checks } : { status });
 }

@@ -14,7 +14,7 @@ async function readFirst(limitBytes: number, send: (port: number) => void): Prom
     outcome = resolve;
   });
   server = createServer((request: IncomingMessage, response) => {
-    readBody(request, limitBytes).then(
+    readBody(request, { limitBytes }).then(
       (body) => {
         outcome(body);
         response.end();
@@ -69,9 +69,12 @@ describe('readBody', () => {
     expect((error as GatewayError).body.error.code).toBe('request_too_large');
   });
 
-  it('rejects when the client leaves before the body ends', async () => {
+  it('rejects with client_closed_request (499, not a server error) when the client leaves before the body ends', async () => {
     const error = await readFirst(1024, (port) => sendChunked(port, ['{"a":'], 'cut'));
-    expect(error).toBeInstanceOf(Error);
-    expect(error).not.toBeInstanceOf(GatewayError);
+    expect(error).toBeInstanceOf(GatewayError);
+    expect([(error as GatewayError).status, (error as GatewayError).code]).toEqual([
+      499,
+      'client_closed_request',
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 import type { ChatCompletionRequest } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
+import { parseJsonBody } from './json-body.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
@@ -14,19 +15,12 @@ function typeName(value: unknown): string {
 }
 
 /**
- * Parses and checks a chat-completions body: the fields the gateway relies on must have OpenAI's
- * types (each error names the `param`), and everything else passes through to the upstream.
+ * Parses and checks a chat-completions body: JSON no deeper than `maxDepth`, the fields the gateway
+ * relies on with OpenAI's types (each error names the `param`); everything else passes through to
+ * the upstream.
  */
-export function parseChatRequest(raw: Buffer): ChatCompletionRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw GatewayError.of(
-      'invalid_json',
-      `We could not parse the JSON body of your request: ${(error as Error).message}`,
-    );
-  }
+export function parseChatRequest(raw: Buffer, maxDepth: number): ChatCompletionRequest {
+  const body = parseJsonBody(raw, maxDepth);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalid(`The request body must be a JSON object, got ${typeName(body)}.`, 'body');
   }

@@ -75,7 +75,7 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     if (path !== '/v1/chat/completions') throw GatewayError.of('not_found', `Unknown path ${path}`);
     if (request.method !== 'POST') throw GatewayError.of('method_not_allowed', 'Use POST');
     stats.chatCompletions++;
-    const body = parseChatRequest(await readBody(request, 16 * 1024 * 1024));
+    const body = parseChatRequest(await readBody(request, { limitBytes: 16 * 1024 * 1024 }), 1024);
     const { spec, faults } = admitFaults(budget, request.headers);
     if (body.stream !== true) return sendJson(response, 200, simCompletion(body));
     stats.streams++;
