@@ -50,7 +50,10 @@ export function bearerToken(request: IncomingMessage): string | undefined {
   const apiKey = request.headers['x-api-key'];
   if (apiKey === undefined) return undefined;
   if (typeof apiKey !== 'string' || apiKey.trim() === '')
-    throw GatewayError.of('invalid_api_key', 'The x-api-key header holds no API key. Send it as `x-api-key: YOUR_KEY`.');
+    throw GatewayError.of(
+      'invalid_api_key',
+      'The x-api-key header holds no API key. Send it as `x-api-key: YOUR_KEY`.',
+    );
   return apiKey;
 }
 

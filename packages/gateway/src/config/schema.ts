@@ -255,7 +255,8 @@ export const configSchema = z
       })
       .strict()
       .refine((server) => server.bodyBudgetBytes >= server.bodyLimitBytes, {
-        message: 'bodyBudgetBytes must be at least bodyLimitBytes, or no body of the largest size could arrive',
+        message:
+          'bodyBudgetBytes must be at least bodyLimitBytes, or no body of the largest size could arrive',
         path: ['bodyBudgetBytes'],
       })
       .prefault({}),

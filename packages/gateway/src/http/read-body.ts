@@ -68,9 +68,12 @@ export function readBody(request: IncomingMessage, bounds: BodyBounds): Promise<
       done();
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
     };
-    const onClose = () =>
+    // A connection closed mid-body shows as `error` (ECONNRESET, "aborted") then `close`.
+    const onClose = (cause?: Error) =>
       fail(
-        GatewayError.of('client_closed_request', 'The client closed the connection before its body ended.'),
+        GatewayError.of('client_closed_request', 'The client closed the connection before its body ended.', {
+          cause,
+        }),
       );
     const onTimeout = () =>
       fail(
@@ -85,7 +88,7 @@ export function readBody(request: IncomingMessage, bounds: BodyBounds): Promise<
       request.off('data', onData);
       request.off('end', onEnd);
       request.off('close', onClose);
-      request.off('error', fail);
+      request.off('error', onClose);
       if (budget) {
         budget.release(heldBytes);
         budget.endUpload(keyId);
@@ -94,7 +97,7 @@ export function readBody(request: IncomingMessage, bounds: BodyBounds): Promise<
     request.on('data', onData);
     request.on('end', onEnd);
     request.on('close', onClose);
-    request.on('error', fail);
+    request.on('error', onClose);
   });
 }
 
