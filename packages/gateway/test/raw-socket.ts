@@ -12,6 +12,8 @@ export interface RawConnection {
   socket: Socket;
   /** Resolves with the first response once its head (and a `Content-Length` body) is in. */
   answer: Promise<RawAnswer>;
+  /** Resolves with the first response's status once its head is in (a HEAD answer has no body). */
+  status: Promise<number>;
   /** Resolves when the server ends or closes the connection. */
   closed: Promise<void>;
 }
@@ -29,12 +31,17 @@ export async function openRaw(port: number, bytes: string | Buffer = ''): Promis
     socket.once('end', resolve);
     socket.once('close', () => resolve());
   });
+  let headIn: (status: number) => void = () => {};
+  const status = new Promise<number>((resolve) => {
+    headIn = resolve;
+  });
   const answer = new Promise<RawAnswer>((resolve, reject) => {
     const tryParse = () => {
       const end = received.indexOf('\r\n\r\n');
       if (end < 0) return false;
       const head = received.subarray(0, end).toString('latin1');
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1]);
+      headIn(status);
       const length = /\r\ncontent-length: *(\d+)/i.exec(head);
       const body = received.subarray(end + 4);
       if (length && body.length < Number(length[1])) return false;
@@ -52,7 +59,7 @@ export async function openRaw(port: number, bytes: string | Buffer = ''): Promis
   });
   answer.catch(() => {});
   if (bytes.length > 0) socket.write(bytes);
-  return { socket, answer, closed };
+  return { socket, answer, status, closed };
 }
 
 /** The head of a POST to the chat route with a declared body length (or chunked, without one). */
