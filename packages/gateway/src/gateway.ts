@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import pino, { type Logger } from 'pino';
-import { Authenticator, bearerToken, type Caller, isLoopback } from './auth.js';
+import { Authenticator } from './auth.js';
 import {
   type CompletionCache,
   MemoryCompletionCache,
@@ -12,20 +12,18 @@ import { ConfigError } from './config/load-config.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
-import { handleChatCompletions } from './handlers/chat-completions.js';
-import { handleListModels, handleReady } from './handlers/models.js';
 import { DEFAULT_STATIC_DIR, serveStatic } from './handlers/static-files.js';
-import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
-import { handleUsage } from './handlers/usage.js';
 import { BodyBudget } from './http/body-budget.js';
 import { applyCors } from './http/cors.js';
 import { refuseForeignHost } from './http/loopback-host.js';
-import { asGatewayError, sendError, sendJson } from './http/respond.js';
+import { parseRequestTarget } from './http/request-target.js';
+import { asGatewayError, sendError } from './http/respond.js';
 import { newRequestId } from './ids.js';
 import { createRateLimiter } from './limits/create-rate-limiter.js';
 import { GatewayMetrics } from './metrics.js';
 import { HeartbeatScheduler } from './relay/sse-writer.js';
 import { StreamRelay } from './relay/stream-relay.js';
+import { ROUTES, type Route, RouteTable } from './routes.js';
 import { createProviders, ModelRouter } from './routing.js';
 import { createStore } from './spool/create-store.js';
 import { ConcurrencyLimiter } from './upstream/concurrency-limiter.js';
@@ -99,16 +97,6 @@ function createCache(config: GatewayConfig): CompletionCache | undefined {
   return new MemoryCompletionCache(cache.ttlMs, cache.maxEntries);
 }
 
-/** The route label of a path for metrics (ids folded so the label set stays small). */
-function routeLabel(path: string): string {
-  if (STREAM_PATH.test(path)) return '/v1/streams/{id}';
-  if (['/v1/chat/completions', '/v1/models', '/v1/usage', '/health', '/ready', '/metrics'].includes(path))
-    return path;
-  return path.startsWith('/v1/') ? 'unknown' : 'static';
-}
-
-const STREAM_PATH = /^\/v1\/streams\/([^/]+)$/;
-
 /** Starts the gateway on `config.server.host:port` (port 0 picks a free one). */
 export async function startGateway(
   config: GatewayConfig,
@@ -167,7 +155,7 @@ export async function startGateway(
   const server = createServer(
     { headersTimeout: config.server.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 },
     (request, response) => {
-      void handle(context, request, response);
+      handleSafely(context, request, response);
     },
   );
   await new Promise<void>((resolve, reject) => {
@@ -210,17 +198,33 @@ async function shutdown(context: GatewayContext, server: Server): Promise<void> 
   await Promise.all([...context.router.providers.values()].map((provider) => provider.close()));
 }
 
-function allow(methods: string, response: ServerResponse, method: string | undefined, path: string): boolean {
-  if (methods.split(', ').includes(method ?? '')) return true;
+const ROUTE_TABLE = new RouteTable(ROUTES);
+
+/** Answers 405 with `Allow` unless the route takes the method. */
+function checkMethod(route: Route, response: ServerResponse, method: string | undefined): void {
+  if (route.methods.includes(method ?? '')) return;
+  const methods = route.methods.join(', ');
   response.setHeader('allow', methods);
-  throw GatewayError.of('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${methods}.`);
+  throw GatewayError.of(
+    'method_not_allowed',
+    `Method ${method} is not allowed on ${route.path}; use ${methods}.`,
+  );
 }
 
-/** Whether the handler of a request sends `x-request-id` itself (the routes that may serve a stream). */
-function setsOwnRequestId(method: string | undefined, path: string): boolean {
-  return (
-    (method === 'POST' && path === '/v1/chat/completions') || (method === 'GET' && STREAM_PATH.test(path))
-  );
+/**
+ * The request handler's top level: nothing a client sends may end the process, so whatever escapes
+ * `handle` (a bug) is logged and answered here.
+ */
+function handleSafely(context: GatewayContext, request: IncomingMessage, response: ServerResponse): void {
+  handle(context, request, response).catch((error: unknown) => {
+    try {
+      context.log.error({ err: error }, 'request handler failed');
+      if (!response.headersSent) sendError(response, asGatewayError(error));
+      else response.destroy();
+    } catch {
+      response.destroy();
+    }
+  });
 }
 
 async function handle(
@@ -232,67 +236,33 @@ async function handle(
   const incomingId = request.headers[REQUEST_ID_HEADER];
   const requestId =
     typeof incomingId === 'string' && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : newRequestId();
-  const url = new URL(request.url ?? '/', 'http://gateway');
-  const path = url.pathname;
-  // The routes that serve streams put the id into their own `writeHead`: a header set beforehand
-  // makes node:http keep a second copy of every header for the life of the response (bench/memory).
-  if (!setsOwnRequestId(request.method, path)) response.setHeader(REQUEST_ID_HEADER, requestId);
+  let label = 'unknown';
+  let path: string | undefined;
   try {
     if (context.auth.devMode) refuseForeignHost(request);
+    const target = parseRequestTarget(request.url);
+    path = target.path;
+    const match = ROUTE_TABLE.match(path);
+    label = match ? match.route.path : path.startsWith('/v1/') ? 'unknown' : 'static';
+    if (!match?.route.streamingMethods?.includes(request.method ?? ''))
+      response.setHeader(REQUEST_ID_HEADER, requestId);
     if (applyCors(context.config.cors, request, response)) return;
-    if (path === '/health') {
-      allow('GET, HEAD', response, request.method, path);
-      sendJson(response, 200, { status: 'ok' });
-      return;
-    }
-    if (path === '/ready') {
-      allow('GET, HEAD', response, request.method, path);
-      await handleReady(context, request, response);
-      return;
-    }
-    if (path === '/metrics') {
-      allow('GET', response, request.method, path);
-      if (!isLoopback(request.socket.remoteAddress)) context.auth.authenticate(request);
-      const text = await context.metrics.registry.metrics();
-      response.writeHead(200, { 'content-type': context.metrics.registry.contentType });
-      response.end(text);
-      return;
-    }
-    if (context.draining) {
-      response.setHeader('connection', 'close');
-      throw GatewayError.of('shutting_down', 'The gateway is shutting down; retry on another instance.', {
-        retryAfterSeconds: 1,
-      });
-    }
-    if (path === '/v1/chat/completions') {
-      allow('POST', response, request.method, path);
-      await handleChatCompletions(context, context.auth.authenticate(request), request, response, requestId);
-      return;
-    }
-    if (path === '/v1/usage') {
-      allow('GET', response, request.method, path);
-      await handleUsage(context, context.auth.authenticate(request), response, url.searchParams);
-      return;
-    }
-    if (path === '/v1/models') {
-      allow('GET', response, request.method, path);
-      await handleListModels(context, context.auth.authenticate(request), response);
-      return;
-    }
-    const streamMatch = STREAM_PATH.exec(path);
-    if (streamMatch) {
-      allow('GET, DELETE', response, request.method, path);
-      const streamId = decodeURIComponent(streamMatch[1] as string);
-      if (request.method === 'DELETE') {
-        await handleDeleteStream(context, context.auth.authenticate(request), response, streamId);
-      } else {
-        // The id is the capability; a key, when sent, must be valid and must own the stream.
-        const caller: Caller | undefined =
-          bearerToken(request) !== undefined || context.auth.devMode
-            ? context.auth.authenticate(request)
-            : undefined;
-        await handleGetStream(context, caller, request, response, streamId, requestId, url.searchParams);
+    if (match) {
+      checkMethod(match.route, response, request.method);
+      if (context.draining && !match.route.whileDraining) {
+        response.setHeader('connection', 'close');
+        throw GatewayError.of('shutting_down', 'The gateway is shutting down; retry on another instance.', {
+          retryAfterSeconds: 1,
+        });
       }
+      await match.route.handle({
+        context,
+        request,
+        response,
+        requestId,
+        query: target.query,
+        params: match.params,
+      });
       return;
     }
     if ((request.method === 'GET' || request.method === 'HEAD') && !path.startsWith('/v1/')) {
@@ -301,7 +271,7 @@ async function handle(
     }
     throw GatewayError.of(
       'not_found',
-      `Unknown path ${path}. Spool serves /v1/chat/completions, /v1/models and /v1/streams/{id}.`,
+      `Unknown path ${path}. Spool serves ${ROUTE_TABLE.apiPaths().join(', ')}.`,
     );
   } catch (error) {
     const gatewayError = asGatewayError(error);
@@ -312,12 +282,12 @@ async function handle(
     else if (!response.writableEnded) response.end();
   } finally {
     const log = () => {
-      context.metrics.requests.inc({ route: routeLabel(path), status: String(response.statusCode) });
+      context.metrics.requests.inc({ route: label, status: String(response.statusCode) });
       context.log.info(
         {
           requestId,
           method: request.method,
-          path,
+          path: path ?? request.url,
           status: response.statusCode,
           durationMs: Math.round(performance.now() - started),
         },

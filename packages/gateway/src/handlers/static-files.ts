@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodePathSegment } from '../http/request-target.js';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -38,7 +39,8 @@ export async function serveStatic(
   headOnly: boolean,
 ): Promise<boolean> {
   const root = resolve(directory);
-  const relative = path === '/' ? 'index.html' : normalize(decodeURIComponent(path)).replace(/^[/\\]+/, '');
+  const relative =
+    path === '/' ? 'index.html' : normalize(decodePathSegment(path, 'path')).replace(/^[/\\]+/, '');
   const file = resolve(join(root, relative));
   if (file !== root && !file.startsWith(root + sep)) return false;
   let size: number;

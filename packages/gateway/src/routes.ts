@@ -1,0 +1,163 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bearerToken, type Caller, isLoopback } from './auth.js';
+import type { GatewayContext } from './context.js';
+import { handleChatCompletions } from './handlers/chat-completions.js';
+import { handleListModels, handleReady } from './handlers/models.js';
+import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
+import { handleUsage } from './handlers/usage.js';
+import { decodePathSegment } from './http/request-target.js';
+import { sendJson } from './http/respond.js';
+
+/** One request, matched to its route. */
+export interface RouteCall {
+  context: GatewayContext;
+  request: IncomingMessage;
+  response: ServerResponse;
+  requestId: string;
+  query: URLSearchParams;
+  /** The path's `{name}` placeholders, percent-decoded. */
+  params: Readonly<Record<string, string>>;
+}
+
+/** A route of the gateway: the one place that says what exists, for dispatch, `Allow` and metrics. */
+export interface Route {
+  /** The path, `{name}` for a segment; also the route's metrics label. */
+  path: string;
+  /** The methods it answers; any other gets 405 with `Allow`. */
+  methods: readonly string[];
+  /**
+   * The methods whose handler puts `x-request-id` into its own `writeHead` (those that may serve
+   * a stream): a header set beforehand makes node:http keep a second copy of every header for the
+   * life of the response (bench/memory).
+   */
+  streamingMethods?: readonly string[];
+  /** Answered while the gateway drains (probes and metrics); everything else gets 503 then. */
+  whileDraining?: boolean;
+  handle(call: RouteCall): Promise<void> | void;
+}
+
+/** Every route the gateway serves. The chat page's static files are served for other GET paths. */
+export const ROUTES: readonly Route[] = [
+  {
+    path: '/health',
+    methods: ['GET', 'HEAD'],
+    whileDraining: true,
+    handle: ({ response }) => sendJson(response, 200, { status: 'ok' }),
+  },
+  {
+    path: '/ready',
+    methods: ['GET', 'HEAD'],
+    whileDraining: true,
+    handle: ({ context, request, response }) => handleReady(context, request, response),
+  },
+  {
+    path: '/metrics',
+    methods: ['GET'],
+    whileDraining: true,
+    handle: async ({ context, request, response }) => {
+      if (!isLoopback(request.socket.remoteAddress)) context.auth.authenticate(request);
+      const text = await context.metrics.registry.metrics();
+      response.writeHead(200, { 'content-type': context.metrics.registry.contentType });
+      response.end(text);
+    },
+  },
+  {
+    path: '/v1/chat/completions',
+    methods: ['POST'],
+    streamingMethods: ['POST'],
+    handle: ({ context, request, response, requestId }) =>
+      handleChatCompletions(context, context.auth.authenticate(request), request, response, requestId),
+  },
+  {
+    path: '/v1/usage',
+    methods: ['GET'],
+    handle: ({ context, request, response, query }) =>
+      handleUsage(context, context.auth.authenticate(request), response, query),
+  },
+  {
+    path: '/v1/models',
+    methods: ['GET'],
+    handle: ({ context, request, response }) =>
+      handleListModels(context, context.auth.authenticate(request), response),
+  },
+  {
+    path: '/v1/streams/{id}',
+    methods: ['GET', 'DELETE'],
+    streamingMethods: ['GET'],
+    handle: ({ context, request, response, requestId, query, params }) => {
+      const streamId = params.id as string;
+      if (request.method === 'DELETE')
+        return handleDeleteStream(context, context.auth.authenticate(request), response, streamId);
+      // The id is the capability; a key, when sent, must be valid and must own the stream.
+      const caller: Caller | undefined =
+        bearerToken(request) !== undefined || context.auth.devMode
+          ? context.auth.authenticate(request)
+          : undefined;
+      return handleGetStream(context, caller, request, response, streamId, requestId, query);
+    },
+  },
+];
+
+/** A route found for a path, with its placeholders. */
+export interface RouteMatch {
+  route: Route;
+  params: Readonly<Record<string, string>>;
+}
+
+interface CompiledRoute {
+  route: Route;
+  pattern: RegExp;
+  names: string[];
+}
+
+/** Finds routes by path: exact paths by lookup, paths with placeholders by pattern, in table order. */
+export class RouteTable {
+  readonly routes: readonly Route[];
+  readonly #exact = new Map<string, Route>();
+  readonly #patterns: CompiledRoute[] = [];
+
+  constructor(routes: readonly Route[]) {
+    this.routes = routes;
+    for (const route of routes) {
+      if (!route.path.includes('{')) {
+        this.#exact.set(route.path, route);
+        continue;
+      }
+      const names: string[] = [];
+      const source = route.path
+        .split('/')
+        .map((segment) => {
+          const name = /^\{(\w+)\}$/.exec(segment)?.[1];
+          if (name === undefined) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          names.push(name);
+          return '([^/]+)';
+        })
+        .join('/');
+      this.#patterns.push({ route, pattern: new RegExp(`^${source}$`), names });
+    }
+  }
+
+  /**
+   * The route of a (percent-encoded) path, its placeholders decoded.
+   * @throws GatewayError 400 when a placeholder is not valid percent-encoding.
+   */
+  match(path: string): RouteMatch | undefined {
+    const exact = this.#exact.get(path);
+    if (exact) return { route: exact, params: {} };
+    for (const { route, pattern, names } of this.#patterns) {
+      const found = pattern.exec(path);
+      if (!found) continue;
+      const params: Record<string, string> = {};
+      names.forEach((name, index) => {
+        params[name] = decodePathSegment(found[index + 1] as string, name);
+      });
+      return { route, params };
+    }
+    return undefined;
+  }
+
+  /** The API paths served, for a 404's message. */
+  apiPaths(): string[] {
+    return this.routes.map((route) => route.path).filter((path) => path.startsWith('/v1/'));
+  }
+}
