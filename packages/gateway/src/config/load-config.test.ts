@@ -79,6 +79,16 @@ describe('configuration', () => {
     }
   });
 
+  it('refuses a body budget smaller than the largest body, naming the field', () => {
+    expect(() => parseConfig({ server: { bodyLimitBytes: 2048, bodyBudgetBytes: 1024 } })).toThrow(
+      /server\.bodyBudgetBytes/,
+    );
+    expect(parseConfig({ server: { bodyLimitBytes: 1024, bodyBudgetBytes: 1024 } }).server).toMatchObject({
+      bodyTimeoutMs: 30_000,
+      jsonMaxDepth: 128,
+    });
+  });
+
   it('refuses a route to a provider that is not configured, and unknown fields', () => {
     expect(() => parseConfig({ models: [{ match: '*', provider: 'ghost' }] })).toThrow(
       /models\[0\]\.provider: unknown provider "ghost"/,
