@@ -219,7 +219,7 @@ export const configSchema = z
           .positive()
           .default(64 * 1024 * 1024)
           .describe(
-            'Bytes all request bodies being received may hold together (a declared Content-Length counts whole); past it 503 body_budget_exceeded. At least bodyLimitBytes.',
+            'Bytes all request bodies being received may hold together; past it 503 body_budget_exceeded. At least bodyLimitBytes.',
           ),
         jsonMaxDepth: z
           .number()

@@ -17,16 +17,15 @@ export interface BodyBounds {
 }
 
 /**
- * Reads a request body within its bounds: a declared `Content-Length` over the limit, or one that
- * does not fit in the budget, is refused before a byte is read; a chunked body is cut off as soon
- * as it passes either; a body that has not ended within `timeoutMs` is refused with 408. (`sendError`
+ * Reads a request body within its bounds: a declared `Content-Length` over the limit is refused
+ * before a byte is read; a body is cut off as soon as it passes the limit or the chunk that arrives
+ * does not fit in the budget; a body that has not ended within `timeoutMs` is refused with 408. (`sendError`
  * closes the connection of a request whose body was not read, so the rest is never received.)
  */
 export function readBody(request: IncomingMessage, bounds: BodyBounds): Promise<Buffer> {
   const { limitBytes, budget, keyId = 'anonymous' } = bounds;
   const declared = Number(request.headers['content-length']);
-  const hasDeclared = request.headers['content-length'] !== undefined && Number.isFinite(declared);
-  if (hasDeclared && declared > limitBytes) return Promise.reject(tooLarge(limitBytes));
+  if (Number.isFinite(declared) && declared > limitBytes) return Promise.reject(tooLarge(limitBytes));
   if (budget && !budget.tryStartUpload(keyId, bounds.maxUploads)) {
     return Promise.reject(
       GatewayError.of(
@@ -36,32 +35,21 @@ export function readBody(request: IncomingMessage, bounds: BodyBounds): Promise<
       ),
     );
   }
-  // A declared length is held whole up front, so a body that cannot fit is refused before it is sent.
-  let heldBytes = 0;
-  if (budget && hasDeclared) {
-    if (!budget.tryHold(declared)) {
-      budget.endUpload(keyId);
-      return Promise.reject(budgetExceeded(budget));
-    }
-    heldBytes = declared;
-  }
   // Events rather than `for await`: an async iterator over the request costs an iterator, its
   // end-of-stream watcher and a promise per chunk on every request, for a body of one chunk.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    // Bytes read, and held in the budget: what arrives, not what is declared, so a client that
+    // declares 4 MB and sends nothing holds nothing, and filling the budget costs what it holds.
     let total = 0;
     const fail = (error: Error) => {
       done();
       reject(error);
     };
     const onData = (chunk: Buffer) => {
+      if (total + chunk.length > limitBytes) return fail(tooLarge(limitBytes));
+      if (budget && !budget.tryHold(chunk.length)) return fail(budgetExceeded(budget));
       total += chunk.length;
-      if (total > limitBytes) return fail(tooLarge(limitBytes));
-      if (budget && total > heldBytes) {
-        // Chunked (or a body longer than declared, which the parser refuses anyway).
-        if (!budget.tryHold(total - heldBytes)) return fail(budgetExceeded(budget));
-        heldBytes = total;
-      }
       chunks.push(chunk);
     };
     const onEnd = () => {
@@ -90,7 +78,7 @@ export function readBody(request: IncomingMessage, bounds: BodyBounds): Promise<
       request.off('close', onClose);
       request.off('error', onClose);
       if (budget) {
-        budget.release(heldBytes);
+        budget.release(total);
         budget.endUpload(keyId);
       }
     };
