@@ -87,7 +87,11 @@ describe('/ready', () => {
   it('names the store and providers to a loopback caller', async () => {
     gateway = await startTestGateway({ keys: [{ name: 'k', key: KEY }] });
     const ready = JSON.parse((await rawRequest(`${gateway.url}/ready`)).body);
-    expect(ready).toEqual({ status: 'ready', checks: { 'store:memory': 'ok', 'provider:sim': 'ok' } });
+    expect(ready).toEqual({
+      status: 'ready',
+      checks: { 'store:memory': 'ok', 'provider:sim': 'ok' },
+      upstreamsDown: [],
+    });
   });
 
   it.runIf(outsideAddress)('gives others the status alone, and the checks with a valid key', async () => {

@@ -30,8 +30,9 @@ function mayReadChecks(context: GatewayContext, request: IncomingMessage): boole
 }
 
 /**
- * `GET /ready`: 200 when the store and every upstream answer, 503 otherwise; what failed is named
- * only to loopback or authenticated callers.
+ * `GET /ready`: 200 when the store and every upstream answer, 503 otherwise; every check's result
+ * and `upstreamsDown` (the providers that did not answer) go only to loopback or authenticated
+ * callers, others get the status alone.
  */
 export async function handleReady(
   context: GatewayContext,
@@ -56,5 +57,12 @@ export async function handleReady(
   ]);
   const ready = !context.draining && Object.values(checks).every((value) => value === 'ok');
   const status = ready ? 'ready' : context.draining ? 'draining' : 'not_ready';
-  sendJson(response, ready ? 200 : 503, mayReadChecks(context, request) ? { status, checks } : { status });
+  if (!mayReadChecks(context, request)) {
+    sendJson(response, ready ? 200 : 503, { status });
+    return;
+  }
+  const upstreamsDown = [...context.router.providers.keys()].filter(
+    (name) => checks[`provider:${name}`] !== 'ok',
+  );
+  sendJson(response, ready ? 200 : 503, { status, checks, upstreamsDown });
 }

@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import type { Caller } from '../auth.js';
+import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import type { BodyBudget } from './body-budget.js';
 
@@ -14,6 +16,18 @@ export interface BodyBounds {
   keyId?: string | undefined;
   /** How many bodies this key may upload at once (429 beyond); unlimited when unset. */
   maxUploads?: number | undefined;
+}
+
+/** The bounds of a caller's request body, from `server` in the gateway's configuration. */
+export function bodyBounds(context: GatewayContext, caller: Caller): BodyBounds {
+  const { server } = context.config;
+  return {
+    limitBytes: server.bodyLimitBytes,
+    timeoutMs: server.bodyTimeoutMs,
+    budget: context.bodies,
+    keyId: caller.id,
+    maxUploads: caller.limits.concurrentStreams,
+  };
 }
 
 /**

@@ -1,17 +1,11 @@
 import type { ChatCompletionRequest } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
-import { parseJsonBody } from './json-body.js';
+import { parseJsonObject, typeName } from './parse-json-object.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
 function invalid(message: string, param: string): GatewayError {
   return GatewayError.of('invalid_request', message, { param });
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**
@@ -20,11 +14,7 @@ function typeName(value: unknown): string {
  * the upstream.
  */
 export function parseChatRequest(raw: Buffer, maxDepth: number): ChatCompletionRequest {
-  const body = parseJsonBody(raw, maxDepth);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw invalid(`The request body must be a JSON object, got ${typeName(body)}.`, 'body');
-  }
-  const record = body as Record<string, unknown>;
+  const record = parseJsonObject(raw, maxDepth);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '') {
     throw invalid(`'model' must be a non-empty string, got ${typeName(record.model)}.`, 'model');

@@ -5,9 +5,15 @@ import { GatewayError } from '../errors.js';
 import { readBody } from '../http/read-body.js';
 import { asGatewayError, sendError, sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
+import { parseEmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { admitFaults, paceFor, SIM_MODELS } from '../providers/sim-provider.js';
 import { FaultBudget } from './fault-spec.js';
+import { simEmbeddings } from './sim-embeddings.js';
 import { emitSimEvents, SimDropSignal, type SimPace, simChunks, simCompletion } from './sim-response.js';
+
+/** The sim is a test upstream behind the gateway: its bounds only keep a stray client from hurting it. */
+const SIM_BODY_BOUNDS = { limitBytes: 16 * 1024 * 1024 };
+const SIM_JSON_MAX_DEPTH = 1024;
 
 /** Options of the standalone simulator. */
 export interface SimServerOptions {
@@ -25,6 +31,8 @@ export interface SimServerOptions {
 export interface SimStats {
   requests: number;
   chatCompletions: number;
+  /** `POST /v1/embeddings` requests. */
+  embeddings: number;
   streams: number;
   /** Streams being written right now. */
   openStreams: number;
@@ -47,7 +55,7 @@ export interface SimServer {
 export async function startSimServer(options: SimServerOptions = {}): Promise<SimServer> {
   const pace: SimPace = { ttftMs: options.ttftMs ?? 0, tokensPerSecond: options.tokensPerSecond ?? 0 };
   const budget = new FaultBudget();
-  const stats: SimStats = { requests: 0, chatCompletions: 0, streams: 0, openStreams: 0 };
+  const stats: SimStats = { requests: 0, chatCompletions: 0, embeddings: 0, streams: 0, openStreams: 0 };
   const sockets = new Set<Socket>();
   const server: Server = createServer((request, response) => {
     stats.requests++;
@@ -72,10 +80,20 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
         data: SIM_MODELS.map((id) => ({ id, object: 'model', created: 0, owned_by: 'spool-sim' })),
       });
     }
+    const modelId = /^\/v1\/models\/([^/]+)$/.exec(path)?.[1];
+    if (modelId !== undefined && (SIM_MODELS as readonly string[]).includes(modelId)) {
+      return sendJson(response, 200, { id: modelId, object: 'model', created: 0, owned_by: 'spool-sim' });
+    }
+    if (path === '/v1/embeddings' && request.method === 'POST') {
+      stats.embeddings++;
+      const body = parseEmbeddingsRequest(await readBody(request, SIM_BODY_BOUNDS), SIM_JSON_MAX_DEPTH);
+      admitFaults(budget, request.headers);
+      return sendJson(response, 200, simEmbeddings(body));
+    }
     if (path !== '/v1/chat/completions') throw GatewayError.of('not_found', `Unknown path ${path}`);
     if (request.method !== 'POST') throw GatewayError.of('method_not_allowed', 'Use POST');
     stats.chatCompletions++;
-    const body = parseChatRequest(await readBody(request, { limitBytes: 16 * 1024 * 1024 }), 1024);
+    const body = parseChatRequest(await readBody(request, SIM_BODY_BOUNDS), SIM_JSON_MAX_DEPTH);
     const { spec, faults } = admitFaults(budget, request.headers);
     if (body.stream !== true) return sendJson(response, 200, simCompletion(body));
     stats.streams++;

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../errors.js';
-import { exceedsJsonDepth, parseJsonBody } from './json-body.js';
+import { exceedsJsonDepth } from './json-depth.js';
+import { parseJsonObject } from './parse-json-object.js';
 
 /** The nesting depth of a parsed value, as JSON counts it (a scalar is 0). */
 function depthOf(value: unknown): number {
@@ -32,12 +33,12 @@ describe('exceedsJsonDepth', () => {
   });
 });
 
-describe('parseJsonBody', () => {
+describe('parseJsonObject', () => {
   it('refuses JSON nested deeper than the bound with a 400 that names no param', () => {
     const deep = Buffer.from(`${'{"a":'.repeat(200_000)}1${'}'.repeat(200_000)}`);
     const error = (() => {
       try {
-        parseJsonBody(deep, 128);
+        parseJsonObject(deep, 128);
       } catch (caught) {
         return caught as GatewayError;
       }
@@ -47,7 +48,7 @@ describe('parseJsonBody', () => {
   });
 
   it('refuses text that is not JSON with invalid_json, and parses what is', () => {
-    expect(() => parseJsonBody(Buffer.from('{"a":'), 128)).toThrow(/could not parse/);
-    expect(parseJsonBody(Buffer.from('{"a":[1,{"b":"]]"}]}'), 3)).toEqual({ a: [1, { b: ']]' }] });
+    expect(() => parseJsonObject(Buffer.from('{"a":'), 128)).toThrow(/could not parse/);
+    expect(parseJsonObject(Buffer.from('{"a":[1,{"b":"]]"}]}'), 3)).toEqual({ a: [1, { b: ']]' }] });
   });
 });

@@ -1,5 +1,3 @@
-import { GatewayError } from '../errors.js';
-
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const OPEN_ARRAY = 0x5b;
@@ -26,26 +24,4 @@ export function exceedsJsonDepth(bytes: Uint8Array, maxDepth: number): boolean {
     } else if (byte === CLOSE_ARRAY || byte === CLOSE_OBJECT) depth--;
   }
   return false;
-}
-
-/**
- * Parses a JSON request body, refusing with 400 one that is not JSON or that nests deeper than
- * `maxDepth`: V8 parses very deep JSON, but serializing it again (to hash it, to send it upstream)
- * overflows the stack.
- */
-export function parseJsonBody(raw: Buffer, maxDepth: number): unknown {
-  if (exceedsJsonDepth(raw, maxDepth)) {
-    throw GatewayError.of(
-      'invalid_request',
-      `The JSON body nests arrays and objects more than ${maxDepth} levels deep (server.jsonMaxDepth).`,
-    );
-  }
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw GatewayError.of(
-      'invalid_json',
-      `We could not parse the JSON body of your request: ${(error as Error).message}`,
-    );
-  }
 }
