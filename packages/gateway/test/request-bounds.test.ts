@@ -151,6 +151,9 @@ describe('request body bounds', () => {
     // The body object itself is one level: 127 more fit in the default 128.
     expect((await postRawBody(body(127))).status).toBe(200);
     expect((await postRawBody(body(128))).status).toBe(400);
+    const embeddings = `{"model":"sim","input":"hi","x":${nested(10_000)}}`;
+    const deepEmbeddings = await postRawBody(embeddings, '/v1/embeddings');
+    expect([deepEmbeddings.status, errorOf(deepEmbeddings.body).code]).toEqual([400, 'invalid_request']);
   });
 
   it('logs a client that leaves mid-body at info (status 499), never at error', async () => {
@@ -176,8 +179,9 @@ describe('request body bounds', () => {
   });
 });
 
-async function postRawBody(body: string): Promise<{ status: number; body: string }> {
-  const connection = await openRaw((gateway as Gateway).port, `${postHead(Buffer.byteLength(body))}${body}`);
+async function postRawBody(body: string, path?: string): Promise<{ status: number; body: string }> {
+  const head = postHead(Buffer.byteLength(body), {}, path);
+  const connection = await openRaw((gateway as Gateway).port, `${head}${body}`);
   connections.push(connection);
   return connection.answer;
 }
