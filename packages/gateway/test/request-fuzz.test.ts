@@ -96,6 +96,9 @@ const PATHS = [
   '/v1/chat/completions?x=%',
   '/v1/chat/completions/',
   '/v1/models',
+  '/v1/models/sim',
+  '/v1/models/%ZZ',
+  '/v1/embeddings',
   '/v1/usage?from=%&to=x',
   '/v1/usage?from=2026-13-45',
   '/health',
@@ -220,8 +223,13 @@ const validChat = fc
     JSON.stringify({ model: 'sim', messages: [{ role: 'user', content }], ...rest }),
   );
 
+const embeddingsJson = fc
+  .record({ model: fc.constant('sim'), input: fc.oneof(anyText, fc.jsonValue()) })
+  .map((body) => JSON.stringify(body));
+
 const body = fc.oneof(
   { weight: 3, arbitrary: fc.constant('') },
+  { weight: 1, arbitrary: embeddingsJson },
   { weight: 2, arbitrary: validChat },
   { weight: 3, arbitrary: chatJson },
   { weight: 2, arbitrary: deepJson },
