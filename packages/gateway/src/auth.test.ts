@@ -56,6 +56,22 @@ describe('Authenticator', () => {
     }
   });
 
+  it('refuses credentials that hold no key with 401 in dev mode too, and takes any well-formed key there', () => {
+    const auth = new Authenticator([]);
+    const attempts: Array<Record<string, string>> = [
+      { authorization: 'Basic abc' },
+      { authorization: 'Bearer ' },
+      { 'x-api-key': '' },
+    ];
+    for (const headers of attempts) {
+      const error = refusal(() => auth.authenticate(fakeRequest('127.0.0.1', headers)));
+      expect([error.status, error.code]).toEqual([401, 'invalid_api_key']);
+    }
+    expect(auth.authenticate(fakeRequest('127.0.0.1', { authorization: 'Bearer sk-x' })).id).toBe(
+      'anonymous',
+    );
+  });
+
   it('knows loopback addresses', () => {
     expect(['127.0.0.1', '127.8.9.1', '::1', '::ffff:127.0.0.1'].every(isLoopback)).toBe(true);
     expect(['10.0.0.1', '::ffff:10.0.0.1', '', undefined].some(isLoopback)).toBe(false);

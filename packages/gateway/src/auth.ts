@@ -30,15 +30,31 @@ export function isLoopback(address: string | undefined): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
-/** Reads the key from `Authorization: Bearer …` (or `x-api-key`, which Anthropic clients send). */
+/**
+ * Reads the key from `Authorization: Bearer …` (or `x-api-key`, which Anthropic clients send):
+ * `undefined` when neither header is sent, 401 when one is sent without a key in it (`Basic …`,
+ * an empty `Bearer`), so such a request is never served as if it had sent none.
+ */
 export function bearerToken(request: IncomingMessage): string | undefined {
   const header = request.headers.authorization;
-  if (header) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match?.[1];
+  if (header !== undefined) {
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (match?.[1] === undefined) {
+      throw GatewayError.of(
+        'invalid_api_key',
+        'The Authorization header holds no API key. Send it as `Authorization: Bearer YOUR_KEY`.',
+      );
+    }
+    return match[1];
   }
   const apiKey = request.headers['x-api-key'];
-  return typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined;
+  if (apiKey === undefined) return undefined;
+  if (typeof apiKey !== 'string' || apiKey.trim() === '')
+    throw GatewayError.of(
+      'invalid_api_key',
+      'The x-api-key header holds no API key. Send it as `x-api-key: YOUR_KEY`.',
+    );
+  return apiKey;
 }
 
 /**
@@ -63,7 +79,10 @@ export class Authenticator {
     return this.#keys.length === 0;
   }
 
-  /** The caller of a request, or a 401/403 error. */
+  /**
+   * The caller of a request, or a 401/403 error. In dev mode any well-formed key is accepted (SDKs
+   * insist on sending one), but a malformed `Authorization` is refused as it would be with keys.
+   */
   authenticate(request: IncomingMessage): Caller {
     if (this.devMode) {
       if (!isLoopback(request.socket.remoteAddress)) {
@@ -72,6 +91,7 @@ export class Authenticator {
           'This gateway has no API keys configured (dev mode) and only accepts clients on this machine. Add `keys` to its configuration to serve others.',
         );
       }
+      bearerToken(request);
       return ANONYMOUS;
     }
     const token = bearerToken(request);

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Authenticator } from './auth.js';
 import type { CompletionCache } from './cache/completion-cache.js';
 import type { GatewayConfig } from './config/schema.js';
+import type { BodyBudget } from './http/body-budget.js';
 import type { RateLimiter } from './limits/rate-limiter.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { HeartbeatScheduler } from './relay/sse-writer.js';
@@ -29,6 +30,8 @@ export interface GatewayContext {
   ledger: UsageLedger;
   /** The exact-match cache of non-streamed completions, when enabled. */
   cache: CompletionCache | undefined;
+  /** What request bodies being received hold: bytes in all, uploads per key. */
+  bodies: BodyBudget;
   /** The client connections reading streams now (aborting one ends it cleanly). */
   readers: Set<{ abort(): void }>;
   /** Set when SIGTERM (or `close`) started: new work is refused with 503. */

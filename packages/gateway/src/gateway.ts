@@ -13,7 +13,9 @@ import type { GatewayConfig } from './config/schema.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
 import { DEFAULT_STATIC_DIR, serveStatic } from './handlers/static-files.js';
+import { BodyBudget } from './http/body-budget.js';
 import { applyCors } from './http/cors.js';
+import { refuseForeignHost } from './http/loopback-host.js';
 import { parseRequestTarget } from './http/request-target.js';
 import { asGatewayError, sendError } from './http/respond.js';
 import { newRequestId } from './ids.js';
@@ -200,10 +202,12 @@ async function createContext(
     limiter,
     ledger,
     cache,
+    bodies: new BodyBudget(config.server.bodyBudgetBytes),
     readers: new Set(),
     draining: false,
   };
   metrics.activeGenerations = () => context.relay.activeCount;
+  metrics.bodyBytesHeld = () => context.bodies.heldBytes;
   return context;
 }
 
@@ -263,6 +267,7 @@ async function handle(
   let label = 'unknown';
   let path: string | undefined;
   try {
+    if (context.auth.devMode) refuseForeignHost(request);
     const target = parseRequestTarget(request.url);
     path = target.path;
     const match = ROUTE_TABLE.match(path);

@@ -26,6 +26,16 @@ export class GatewayMetrics {
       this.generationsActive.set(this.activeGenerations());
     },
   });
+  /** Where the bytes held by request bodies being received are read from at scrape time. */
+  bodyBytesHeld: () => number = () => 0;
+  readonly requestBodyBytes = new Gauge({
+    name: 'spool_request_body_bytes_held',
+    help: 'Bytes held by request bodies being received (bounded by server.bodyBudgetBytes).',
+    registers: [this.registry],
+    collect: () => {
+      this.requestBodyBytes.set(this.bodyBytesHeld());
+    },
+  });
   readonly timeToFirstToken = new Histogram({
     name: 'spool_time_to_first_token_seconds',
     help: 'From request arrival to the first content delta, by model.',

@@ -50,7 +50,7 @@ export const ROUTES: readonly Route[] = [
     path: '/ready',
     methods: ['GET', 'HEAD'],
     whileDraining: true,
-    handle: ({ context, response }) => handleReady(context, response),
+    handle: ({ context, request, response }) => handleReady(context, request, response),
   },
   {
     path: '/metrics',

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   loopback_only: { status: 403, type: 'permission_error' },
   stream_forbidden: { status: 403, type: 'permission_error' },
   origin_not_allowed: { status: 403, type: 'permission_error' },
+  host_not_allowed: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   stream_not_found: { status: 404, type: 'invalid_request_error' },
@@ -40,6 +41,8 @@ export const ERROR_CODES = {
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   idempotency_key_reused: { status: 422, type: 'invalid_request_error' },
+  /** nginx's 499: the client left before its request was read; only ever seen in logs. */
+  client_closed_request: { status: 499, type: 'invalid_request_error' },
   rate_limit_exceeded: { status: 429, type: 'requests' },
   tokens_limit_exceeded: { status: 429, type: 'tokens' },
   concurrency_limit_exceeded: { status: 429, type: 'requests' },
@@ -55,6 +58,7 @@ export const ERROR_CODES = {
   shutting_down: { status: 503, type: 'server_error' },
   /** The gateway instance generating a stream died; the stream ended short (a new request starts over). */
   generation_lost: { status: 503, type: 'server_error' },
+  body_budget_exceeded: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

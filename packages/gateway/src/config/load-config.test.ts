@@ -79,6 +79,16 @@ describe('configuration', () => {
     }
   });
 
+  it('refuses a body budget smaller than the largest body, naming the field', () => {
+    expect(() => parseConfig({ server: { bodyLimitBytes: 2048, bodyBudgetBytes: 1024 } })).toThrow(
+      /server\.bodyBudgetBytes/,
+    );
+    expect(parseConfig({ server: { bodyLimitBytes: 1024, bodyBudgetBytes: 1024 } }).server).toMatchObject({
+      bodyTimeoutMs: 30_000,
+      jsonMaxDepth: 128,
+    });
+  });
+
   it('names an unknown provider beside type errors elsewhere, not only the first kind of problem', () => {
     let issues: readonly string[] = [];
     try {

@@ -207,6 +207,26 @@ export const configSchema = z
           .positive()
           .default(4 * 1024 * 1024)
           .describe('Largest request body (413 beyond).'),
+        bodyTimeoutMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30_000)
+          .describe('Time a client has to send its whole request body once it is being read (408 beyond).'),
+        bodyBudgetBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(64 * 1024 * 1024)
+          .describe(
+            'Bytes all request bodies being received may hold together; past it 503 body_budget_exceeded. At least bodyLimitBytes.',
+          ),
+        jsonMaxDepth: z
+          .number()
+          .int()
+          .positive()
+          .default(128)
+          .describe('Deepest nesting of arrays and objects in a JSON request body (400 beyond).'),
         headersTimeoutMs: z
           .number()
           .int()
@@ -234,6 +254,11 @@ export const configSchema = z
           .describe('pino log level (LOG_LEVEL env); JSON lines on stdout.'),
       })
       .strict()
+      .refine((server) => server.bodyBudgetBytes >= server.bodyLimitBytes, {
+        message:
+          'bodyBudgetBytes must be at least bodyLimitBytes, or no body of the largest size could arrive',
+        path: ['bodyBudgetBytes'],
+      })
       .prefault({}),
     providers: z.record(z.string().min(1), providerSchema).prefault({ sim: { type: 'sim' } }),
     models: z.array(routeSchema).default([{ match: '*', provider: 'sim' }]),

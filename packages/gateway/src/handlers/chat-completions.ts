@@ -13,7 +13,7 @@ import type { Caller } from '../auth.js';
 import { completionCacheKey } from '../cache/completion-cache.js';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
-import { readBody } from '../http/read-body.js';
+import { bodyBounds, readBody } from '../http/read-body.js';
 import { sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
 import { newStreamId } from '../ids.js';
@@ -157,8 +157,8 @@ async function answerOrStart(
   response: ServerResponse,
   requestId: string,
 ): Promise<StartedStream | undefined> {
-  const raw = await readBody(request, context.config.server.bodyLimitBytes);
-  const body = parseChatRequest(raw);
+  const raw = await readBody(request, bodyBounds(context, caller));
+  const body = parseChatRequest(raw, context.config.server.jsonMaxDepth);
   const route = routeModel(context, caller, body.model);
   const call: ChatCall = { context, caller, request, response, requestId, raw, body, route };
   if (body.stream === true) return startStreamed(call);

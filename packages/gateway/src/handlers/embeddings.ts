@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import type { Caller } from '../auth.js';
 import type { GatewayContext } from '../context.js';
-import { readBody } from '../http/read-body.js';
+import { bodyBounds, readBody } from '../http/read-body.js';
 import { sendJson } from '../http/respond.js';
 import { parseEmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { estimateEmbeddingTokens } from '../limits/estimate-tokens.js';
@@ -22,7 +22,8 @@ export async function handleEmbeddings(
   response: ServerResponse,
   requestId: string,
 ): Promise<void> {
-  const body = parseEmbeddingsRequest(await readBody(request, context.config.server.bodyLimitBytes));
+  const raw = await readBody(request, bodyBounds(context, caller));
+  const body = parseEmbeddingsRequest(raw, context.config.server.jsonMaxDepth);
   const route = routeModel(context, caller, body.model);
   const tokens = () => estimateEmbeddingTokens(body.input);
   const account = await RequestAccount.admitEstimated(context, caller, requestId, {

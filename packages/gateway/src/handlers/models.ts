@@ -1,5 +1,5 @@
-import type { ServerResponse } from 'node:http';
-import type { Caller } from '../auth.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Caller, isLoopback } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { sendJson } from '../http/respond.js';
 
@@ -15,10 +15,30 @@ export async function handleListModels(
 }
 
 /**
- * `GET /ready`: 200 when the store and every upstream answer, 503 otherwise, with every check's
- * result and `upstreamsDown`, the names of the providers that did not answer.
+ * Whether a caller may see what `/ready` checked (the store, the providers' names, their errors):
+ * loopback clients and callers with a valid key. Everyone else gets the status alone.
  */
-export async function handleReady(context: GatewayContext, response: ServerResponse): Promise<void> {
+function mayReadChecks(context: GatewayContext, request: IncomingMessage): boolean {
+  if (isLoopback(request.socket.remoteAddress)) return true;
+  if (context.auth.devMode) return false;
+  try {
+    context.auth.authenticate(request);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `GET /ready`: 200 when the store and every upstream answer, 503 otherwise; every check's result
+ * and `upstreamsDown` (the providers that did not answer) go only to loopback or authenticated
+ * callers, others get the status alone.
+ */
+export async function handleReady(
+  context: GatewayContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
   const checks: Record<string, string> = {};
   const signal = AbortSignal.timeout(3000);
   const run = async (name: string, check: () => Promise<void>) => {
@@ -36,12 +56,13 @@ export async function handleReady(context: GatewayContext, response: ServerRespo
     ),
   ]);
   const ready = !context.draining && Object.values(checks).every((value) => value === 'ok');
+  const status = ready ? 'ready' : context.draining ? 'draining' : 'not_ready';
+  if (!mayReadChecks(context, request)) {
+    sendJson(response, ready ? 200 : 503, { status });
+    return;
+  }
   const upstreamsDown = [...context.router.providers.keys()].filter(
     (name) => checks[`provider:${name}`] !== 'ok',
   );
-  sendJson(response, ready ? 200 : 503, {
-    status: ready ? 'ready' : context.draining ? 'draining' : 'not_ready',
-    checks,
-    upstreamsDown,
-  });
+  sendJson(response, ready ? 200 : 503, { status, checks, upstreamsDown });
 }

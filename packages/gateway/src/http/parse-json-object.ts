@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import { exceedsJsonDepth } from './json-depth.js';
 
 /** How a value's type reads in an error message: `null`, `an array`, `an object`, `a string` … */
 export function typeName(value: unknown): string {
@@ -7,8 +8,18 @@ export function typeName(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
-/** Parses a request body that must be a JSON object: 400 `invalid_json` or `invalid_request` otherwise. */
-export function parseJsonObject(raw: Buffer): Record<string, unknown> {
+/**
+ * Parses a request body that must be a JSON object nested no deeper than `maxDepth`: 400
+ * `invalid_json` or `invalid_request` otherwise. V8 parses very deep JSON, but serializing it again
+ * (to hash it, to send it upstream) overflows the stack, so depth is checked before parsing.
+ */
+export function parseJsonObject(raw: Buffer, maxDepth: number): Record<string, unknown> {
+  if (exceedsJsonDepth(raw, maxDepth)) {
+    throw GatewayError.of(
+      'invalid_request',
+      `The JSON body nests arrays and objects more than ${maxDepth} levels deep (server.jsonMaxDepth).`,
+    );
+  }
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));

@@ -2,19 +2,24 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GatewayError } from '../errors.js';
+import { BodyBudget } from './body-budget.js';
 import { readBody } from './read-body.js';
 
 let server: Server | undefined;
 afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
 
 /** A server whose every request is read with `readBody`; resolves with the outcome of the first. */
-async function readFirst(limitBytes: number, send: (port: number) => void): Promise<Buffer | unknown> {
+async function readFirst(
+  limitBytes: number,
+  send: (port: number) => void,
+  budget?: BodyBudget,
+): Promise<Buffer | unknown> {
   let outcome: (value: unknown) => void = () => {};
   const read = new Promise((resolve) => {
     outcome = resolve;
   });
   server = createServer((request: IncomingMessage, response) => {
-    readBody(request, limitBytes).then(
+    readBody(request, { limitBytes, budget }).then(
       (body) => {
         outcome(body);
         response.end();
@@ -60,6 +65,14 @@ describe('readBody', () => {
     expect((error as GatewayError).body.error.code).toBe('request_too_large');
   });
 
+  it('holds what arrives in the budget, refuses the chunk that does not fit, and gives it all back', async () => {
+    const budget = new BodyBudget(10);
+    const error = await readFirst(100, (port) => sendChunked(port, ['12345', '678901'], 'end'), budget);
+    expect((error as GatewayError).body.error.code).toBe('body_budget_exceeded');
+    expect(budget.heldBytes).toBe(0);
+    expect(budget.uploadsOf('anonymous')).toBe(0);
+  });
+
   it('refuses a declared Content-Length over the limit before reading', async () => {
     const error = await readFirst(10, (port) => {
       const request = httpRequest({ port, method: 'POST', headers: { 'content-length': '11' } });
@@ -69,9 +82,12 @@ describe('readBody', () => {
     expect((error as GatewayError).body.error.code).toBe('request_too_large');
   });
 
-  it('rejects when the client leaves before the body ends', async () => {
+  it('rejects with client_closed_request (499, not a server error) when the client leaves before the body ends', async () => {
     const error = await readFirst(1024, (port) => sendChunked(port, ['{"a":'], 'cut'));
-    expect(error).toBeInstanceOf(Error);
-    expect(error).not.toBeInstanceOf(GatewayError);
+    expect(error).toBeInstanceOf(GatewayError);
+    expect([(error as GatewayError).status, (error as GatewayError).code]).toEqual([
+      499,
+      'client_closed_request',
+    ]);
   });
 });

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, type SpoolErrorCode, statusForCode } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
 import { StoreUnavailableError } from '../spool/store.js';
@@ -20,7 +20,18 @@ export function sendJson(
   response.end(text);
 }
 
-/** Sends a gateway error in OpenAI's shape, with `Retry-After` when it has one. */
+/** Whether a request has a body that has not all arrived (nothing is known of one without a length). */
+export function hasUnreadBody(request: IncomingMessage): boolean {
+  if (request.complete) return false;
+  const { headers } = request;
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+}
+
+/**
+ * Sends a gateway error in OpenAI's shape, with `Retry-After` when it has one. An error answered
+ * before the request's body arrived closes the connection: node:http would otherwise read the
+ * rest of it (a bad key could still upload its whole body) to reuse the connection.
+ */
 export function sendError(
   response: ServerResponse,
   error: GatewayError,
@@ -28,6 +39,7 @@ export function sendError(
 ): void {
   const extra = { ...error.headers, ...headers };
   if (error.retryAfterSeconds !== undefined) extra['retry-after'] = String(error.retryAfterSeconds);
+  if (response.req && hasUnreadBody(response.req)) extra.connection = 'close';
   sendJson(response, error.status, error.body, extra);
 }
 

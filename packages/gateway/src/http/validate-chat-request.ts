@@ -9,11 +9,12 @@ function invalid(message: string, param: string): GatewayError {
 }
 
 /**
- * Parses and checks a chat-completions body: the fields the gateway relies on must have OpenAI's
- * types (each error names the `param`), and everything else passes through to the upstream.
+ * Parses and checks a chat-completions body: JSON no deeper than `maxDepth`, the fields the gateway
+ * relies on with OpenAI's types (each error names the `param`); everything else passes through to
+ * the upstream.
  */
-export function parseChatRequest(raw: Buffer): ChatCompletionRequest {
-  const record = parseJsonObject(raw);
+export function parseChatRequest(raw: Buffer, maxDepth: number): ChatCompletionRequest {
+  const record = parseJsonObject(raw, maxDepth);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '') {
     throw invalid(`'model' must be a non-empty string, got ${typeName(record.model)}.`, 'model');

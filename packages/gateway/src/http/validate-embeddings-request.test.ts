@@ -9,7 +9,7 @@ import {
   parseEmbeddingsRequest,
 } from './validate-embeddings-request.js';
 
-const parse = (body: unknown) => parseEmbeddingsRequest(Buffer.from(JSON.stringify(body)));
+const parse = (body: unknown) => parseEmbeddingsRequest(Buffer.from(JSON.stringify(body)), 128);
 
 function paramOf(body: unknown): string | null | undefined {
   try {
@@ -41,7 +41,7 @@ describe('parseEmbeddingsRequest', () => {
     expect(paramOf({ model: 'm', input: Array(MAX_EMBEDDING_INPUTS + 1).fill('a') })).toBe('input');
     expect(paramOf({ model: 'm', input: 'x', encoding_format: 'hex' })).toBe('encoding_format');
     expect(paramOf({ model: 'm', input: 'x', dimensions: 0 })).toBe('dimensions');
-    expect(() => parseEmbeddingsRequest(Buffer.from('{'))).toThrow(/parse the JSON/);
+    expect(() => parseEmbeddingsRequest(Buffer.from('{'), 128)).toThrow(/parse the JSON/);
   });
 
   it('answers any JSON value with a parsed request or a 400, never another error', () => {

@@ -56,11 +56,11 @@ function checkInput(input: unknown): void {
 }
 
 /**
- * Parses and checks an embeddings body: `model`, `input`, `encoding_format` and `dimensions` must
+ * Parses and checks an embeddings body (JSON no deeper than `maxDepth`): `model`, `input`, `encoding_format` and `dimensions` must
  * have OpenAI's types (each error names the `param`); everything else passes through upstream.
  */
-export function parseEmbeddingsRequest(raw: Buffer): EmbeddingsRequest {
-  const record = parseJsonObject(raw);
+export function parseEmbeddingsRequest(raw: Buffer, maxDepth: number): EmbeddingsRequest {
+  const record = parseJsonObject(raw, maxDepth);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '')
     throw invalid("'model' must be a non-empty string.", 'model');

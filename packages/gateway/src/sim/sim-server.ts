@@ -11,6 +11,10 @@ import { FaultBudget } from './fault-spec.js';
 import { simEmbeddings } from './sim-embeddings.js';
 import { emitSimEvents, SimDropSignal, type SimPace, simChunks, simCompletion } from './sim-response.js';
 
+/** The sim is a test upstream behind the gateway: its bounds only keep a stray client from hurting it. */
+const SIM_BODY_BOUNDS = { limitBytes: 16 * 1024 * 1024 };
+const SIM_JSON_MAX_DEPTH = 1024;
+
 /** Options of the standalone simulator. */
 export interface SimServerOptions {
   /** @default '127.0.0.1' */
@@ -82,14 +86,14 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     }
     if (path === '/v1/embeddings' && request.method === 'POST') {
       stats.embeddings++;
-      const body = parseEmbeddingsRequest(await readBody(request, 16 * 1024 * 1024));
+      const body = parseEmbeddingsRequest(await readBody(request, SIM_BODY_BOUNDS), SIM_JSON_MAX_DEPTH);
       admitFaults(budget, request.headers);
       return sendJson(response, 200, simEmbeddings(body));
     }
     if (path !== '/v1/chat/completions') throw GatewayError.of('not_found', `Unknown path ${path}`);
     if (request.method !== 'POST') throw GatewayError.of('method_not_allowed', 'Use POST');
     stats.chatCompletions++;
-    const body = parseChatRequest(await readBody(request, 16 * 1024 * 1024));
+    const body = parseChatRequest(await readBody(request, SIM_BODY_BOUNDS), SIM_JSON_MAX_DEPTH);
     const { spec, faults } = admitFaults(budget, request.headers);
     if (body.stream !== true) return sendJson(response, 200, simCompletion(body));
     stats.streams++;
