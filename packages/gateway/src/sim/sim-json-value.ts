@@ -219,27 +219,44 @@ function numberFor(node: Schema, integer: boolean, random: () => number): number
       throw new SimSchemaError(`\`${key}\` must be a number`);
     return value;
   };
-  const step = bound('multipleOf') ?? (integer ? 1 : 0.01);
+  const multipleOf = bound('multipleOf');
+  const step = multipleOf ?? (integer ? 1 : 0.01);
   if (step <= 0) throw new SimSchemaError('`multipleOf` must be positive');
   const minimum = bound('minimum');
   const maximum = bound('maximum');
   const exclusiveMinimum = bound('exclusiveMinimum');
   const exclusiveMaximum = bound('exclusiveMaximum');
-  // The smallest and largest multiples of `step` inside the bounds (integers are multiples of 1).
+  const fits = (value: number): boolean =>
+    (minimum === undefined || value >= minimum) &&
+    (maximum === undefined || value <= maximum) &&
+    (exclusiveMinimum === undefined || value > exclusiveMinimum) &&
+    (exclusiveMaximum === undefined || value < exclusiveMaximum);
+  // The range of multiples of `step` inside the bounds (integers are multiples of 1).
   const unit = integer && !Number.isInteger(step) ? lcmWithOne(step) : step;
   let low = Number.NEGATIVE_INFINITY;
-  if (minimum !== undefined) low = Math.ceil(minimum / unit - 1e-9);
-  if (exclusiveMinimum !== undefined) low = Math.max(low, Math.floor(exclusiveMinimum / unit + 1e-9) + 1);
+  if (minimum !== undefined) low = Math.ceil(minimum / unit);
+  if (exclusiveMinimum !== undefined) low = Math.max(low, Math.floor(exclusiveMinimum / unit) + 1);
   let high = Number.POSITIVE_INFINITY;
-  if (maximum !== undefined) high = Math.floor(maximum / unit + 1e-9);
-  if (exclusiveMaximum !== undefined) high = Math.min(high, Math.ceil(exclusiveMaximum / unit - 1e-9) - 1);
+  if (maximum !== undefined) high = Math.floor(maximum / unit);
+  if (exclusiveMaximum !== undefined) high = Math.min(high, Math.ceil(exclusiveMaximum / unit) - 1);
   const span = Math.max(1, Math.round(100 / unit));
   if (low === Number.NEGATIVE_INFINITY && high === Number.POSITIVE_INFINITY) low = 0;
   if (low === Number.NEGATIVE_INFINITY) low = high - span;
   if (high === Number.POSITIVE_INFINITY) high = low + span;
-  if (low > high) throw new SimSchemaError('the numeric bounds admit no value');
   const multiple = low + Math.floor(random() * Math.min(high - low + 1, span + 1));
-  return roundTo(multiple * unit, unit);
+  // Division and rounding can land a hair outside a bound: try the neighbours before giving up.
+  for (const candidate of [multiple, multiple + 1, multiple - 1, low, high]) {
+    const value = roundTo(candidate * unit, unit);
+    if (candidate >= low && candidate <= high && fits(value)) return value;
+  }
+  if (!integer && multipleOf === undefined) {
+    // Bounds narrower than the sim's own 0.01 step: any number between them will do.
+    const lower = minimum ?? exclusiveMinimum ?? Number.NaN;
+    const upper = maximum ?? exclusiveMaximum ?? Number.NaN;
+    const middle = lower + (upper - lower) / 2;
+    if (fits(middle)) return middle;
+  }
+  throw new SimSchemaError('the numeric bounds admit no value');
 }
 
 /** The smallest multiple of a fractional `multipleOf` that is an integer (bounded), for integer types. */
