@@ -138,6 +138,18 @@ export function simCompletion(request: ChatCompletionRequest): ChatCompletion {
 const FINISH_CHUNK = /"finish_reason":"/;
 const USAGE_CHUNK = /"choices":\[\]/;
 
+const CHOICE_INDEX = /"choices":\[\{"index":(\d+)/;
+
+/**
+ * Whether event `position` starts a new round of the choices: an `n`-choice answer sends one chunk
+ * per choice in turn, and like OpenAI generating them side by side, each round takes one token gap.
+ */
+function startsRound(events: readonly string[], position: number): boolean {
+  if (position === 0) return true;
+  const index = (event: string | undefined) => Number(CHOICE_INDEX.exec(event ?? '')?.[1] ?? 0);
+  return index(events[position]) <= index(events[position - 1]);
+}
+
 /** How many events are paced: all but the trailing finish chunks, usage chunk and `[DONE]`. */
 function pacedEventCount(events: readonly string[]): number {
   let count = events.length;
@@ -208,8 +220,9 @@ export async function* emitSimEvents(
     // Scheduling against an absolute clock keeps the average pace exact despite timer lateness.
     if (wait >= 1) await sleep(wait, signal);
     else if (signal.aborted) throw signal.reason;
-    if (index > 0) next += tokenGapMs;
-    else next = now() + tokenGapMs;
+    const gapMs = tokenGapMs > 0 && startsRound(events, index + 1) ? tokenGapMs : 0;
+    if (index > 0) next += gapMs;
+    else next = now() + gapMs;
     yield events[index] as string;
   }
 }

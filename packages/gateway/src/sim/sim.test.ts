@@ -104,4 +104,28 @@ describe('sim pacing', () => {
     // The role chunk at the TTFT, three tokens 100 ms apart, then finish + usage + [DONE] at once.
     expect(arrivals).toEqual([100, 200, 300, 400, 400, 400, 400]);
   });
+
+  it('paces the rounds of an n-choice answer, each choice at the requested tokens per second', async () => {
+    let time = 0;
+    const clock = {
+      now: () => time,
+      sleep: async (ms: number) => {
+        time += ms;
+      },
+    };
+    const request = { ...ask('two at once', { max_tokens: 2, n: 2 }), stream: true };
+    const arrivals: number[] = [];
+    const pace = { ttftMs: 100, tokensPerSecond: 10 };
+    for await (const _event of emitSimEvents(
+      simChunks(request),
+      pace,
+      {},
+      new AbortController().signal,
+      clock,
+    )) {
+      arrivals.push(time);
+    }
+    // Both role chunks at the TTFT, each round of two tokens 100 ms later, then both finishes and [DONE].
+    expect(arrivals).toEqual([100, 100, 200, 200, 300, 300, 300, 300, 300]);
+  });
 });
