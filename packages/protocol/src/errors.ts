@@ -4,6 +4,11 @@ export interface OpenAIErrorObject {
   type: string;
   code: string | null;
   param: string | null;
+  /**
+   * Spool's addition: on an error that an upstream answered or caused (its rate limit, its outage),
+   * the name of that provider in the gateway's configuration; absent on the gateway's own errors.
+   */
+  provider?: string;
 }
 
 /** The whole OpenAI error body: `{"error": {...}}`. */

@@ -21,6 +21,7 @@ import { RequestAccount } from '../relay/request-account.js';
 import type { GenerationObserver } from '../relay/stream-relay.js';
 import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
+import { routeModel } from './route-model.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -61,7 +62,7 @@ export function requestedAfterId(request: IncomingMessage, queryValue?: string |
 }
 
 /** Puts the rate-limit headers on an error that will become the response. */
-function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
+export function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
   if (!(error instanceof GatewayError) || Object.keys(headers).length === 0) return error;
   return new GatewayError(error.status, error.body, {
     retryAfterSeconds: error.retryAfterSeconds,
@@ -158,19 +159,7 @@ async function answerOrStart(
 ): Promise<StartedStream | undefined> {
   const raw = await readBody(request, context.config.server.bodyLimitBytes);
   const body = parseChatRequest(raw);
-  const route = context.router.resolve(body.model);
-  if (!route) {
-    throw GatewayError.of(
-      'model_not_found',
-      `The model \`${body.model}\` does not exist or you do not have access to it.`,
-      { param: 'model' },
-    );
-  }
-  if (!caller.mayUse(body.model)) {
-    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
-      param: 'model',
-    });
-  }
+  const route = routeModel(context, caller, body.model);
   const call: ChatCall = { context, caller, request, response, requestId, raw, body, route };
   if (body.stream === true) return startStreamed(call);
   await completeOnce(call);

@@ -1,5 +1,6 @@
 import type { ChatCompletionRequest } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
+import { parseJsonObject, typeName } from './parse-json-object.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
@@ -7,30 +8,12 @@ function invalid(message: string, param: string): GatewayError {
   return GatewayError.of('invalid_request', message, { param });
 }
 
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
 /**
  * Parses and checks a chat-completions body: the fields the gateway relies on must have OpenAI's
  * types (each error names the `param`), and everything else passes through to the upstream.
  */
 export function parseChatRequest(raw: Buffer): ChatCompletionRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw GatewayError.of(
-      'invalid_json',
-      `We could not parse the JSON body of your request: ${(error as Error).message}`,
-    );
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw invalid(`The request body must be a JSON object, got ${typeName(body)}.`, 'body');
-  }
-  const record = body as Record<string, unknown>;
+  const record = parseJsonObject(raw);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '') {
     throw invalid(`'model' must be a non-empty string, got ${typeName(record.model)}.`, 'model');

@@ -2,6 +2,7 @@ import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
+import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
 import { requestSse } from './sse-request.js';
 import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
@@ -105,13 +106,17 @@ export class OpenAIProvider implements ChatProvider {
     throw notAnEventStream(name, response);
   }
 
-  async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
-    const response = await this.#post(
-      '/chat/completions',
-      { ...request, stream: false },
-      context,
-      'application/json',
-    );
+  complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
+    return this.#postJson('/chat/completions', { ...request, stream: false }, context);
+  }
+
+  embeddings(request: EmbeddingsRequest, context: ProviderCallContext): Promise<CompletionResult> {
+    return this.#postJson('/embeddings', request, context);
+  }
+
+  /** POSTs a JSON body and resolves with the upstream's 2xx JSON answer. */
+  async #postJson(path: string, body: unknown, context: ProviderCallContext): Promise<CompletionResult> {
+    const response = await this.#post(path, body, context, 'application/json');
     if (response.statusCode < 200 || response.statusCode >= 300) {
       throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
     }
