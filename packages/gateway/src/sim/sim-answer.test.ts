@@ -101,6 +101,11 @@ describe('which tools the sim calls', () => {
     expect(calledNames(request('Call Get_Weather or get_weathers or xget_weather', { tools }))).toEqual([]);
     expect(calledNames(request('Call `get_weather`.', { tools }))).toEqual(['get_weather']);
     expect(calledNames(request('Use get_weather.', { tools, tool_choice: 'none' }))).toEqual([]);
+    const reminder = '<system-reminder>Use the get_weather tool when useful.</system-reminder>';
+    expect(calledNames(request(`${reminder} Say hello.`, { tools }))).toEqual([]);
+    expect(calledNames(request(`${reminder} Say hello with get_weather.`, { tools }))).toEqual([
+      'get_weather',
+    ]);
   });
 
   it('answers a tool result with text that quotes it, under "auto"', () => {
@@ -252,6 +257,82 @@ describe('logprobs', () => {
     }
     const whole = simCompletion({ ...body, stream: false }).choices[0];
     expect(whole?.logprobs).toEqual({ content: entries, refusal: null });
+  });
+});
+
+describe('streamed and whole answers', () => {
+  it('agree for any mix of n, tools, tool_choice, JSON mode, logprobs and max_tokens', () => {
+    const named = (name: string) => ({ type: 'function', function: { name } });
+    const planSchema = {
+      type: 'object',
+      properties: { steps: { type: 'array', items: { type: 'string' } } },
+      required: ['steps'],
+    };
+    fc.assert(
+      fc.property(
+        fc.record(
+          {
+            n: fc.integer({ min: 1, max: 3 }),
+            tools: fc.constantFrom([weather], [weather, search]),
+            tool_choice: fc.constantFrom(
+              'auto',
+              'none',
+              'required',
+              named('get_weather'),
+              named('search_docs'),
+            ),
+            parallel_tool_calls: fc.boolean(),
+            response_format: fc.constantFrom(
+              { type: 'text' },
+              { type: 'json_object' },
+              { type: 'json_schema', json_schema: { name: 'plan', schema: planSchema } },
+            ),
+            logprobs: fc.constant(true),
+            top_logprobs: fc.integer({ min: 0, max: 5 }),
+            max_tokens: fc.integer({ min: 0, max: 40 }),
+            seed: fc.integer(),
+          },
+          { requiredKeys: ['n'] },
+        ),
+        fc.constantFrom('Reply in json.', 'Use get_weather, in json.', 'search_docs and get_weather, json'),
+        (extra, content) => {
+          const body = request(content, extra);
+          const outcome = (run: () => unknown) => {
+            try {
+              return run();
+            } catch (error) {
+              return (error as UpstreamError).body.error.param;
+            }
+          };
+          const whole = outcome(() => simCompletion(body)) as ReturnType<typeof simCompletion> | string;
+          const events = outcome(() =>
+            simChunks({ ...body, stream: true, stream_options: { include_usage: true } }),
+          );
+          if (typeof whole === 'string') {
+            // Refused the same way, naming the same param.
+            expect(events).toBe(whole);
+            return;
+          }
+          const streamed = assemble(events as string[]);
+          expect(whole.choices).toHaveLength(streamed.size);
+          for (const choice of whole.choices) {
+            const parts = streamed.get(choice.index);
+            expect(parts?.finish).toBe(choice.finish_reason);
+            expect(parts?.text).toBe(choice.message.content ?? '');
+            const calls = (choice.message.tool_calls ?? []).map((call) => ({
+              id: call.id,
+              name: call.function.name,
+              arguments: call.function.arguments,
+            }));
+            expect(parts?.calls).toEqual(calls);
+            const logprobs = choice.logprobs as { content: unknown[] } | null | undefined;
+            expect(parts?.logprobs).toEqual(logprobs?.content ?? []);
+          }
+          expect(JSON.parse((events as string[]).at(-2) as string).usage).toEqual(whole.usage);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
 

@@ -79,7 +79,8 @@ export function simAnswer(request: ChatCompletionRequest): SimAnswer {
  *   user's; after a tool result (or any other last message) the sim answers with text;
  * - `"none"`: none.
  * A tool is mentioned when its name appears in the message as a whole word, case-sensitively
- * (`get_weather` in "use get_weather for Paris"). With `parallel_tool_calls: false`, one call at most.
+ * (`get_weather` in "use get_weather for Paris"), outside `<system-reminder>` blocks. With
+ * `parallel_tool_calls: false`, one call at most.
  */
 export function toolsToCall(request: ChatCompletionRequest, directives: SimDirectives): SimFunctionTool[] {
   const { toolChoice, tools } = directives;
@@ -87,11 +88,14 @@ export function toolsToCall(request: ChatCompletionRequest, directives: SimDirec
   if (typeof toolChoice === 'object')
     return tools.filter((tool) => tool.name === toolChoice.name).slice(0, 1);
   const last = request.messages.at(-1);
-  const text = last?.role === 'user' ? messageText(last) : '';
+  // What a harness adds to the user's turn (Claude Code's reminders name its tools) is not a request.
+  const text = last?.role === 'user' ? messageText(last).replace(HARNESS_REMINDER, ' ') : '';
   const mentioned = tools.filter((tool) => mentions(text, tool.name));
   const chosen = toolChoice === 'required' && mentioned.length === 0 ? tools.slice(0, 1) : mentioned;
   return directives.parallelToolCalls ? chosen : chosen.slice(0, 1);
 }
+
+const HARNESS_REMINDER = /<system-reminder>[\s\S]*?<\/system-reminder>/g;
 
 function mentions(text: string, name: string): boolean {
   let from = 0;
