@@ -36,14 +36,12 @@ export function simChunks(
   };
   const chunk = (choice: ChunkChoice): string => JSON.stringify({ ...base, choices: [choice] });
   const lanes = answer.choices.map((choice) => choiceChunks(choice, answer.logprobs));
-  const events = lanes.map((lane) => chunk(lane.shift() as ChunkChoice));
-  for (let open = lanes.length; open > 0; ) {
-    open = 0;
+  const events: string[] = [];
+  const longest = Math.max(...lanes.map((lane) => lane.length));
+  for (let position = 0; position < longest; position++) {
     for (const lane of lanes) {
-      const next = lane.shift();
-      if (next === undefined) continue;
-      events.push(chunk(next));
-      if (lane.length > 0) open++;
+      const next = lane[position];
+      if (next !== undefined) events.push(chunk(next));
     }
   }
   if (request.stream_options?.include_usage) {
