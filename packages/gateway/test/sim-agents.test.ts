@@ -91,6 +91,33 @@ describe.each(SETUPS)('agents against %s, through the gateway with the openai SD
     expect(answer.choices[0]?.message.content).toContain(`The tool returned: "${result}".`);
   });
 
+  it('runs an agent loop to its end under "auto": the SDK runner calls the named tool once, then gets text', async () => {
+    const calls: z.infer<typeof WeatherArgs>[] = [];
+    const runner = openai.chat.completions.runTools({
+      model: 'sim',
+      messages: [{ role: 'user', content: 'Check get_weather before we leave.' }],
+      tools: [
+        zodFunction({
+          name: 'get_weather',
+          parameters: WeatherArgs,
+          function: (args) => {
+            calls.push(args);
+            return { temperature: 18 };
+          },
+        }),
+      ],
+    });
+    const text = await runner.finalContent();
+    expect(calls).toHaveLength(1);
+    expect(text).toContain('The tool returned: "{"temperature":18}".');
+    expect(runner.messages.map((message) => message.role)).toEqual([
+      'user',
+      'assistant',
+      'tool',
+      'assistant',
+    ]);
+  });
+
   it('streams n=2 choices, each its own text, and usage for both', async () => {
     const messages = [{ role: 'user' as const, content: 'Give me two versions.' }];
     const stream = await openai.chat.completions.create({
