@@ -377,6 +377,19 @@ describe('requests the sim refuses as OpenAI does', () => {
     expect((error as UpstreamError).body.error.param).toBe(param);
   });
 
+  it('bounds the JSON of all n choices together, so n does not multiply an answer', () => {
+    const rows = { type: 'array', minItems: 300, maxItems: 300, items: { type: 'integer' } };
+    const tools = [
+      {
+        type: 'function',
+        function: { name: 'f', parameters: { type: 'object', properties: { rows }, required: ['rows'] } },
+      },
+    ];
+    const body = request('hi', { tools, tool_choice: 'required' });
+    expect(simAnswer({ ...body, n: 30 }).choices).toHaveLength(30);
+    expect(() => simAnswer({ ...body, n: 40 })).toThrow(/more than 10000 JSON values/);
+  });
+
   it('answers any values of its fields with an answer or a 400 naming a param, nothing else', () => {
     const anything = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined));
     fc.assert(

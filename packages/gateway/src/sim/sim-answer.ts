@@ -1,5 +1,5 @@
 import type { ChatCompletionRequest } from '@spool/protocol';
-import { jsonPieces, SimSchemaError, simValueForSchema } from './sim-json-value.js';
+import { jsonPieces, SimSchemaError, type SimValueBudget, simValueForSchema } from './sim-json-value.js';
 import { type SimLogprob, simLogprobs } from './sim-logprobs.js';
 import {
   readSimDirectives,
@@ -7,7 +7,14 @@ import {
   type SimFunctionTool,
   simRequestError,
 } from './sim-request.js';
-import { messageText, seededRandom, simChoiceSeed, simSeed, simTokens, truncateTokens } from './sim-text.js';
+import {
+  messageText,
+  seededRandom,
+  simChoiceSeed,
+  simSeed,
+  simTokensForSeed,
+  truncateTokens,
+} from './sim-text.js';
 
 /** One tool call of a sim answer; `pieces` are its arguments as streamed (joined, valid JSON). */
 export interface SimToolCall {
@@ -54,13 +61,15 @@ export function simAnswer(request: ChatCompletionRequest): SimAnswer {
   }
   const requestSeed = simSeed(request);
   const toCall = toolsToCall(request, directives);
+  // One bound for the JSON of every choice together, so `n` does not multiply it.
+  const budget: SimValueBudget = { values: 0 };
   const choices: SimChoice[] = [];
   for (let index = 0; index < directives.n; index++) {
     const seed = simChoiceSeed(requestSeed, index);
     choices.push(
       toCall.length > 0
-        ? { kind: 'tool_calls', index, calls: toolCalls(toCall, seed), finishReason: 'tool_calls' }
-        : textChoice(request, directives, index, seed),
+        ? { kind: 'tool_calls', index, calls: toolCalls(toCall, seed, budget), finishReason: 'tool_calls' }
+        : textChoice(request, directives, index, seed, budget),
     );
   }
   let completionTokens = 0;
@@ -117,11 +126,11 @@ function mentionsJson(request: ChatCompletionRequest): boolean {
   return request.messages.some((message) => /json/i.test(messageText(message)));
 }
 
-function toolCalls(tools: readonly SimFunctionTool[], seed: number): SimToolCall[] {
+function toolCalls(tools: readonly SimFunctionTool[], seed: number, budget: SimValueBudget): SimToolCall[] {
   const random = seededRandom(seed ^ 0x7001ca11);
   return tools.map((tool) => {
     const id = `call_${Array.from({ length: 24 }, () => Math.floor(random() * 36).toString(36)).join('')}`;
-    const value = valueFor(tool.parameters, random, `tools[${tool.position}].function.parameters`);
+    const value = valueFor(tool.parameters, random, budget, `tools[${tool.position}].function.parameters`);
     return { id, name: tool.name, pieces: jsonPieces(JSON.stringify(value)) };
   });
 }
@@ -131,6 +140,7 @@ function textChoice(
   directives: SimDirectives,
   index: number,
   seed: number,
+  budget: SimValueBudget,
 ): SimChoice {
   const format = directives.responseFormat;
   let answer: ReturnType<typeof truncateTokens>;
@@ -138,15 +148,16 @@ function textChoice(
     const value = valueFor(
       format.schema,
       seededRandom(seed ^ 0x150ca11),
+      budget,
       'response_format.json_schema.schema',
     );
     answer = truncateTokens(jsonPieces(JSON.stringify(value)), request);
   } else if (format.type === 'json_object') {
     // The whole sentence goes in the object; max_tokens then cuts the JSON, as it would OpenAI's.
-    const sentence = simTokens({ ...request, max_tokens: null, max_completion_tokens: null }, index);
+    const sentence = simTokensForSeed({ ...request, max_tokens: null, max_completion_tokens: null }, seed);
     answer = truncateTokens(jsonPieces(JSON.stringify({ answer: sentence.tokens.join('') })), request);
   } else {
-    answer = simTokens(request, index);
+    answer = simTokensForSeed(request, seed);
   }
   const top = directives.topLogprobs;
   return {
@@ -158,9 +169,9 @@ function textChoice(
   };
 }
 
-function valueFor(schema: unknown, random: () => number, param: string): unknown {
+function valueFor(schema: unknown, random: () => number, budget: SimValueBudget, param: string): unknown {
   try {
-    return simValueForSchema(schema, random);
+    return simValueForSchema(schema, random, budget);
   } catch (error) {
     if (error instanceof SimSchemaError) {
       throw simRequestError(`The sim cannot answer '${param}': ${error.message}.`, param);

@@ -271,7 +271,7 @@ describe('simValueForSchema', () => {
         minItems: 100,
         items: { type: 'array', minItems: 100, items: { type: 'array', minItems: 100 } },
       },
-      /more than 10000 values/,
+      /more than 10000 JSON values/,
     ],
     [{ type: 'string', minLength: 1e9 }, /minLength/],
     [{ type: 'frobnicate' }, /unknown type/],

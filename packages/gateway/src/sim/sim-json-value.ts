@@ -48,21 +48,35 @@ type Schema = Record<string, unknown>;
 interface State {
   readonly root: unknown;
   readonly random: () => number;
-  values: number;
+  readonly budget: SimValueBudget;
 }
 
 /**
  * Generates a value satisfying `schema` (within the subset above), the same for the same `random`
  * sequence. Throws `SimSchemaError` for a schema that is malformed, unsatisfiable or unbounded.
  */
-export function simValueForSchema(schema: unknown, random: () => number): unknown {
-  return generate(schema, { root: schema, random, values: 0 }, 0);
+export function simValueForSchema(
+  schema: unknown,
+  random: () => number,
+  budget: SimValueBudget = { values: 0 },
+): unknown {
+  const state: State = { root: schema, random, budget };
+  return generate(schema, state, 0);
+}
+
+/**
+ * How many values have been generated so far; one budget shared by several documents (the tool
+ * calls of all `n` choices) bounds them together by `MAX_VALUES`.
+ */
+export interface SimValueBudget {
+  values: number;
 }
 
 function generate(schema: unknown, state: State, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new SimSchemaError(`the schema nests deeper than ${MAX_DEPTH} levels`);
-  if (++state.values > MAX_VALUES)
-    throw new SimSchemaError(`the schema needs more than ${MAX_VALUES} values`);
+  if (++state.budget.values > MAX_VALUES) {
+    throw new SimSchemaError(`the answer would hold more than ${MAX_VALUES} JSON values`);
+  }
   if (schema === true || schema === undefined) return pickWord(state.random);
   if (schema === false) throw new SimSchemaError('a `false` schema accepts no value');
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {

@@ -133,7 +133,15 @@ export function simTokens(
   },
   choiceIndex = 0,
 ): { tokens: string[]; finishReason: 'stop' | 'length' } {
-  const random = seededRandom(simChoiceSeed(simSeed(request), choiceIndex));
+  return simTokensForSeed(request, simChoiceSeed(simSeed(request), choiceIndex));
+}
+
+/** `simTokens` for a seed already derived (hashing the messages once for all `n` choices). */
+export function simTokensForSeed(
+  request: Parameters<typeof simTokens>[0],
+  seed: number,
+): { tokens: string[]; finishReason: 'stop' | 'length' } {
+  const random = seededRandom(seed);
   const quoted = quotedTurn(request.messages);
   const words: string[] = [];
   words.push(...`${pick(OPENERS, random)}.`.split(' '));
