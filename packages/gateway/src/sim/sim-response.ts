@@ -3,7 +3,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from '@spool/protocol';
 import { DONE_DATA } from '@spool/protocol';
 import type { FaultSpec } from './fault-spec.js';
-import { estimatePromptTokens, simTokens } from './sim-text.js';
+import { type SimChoice, simAnswer } from './sim-answer.js';
+import { estimatePromptTokens } from './sim-text.js';
 
 /** How fast the sim answers. */
 export interface SimPace {
@@ -13,12 +14,19 @@ export interface SimPace {
   tokensPerSecond: number;
 }
 
-/** The events of one sim answer, in order, as OpenAI sends them (data strings, `[DONE]` last). */
+type ChunkChoice = ChatCompletionChunk['choices'][number];
+
+/**
+ * The events of one sim answer, in order, as OpenAI sends them (data strings, `[DONE]` last): each
+ * choice's role chunk, then its content tokens or tool-call deltas (id and name first, arguments in
+ * pieces), the choices of an `n > 1` answer interleaved one chunk each in turn, each choice's finish
+ * chunk as it ends, usage when asked (counting every choice).
+ */
 export function simChunks(
   request: ChatCompletionRequest,
   createdSeconds = Math.floor(Date.now() / 1000),
 ): string[] {
-  const { tokens, finishReason } = simTokens(request);
+  const answer = simAnswer(request);
   const id = `chatcmpl-sim${randomBytes(9).toString('hex')}`;
   const base = {
     id,
@@ -26,18 +34,59 @@ export function simChunks(
     created: createdSeconds,
     model: request.model,
   };
-  const chunk = (
-    delta: ChatCompletionChunk['choices'][number]['delta'],
-    finish: ChatCompletionChunk['choices'][number]['finish_reason'] = null,
-  ): string => JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] });
-  const events = [chunk({ role: 'assistant', content: '' })];
-  for (const token of tokens) events.push(chunk({ content: token }));
-  events.push(chunk({}, finishReason));
+  const chunk = (choice: ChunkChoice): string => JSON.stringify({ ...base, choices: [choice] });
+  const lanes = answer.choices.map((choice) => choiceChunks(choice, answer.logprobs));
+  const events: string[] = [];
+  const longest = Math.max(...lanes.map((lane) => lane.length));
+  for (let position = 0; position < longest; position++) {
+    for (const lane of lanes) {
+      const next = lane[position];
+      if (next !== undefined) events.push(chunk(next));
+    }
+  }
   if (request.stream_options?.include_usage) {
-    events.push(JSON.stringify({ ...base, choices: [], usage: simUsage(request, tokens.length) }));
+    events.push(JSON.stringify({ ...base, choices: [], usage: simUsage(request, answer.completionTokens) }));
   }
   events.push(DONE_DATA);
   return events;
+}
+
+/** One choice's chunk choices, role chunk first and finish chunk last. */
+function choiceChunks(choice: SimChoice, withLogprobs: boolean): ChunkChoice[] {
+  const { index } = choice;
+  // With logprobs asked for, every chunk names the field, null where it carries no token (OpenAI).
+  const make = (
+    delta: ChunkChoice['delta'],
+    logprobs: unknown = null,
+    finish: ChunkChoice['finish_reason'] = null,
+  ) =>
+    withLogprobs
+      ? { index, delta, logprobs, finish_reason: finish }
+      : { index, delta, finish_reason: finish };
+  if (choice.kind === 'tool_calls') {
+    const chunks: ChunkChoice[] = [];
+    choice.calls.forEach((call, callIndex) => {
+      const head = {
+        index: callIndex,
+        id: call.id,
+        type: 'function' as const,
+        function: { name: call.name, arguments: '' },
+      };
+      // The first call's head rides on the role chunk, as OpenAI sends it.
+      if (callIndex === 0) chunks.push(make({ role: 'assistant', content: null, tool_calls: [head] }));
+      else chunks.push(make({ tool_calls: [head] }));
+      for (const piece of call.pieces)
+        chunks.push(make({ tool_calls: [{ index: callIndex, function: { arguments: piece } }] }));
+    });
+    chunks.push(make({}, null, 'tool_calls'));
+    return chunks;
+  }
+  const chunks = [make({ role: 'assistant', content: '' })];
+  choice.tokens.forEach((token, position) => {
+    chunks.push(make({ content: token }, { content: [choice.logprobs?.[position]], refusal: null }));
+  });
+  chunks.push(make({}, null, choice.finishReason));
+  return chunks;
 }
 
 /** The usage the sim reports for a request that produced `completionTokens` tokens. */
@@ -50,22 +99,64 @@ export function simUsage(request: ChatCompletionRequest, completionTokens: numbe
   };
 }
 
-/** The non-streamed sim answer. */
+/** The non-streamed sim answer: the same choices as the stream, each whole. */
 export function simCompletion(request: ChatCompletionRequest): ChatCompletion {
-  const { tokens, finishReason } = simTokens(request);
+  const answer = simAnswer(request);
   return {
     id: `chatcmpl-sim${randomBytes(9).toString('hex')}`,
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: request.model,
-    choices: [
-      { index: 0, message: { role: 'assistant', content: tokens.join('') }, finish_reason: finishReason },
-    ],
-    usage: simUsage(request, tokens.length),
+    choices: answer.choices.map((choice) => {
+      if (choice.kind === 'tool_calls') {
+        const tool_calls = choice.calls.map((call) => ({
+          id: call.id,
+          type: 'function' as const,
+          function: { name: call.name, arguments: call.pieces.join('') },
+        }));
+        const message = { role: 'assistant' as const, content: null, tool_calls };
+        return answer.logprobs
+          ? { index: choice.index, message, logprobs: null, finish_reason: choice.finishReason }
+          : { index: choice.index, message, finish_reason: choice.finishReason };
+      }
+      const message = { role: 'assistant' as const, content: choice.tokens.join('') };
+      return answer.logprobs
+        ? {
+            index: choice.index,
+            message,
+            logprobs: { content: choice.logprobs ?? [], refusal: null },
+            finish_reason: choice.finishReason,
+          }
+        : { index: choice.index, message, finish_reason: choice.finishReason };
+    }),
+    usage: simUsage(request, answer.completionTokens),
   };
 }
 
 const FINISH_CHUNK = /"finish_reason":"/;
+const USAGE_CHUNK = /"choices":\[\]/;
+
+const CHOICE_INDEX = /"choices":\[\{"index":(\d+)/;
+
+/**
+ * Whether event `position` starts a new round of the choices: an `n`-choice answer sends one chunk
+ * per choice in turn, and like OpenAI generating them side by side, each round takes one token gap.
+ */
+function startsRound(events: readonly string[], position: number): boolean {
+  if (position === 0) return true;
+  const index = (event: string | undefined) => Number(CHOICE_INDEX.exec(event ?? '')?.[1] ?? 0);
+  return index(events[position]) <= index(events[position - 1]);
+}
+
+/** How many events are paced: all but the trailing finish chunks, usage chunk and `[DONE]`. */
+function pacedEventCount(events: readonly string[]): number {
+  let count = events.length;
+  for (; count > 0; count--) {
+    const event = events[count - 1] as string;
+    if (event !== DONE_DATA && !FINISH_CHUNK.test(event) && !USAGE_CHUNK.test(event)) break;
+  }
+  return count;
+}
 
 /** The time source of the sim's pacing, injectable so tests need no real waiting. */
 export interface SimClock {
@@ -111,8 +202,7 @@ export async function* emitSimEvents(
   const tokenGapMs = pace.tokensPerSecond > 0 ? 1000 / pace.tokensPerSecond : 0;
   // Like OpenAI, the finish chunk, the usage chunk and [DONE] follow the last token at once;
   // pacing them as tokens would put two extra token gaps at the end of every stream.
-  const finishIndex = events.findIndex((event) => FINISH_CHUNK.test(event));
-  const pacedCount = finishIndex < 0 ? events.length : finishIndex;
+  const pacedCount = pacedEventCount(events);
   let next = now() + pace.ttftMs;
   for (let index = 0; index < events.length; index++) {
     if (index === faults.dropAfter) throw new SimDropSignal(index);
@@ -128,8 +218,9 @@ export async function* emitSimEvents(
     // Scheduling against an absolute clock keeps the average pace exact despite timer lateness.
     if (wait >= 1) await sleep(wait, signal);
     else if (signal.aborted) throw signal.reason;
-    if (index > 0) next += tokenGapMs;
-    else next = now() + tokenGapMs;
+    const gapMs = tokenGapMs > 0 && startsRound(events, index + 1) ? tokenGapMs : 0;
+    if (index > 0) next += gapMs;
+    else next = now() + gapMs;
     yield events[index] as string;
   }
 }

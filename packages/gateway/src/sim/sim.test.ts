@@ -76,32 +76,43 @@ describe('fault spec', () => {
   });
 });
 
+/** When each event of a request's answer arrives, on a fake clock, at 100 ms TTFT and 10 tokens/s. */
+async function arrivals(request: Parameters<typeof simChunks>[0]): Promise<number[]> {
+  let time = 0;
+  const clock = {
+    now: () => time,
+    sleep: async (ms: number) => {
+      time += ms;
+    },
+  };
+  const times: number[] = [];
+  const pace = { ttftMs: 100, tokensPerSecond: 10 };
+  for await (const _event of emitSimEvents(
+    simChunks(request),
+    pace,
+    {},
+    new AbortController().signal,
+    clock,
+  )) {
+    times.push(time);
+  }
+  return times;
+}
+
 describe('sim pacing', () => {
   it('paces tokens, then sends the finish chunk, usage and [DONE] right after the last token', async () => {
-    let time = 0;
-    const clock = {
-      now: () => time,
-      sleep: async (ms: number) => {
-        time += ms;
-      },
-    };
     const request = {
       ...ask('pace me', { max_tokens: 3 }),
       stream: true,
       stream_options: { include_usage: true },
     };
-    const arrivals: number[] = [];
-    const pace = { ttftMs: 100, tokensPerSecond: 10 };
-    for await (const _event of emitSimEvents(
-      simChunks(request),
-      pace,
-      {},
-      new AbortController().signal,
-      clock,
-    )) {
-      arrivals.push(time);
-    }
     // The role chunk at the TTFT, three tokens 100 ms apart, then finish + usage + [DONE] at once.
-    expect(arrivals).toEqual([100, 200, 300, 400, 400, 400, 400]);
+    expect(await arrivals(request)).toEqual([100, 200, 300, 400, 400, 400, 400]);
+  });
+
+  it('paces the rounds of an n-choice answer, each choice at the requested tokens per second', async () => {
+    const request = { ...ask('two at once', { max_tokens: 2, n: 2 }), stream: true };
+    // Both role chunks at the TTFT, each round of two tokens 100 ms later, then both finishes and [DONE].
+    expect(await arrivals(request)).toEqual([100, 100, 200, 200, 300, 300, 300, 300, 300]);
   });
 });
