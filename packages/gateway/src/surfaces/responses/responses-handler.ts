@@ -184,8 +184,8 @@ export async function handleCreateResponse(
   const attachedStored =
     attached && meta.surfaceData ? (JSON.parse(meta.surfaceData) as StoredResponse) : stored;
   if (body.background === true) {
-    const text = await readSpooled(context.store, meta.id, { untilEnd: false, waitMs: 0 });
-    sendJson(response, 200, foldResponse(parseSpooledEvents(text), meta, attachedStored.base), answerHeaders);
+    // Answered at once, as OpenAI does: the work goes on whether or not anyone is connected.
+    sendJson(response, 200, { ...attachedStored.base, status: 'in_progress', output: [] }, answerHeaders);
     return;
   }
   const text = await readSpooled(context.store, meta.id, { untilEnd: true });
