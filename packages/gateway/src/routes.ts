@@ -11,6 +11,7 @@ import { CHAT_SURFACE } from './surfaces/chat/chat-surface.js';
 import {
   handleCancelResponse,
   handleCreateResponse,
+  handleDeleteResponse,
   handleGetResponse,
   handleInputItems,
 } from './surfaces/responses/responses-handler.js';
@@ -100,19 +101,27 @@ export const ROUTES: readonly Route[] = [
   },
   {
     path: '/v1/responses/{id}',
-    methods: ['GET'],
+    methods: ['GET', 'DELETE'],
     streamingMethods: ['GET'],
     surface: RESPONSES_SURFACE,
     handle: ({ context, request, response, requestId, query, params }) =>
-      handleGetResponse(
-        context,
-        optionalCaller(context, request),
-        request,
-        response,
-        params.id as string,
-        requestId,
-        query,
-      ),
+      request.method === 'DELETE'
+        ? handleDeleteResponse(
+            context,
+            context.auth.authenticate(request),
+            response,
+            params.id as string,
+            requestId,
+          )
+        : handleGetResponse(
+            context,
+            optionalCaller(context, request),
+            request,
+            response,
+            params.id as string,
+            requestId,
+            query,
+          ),
   },
   {
     path: '/v1/responses/{id}/cancel',

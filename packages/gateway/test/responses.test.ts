@@ -259,5 +259,19 @@ describe('/v1/responses background work, polling and cancel (in-process sim)', (
     expect(replay.at(-1)?.event).toBe('error');
     expect(last).toMatchObject({ type: 'error', code: 'stream_cancelled' });
     expect((await client.responses.retrieve(started.id)).status).toBe('cancelled');
+    await client.responses.delete(started.id);
+    await expect(client.responses.retrieve(started.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('refuses to delete a running response (409) and forgets a store: false response once it ended', async () => {
+    const running = await client.responses.create({ model: 'slow', input, background: true });
+    await expect(client.responses.delete(running.id)).rejects.toMatchObject({ status: 409 });
+    await client.responses.cancel(running.id);
+    const unstored = await client.responses.create({ model: 'sim', input, store: false });
+    expect(unstored.output_text.length).toBeGreaterThan(0);
+    await expect(client.responses.retrieve(unstored.id)).rejects.toMatchObject({ status: 404 });
+    await expect(
+      client.responses.create({ model: 'sim', input, previous_response_id: unstored.id }),
+    ).rejects.toMatchObject({ status: 400, param: 'previous_response_id' });
   });
 });

@@ -1,3 +1,4 @@
+import type { ChatCompletionChunk } from '@spool/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { foldResponse } from '../surfaces/responses/response-object.js';
@@ -5,14 +6,14 @@ import { ChatToResponses, type ResponsesEvent } from './chat-to-responses-stream
 
 const base = { id: 'resp_0123456789abcdef', object: 'response', model: 'm' };
 
-function chunk(delta: Record<string, unknown>, finishReason: string | null = null) {
+function chunk(delta: Record<string, unknown>, finishReason: string | null = null): ChatCompletionChunk {
   return {
     id: 'c',
     object: 'chat.completion.chunk' as const,
     created: 1,
     model: 'm',
     choices: [{ index: 0, delta, finish_reason: finishReason }],
-  };
+  } as ChatCompletionChunk;
 }
 
 /** Checks the invariants every translated stream keeps: created first, one terminal last, items opened before use and closed. */
@@ -62,7 +63,7 @@ describe('ChatToResponses', () => {
           events.push(...translator.end());
           expectWellFormed(events);
           const folded = foldResponse(events as never, { state: 'done' }, base);
-          const terminal = events.at(-1) as { response: { output: unknown[]; status: string } };
+          const terminal = events.at(-1) as unknown as { response: { output: unknown[]; status: string } };
           expect(folded.output).toEqual(terminal.response.output);
           expect(terminal.response.status).toBe(
             finishReason === 'length' || finishReason === 'content_filter' ? 'incomplete' : 'completed',
@@ -98,7 +99,7 @@ describe('ChatToResponses', () => {
       choices: [],
       usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
     });
-    const terminal = translator.end().at(-1) as { response: { usage: Record<string, unknown> } };
+    const terminal = translator.end().at(-1) as unknown as { response: { usage: Record<string, unknown> } };
     expect(terminal.response.usage).toMatchObject({ input_tokens: 5, output_tokens: 2, total_tokens: 7 });
 
     const failing = new ChatToResponses(base);

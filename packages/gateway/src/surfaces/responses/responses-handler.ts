@@ -286,3 +286,29 @@ export async function handleInputItems(
     { [REQUEST_ID_HEADER]: requestId },
   );
 }
+
+/**
+ * `DELETE /v1/responses/{id}`: forgets a response that has ended (its events, its stored
+ * conversation); its id is unknown afterwards. A running one must be cancelled first (409).
+ */
+export async function handleDeleteResponse(
+  context: GatewayContext,
+  caller: Caller,
+  response: ServerResponse,
+  responseId: string,
+  requestId: string,
+): Promise<void> {
+  const { meta } = await findResponse(context, caller, responseId);
+  if (!isEnded(meta))
+    throw GatewayError.of(
+      'stream_in_progress',
+      `Response ${responseId} is still in progress; cancel it first (POST /v1/responses/${responseId}/cancel).`,
+    );
+  await context.store.forget(meta.id);
+  sendJson(
+    response,
+    200,
+    { id: responseId, object: 'response', deleted: true },
+    { [REQUEST_ID_HEADER]: requestId },
+  );
+}
