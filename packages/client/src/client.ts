@@ -128,20 +128,25 @@ export function createClient(options: ClientOptions): SpoolClient {
     ? lazyScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
     : undefined;
 
+  /** The headers of every attempt: the client's, then the call's, over the SSE defaults. */
+  const headersFor =
+    (hasBody: boolean, callHeaders: HeadersOption | undefined) =>
+    async (): Promise<Record<string, string>> => {
+      const merged: Record<string, string> = { accept: 'text/event-stream' };
+      if (hasBody) merged['content-type'] = 'application/json';
+      if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
+      assignLowercase(merged, await resolve(options.headers));
+      assignLowercase(merged, await resolve(callHeaders));
+      return merged;
+    };
+
   const start = (
     url: string,
     body: string | undefined,
     streamOptions: ChatResumeOptions,
     streamId?: string,
   ): ChatStream => {
-    const headers = async () => {
-      const merged: Record<string, string> = { accept: 'text/event-stream' };
-      if (body !== undefined) merged['content-type'] = 'application/json';
-      if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
-      assignLowercase(merged, await resolve(options.headers));
-      assignLowercase(merged, await resolve(streamOptions.headers));
-      return merged;
-    };
+    const headers = headersFor(body !== undefined, streamOptions.headers);
     const engineOptions: EventStreamOptions = {
       headers,
       retry: streamOptions.retry ?? options.retry,
@@ -164,16 +169,7 @@ export function createClient(options: ClientOptions): SpoolClient {
 
   const startResponses = (params: Record<string, unknown>, streamOptions: ResponsesStreamOptions) => {
     const body = JSON.stringify({ ...params, stream: true });
-    const headers = async () => {
-      const merged: Record<string, string> = {
-        accept: 'text/event-stream',
-        'content-type': 'application/json',
-      };
-      if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
-      assignLowercase(merged, await resolve(options.headers));
-      assignLowercase(merged, await resolve(streamOptions.headers));
-      return merged;
-    };
+    const headers = headersFor(true, streamOptions.headers);
     const responseUrl = (streamId: string) =>
       `${baseURL}/responses/${encodeURIComponent(responseIdOfStream(streamId))}`;
     return streamResponses(

@@ -3,11 +3,13 @@ import { GatewayError } from '../errors.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
-function invalid(message: string, param: string): GatewayError {
+/** A 400 `invalid_request` naming the param at fault. */
+export function invalid(message: string, param: string): GatewayError {
   return GatewayError.of('invalid_request', message, { param });
 }
 
-function typeName(value: unknown): string {
+/** How an error message names a JSON value's type (`an array`, `a string`, `null` …). */
+export function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;

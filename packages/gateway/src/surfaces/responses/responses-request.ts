@@ -1,4 +1,5 @@
 import { GatewayError } from '../../errors.js';
+import { invalid, typeName } from '../../http/validate-chat-request.js';
 
 /** One item of a Responses `input` (messages, function calls and their outputs, and what a native upstream takes). */
 export type InputItem = Record<string, unknown>;
@@ -32,16 +33,6 @@ export interface ResponsesRequest {
 const MAX_INPUT_ITEMS = 10_000;
 const MAX_TOOLS = 512;
 const MAX_METADATA_KEYS = 16;
-
-function invalid(message: string, param: string): GatewayError {
-  return GatewayError.of('invalid_request', message, { param });
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
