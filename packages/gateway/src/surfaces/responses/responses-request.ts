@@ -1,5 +1,4 @@
-import { GatewayError } from '../../errors.js';
-import { invalid, typeName } from '../../http/validate-chat-request.js';
+import { invalid, parseJsonObject, typeName } from '../../http/validate-chat-request.js';
 
 /** One item of a Responses `input` (messages, function calls and their outputs, and what a native upstream takes). */
 export type InputItem = Record<string, unknown>;
@@ -60,18 +59,7 @@ const isPositiveInteger = (value: unknown): value is number =>
  * @throws GatewayError 400 (`invalid_json`, `invalid_request`).
  */
 export function parseResponsesRequest(raw: Buffer): ResponsesRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw GatewayError.of(
-      'invalid_json',
-      `We could not parse the JSON body of your request: ${(error as Error).message}`,
-    );
-  }
-  if (!isObject(body))
-    throw invalid(`The request body must be a JSON object, got ${typeName(body)}.`, 'body');
-  const record = body;
+  const record = parseJsonObject(raw);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '')
     throw invalid(`'model' must be a non-empty string, got ${typeName(record.model)}.`, 'model');
