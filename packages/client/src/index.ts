@@ -6,6 +6,14 @@ export * from './event-stream.js';
 export * from './event-stream-types.js';
 export * from './lifecycle.js';
 export * from './responses-stream.js';
+export { resumableFetch } from './resumable-fetch.js';
+export type {
+  FetchFunction,
+  ReconnectInfo,
+  ResumableFetch,
+  ResumableFetchOptions,
+  ResumableStreamStats,
+} from './resumable-fetch-types.js';
 export * from './resume-planner.js';
 export * from './retry-policy.js';
 export * from './retry-signals.js';
