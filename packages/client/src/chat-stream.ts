@@ -80,8 +80,8 @@ export interface ChatStream extends AsyncIterable<ChatStreamEvent> {
   stats(): StreamStats;
 }
 
-/** Lets several readers consume the same event sequence, each from the start. */
-class EventLog<T> {
+/** Lets several readers consume the same event sequence, each from the start (shared by the chat and Responses streams). */
+export class EventLog<T> {
   private events: T[] = [];
   private ended = false;
   private error: unknown;

@@ -9,6 +9,12 @@ import type { HttpError } from './errors.js';
 import type { EventStreamOptions, HeadersOption, RetryContext } from './event-stream-types.js';
 import { memoizeImport } from './lazy-import.js';
 import type { LifecycleSource } from './lifecycle.js';
+import {
+  type ResponsesStream,
+  type ResponsesStreamOptions,
+  responseIdOfStream,
+  streamResponses,
+} from './responses-stream.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Scheduler, SchedulerOptions } from './scheduler.js';
 import type { FetchLike } from './transport-fetch.js';
@@ -85,6 +91,22 @@ export interface SpoolClient {
      */
     resume(streamId: string, options?: ChatResumeOptions): ChatStream;
   };
+  responses: {
+    /**
+     * Starts a streamed Responses API request (`stream: true` is set for you) that survives drops:
+     * a reconnect resumes with `GET /responses/{id}?stream=true&starting_after=N`, exactly after the
+     * last event delivered. Events are those of `chat.stream` (`text-delta`, `tool-call-delta`,
+     * `usage`, `finish`, status changes), plus each raw Responses event as `{ type: 'event' }`.
+     * @example
+     * for await (const event of client.responses.stream({ model: 'sim', input: 'Hi' })) {
+     *   if (event.type === 'text-delta') render(event.text);
+     * }
+     */
+    stream(
+      params: Record<string, unknown> & { model: string },
+      options?: ResponsesStreamOptions,
+    ): ResponsesStream;
+  };
   /** The admission scheduler shared by this client's streams, when limits are set (loaded on first use). */
   readonly scheduler: Scheduler | undefined;
 }
@@ -106,20 +128,25 @@ export function createClient(options: ClientOptions): SpoolClient {
     ? lazyScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
     : undefined;
 
+  /** The headers of every attempt: the client's, then the call's, over the SSE defaults. */
+  const headersFor =
+    (hasBody: boolean, callHeaders: HeadersOption | undefined) =>
+    async (): Promise<Record<string, string>> => {
+      const merged: Record<string, string> = { accept: 'text/event-stream' };
+      if (hasBody) merged['content-type'] = 'application/json';
+      if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
+      assignLowercase(merged, await resolve(options.headers));
+      assignLowercase(merged, await resolve(callHeaders));
+      return merged;
+    };
+
   const start = (
     url: string,
     body: string | undefined,
     streamOptions: ChatResumeOptions,
     streamId?: string,
   ): ChatStream => {
-    const headers = async () => {
-      const merged: Record<string, string> = { accept: 'text/event-stream' };
-      if (body !== undefined) merged['content-type'] = 'application/json';
-      if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
-      assignLowercase(merged, await resolve(options.headers));
-      assignLowercase(merged, await resolve(streamOptions.headers));
-      return merged;
-    };
+    const headers = headersFor(body !== undefined, streamOptions.headers);
     const engineOptions: EventStreamOptions = {
       headers,
       retry: streamOptions.retry ?? options.retry,
@@ -140,8 +167,40 @@ export function createClient(options: ClientOptions): SpoolClient {
     return streamChatCompletion(url, body, engineOptions, streamOptions);
   };
 
+  const startResponses = (params: Record<string, unknown>, streamOptions: ResponsesStreamOptions) => {
+    const body = JSON.stringify({ ...params, stream: true });
+    const headers = headersFor(true, streamOptions.headers);
+    const responseUrl = (streamId: string) =>
+      `${baseURL}/responses/${encodeURIComponent(responseIdOfStream(streamId))}`;
+    return streamResponses(
+      `${baseURL}/responses`,
+      body,
+      {
+        headers,
+        retry: streamOptions.retry ?? options.retry,
+        onRetry: streamOptions.onRetry ?? options.onRetry,
+        idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
+        transport: options.transport,
+        fetch: options.fetch,
+        XMLHttpRequest: options.XMLHttpRequest,
+        resumeUrl: (streamId, lastEventId) =>
+          `${responseUrl(streamId)}?stream=true${lastEventId === undefined ? '' : `&starting_after=${lastEventId}`}`,
+        stopRequest: (streamId) => ({ url: `${responseUrl(streamId)}/cancel`, method: 'POST' }),
+        onNoResume: options.onNoResume,
+        onUnauthorized: options.onUnauthorized,
+        lifecycle: options.lifecycle,
+        reconnectOnVisible: options.reconnectOnVisible,
+        scheduler,
+      },
+      streamOptions,
+    );
+  };
+
   return {
     scheduler,
+    responses: {
+      stream: (params, streamOptions = {}) => startResponses(params, streamOptions),
+    },
     chat: {
       stream: (request, streamOptions = {}) =>
         start(`${baseURL}/chat/completions`, JSON.stringify({ ...request, stream: true }), streamOptions),

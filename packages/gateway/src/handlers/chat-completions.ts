@@ -21,6 +21,8 @@ import { RequestAccount } from '../relay/request-account.js';
 import type { GenerationObserver } from '../relay/stream-relay.js';
 import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
+import { CHAT_SURFACE } from '../surfaces/chat/chat-surface.js';
+import type { Surface } from '../surfaces/surface.js';
 import { routeModel } from './route-model.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
@@ -44,8 +46,15 @@ export function downstreamFaults(context: GatewayContext, request: IncomingMessa
   }
 }
 
-/** Reads and checks the resume point a request asks for. */
-export function requestedAfterId(request: IncomingMessage, queryValue?: string | null): number {
+/**
+ * Reads and checks the resume point a request asks for (`Last-Event-ID`, else `queryValue`), as
+ * the spool id after which to replay: the stream's surface maps the event id its clients see.
+ */
+export function requestedAfterId(
+  request: IncomingMessage,
+  queryValue?: string | null,
+  surface: Surface = CHAT_SURFACE,
+): number {
   const header = request.headers[LAST_EVENT_ID_HEADER];
   const raw = typeof header === 'string' ? header : (queryValue ?? undefined);
   const afterId = parseLastEventId(raw);
@@ -58,7 +67,27 @@ export function requestedAfterId(request: IncomingMessage, queryValue?: string |
       },
     );
   }
-  return afterId;
+  return surface.spoolIdAfter(raw === undefined || raw.trim() === '' ? undefined : afterId);
+}
+
+/**
+ * A request's `Idempotency-Key` (checked), and the hash of its body to compare a retry by: only a
+ * request that can be retried onto its stream (same key) is ever compared by its body.
+ * @throws GatewayError 400 for a key that is not 1-255 visible ASCII characters.
+ */
+export function readIdempotency(
+  request: IncomingMessage,
+  raw: Buffer,
+): { idempotencyKey: string | undefined; bodyHash: string | undefined } {
+  const header = request.headers[IDEMPOTENCY_KEY_HEADER];
+  const idempotencyKey = typeof header === 'string' ? header : undefined;
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+    throw GatewayError.of('invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters.', {
+      param: 'Idempotency-Key',
+    });
+  }
+  const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
+  return { idempotencyKey, bodyHash };
 }
 
 /** Puts the rate-limit headers on an error that will become the response. */
@@ -77,7 +106,7 @@ export function withHeaders(error: unknown, headers: Readonly<Record<string, str
  * than closures over `startStreamed`: their shared context (the request, its body, the route)
  * would stay alive for as long as the stream is open (bench/memory).
  */
-class GenerationAccounting implements GenerationObserver {
+export class GenerationAccounting implements GenerationObserver {
   /** Admitted once the generation starts opening its upstream. */
   account: RequestAccount | undefined;
   /** The provider that accepted the stream. */
@@ -251,15 +280,7 @@ async function startStreamed({
 }: ChatCall): Promise<StartedStream | undefined> {
   const providerContext = { requestId, headers: request.headers };
   const afterId = requestedAfterId(request);
-  const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
-  const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : undefined;
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-    throw GatewayError.of('invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters.', {
-      param: 'Idempotency-Key',
-    });
-  }
-  // Only a request that can be retried onto this stream (same key) is ever compared by its body.
-  const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
+  const { idempotencyKey, bodyHash } = readIdempotency(request, raw);
   const streamId = newStreamId();
   // Admission happens only when a new generation starts: a retry that attaches to one under way
   // (same Idempotency-Key) is a resume, not a new request, and is never rate limited.

@@ -4,7 +4,8 @@ import { parseJsonObject, typeName } from './parse-json-object.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
-function invalid(message: string, param: string): GatewayError {
+/** A 400 `invalid_request` naming the param at fault. */
+export function invalid(message: string, param: string): GatewayError {
   return GatewayError.of('invalid_request', message, { param });
 }
 

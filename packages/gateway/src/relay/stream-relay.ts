@@ -1,8 +1,9 @@
-import { DONE_DATA, errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
+import { errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { takeBuffered, type UpstreamEvent } from '../providers/provider.js';
 import type { SpoolStore, StreamMeta } from '../spool/store.js';
+import type { EventPolicy } from '../surfaces/surface.js';
 import { SpoolBatch } from './spool-batch.js';
 
 /** Why a generation was stopped by the gateway rather than by its upstream. */
@@ -18,6 +19,8 @@ export class StopReason extends Error {
 
 interface LocalGeneration {
   readonly controller: AbortController;
+  /** Runs whether or not anyone reads it: readers leaving never start the grace period. */
+  readonly background: boolean;
   readers: number;
   graceTimer: NodeJS.Timeout | undefined;
   /** When `maxDurationMs` runs out (`performance.now()` time). */
@@ -41,6 +44,13 @@ export interface StartInput {
   /** Drop usage-only chunks (choices: []) from the stream, after reporting them. */
   stripUsage?: boolean;
   observer?: GenerationObserver;
+  /**
+   * Generate to the end whether or not anyone reads (Responses' `background: true`), even with
+   * `disconnectGraceMs` set. @default false
+   */
+  background?: boolean;
+  /** How the stream's surface encodes and ends its events. @default chat's */
+  events?: EventPolicy;
   /** Opens the upstream; throws `GatewayError` when it refuses (before any byte). */
   open(signal: AbortSignal): Promise<AsyncIterable<UpstreamEvent>>;
 }
@@ -146,6 +156,7 @@ export class StreamRelay {
     let resolveFinished = () => {};
     const generation: LocalGeneration = {
       controller,
+      background: input.background === true,
       readers: 0,
       graceTimer: undefined,
       deadline: performance.now() + this.#maxDurationMs,
@@ -157,8 +168,8 @@ export class StreamRelay {
     this.#armDurationTimer(generation.deadline);
     // Only what the generation uses is passed on: `input` (its meta, its `open` closure and what
     // that holds) is not kept for the life of the stream.
-    const { stripUsage = false, observer = {} } = input;
-    void this.#pump(streamId, events, controller, stripUsage, observer).finally(() => {
+    const { stripUsage = false, observer = {}, events: policy } = input;
+    void this.#pump(streamId, events, controller, stripUsage, observer, policy).finally(() => {
       if (generation.graceTimer) clearTimeout(generation.graceTimer);
       this.#local.delete(streamId);
       resolveFinished();
@@ -172,10 +183,18 @@ export class StreamRelay {
     controller: AbortController,
     stripUsage: boolean,
     observer: GenerationObserver,
+    policy: EventPolicy | undefined,
   ): Promise<void> {
     const { signal } = controller;
     const maxBytes = this.#options.maxBytes ?? DEFAULT_MAX_BYTES;
-    const batch = new SpoolBatch(this.#store, streamId, stripUsage, observer, this.#options.onSpooled);
+    const batch = new SpoolBatch(
+      this.#store,
+      streamId,
+      stripUsage,
+      observer,
+      this.#options.onSpooled,
+      policy,
+    );
     const iterator = events[Symbol.asyncIterator]();
     let pulling = true;
     try {
@@ -205,20 +224,20 @@ export class StreamRelay {
       }
       if (!ended) {
         if (signal.aborted) throw signal.reason;
-        // A stream that reached its finish_reason but lost only the sentinel is complete; anything
-        // else ending early is a truncation and must say so.
+        // A stream that reached its finish (chat: a finish_reason) but lost only its terminal event
+        // is complete; anything else ending early is a truncation and must say so.
         if (batch.sawFinish) {
-          batch.queue(DONE_DATA);
+          const { data, event } = batch.policy.completion();
+          batch.queue(data, event);
         } else {
           batch.state = 'error';
-          batch.queue(
-            JSON.stringify(
-              errorBody(
-                'upstream_error',
-                'The upstream ended the stream before it finished (no finish_reason, no [DONE]).',
-              ),
+          const { data, event } = batch.policy.errorEvent(
+            errorBody(
+              'upstream_error',
+              'The upstream ended the stream before it finished (no finish_reason, no [DONE]).',
             ),
           );
+          batch.queue(data, event);
         }
         await batch.store();
       }
@@ -227,7 +246,8 @@ export class StreamRelay {
       batch.state = outcome;
       if (outcome === 'error') this.#log.warn({ err: error, streamId }, 'stream failed mid-way');
       batch.dropUnstored();
-      batch.queue(JSON.stringify(body));
+      const final = batch.policy.errorEvent(body);
+      batch.queue(final.data, final.event);
       try {
         await batch.store();
       } catch (storeError) {
@@ -295,7 +315,7 @@ export class StreamRelay {
     if (!generation) return;
     generation.readers = Math.max(0, generation.readers - 1);
     const graceMs = this.#options.disconnectGraceMs;
-    if (generation.readers > 0 || graceMs === null || generation.graceTimer) return;
+    if (generation.readers > 0 || graceMs === null || generation.graceTimer || generation.background) return;
     generation.graceTimer = setTimeout(() => {
       this.#stop(
         streamId,

@@ -1,3 +1,5 @@
+import type { ApiName } from '../surfaces/surface.js';
+
 /** Where a spooled stream is in its life. */
 export type StreamState = 'pending' | 'streaming' | 'done' | 'error' | 'cancelled';
 
@@ -27,6 +29,13 @@ export interface StreamMeta {
    * (state `done`, `error` or `cancelled`); 0 when it ended without any event.
    */
   lastId?: number | undefined;
+  /** The surface whose events the stream holds (how it is encoded and resumed). @default 'chat' */
+  surface?: ApiName | undefined;
+  /**
+   * What the stream's surface keeps beside its events, as the surface wrote it (Responses: the
+   * request's input items, for `previous_response_id`); kept as long as the stream.
+   */
+  surfaceData?: string | undefined;
   /** The instance generating the stream (shared stores only: its liveness decides whether the stream is lost). */
   instanceId?: string | undefined;
   /**
@@ -110,6 +119,11 @@ export interface SpoolStore {
    * Throws `SpoolReadError` when the stream is unknown, expired, or `afterId` was evicted.
    */
   read(streamId: string, afterId: number): SpoolReader;
+  /**
+   * Forgets an ended stream now rather than at the end of its retention (a `DELETE` of its
+   * Response): its id is then unknown. A stream still running is left as it is.
+   */
+  forget(streamId: string): Promise<void>;
   /** Asks whichever instance generates the stream to stop. */
   requestCancel(streamId: string): Promise<void>;
   /** Registers the handler this instance runs when a stream is asked to stop. */
