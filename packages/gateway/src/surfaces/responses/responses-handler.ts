@@ -12,7 +12,7 @@ import {
 } from '../../handlers/chat-completions.js';
 import { routeModel } from '../../handlers/route-model.js';
 import { readyToReplay, serveStream } from '../../handlers/serve-stream.js';
-import { readBody } from '../../http/read-body.js';
+import { bodyBounds, readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
 import { newStreamId } from '../../ids.js';
 import { speaksNatively } from '../../providers/provider.js';
@@ -77,8 +77,8 @@ export async function handleCreateResponse(
   response: ServerResponse,
   requestId: string,
 ): Promise<void> {
-  const raw = await readBody(request, context.config.server.bodyLimitBytes);
-  const body = parseResponsesRequest(raw);
+  const raw = await readBody(request, bodyBounds(context, caller));
+  const body = parseResponsesRequest(raw, context.config.server.jsonMaxDepth);
   const route = routeModel(context, caller, body.model);
   const items = [
     ...(body.previous_response_id

@@ -4,7 +4,7 @@ import { GatewayError } from '../../errors.js';
 import { toChatRequest } from '../../translate/responses-to-chat-request.js';
 import { inputItems, parseResponsesRequest } from './responses-request.js';
 
-const parse = (body: unknown) => parseResponsesRequest(Buffer.from(JSON.stringify(body)));
+const parse = (body: unknown) => parseResponsesRequest(Buffer.from(JSON.stringify(body)), 128);
 
 describe('parseResponsesRequest', () => {
   it('accepts a string input or items, and names the param of what it refuses', () => {

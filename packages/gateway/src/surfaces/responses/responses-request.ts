@@ -59,8 +59,8 @@ const isPositiveInteger = (value: unknown): value is number =>
  * Parses and checks a Responses body: each error names its `param`, as OpenAI's do.
  * @throws GatewayError 400 (`invalid_json`, `invalid_request`).
  */
-export function parseResponsesRequest(raw: Buffer): ResponsesRequest {
-  const record = parseJsonObject(raw);
+export function parseResponsesRequest(raw: Buffer, maxDepth: number): ResponsesRequest {
+  const record = parseJsonObject(raw, maxDepth);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '')
     throw invalid(`'model' must be a non-empty string, got ${typeName(record.model)}.`, 'model');
