@@ -37,7 +37,10 @@ export const messagesRequestSchema = z.looseObject({
   top_k: z.number().int().min(0).optional(),
   stop_sequences: z.array(z.string()).max(MAX_ITEMS).optional(),
   metadata: z.looseObject({ user_id: z.string().max(512).nullish() }).optional(),
-  tools: z.array(z.looseObject({ name: nonEmptyName })).max(MAX_ITEMS).optional(),
+  tools: z
+    .array(z.looseObject({ name: nonEmptyName }))
+    .max(MAX_ITEMS)
+    .optional(),
   tool_choice: z
     .looseObject({
       type: z.enum(['auto', 'any', 'tool', 'none']),
