@@ -1,7 +1,7 @@
 import { DONE_DATA, type OpenAIErrorBody, type Usage } from '@spool/protocol';
 import { asNumber, asRecord, asString, type JsonRecord } from '../providers/anthropic-json.js';
 import type { UpstreamEvent } from '../providers/provider.js';
-import { anthropicErrorBody } from '../surfaces/messages/anthropic-errors.js';
+import { messagesErrorEvent } from '../surfaces/messages/messages-events.js';
 import { type TranslatedStopReason, toStopReason } from './anthropic-stop-reasons.js';
 
 /** What the stream translator needs to know about the request. */
@@ -28,11 +28,6 @@ export function messageIdOf(chatId: string | undefined): string {
 
 function event(type: string, payload: JsonRecord): UpstreamEvent {
   return { event: type, data: JSON.stringify({ type, ...payload }) };
-}
-
-/** The `event: error` of a Messages stream, from an OpenAI-shaped error body. */
-export function messagesErrorEvent(body: OpenAIErrorBody, status = 500): UpstreamEvent {
-  return { event: 'error', data: JSON.stringify(anthropicErrorBody(status, body)) };
 }
 
 type OpenBlock = { kind: 'text'; index: number } | { kind: 'tool'; index: number; chatIndex: number };
@@ -203,4 +198,21 @@ export class ChatToMessagesStream {
     out.push(event('content_block_stop', { index: this.#open.index }));
     this.#open = undefined;
   }
+}
+
+/**
+ * A chat-completions event stream as a Messages event stream. A chat stream that finished (a
+ * finish reason) but lost its `[DONE]` still ends with `message_delta` and `message_stop`; one that
+ * ended before finishing ends without them, for the relay to end it with an error event.
+ */
+export async function* chatStreamToMessages(
+  events: AsyncIterable<UpstreamEvent>,
+  options: ChatToMessagesStreamOptions,
+): AsyncGenerator<UpstreamEvent> {
+  const translator = new ChatToMessagesStream(options);
+  for await (const event of events) {
+    yield* translator.push(event.data);
+    if (translator.done) return;
+  }
+  if (translator.finished) yield* translator.end();
 }
