@@ -234,10 +234,12 @@ async function handle(
     typeof incomingId === 'string' && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : newRequestId();
   let label = 'unknown';
   let path: string | undefined;
+  let route: Route | undefined;
   try {
     const target = parseRequestTarget(request.url);
     path = target.path;
     const match = ROUTE_TABLE.match(path);
+    route = match?.route;
     label = match ? match.route.path : path.startsWith('/v1/') ? 'unknown' : 'static';
     if (!match?.route.streamingMethods?.includes(request.method ?? ''))
       response.setHeader(REQUEST_ID_HEADER, requestId);
@@ -273,7 +275,9 @@ async function handle(
     if (gatewayError.status >= 500 && gatewayError.body.error.code === 'internal_error') {
       context.log.error({ err: error, requestId }, 'request failed');
     }
-    if (!response.headersSent) sendError(response, gatewayError, { [REQUEST_ID_HEADER]: requestId });
+    // Each surface answers errors in its own API's shape (OpenAI's unless the route says otherwise).
+    const send = route?.surface?.sendError ?? sendError;
+    if (!response.headersSent) send(response, gatewayError, { [REQUEST_ID_HEADER]: requestId });
     else if (!response.writableEnded) response.end();
   } finally {
     const log = () => {

@@ -7,6 +7,8 @@ import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
 import { handleUsage } from './handlers/usage.js';
 import { decodePathSegment } from './http/request-target.js';
 import { sendJson } from './http/respond.js';
+import { CHAT_SURFACE } from './surfaces/chat/chat-surface.js';
+import type { Surface } from './surfaces/surface.js';
 
 /** One request, matched to its route. */
 export interface RouteCall {
@@ -31,6 +33,11 @@ export interface Route {
    * life of the response (bench/memory).
    */
   streamingMethods?: readonly string[];
+  /**
+   * The API the route belongs to (chat, responses, messages): its errors are sent in that
+   * surface's shape. Routes without one answer OpenAI's.
+   */
+  surface?: Surface;
   /** Answered while the gateway drains (probes and metrics); everything else gets 503 then. */
   whileDraining?: boolean;
   handle(call: RouteCall): Promise<void> | void;
@@ -65,6 +72,7 @@ export const ROUTES: readonly Route[] = [
     path: '/v1/chat/completions',
     methods: ['POST'],
     streamingMethods: ['POST'],
+    surface: CHAT_SURFACE,
     handle: ({ context, request, response, requestId }) =>
       handleChatCompletions(context, context.auth.authenticate(request), request, response, requestId),
   },

@@ -1,7 +1,7 @@
 import type { ModelInfo } from '@spool/protocol';
 import type { GatewayConfig, RouteConfig } from './config/schema.js';
 import { AnthropicProvider } from './providers/anthropic-provider.js';
-import { OpenAIProvider } from './providers/openai-provider.js';
+import { defaultOpenAIApis, OpenAIProvider } from './providers/openai-provider.js';
 import type { ChatProvider } from './providers/provider.js';
 import { SimProvider } from './providers/sim-provider.js';
 import type { UpstreamTarget } from './upstream/upstream-chain.js';
@@ -127,6 +127,7 @@ export function createProviders(
           connectTimeoutMs: provider.connectTimeoutMs,
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
+          apis: provider.apis ?? defaultOpenAIApis(provider.baseURL),
         }),
       );
     } else {

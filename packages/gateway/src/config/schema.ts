@@ -47,6 +47,16 @@ const openaiProviderSchema = z
       .array(z.string().toLowerCase())
       .default([])
       .describe('Client request headers copied upstream.'),
+    apis: z
+      .array(
+        z
+          .enum(['chat', 'responses'])
+          .describe(
+            'The APIs the upstream speaks: a surface it speaks passes through natively, others are translated through chat. Default ["chat", "responses"] for api.openai.com and *.openai.azure.com, else ["chat"] (Ollama, vLLM, DeepSeek, llama.cpp …).',
+          ),
+      )
+      .min(1)
+      .optional(),
     ...connectionFields,
   })
   .strict();

@@ -21,6 +21,8 @@ import { RequestAccount } from '../relay/request-account.js';
 import type { GenerationObserver } from '../relay/stream-relay.js';
 import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
+import { CHAT_SURFACE } from '../surfaces/chat/chat-surface.js';
+import type { Surface } from '../surfaces/surface.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -43,8 +45,15 @@ export function downstreamFaults(context: GatewayContext, request: IncomingMessa
   }
 }
 
-/** Reads and checks the resume point a request asks for. */
-export function requestedAfterId(request: IncomingMessage, queryValue?: string | null): number {
+/**
+ * Reads and checks the resume point a request asks for (`Last-Event-ID`, else `queryValue`), as
+ * the spool id after which to replay: the stream's surface maps the event id its clients see.
+ */
+export function requestedAfterId(
+  request: IncomingMessage,
+  queryValue?: string | null,
+  surface: Surface = CHAT_SURFACE,
+): number {
   const header = request.headers[LAST_EVENT_ID_HEADER];
   const raw = typeof header === 'string' ? header : (queryValue ?? undefined);
   const afterId = parseLastEventId(raw);
@@ -57,7 +66,7 @@ export function requestedAfterId(request: IncomingMessage, queryValue?: string |
       },
     );
   }
-  return afterId;
+  return surface.spoolIdAfter(raw === undefined || raw.trim() === '' ? undefined : afterId);
 }
 
 /** Puts the rate-limit headers on an error that will become the response. */

@@ -12,6 +12,8 @@ import { GatewayError } from '../errors.js';
 import { flattenString } from '../relay/flatten-string.js';
 import { TurnWriter, waitForDrain } from '../relay/sse-writer.js';
 import { SpoolReadError, type SpoolReader, type StreamMeta } from '../spool/store.js';
+import { CHAT_EVENTS } from '../surfaces/chat/chat-events.js';
+import type { EventPolicy } from '../surfaces/surface.js';
 
 const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
 
@@ -146,6 +148,7 @@ export function serveStream(
   requestId: string,
   extraHeaders: Readonly<Record<string, string>>,
   faults: DownstreamFaults = {},
+  events: EventPolicy = CHAT_EVENTS,
 ): void {
   response.writeHead(200, {
     ...SSE_RESPONSE_HEADERS,
@@ -159,7 +162,7 @@ export function serveStream(
   if (typeof header === 'string') flattenString(header);
   // Disable Nagle: each event should leave as soon as it is written.
   request.socket.setNoDelay(true);
-  new ServedStream(context, response, streamId, afterId, faults).pull();
+  new ServedStream(context, response, streamId, afterId, faults, events).pull();
 }
 
 /**
@@ -173,6 +176,7 @@ class ServedStream {
   readonly #response: ServerResponse;
   readonly #streamId: string;
   readonly #faults: DownstreamFaults;
+  readonly #events: EventPolicy;
   readonly #reader: SpoolReader;
   /** Set when the client left or the gateway ended the stream: the read ends, and quietly. */
   #aborted = false;
@@ -211,8 +215,10 @@ class ServedStream {
     streamId: string,
     afterId: number,
     faults: DownstreamFaults,
+    events: EventPolicy,
   ) {
     this.#context = context;
+    this.#events = events;
     this.#response = response;
     this.#streamId = streamId;
     this.#faults = faults;
@@ -336,7 +342,8 @@ class ServedStream {
     if (!(error instanceof SpoolReadError))
       this.#context.log.error({ err: error, streamId: this.#streamId }, 'spool read failed');
     // Not a spooled event, so it has no id: a client resuming later still asks for the right one.
-    this.#writer.write(encodeEvent({ data: JSON.stringify(body) }));
+    const { data, event } = this.#events.errorEvent(body);
+    this.#writer.write(encodeEvent({ event, data }));
   }
 
   /** Ends the response; `error` (when the read failed) is told to a client still there. */

@@ -5,12 +5,14 @@ import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import { sendJson } from '../http/respond.js';
 import type { StreamMeta } from '../spool/store.js';
+import { surfaceOf } from '../surfaces/surfaces.js';
 import { requestedAfterId } from './chat-completions.js';
 import { readyToReplay, serveStream } from './serve-stream.js';
 
 const STREAM_ID_PATTERN = /^str_[A-Za-z0-9_-]{16,64}$/;
 
-async function findStream(context: GatewayContext, streamId: string): Promise<StreamMeta> {
+/** The stream of an id, or the 404/410 its id answers. */
+export async function findStream(context: GatewayContext, streamId: string): Promise<StreamMeta> {
   if (!STREAM_ID_PATTERN.test(streamId))
     throw GatewayError.of('stream_not_found', `No stream with id ${streamId}.`);
   const meta = await context.store.getMeta(streamId);
@@ -40,14 +42,17 @@ export async function handleGetStream(
   requestId: string,
   query: URLSearchParams,
 ): Promise<void> {
-  const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
+  // Checked before the stream is looked up; its surface then says which spool id it names.
+  requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
   const meta = await findStream(context, streamId);
+  const surface = surfaceOf(meta.surface);
+  const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY), surface);
   if (caller && caller.id !== meta.ownerId) {
     throw GatewayError.of('stream_forbidden', 'This stream belongs to another API key.');
   }
   const ready = await readyToReplay(context, meta, afterId, response, requestId);
   context.metrics.resumes.inc({ via: 'get' });
-  if (ready) serveStream(context, request, response, streamId, afterId, requestId, {});
+  if (ready) serveStream(context, request, response, streamId, afterId, requestId, {}, {}, surface.events);
 }
 
 /** `DELETE /v1/streams/{id}`: a user's Stop; generation ends upstream and readers get a final event. */

@@ -2,6 +2,7 @@ import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
+import type { ApiName } from '../surfaces/surface.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
 import { requestSse } from './sse-request.js';
 import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
@@ -26,17 +27,37 @@ export interface OpenAIProviderOptions {
   firstByteTimeoutMs?: number | undefined;
   /** Time allowed between two chunks of a streamed body. @default 120000 */
   idleTimeoutMs?: number | undefined;
+  /** The APIs the upstream speaks (see `defaultOpenAIApis`). @default ['chat'] */
+  apis?: readonly ApiName[] | undefined;
+}
+
+/** The path of each API under the base URL. */
+const API_PATHS: Readonly<Record<ApiName, string>> = {
+  chat: '/chat/completions',
+  responses: '/responses',
+  messages: '/messages',
+};
+
+/**
+ * The APIs an OpenAI-compatible upstream speaks when the configuration does not say: OpenAI and
+ * Azure OpenAI speak Responses too; other compatible servers (Ollama, vLLM …) speak chat only.
+ */
+export function defaultOpenAIApis(baseURL: string): readonly ApiName[] {
+  const host = new URL(baseURL).hostname;
+  return host === 'api.openai.com' || host.endsWith('.openai.azure.com') ? ['chat', 'responses'] : ['chat'];
 }
 
 /** A chat provider that speaks OpenAI's HTTP API through a pooled keep-alive undici client. */
 export class OpenAIProvider implements ChatProvider {
   readonly name: string;
+  readonly apis: readonly ApiName[];
   readonly #pool: Pool;
   readonly #pathPrefix: string;
   readonly #options: OpenAIProviderOptions;
 
   constructor(options: OpenAIProviderOptions) {
     this.name = options.name;
+    this.apis = options.apis ?? ['chat'];
     this.#options = options;
     const url = new URL(options.baseURL);
     this.#pathPrefix = url.pathname.replace(/\/+$/, '');
@@ -81,8 +102,16 @@ export class OpenAIProvider implements ChatProvider {
     }
   }
 
-  async openStream(
+  openStream(
     request: ChatCompletionRequest,
+    context: ProviderCallContext,
+  ): Promise<AsyncIterable<UpstreamEvent>> {
+    return this.openNative('chat', request as unknown as Record<string, unknown>, context);
+  }
+
+  async openNative(
+    api: ApiName,
+    body: Readonly<Record<string, unknown>>,
     context: ProviderCallContext,
   ): Promise<AsyncIterable<UpstreamEvent>> {
     const { name } = this;
@@ -91,10 +120,10 @@ export class OpenAIProvider implements ChatProvider {
       this.#pool,
       {
         method: 'POST',
-        path: `${this.#pathPrefix}/chat/completions`,
+        path: `${this.#pathPrefix}${API_PATHS[api]}`,
         headers: this.#headers(context, 'text/event-stream'),
         // A Buffer, so that undici does not keep both the string and its own copy for the stream's life.
-        body: Buffer.from(JSON.stringify({ ...request, stream: true })),
+        body: Buffer.from(JSON.stringify({ ...body, stream: true })),
         signal,
         headersTimeout: this.#options.firstByteTimeoutMs ?? 120_000,
         bodyTimeout: this.#options.idleTimeoutMs ?? 120_000,
@@ -105,10 +134,18 @@ export class OpenAIProvider implements ChatProvider {
     throw notAnEventStream(name, response);
   }
 
-  async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
+  complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
+    return this.completeNative('chat', request as unknown as Record<string, unknown>, context);
+  }
+
+  async completeNative(
+    api: ApiName,
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<CompletionResult> {
     const response = await this.#post(
-      '/chat/completions',
-      { ...request, stream: false },
+      API_PATHS[api],
+      { ...body, stream: false },
       context,
       'application/json',
     );

@@ -1,4 +1,5 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
+import type { ApiName } from '../surfaces/surface.js';
 
 /** One event from an upstream stream, before the gateway numbers it. */
 export interface UpstreamEvent {
@@ -49,6 +50,27 @@ export interface CompletionResult {
 export interface ChatProvider {
   /** The provider's name in the configuration. */
   readonly name: string;
+  /**
+   * The APIs the upstream speaks. Every provider serves chat completions (translating when its
+   * upstream speaks another API); a surface listed here is passed through natively with
+   * `openNative`/`completeNative`. @default ['chat']
+   */
+  readonly apis?: readonly ApiName[];
+  /**
+   * Opens a streamed request of an API listed in `apis`, the client's body passed through as it
+   * is (model already replaced); upstream events come back untouched.
+   */
+  openNative?(
+    api: ApiName,
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<AsyncIterable<UpstreamEvent>>;
+  /** Runs a non-streamed request of an API listed in `apis`, passed through as it is. */
+  completeNative?(
+    api: ApiName,
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<CompletionResult>;
   /** Opens a streamed completion; throws `UpstreamError` when the upstream refuses. */
   openStream(
     request: ChatCompletionRequest,
@@ -62,4 +84,9 @@ export interface ChatProvider {
   checkReady(signal: AbortSignal): Promise<void>;
   /** Releases pooled connections. */
   close(): Promise<void>;
+}
+
+/** Whether a provider passes requests of `api` through natively (else they are translated through chat). */
+export function speaksNatively(provider: ChatProvider, api: ApiName): boolean {
+  return provider.apis?.includes(api) === true && provider.openNative !== undefined;
 }

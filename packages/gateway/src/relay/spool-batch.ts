@@ -1,39 +1,14 @@
-import { DONE_DATA, encodeEvent, type Usage } from '@spool/protocol';
+import type { Usage } from '@spool/protocol';
 import type { UpstreamEvent } from '../providers/provider.js';
 import type { SpoolStore } from '../spool/store.js';
+import { CHAT_EVENTS } from '../surfaces/chat/chat-events.js';
+import type { EventPolicy } from '../surfaces/surface.js';
 import { flattenString } from './flatten-string.js';
 import type { GenerationObserver } from './stream-relay.js';
 
-const ERROR_DATA_PATTERN = /^\s*\{\s*"error"\s*:/;
-const FINISH_PATTERN = /"finish_reason"\s*:\s*"/;
-const CONTENT_PATTERN = /"(content|arguments)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[/;
-const USAGE_PATTERN = /"usage"\s*:\s*\{/;
-
-/** Whether a chunk carries content or a tool call: the common form found by one search, the rest by the pattern. */
-function hasContent(data: string): boolean {
-  const at = data.indexOf('"content":"');
-  if (at !== -1 && data.charCodeAt(at + 11) !== 34) return true;
-  return CONTENT_PATTERN.test(data);
-}
-
-/** Whether a chunk carries a usage object; most chunks never name it. */
-function hasUsage(data: string): boolean {
-  return data.indexOf('"usage"') !== -1 && USAGE_PATTERN.test(data);
-}
-
-/** Reports a chunk's usage; true when the chunk carries nothing else (`choices: []`). */
-function reportUsage(data: string, observer: GenerationObserver): boolean {
-  try {
-    const chunk = JSON.parse(data) as { usage?: Usage | null; choices?: unknown[] };
-    if (chunk.usage) observer.onUsage?.(chunk.usage);
-    return Array.isArray(chunk.choices) && chunk.choices.length === 0;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * One generation's numbering and batching: numbers the upstream events, encodes them, and stores
+ * One generation's numbering and batching: numbers the upstream events, encodes them (by the
+ * surface's event policy; chat's by default), and stores
  * what one upstream read carried as one append (one wake of the readers). A class rather than
  * closures over the relay's pump: its state is held by one object for the life of the stream, and
  * the pump's suspended frame stays small (bench/memory).
@@ -53,6 +28,8 @@ export class SpoolBatch {
   readonly #stripUsage: boolean;
   readonly #observer: GenerationObserver;
   readonly #onSpooled: ((bytes: number) => void) | undefined;
+  readonly #policy: EventPolicy;
+  readonly #onUsage: (usage: Usage) => void;
 
   constructor(
     store: SpoolStore,
@@ -60,12 +37,20 @@ export class SpoolBatch {
     stripUsage: boolean,
     observer: GenerationObserver,
     onSpooled: ((bytes: number) => void) | undefined,
+    policy: EventPolicy = CHAT_EVENTS,
   ) {
     this.#store = store;
     this.#streamId = streamId;
     this.#stripUsage = stripUsage;
     this.#observer = observer;
     this.#onSpooled = onSpooled;
+    this.#policy = policy;
+    this.#onUsage = (usage) => observer.onUsage?.(usage);
+  }
+
+  /** The surface's event rules this stream is numbered and ended by. */
+  get policy(): EventPolicy {
+    return this.#policy;
   }
 
   /** Whether a finish_reason was seen (a stream that lost only its `[DONE]` is complete). */
@@ -81,27 +66,25 @@ export class SpoolBatch {
   }
 
   #take({ data, event }: UpstreamEvent): boolean {
-    const observer = this.#observer;
-    if (hasContent(data)) {
-      if (this.contentDeltas++ === 0) observer.onFirstToken?.();
+    const policy = this.#policy;
+    if (policy.hasContent(data, event)) {
+      if (this.contentDeltas++ === 0) this.#observer.onFirstToken?.();
     }
-    if (hasUsage(data)) {
-      const usageOnly = reportUsage(data, observer);
-      if (usageOnly && this.#stripUsage) return false;
-    }
+    if (policy.takeUsage(data, event, this.#onUsage) && this.#stripUsage) return false;
     this.queue(data, event);
-    if (data === DONE_DATA) return true;
-    if (ERROR_DATA_PATTERN.test(data) || event === 'error') {
+    const ending = policy.ending(data, event);
+    if (ending === 'done') return true;
+    if (ending === 'error') {
       this.state = 'error';
       return true;
     }
-    if (!this.#sawFinish && FINISH_PATTERN.test(data)) this.#sawFinish = true;
+    if (!this.#sawFinish && policy.isFinish(data, event)) this.#sawFinish = true;
     return false;
   }
 
   /** Numbers and encodes one event for the next `store`. */
   queue(data: string, event?: string): void {
-    const bytes = encodeEvent({ id: ++this.#lastId, event, data });
+    const bytes = this.#policy.encode(++this.#lastId, data, event);
     // The encoded event is a rope over a slice of the whole upstream read; flattened, the store
     // keeps the event's own bytes only (bench/memory: ~470 of ~700 heap bytes per event saved).
     flattenString(bytes);

@@ -1,8 +1,9 @@
-import { DONE_DATA, errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
+import { errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { takeBuffered, type UpstreamEvent } from '../providers/provider.js';
 import type { SpoolStore, StreamMeta } from '../spool/store.js';
+import type { EventPolicy } from '../surfaces/surface.js';
 import { SpoolBatch } from './spool-batch.js';
 
 /** Why a generation was stopped by the gateway rather than by its upstream. */
@@ -39,6 +40,8 @@ export interface StartInput {
   /** Drop usage-only chunks (choices: []) from the stream, after reporting them. */
   stripUsage?: boolean;
   observer?: GenerationObserver;
+  /** How the stream's surface encodes and ends its events. @default chat's */
+  events?: EventPolicy;
   /** Opens the upstream; throws `GatewayError` when it refuses (before any byte). */
   open(signal: AbortSignal): Promise<AsyncIterable<UpstreamEvent>>;
 }
@@ -139,8 +142,8 @@ export class StreamRelay {
     this.#local.set(streamId, generation);
     // Only what the generation uses is passed on: `input` (its meta, its `open` closure and what
     // that holds) is not kept for the life of the stream.
-    const { stripUsage = false, observer = {} } = input;
-    void this.#pump(streamId, events, controller.signal, stripUsage, observer).finally(() => {
+    const { stripUsage = false, observer = {}, events: policy } = input;
+    void this.#pump(streamId, events, controller.signal, stripUsage, observer, policy).finally(() => {
       if (generation.graceTimer) clearTimeout(generation.graceTimer);
       this.#local.delete(streamId);
       resolveFinished();
@@ -154,8 +157,16 @@ export class StreamRelay {
     signal: AbortSignal,
     stripUsage: boolean,
     observer: GenerationObserver,
+    policy: EventPolicy | undefined,
   ): Promise<void> {
-    const batch = new SpoolBatch(this.#store, streamId, stripUsage, observer, this.#options.onSpooled);
+    const batch = new SpoolBatch(
+      this.#store,
+      streamId,
+      stripUsage,
+      observer,
+      this.#options.onSpooled,
+      policy,
+    );
     const iterator = events[Symbol.asyncIterator]();
     let pulling = true;
     try {
@@ -175,20 +186,20 @@ export class StreamRelay {
       }
       if (!ended) {
         if (signal.aborted) throw signal.reason;
-        // A stream that reached its finish_reason but lost only the sentinel is complete; anything
-        // else ending early is a truncation and must say so.
+        // A stream that reached its finish (chat: a finish_reason) but lost only its terminal event
+        // is complete; anything else ending early is a truncation and must say so.
         if (batch.sawFinish) {
-          batch.queue(DONE_DATA);
+          const { data, event } = batch.policy.completion();
+          batch.queue(data, event);
         } else {
           batch.state = 'error';
-          batch.queue(
-            JSON.stringify(
-              errorBody(
-                'upstream_error',
-                'The upstream ended the stream before it finished (no finish_reason, no [DONE]).',
-              ),
+          const { data, event } = batch.policy.errorEvent(
+            errorBody(
+              'upstream_error',
+              'The upstream ended the stream before it finished (no finish_reason, no [DONE]).',
             ),
           );
+          batch.queue(data, event);
         }
         await batch.store();
       }
@@ -197,7 +208,8 @@ export class StreamRelay {
       batch.state = outcome;
       if (outcome === 'error') this.#log.warn({ err: error, streamId }, 'stream failed mid-way');
       batch.dropUnstored();
-      batch.queue(JSON.stringify(body));
+      const final = batch.policy.errorEvent(body);
+      batch.queue(final.data, final.event);
       try {
         await batch.store();
       } catch (storeError) {

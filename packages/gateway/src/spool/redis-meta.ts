@@ -1,3 +1,4 @@
+import type { ApiName } from '../surfaces/surface.js';
 import type { StreamMeta, StreamState } from './store.js';
 
 /** Writes a stream's metadata as the fields of its Redis hash, leaving out what is undefined. */
@@ -26,5 +27,7 @@ export function deserializeMeta(fields: Record<string, string>): StreamMeta {
     aliveAt: number(fields.aliveAt),
     firstId: number(fields.firstId),
     lastId: number(fields.lastId),
+    ...(fields.surface === undefined ? {} : { surface: fields.surface as ApiName }),
+    ...(fields.surfaceData === undefined ? {} : { surfaceData: fields.surfaceData }),
   };
 }

@@ -1,3 +1,5 @@
+import type { ApiName } from '../surfaces/surface.js';
+
 /** Where a spooled stream is in its life. */
 export type StreamState = 'pending' | 'streaming' | 'done' | 'error' | 'cancelled';
 
@@ -27,6 +29,13 @@ export interface StreamMeta {
    * (state `done`, `error` or `cancelled`); 0 when it ended without any event.
    */
   lastId?: number | undefined;
+  /** The surface whose events the stream holds (how it is encoded and resumed). @default 'chat' */
+  surface?: ApiName | undefined;
+  /**
+   * What the stream's surface keeps beside its events, as the surface wrote it (Responses: the
+   * request's input items, for `previous_response_id`); kept as long as the stream.
+   */
+  surfaceData?: string | undefined;
   /** Epoch ms of the generating instance's last liveness mark (shared stores only). */
   aliveAt?: number | undefined;
 }

@@ -8,9 +8,11 @@ import {
   type CompletionResult,
   NO_EVENTS,
   type ProviderCallContext,
+  speaksNatively,
   takeBuffered,
   type UpstreamEvent,
 } from '../providers/provider.js';
+import type { ApiName } from '../surfaces/surface.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { ConcurrencyLimiter } from './concurrency-limiter.js';
 
@@ -251,6 +253,58 @@ export class UpstreamChain {
     });
   }
 
+  /**
+   * Opens a stream of another API than chat on the first target that gets to a meaningful event:
+   * natively (`body` passed through, its model replaced) where the target speaks `api`, else as
+   * the chat completion `chatBody` whose events `translate` turns into the API's. `meaningful`
+   * says which of the API's native events end read-ahead.
+   */
+  openSurface(
+    targets: readonly UpstreamTarget[],
+    api: ApiName,
+    context: ProviderCallContext,
+    options: {
+      body: Readonly<Record<string, unknown>>;
+      meaningful: (event: UpstreamEvent) => boolean;
+      chatBody: ChatCompletionRequest;
+      translate: (
+        events: AsyncIterable<UpstreamEvent>,
+        provider: ChatProvider,
+      ) => AsyncIterable<UpstreamEvent>;
+    },
+  ): Promise<OpenedStream & { native: boolean }> {
+    return this.#run(targets, context.signal, async (target) => {
+      const { provider } = target;
+      const native = speaksNatively(provider, api);
+      const release = await this.#acquire(target, context.signal);
+      try {
+        if (!native) {
+          const events = await provider.openStream(
+            { ...options.chatBody, model: target.upstreamModel },
+            context,
+          );
+          const chat = await this.#readAhead(events, context.signal, release);
+          return { events: options.translate(chat, provider), provider, native };
+        }
+        const openNative = provider.openNative as NonNullable<ChatProvider['openNative']>;
+        const events = await openNative.call(
+          provider,
+          api,
+          { ...options.body, model: target.upstreamModel },
+          context,
+        );
+        return {
+          events: await this.#readAhead(events, context.signal, release, options.meaningful),
+          provider,
+          native,
+        };
+      } catch (error) {
+        release();
+        throw error;
+      }
+    });
+  }
+
   /** Runs a non-streamed completion on the first target that answers. */
   complete(
     targets: readonly UpstreamTarget[],
@@ -339,6 +393,7 @@ export class UpstreamChain {
     events: AsyncIterable<UpstreamEvent>,
     signal: AbortSignal,
     release: () => void,
+    meaningful: (event: UpstreamEvent) => boolean = isMeaningful,
   ): Promise<AsyncIterable<UpstreamEvent>> {
     const iterator = events[Symbol.asyncIterator]();
     const buffered: UpstreamEvent[] = [];
@@ -371,7 +426,7 @@ export class UpstreamChain {
           throw new UpstreamError(502, body, { retryable: true });
         }
         buffered.push(event);
-        if (isMeaningful(event)) break;
+        if (meaningful(event)) break;
       }
     } catch (error) {
       await iterator.return?.().catch(() => {});

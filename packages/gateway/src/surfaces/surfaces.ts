@@ -1,0 +1,12 @@
+import { CHAT_SURFACE } from './chat/chat-surface.js';
+import type { ApiName, Surface } from './surface.js';
+
+/** Every surface the gateway serves, by name: the one place a new surface is registered. */
+const SURFACES: Partial<Record<ApiName, Surface>> = {
+  chat: CHAT_SURFACE,
+};
+
+/** The surface a stream was created on (`StreamMeta.surface`; streams without one are chat's). */
+export function surfaceOf(name: ApiName | undefined): Surface {
+  return (name === undefined ? undefined : SURFACES[name]) ?? CHAT_SURFACE;
+}
