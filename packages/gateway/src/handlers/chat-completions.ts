@@ -25,7 +25,7 @@ import { CHAT_SURFACE } from '../surfaces/chat/chat-surface.js';
 import type { Surface } from '../surfaces/surface.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
-const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * The client-connection faults a request asks for, honoured only in dev mode or with
@@ -70,7 +70,7 @@ export function requestedAfterId(
 }
 
 /** Puts the rate-limit headers on an error that will become the response. */
-function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
+export function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
   if (!(error instanceof GatewayError) || Object.keys(headers).length === 0) return error;
   return new GatewayError(error.status, error.body, {
     retryAfterSeconds: error.retryAfterSeconds,
@@ -85,7 +85,7 @@ function withHeaders(error: unknown, headers: Readonly<Record<string, string>>):
  * than closures over `startStreamed`: their shared context (the request, its body, the route)
  * would stay alive for as long as the stream is open (bench/memory).
  */
-class GenerationAccounting implements GenerationObserver {
+export class GenerationAccounting implements GenerationObserver {
   /** Admitted once the generation starts opening its upstream. */
   account: RequestAccount | undefined;
   /** The provider that accepted the stream. */

@@ -1,6 +1,7 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool } from 'undici';
+import type { ApiName } from '../surfaces/surface.js';
 import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-response.js';
 import { toAnthropicRequest } from './anthropic-translate.js';
 import { toUpstreamError } from './openai-provider.js';
@@ -54,12 +55,17 @@ function resolveOptions(options: AnthropicProviderOptions): ResolvedOptions {
 /** Anthropic's "overloaded" status; not a standard HTTP status, so clients would not know it. */
 const ANTHROPIC_OVERLOADED_STATUS = 529;
 
+/** The headers of a Messages client forwarded to Anthropic. */
+const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta'] as const;
+
 /**
  * A chat provider that serves OpenAI chat completions from Anthropic's Messages API, translating
  * requests, streams and answers both ways, through a pooled keep-alive undici client.
  */
 export class AnthropicProvider implements ChatProvider {
   readonly name: string;
+  /** Chat completions (translated) and Messages (passed through untouched). */
+  readonly apis: readonly ApiName[] = ['chat', 'messages'];
   readonly #pool: Pool;
   readonly #pathPrefix: string;
   readonly #options: ResolvedOptions;
@@ -77,16 +83,67 @@ export class AnthropicProvider implements ChatProvider {
     });
   }
 
-  #headers(accept: string, requestId?: string): Record<string, string> {
+  #headers(
+    accept: string,
+    requestId?: string,
+    client?: ProviderCallContext['headers'],
+  ): Record<string, string> {
     const headers: Record<string, string> = {
       accept,
       'content-type': 'application/json',
       'anthropic-version': this.#options.anthropicVersion,
       ...this.#options.headers,
     };
+    // A Messages client's own version and betas (Claude Code sends both) reach Anthropic as sent.
+    for (const name of FORWARDED_HEADERS) {
+      const value = client?.[name];
+      if (typeof value === 'string' && value !== '') headers[name] = value;
+    }
     if (this.#options.apiKey) headers['x-api-key'] = this.#options.apiKey;
     if (requestId) headers[REQUEST_ID_HEADER] = requestId;
     return headers;
+  }
+
+  /** Streams a Messages request as it is (model already replaced); events come back untouched. */
+  async openNative(
+    api: ApiName,
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<AsyncIterable<UpstreamEvent>> {
+    if (api !== 'messages') throw new Error(`Anthropic upstreams do not speak the ${api} API natively.`);
+    const { name } = this;
+    const { signal } = context;
+    const response = await requestSse(
+      this.#pool,
+      {
+        method: 'POST',
+        path: `${this.#pathPrefix}/v1/messages`,
+        headers: this.#headers('text/event-stream', context.requestId, context.headers),
+        body: Buffer.from(JSON.stringify({ ...body, stream: true })),
+        signal,
+        headersTimeout: this.#options.firstByteTimeoutMs,
+        bodyTimeout: this.#options.idleTimeoutMs,
+      },
+      (error) => toUpstreamError(error, name, signal),
+    );
+    if (response.kind !== 'events')
+      throw notAnEventStream(name, response, { overloadedStatus: ANTHROPIC_OVERLOADED_STATUS });
+    return response.events;
+  }
+
+  /** Runs a non-streamed Messages request as it is; the answer comes back untouched. */
+  async completeNative(
+    api: ApiName,
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<CompletionResult> {
+    if (api !== 'messages') throw new Error(`Anthropic upstreams do not speak the ${api} API natively.`);
+    const response = await this.#postMessages({ ...body, stream: false }, context, 'application/json');
+    try {
+      return { body: await response.body.json() };
+    } catch (error) {
+      throw toUpstreamError(error, this.name, context.signal);
+    }
   }
 
   async #postMessages(body: unknown, context: ProviderCallContext, accept: string) {
@@ -95,7 +152,7 @@ export class AnthropicProvider implements ChatProvider {
       response = await this.#pool.request({
         method: 'POST',
         path: `${this.#pathPrefix}/v1/messages`,
-        headers: this.#headers(accept, context.requestId),
+        headers: this.#headers(accept, context.requestId, context.headers),
         body: JSON.stringify(body),
         signal: context.signal,
         headersTimeout: this.#options.firstByteTimeoutMs,

@@ -1,9 +1,11 @@
 import { CHAT_SURFACE } from './chat/chat-surface.js';
+import { MESSAGES_SURFACE } from './messages/messages-surface.js';
 import type { ApiName, Surface } from './surface.js';
 
 /** Every surface the gateway serves, by name: the one place a new surface is registered. */
 const SURFACES: Partial<Record<ApiName, Surface>> = {
   chat: CHAT_SURFACE,
+  messages: MESSAGES_SURFACE,
 };
 
 /** The surface a stream was created on (`StreamMeta.surface`; streams without one are chat's). */

@@ -1,4 +1,10 @@
-import { encodeEvent, type OpenAIErrorBody, statusForCode, type SpoolErrorCode, type Usage } from '@spool/protocol';
+import {
+  encodeEvent,
+  type OpenAIErrorBody,
+  type SpoolErrorCode,
+  statusForCode,
+  type Usage,
+} from '@spool/protocol';
 import { asNumber, asRecord } from '../../providers/anthropic-json.js';
 import type { UpstreamEvent } from '../../providers/provider.js';
 import type { EventPolicy } from '../surface.js';

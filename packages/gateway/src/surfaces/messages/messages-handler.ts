@@ -1,0 +1,256 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type ChatCompletionRequest,
+  IDEMPOTENCY_KEY_HEADER,
+  REQUEST_ID_HEADER,
+  type Usage,
+} from '@spool/protocol';
+import type { Caller } from '../../auth.js';
+import type { GatewayContext } from '../../context.js';
+import { GatewayError } from '../../errors.js';
+import {
+  downstreamFaults,
+  GenerationAccounting,
+  IDEMPOTENCY_KEY_PATTERN,
+  requestedAfterId,
+  withHeaders,
+} from '../../handlers/chat-completions.js';
+import { readyToReplay, serveStream } from '../../handlers/serve-stream.js';
+import { readBody } from '../../http/read-body.js';
+import { sendJson } from '../../http/respond.js';
+import { newStreamId } from '../../ids.js';
+import type { ProviderCallContext, UpstreamEvent } from '../../providers/provider.js';
+import { RequestAccount } from '../../relay/request-account.js';
+import type { ResolvedRoute } from '../../routing.js';
+import { chatStreamToMessages } from '../../translate/chat-to-messages-stream.js';
+import { messagesToChatRequest } from '../../translate/messages-to-chat.js';
+import type { UpstreamTarget } from '../../upstream/upstream-chain.js';
+import { estimateInputTokens } from './count-tokens.js';
+import { MessageAccumulator } from './message-accumulator.js';
+import { isMeaningfulMessagesEvent, MessagesEvents } from './messages-events.js';
+import { countTokensRequestSchema, type MessagesRequest, parseMessagesRequest } from './messages-schema.js';
+import { MESSAGES_SURFACE } from './messages-surface.js';
+
+/** One validated, routed Messages request and where its answer goes. */
+interface MessagesCall {
+  context: GatewayContext;
+  caller: Caller;
+  request: IncomingMessage;
+  response: ServerResponse;
+  requestId: string;
+  raw: Buffer;
+  body: MessagesRequest;
+  route: ResolvedRoute;
+}
+
+/** Reads, checks and routes a Messages (or count_tokens) body. */
+async function readCall(
+  context: GatewayContext,
+  caller: Caller,
+  request: IncomingMessage,
+  schema?: typeof countTokensRequestSchema,
+): Promise<{ raw: Buffer; body: MessagesRequest; route: ResolvedRoute }> {
+  const raw = await readBody(request, context.config.server.bodyLimitBytes);
+  const body = parseMessagesRequest(raw, schema);
+  const route = context.router.resolve(body.model);
+  if (!route) {
+    throw GatewayError.of('model_not_found', `model: ${body.model} is not served by this gateway.`, {
+      param: 'model',
+    });
+  }
+  if (!caller.mayUse(body.model)) {
+    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
+      param: 'model',
+    });
+  }
+  return { raw, body, route };
+}
+
+/**
+ * `POST /v1/messages`: Anthropic's Messages API on every model. Streamed requests go through the
+ * spool (SSE `id:` 1, 2, … beside Anthropic's `event:` lines, `X-Stream-Id`, resumable like a chat
+ * stream); a non-streamed answer is built from the same upstream stream.
+ */
+export async function handleMessages(
+  context: GatewayContext,
+  caller: Caller,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const { raw, body, route } = await readCall(context, caller, request);
+  const call: MessagesCall = { context, caller, request, response, requestId, raw, body, route };
+  if (body.stream !== true) return completeOnce(call);
+  const started = await startStreamed(call);
+  if (!started) return;
+  serveStream(
+    context,
+    request,
+    response,
+    started.streamId,
+    started.afterId,
+    requestId,
+    started.headers,
+    started.faults,
+    MESSAGES_SURFACE.events,
+  );
+}
+
+/**
+ * `POST /v1/messages/count_tokens`: the gateway's estimate (`x-spool-token-count: estimate`); the
+ * request is checked and routed as a Messages request would be.
+ */
+export async function handleCountTokens(
+  context: GatewayContext,
+  caller: Caller,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const { body } = await readCall(context, caller, request, countTokensRequestSchema);
+  sendJson(
+    response,
+    200,
+    { input_tokens: estimateInputTokens(body) },
+    { [REQUEST_ID_HEADER]: requestId, 'x-spool-token-count': 'estimate' },
+  );
+}
+
+/** Opens the upstream stream: passed through where the target speaks Messages, else translated. */
+function openMessages(
+  context: GatewayContext,
+  targets: readonly UpstreamTarget[],
+  body: MessagesRequest,
+  chatBody: ChatCompletionRequest,
+  providerContext: ProviderCallContext,
+) {
+  return context.chain.openSurface(targets, 'messages', providerContext, {
+    body: { ...body, stream: true },
+    meaningful: isMeaningfulMessagesEvent,
+    chatBody: { ...chatBody, stream: true, stream_options: { include_usage: true } },
+    translate: (events: AsyncIterable<UpstreamEvent>) => chatStreamToMessages(events, { model: body.model }),
+  });
+}
+
+/**
+ * The chat form of the request, for translation and for the rate limits' estimate; refuses (400)
+ * what a translation cannot honour only when no target speaks Messages natively.
+ */
+function chatFormOf(body: MessagesRequest, targets: readonly UpstreamTarget[]): ChatCompletionRequest {
+  const native = targets.some((target) => target.provider.apis?.includes('messages'));
+  if (!native) return messagesToChatRequest(body);
+  try {
+    return messagesToChatRequest(body);
+  } catch {
+    // A native upstream takes what chat cannot express; the estimate then reads the messages as they are.
+    return { model: body.model, max_tokens: body.max_tokens, messages: body.messages as never };
+  }
+}
+
+/** A non-streamed answer: the upstream stream, gathered into one message. */
+async function completeOnce({ context, caller, request, response, requestId, body, route }: MessagesCall) {
+  const chatBody = chatFormOf(body, route.targets);
+  const account = await RequestAccount.admit(context, caller, chatBody, requestId);
+  const abortOnClose = new AbortController();
+  const onClose = () => abortOnClose.abort();
+  response.on('close', onClose);
+  const policy = new MessagesEvents();
+  let usage: Usage | undefined;
+  try {
+    const opened = await openMessages(context, route.targets, body, chatBody, {
+      requestId,
+      headers: request.headers,
+      signal: abortOnClose.signal,
+    });
+    const accumulator = new MessageAccumulator();
+    for await (const event of opened.events) {
+      policy.takeUsage(event.data, event.event, (reported) => {
+        usage = reported;
+      });
+      accumulator.push(event.data);
+    }
+    const message = accumulator.message();
+    // The answer names the model the client asked for, whatever the upstream calls it.
+    message.model = body.model;
+    account.settle({ outcome: 'completed', usage, provider: opened.provider.name });
+    sendJson(response, 200, message, { ...account.headers, [REQUEST_ID_HEADER]: requestId });
+  } catch (error) {
+    account.settle({ outcome: abortOnClose.signal.aborted ? 'cancelled' : 'failed' });
+    throw withHeaders(error, account.headers);
+  } finally {
+    response.off('close', onClose);
+  }
+}
+
+/** Starts (or attaches to, by Idempotency-Key) the spooled stream of a streamed request. */
+async function startStreamed({
+  context,
+  caller,
+  request,
+  response,
+  requestId,
+  raw,
+  body,
+  route,
+}: MessagesCall) {
+  const afterId = requestedAfterId(request, undefined, MESSAGES_SURFACE);
+  const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
+  const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : undefined;
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+    throw GatewayError.of('invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters.', {
+      param: 'Idempotency-Key',
+    });
+  }
+  const chatBody = chatFormOf(body, route.targets);
+  const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
+  const streamId = newStreamId();
+  const accounting = new GenerationAccounting(context, body.model, streamId);
+  const providerContext = { requestId, headers: request.headers };
+  const started = await context.relay.start({
+    meta: {
+      id: streamId,
+      ownerId: caller.id,
+      idempotencyKey,
+      bodyHash,
+      model: body.model,
+      createdAt: Date.now(),
+      state: 'pending',
+      surface: 'messages',
+    },
+    events: new MessagesEvents(),
+    observer: accounting,
+    open: async (signal) => {
+      const account = await RequestAccount.admit(context, caller, chatBody, requestId);
+      accounting.account = account;
+      try {
+        const opened = await openMessages(context, route.targets, body, chatBody, {
+          ...providerContext,
+          signal,
+        });
+        accounting.provider = opened.provider.name;
+        return opened.events;
+      } catch (error) {
+        account.settle({ outcome: 'failed', streamId });
+        throw withHeaders(error, account.headers);
+      }
+    },
+  });
+  let meta = started.meta;
+  if (started.kind === 'attached') {
+    if (meta.bodyHash !== bodyHash) {
+      throw GatewayError.of(
+        'idempotency_key_reused',
+        'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
+        { param: 'Idempotency-Key' },
+      );
+    }
+    context.metrics.resumes.inc({ via: 'post' });
+    const ready = await readyToReplay(context, meta, afterId, response, requestId);
+    if (!ready) return undefined;
+    meta = ready;
+  }
+  const headers = started.kind === 'started' ? (accounting.account?.headers ?? {}) : {};
+  const faults = started.kind === 'started' ? downstreamFaults(context, request) : {};
+  return { streamId: meta.id, afterId, headers: { ...headers }, faults };
+}
