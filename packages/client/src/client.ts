@@ -3,12 +3,19 @@ import {
   type ChatResumeOptions,
   type ChatStream,
   type ChatStreamOptions,
+  streamAssembled,
   streamChatCompletion,
 } from './chat-stream.js';
 import type { HttpError } from './errors.js';
 import type { EventStreamOptions, HeadersOption, RetryContext } from './event-stream-types.js';
 import { memoizeImport } from './lazy-import.js';
 import type { LifecycleSource } from './lifecycle.js';
+import {
+  type MessagesResumeOptions,
+  type MessagesStream,
+  type MessagesStreamOptions,
+  messagesCodec,
+} from './messages-stream.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Scheduler, SchedulerOptions } from './scheduler.js';
 import type { FetchLike } from './transport-fetch.js';
@@ -85,6 +92,20 @@ export interface SpoolClient {
      */
     resume(streamId: string, options?: ChatResumeOptions): ChatStream;
   };
+  /** Anthropic's Messages API (`{baseURL}/messages`), on a Spool gateway: the same reconnects, resume, watchdog and stats. */
+  messages: {
+    /**
+     * Starts a streamed Messages request (`stream: true` is set for you) that survives drops. Events
+     * are chat's (`text-delta`, `tool-call-delta` for tool_use blocks, `usage`, `finish`); `final()`
+     * resolves with the Anthropic message (thinking and other blocks included).
+     * @example
+     * const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 1024, messages });
+     * for await (const event of stream) if (event.type === 'text-delta') render(event.delta);
+     */
+    stream(params: Record<string, unknown>, options?: MessagesStreamOptions): MessagesStream;
+    /** Attaches to a Messages stream already under way or finished, as `chat.resume` does. */
+    resume(streamId: string, options?: MessagesResumeOptions): MessagesStream;
+  };
   /** The admission scheduler shared by this client's streams, when limits are set (loaded on first use). */
   readonly scheduler: Scheduler | undefined;
 }
@@ -106,21 +127,22 @@ export function createClient(options: ClientOptions): SpoolClient {
     ? lazyScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
     : undefined;
 
-  const start = (
-    url: string,
+  const engineFor = (
     body: string | undefined,
-    streamOptions: ChatResumeOptions,
-    streamId?: string,
-  ): ChatStream => {
+    streamOptions: ChatResumeOptions | MessagesResumeOptions,
+    streamId: string | undefined,
+    extraHeaders: Record<string, string> = {},
+  ): EventStreamOptions => {
     const headers = async () => {
       const merged: Record<string, string> = { accept: 'text/event-stream' };
       if (body !== undefined) merged['content-type'] = 'application/json';
       if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
+      assignLowercase(merged, extraHeaders);
       assignLowercase(merged, await resolve(options.headers));
       assignLowercase(merged, await resolve(streamOptions.headers));
       return merged;
     };
-    const engineOptions: EventStreamOptions = {
+    return {
       headers,
       retry: streamOptions.retry ?? options.retry,
       onRetry: streamOptions.onRetry ?? options.onRetry,
@@ -137,8 +159,28 @@ export function createClient(options: ClientOptions): SpoolClient {
       streamId,
       lastEventId: streamOptions.lastEventId,
     };
-    return streamChatCompletion(url, body, engineOptions, streamOptions);
   };
+  const start = (
+    url: string,
+    body: string | undefined,
+    streamOptions: ChatResumeOptions,
+    streamId?: string,
+  ): ChatStream => streamChatCompletion(url, body, engineFor(body, streamOptions, streamId), streamOptions);
+  // Anthropic's clients send their API version; a gateway forwards it to Anthropic upstreams.
+  const messagesHeaders = { 'anthropic-version': '2023-06-01' };
+  const startMessages = (
+    url: string,
+    body: string | undefined,
+    streamOptions: MessagesResumeOptions,
+    streamId?: string,
+  ): MessagesStream =>
+    streamAssembled(
+      url,
+      body,
+      engineFor(body, streamOptions, streamId, messagesHeaders),
+      streamOptions,
+      messagesCodec(),
+    );
 
   return {
     scheduler,
@@ -147,6 +189,12 @@ export function createClient(options: ClientOptions): SpoolClient {
         start(`${baseURL}/chat/completions`, JSON.stringify({ ...request, stream: true }), streamOptions),
       resume: (streamId, resumeOptions = {}) =>
         start(streamUrl(streamId), undefined, resumeOptions, streamId),
+    },
+    messages: {
+      stream: (params, streamOptions = {}) =>
+        startMessages(`${baseURL}/messages`, JSON.stringify({ ...params, stream: true }), streamOptions),
+      resume: (streamId, resumeOptions = {}) =>
+        startMessages(streamUrl(streamId), undefined, resumeOptions, streamId),
     },
   };
 }

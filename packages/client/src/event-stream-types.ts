@@ -93,6 +93,11 @@ export interface EventStreamOptions {
    */
   requireDone?: boolean;
   /**
+   * Whether an event ends the stream as `data: [DONE]` does (Anthropic's Messages streams end with
+   * `event: message_stop`); the event is passed to `onEvent` first.
+   */
+  isEnd?: (message: { event?: string | undefined; data: string }) => boolean;
+  /**
    * What to do when a stream without `X-Stream-Id` drops after delivering events: start again (announced
    * by a `restarted` status so the caller discards partial output) or fail.
    * @default 'restart'

@@ -165,6 +165,7 @@ export function connectEventStream(
           // A handler may stop the stream with an error of ours (chat-stream's invalid_chunk).
           stop = error instanceof SpoolClientError ? error : new CallbackError(error);
         }
+        if (options.isEnd?.(message)) finished = true;
       },
     });
     await response.read((text, byteLength) => {

@@ -235,7 +235,7 @@ describe('errors in Anthropic’s shape, as the SDK reads them', () => {
   });
 
   it('400 invalid_request_error for a field a translated upstream cannot honour (top_k)', async () => {
-    const error = await sdkError(anthropic().messages.create({ ...hello, top_k: 5 }));
+    const error = await sdkError(anthropic().messages.create({ ...hello, top_k: 5 } as typeof hello));
     expect(error).toBeInstanceOf(Anthropic.BadRequestError);
     expect(error.message).toMatch(/top_k/);
   });

@@ -1,7 +1,6 @@
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ToolCall, Usage } from '@spool/protocol';
-import { DONE_DATA, normalizeErrorBody } from '@spool/protocol';
+import { DONE_DATA, normalizeErrorBody, toFinishReason } from '@spool/protocol';
 import { UpstreamError } from '../errors.js';
-import { toFinishReason } from '../translate/anthropic-stop-reasons.js';
 import { asNumber, asRecord, asString, type JsonRecord } from './anthropic-json.js';
 import type { AnthropicUsage } from './anthropic-types.js';
 

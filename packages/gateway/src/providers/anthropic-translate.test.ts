@@ -1,7 +1,7 @@
 import type { ChatCompletionRequest, ChatMessage } from '@spool/protocol';
+import { toFinishReason } from '@spool/protocol';
 import { describe, expect, it } from 'vitest';
 import { GatewayError, UpstreamError } from '../errors.js';
-import { toFinishReason } from '../translate/anthropic-stop-reasons.js';
 import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-response.js';
 import { toAnthropicRequest } from './anthropic-translate.js';
 

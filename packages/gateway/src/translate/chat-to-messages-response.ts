@@ -1,8 +1,8 @@
 import type { ChatCompletion } from '@spool/protocol';
+import { toStopReason } from '@spool/protocol';
 import { UpstreamError } from '../errors.js';
 import { asRecord, asString } from '../providers/anthropic-json.js';
 import type { AnthropicMessageResponse } from '../providers/anthropic-types.js';
-import { toStopReason } from './anthropic-stop-reasons.js';
 import { messageIdOf, toMessagesUsage } from './chat-to-messages-stream.js';
 
 /**

@@ -1,8 +1,13 @@
-import { DONE_DATA, type OpenAIErrorBody, type Usage } from '@spool/protocol';
+import {
+  DONE_DATA,
+  type OpenAIErrorBody,
+  type TranslatedStopReason,
+  toStopReason,
+  type Usage,
+} from '@spool/protocol';
 import { asNumber, asRecord, asString, type JsonRecord } from '../providers/anthropic-json.js';
 import type { UpstreamEvent } from '../providers/provider.js';
 import { messagesErrorEvent } from '../surfaces/messages/messages-events.js';
-import { type TranslatedStopReason, toStopReason } from './anthropic-stop-reasons.js';
 
 /** What the stream translator needs to know about the request. */
 export interface ChatToMessagesStreamOptions {

@@ -1,7 +1,7 @@
-import type { FinishReason } from '@spool/protocol';
+import type { FinishReason } from './openai-types.js';
 
 // The one table between Anthropic's `stop_reason` and OpenAI's `finish_reason`, read both ways:
-// the chat → Anthropic-upstream provider and the Messages surface over chat upstreams use it.
+// the gateway's Anthropic provider and Messages surface, and the client's Messages streams.
 
 /** Maps Anthropic's `stop_reason` to OpenAI's `finish_reason`. */
 export function toFinishReason(stopReason: string | null | undefined): FinishReason | null {
