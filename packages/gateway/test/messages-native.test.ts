@@ -74,7 +74,9 @@ let upstream: TestUpstream;
 let gateway: Gateway;
 
 beforeAll(async () => {
-  upstream = await startUpstream(() => ({ events: NATIVE_EVENTS }));
+  upstream = await startUpstream((received) =>
+    received.url.endsWith('/count_tokens') ? { json: { input_tokens: 1234 } } : { events: NATIVE_EVENTS },
+  );
   gateway = await startTestGateway({
     providers: { claude: { type: 'anthropic', baseURL: upstream.url, apiKey: 'sk-upstream' } },
     models: [{ match: 'claude-*', provider: 'claude', upstreamModel: 'claude-up' }],
@@ -158,6 +160,21 @@ describe('native pass-through to an Anthropic upstream', () => {
       expect(message.usage.output_tokens).toBe(9);
     }
     expect(created.id).toBe('msg_native1');
+  });
+
+  it('count_tokens is exact from an Anthropic upstream, and says so', async () => {
+    const client = new Anthropic({ apiKey: 'unused-in-dev-mode', baseURL: gateway.url, maxRetries: 0 });
+    const { data, response } = await client.messages
+      .countTokens({ model: 'claude-front', messages: [{ role: 'user', content: 'Count me.' }] })
+      .withResponse();
+    expect(data.input_tokens).toBe(1234);
+    expect(response.headers.get('x-spool-token-count')).toBe('exact');
+    const received = upstream.received.at(-1);
+    expect(received?.url).toBe('/v1/messages/count_tokens');
+    expect(received?.body).toEqual({
+      model: 'claude-up',
+      messages: [{ role: 'user', content: 'Count me.' }],
+    });
   });
 
   it('a native upstream that ends after message_delta without message_stop is completed with message_stop', async () => {

@@ -1,6 +1,7 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool } from 'undici';
+import { UpstreamError } from '../errors.js';
 import type { ApiName } from '../surfaces/surface.js';
 import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-response.js';
 import { toAnthropicRequest } from './anthropic-translate.js';
@@ -146,12 +147,36 @@ export class AnthropicProvider implements ChatProvider {
     }
   }
 
-  async #postMessages(body: unknown, context: ProviderCallContext, accept: string) {
+  /**
+   * Anthropic's exact count of a Messages request's input tokens (`POST /v1/messages/count_tokens`),
+   * the body passed through as it is (model already replaced).
+   */
+  async countMessageTokens(
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<{ input_tokens: number }> {
+    const response = await this.#postMessages(body, context, 'application/json', '/count_tokens');
+    let answer: { input_tokens?: unknown };
+    try {
+      answer = (await response.body.json()) as { input_tokens?: unknown };
+    } catch (error) {
+      throw toUpstreamError(error, this.name, context.signal);
+    }
+    if (typeof answer.input_tokens !== 'number') {
+      throw UpstreamError.ofCode(
+        'upstream_error',
+        `Upstream "${this.name}" answered count_tokens without input_tokens.`,
+      );
+    }
+    return { input_tokens: answer.input_tokens };
+  }
+
+  async #postMessages(body: unknown, context: ProviderCallContext, accept: string, subpath = '') {
     let response: Awaited<ReturnType<Pool['request']>>;
     try {
       response = await this.#pool.request({
         method: 'POST',
-        path: `${this.#pathPrefix}/v1/messages`,
+        path: `${this.#pathPrefix}/v1/messages${subpath}`,
         headers: this.#headers(accept, context.requestId, context.headers),
         body: JSON.stringify(body),
         signal: context.signal,

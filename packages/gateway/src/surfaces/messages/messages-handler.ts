@@ -97,9 +97,22 @@ export async function handleMessages(
   );
 }
 
+/** A provider that counts Messages tokens exactly (Anthropic's count_tokens). */
+interface TokenCounter {
+  countMessageTokens(
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<{ input_tokens: number }>;
+}
+
+function isTokenCounter(provider: object): provider is TokenCounter {
+  return typeof (provider as Partial<TokenCounter>).countMessageTokens === 'function';
+}
+
 /**
- * `POST /v1/messages/count_tokens`: the gateway's estimate (`x-spool-token-count: estimate`); the
- * request is checked and routed as a Messages request would be.
+ * `POST /v1/messages/count_tokens`: exact from the model's first upstream when it counts (an
+ * Anthropic upstream; `x-spool-token-count: exact`), the gateway's estimate otherwise
+ * (`x-spool-token-count: estimate`). The request is checked and routed as a Messages request is.
  */
 export async function handleCountTokens(
   context: GatewayContext,
@@ -108,12 +121,22 @@ export async function handleCountTokens(
   response: ServerResponse,
   requestId: string,
 ): Promise<void> {
-  const { body } = await readCall(context, caller, request, countTokensRequestSchema);
+  const { body, route } = await readCall(context, caller, request, countTokensRequestSchema);
+  const headers = { [REQUEST_ID_HEADER]: requestId };
+  const target = route.targets[0];
+  if (target && isTokenCounter(target.provider)) {
+    const counted = await target.provider.countMessageTokens(
+      { ...body, model: target.upstreamModel },
+      { requestId, headers: request.headers, signal: AbortSignal.timeout(30_000) },
+    );
+    sendJson(response, 200, counted, { ...headers, 'x-spool-token-count': 'exact' });
+    return;
+  }
   sendJson(
     response,
     200,
     { input_tokens: estimateInputTokens(body) },
-    { [REQUEST_ID_HEADER]: requestId, 'x-spool-token-count': 'estimate' },
+    { ...headers, 'x-spool-token-count': 'estimate' },
   );
 }
 
