@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chatToMessagesResponse } from './chat-to-messages-response.js';
-import { ChatToMessagesStream } from './chat-to-messages-stream.js';
+import { ChatToMessagesEvents, ChatToMessagesStream } from './chat-to-messages-stream.js';
 
 const base = { id: 'chatcmpl-abc', object: 'chat.completion.chunk', created: 1, model: 'up' };
 const chunk = (delta: Record<string, unknown>, finish_reason: string | null = null) =>
@@ -247,5 +247,71 @@ describe('chatToMessagesResponse', () => {
       ],
     };
     expect(() => chatToMessagesResponse(bad, { model: 'm' })).toThrow(/not a JSON object/);
+  });
+});
+
+describe('ChatToMessagesEvents', () => {
+  /** A chat source that yields `datas` in one read (the rest through takeBuffered), counting releases. */
+  function source(datas: string[]) {
+    let released = 0;
+    let index = 0;
+    const iterator = {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        return index < datas.length
+          ? { done: false as const, value: { data: datas[index++] as string } }
+          : { done: true as const, value: undefined };
+      },
+      takeBuffered() {
+        const rest = datas.slice(index).map((data) => ({ data }));
+        index = datas.length;
+        return rest;
+      },
+      async return() {
+        released++;
+        return { done: true as const, value: undefined };
+      },
+    };
+    return { iterator, released: () => released };
+  }
+
+  it('hands over everything one upstream read translated to as one batch, and releases the source when stopped', async () => {
+    const chat = source([
+      chunk({ role: 'assistant', content: '' }),
+      chunk({ content: 'Hi' }),
+      chunk({}, 'stop'),
+      usage,
+      '[DONE]',
+    ]);
+    const events = new ChatToMessagesEvents(chat.iterator, { model: 'm' });
+    const first = await events.next();
+    const rest = events.takeBuffered();
+    expect([first.value, ...rest].map((event) => event?.event)).toEqual([
+      'message_start',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
+    expect(events.takeBuffered()).toEqual([]);
+    await events.return();
+    await events.return();
+    expect(chat.released()).toBe(1);
+  });
+
+  it('completes a chat stream that finished but lost its [DONE]; ends one cut before finishing without message_stop', async () => {
+    const finished = new ChatToMessagesEvents(source([chunk({ content: 'a' }, 'length')]).iterator, {
+      model: 'm',
+    });
+    const all: Array<string | undefined> = [];
+    for await (const event of finished) all.push(event.event);
+    expect(all.slice(-2)).toEqual(['message_delta', 'message_stop']);
+    const cut = new ChatToMessagesEvents(source([chunk({ content: 'a' })]).iterator, { model: 'm' });
+    const partial: Array<string | undefined> = [];
+    for await (const event of cut) partial.push(event.event);
+    expect(partial).toEqual(['message_start', 'content_block_start', 'content_block_delta']);
   });
 });

@@ -5,8 +5,14 @@ import {
   toStopReason,
   type Usage,
 } from '@spool/protocol';
+import { ITERATION_DONE } from '../iteration.js';
 import { asNumber, asRecord, asString, type JsonRecord } from '../providers/anthropic-json.js';
-import type { UpstreamEvent } from '../providers/provider.js';
+import {
+  type BufferedEventSource,
+  NO_EVENTS,
+  takeBuffered,
+  type UpstreamEvent,
+} from '../providers/provider.js';
 import { messagesErrorEvent } from '../surfaces/messages/messages-events.js';
 
 /** What the stream translator needs to know about the request. */
@@ -209,15 +215,66 @@ export class ChatToMessagesStream {
  * A chat-completions event stream as a Messages event stream. A chat stream that finished (a
  * finish reason) but lost its `[DONE]` still ends with `message_delta` and `message_stop`; one that
  * ended before finishing ends without them, for the relay to end it with an error event.
+ * A plain iterator that hands over, with `takeBuffered`, everything one upstream read translated
+ * to: the relay stores and sends it as one batch (an async generator would cost it one turn per
+ * event, and `message_start`, `content_block_start` and the first delta come from one chunk).
  */
-export async function* chatStreamToMessages(
-  events: AsyncIterable<UpstreamEvent>,
-  options: ChatToMessagesStreamOptions,
-): AsyncGenerator<UpstreamEvent> {
-  const translator = new ChatToMessagesStream(options);
-  for await (const event of events) {
-    yield* translator.push(event.data);
-    if (translator.done) return;
+export class ChatToMessagesEvents implements AsyncIterableIterator<UpstreamEvent>, BufferedEventSource {
+  readonly #source: AsyncIterator<UpstreamEvent>;
+  readonly #translator: ChatToMessagesStream;
+  #pending: UpstreamEvent[] = [];
+  #ended = false;
+  /** The source ended or was released. */
+  #released = false;
+
+  constructor(events: AsyncIterable<UpstreamEvent>, options: ChatToMessagesStreamOptions) {
+    this.#source = events[Symbol.asyncIterator]();
+    this.#translator = new ChatToMessagesStream(options);
   }
-  if (translator.finished) yield* translator.end();
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<UpstreamEvent>> {
+    while (this.#pending.length === 0) {
+      if (this.#ended) return this.return();
+      const result = await this.#source.next();
+      if (result.done) {
+        this.#released = true;
+        this.#ended = true;
+        if (this.#translator.finished) this.#pending = this.#translator.end();
+        continue;
+      }
+      this.#translate(result.value);
+      for (const event of takeBuffered(this.#source)) this.#translate(event);
+    }
+    return { done: false, value: this.#pending.shift() as UpstreamEvent };
+  }
+
+  takeBuffered(): readonly UpstreamEvent[] {
+    if (this.#pending.length === 0) return NO_EVENTS;
+    const events = this.#pending;
+    this.#pending = [];
+    return events;
+  }
+
+  async return(): Promise<IteratorResult<UpstreamEvent>> {
+    this.#ended = true;
+    this.#pending = [];
+    if (!this.#released) {
+      this.#released = true;
+      await this.#source.return?.();
+    }
+    return ITERATION_DONE;
+  }
+
+  #translate(event: UpstreamEvent): void {
+    if (this.#translator.done) return;
+    const events = this.#translator.push(event.data);
+    if (this.#pending.length === 0) this.#pending = events;
+    else this.#pending.push(...events);
+    // After message_stop or an error event nothing more belongs to this answer.
+    if (this.#translator.done) this.#ended = true;
+  }
 }

@@ -23,7 +23,7 @@ import { newStreamId } from '../../ids.js';
 import type { ProviderCallContext, UpstreamEvent } from '../../providers/provider.js';
 import { RequestAccount } from '../../relay/request-account.js';
 import type { ResolvedRoute } from '../../routing.js';
-import { chatStreamToMessages } from '../../translate/chat-to-messages-stream.js';
+import { ChatToMessagesEvents } from '../../translate/chat-to-messages-stream.js';
 import { messagesToChatRequest } from '../../translate/messages-to-chat.js';
 import type { UpstreamTarget } from '../../upstream/upstream-chain.js';
 import { estimateInputTokens } from './count-tokens.js';
@@ -152,7 +152,8 @@ function openMessages(
     body: { ...body, stream: true },
     meaningful: isMeaningfulMessagesEvent,
     chatBody: { ...chatBody, stream: true, stream_options: { include_usage: true } },
-    translate: (events: AsyncIterable<UpstreamEvent>) => chatStreamToMessages(events, { model: body.model }),
+    translate: (events: AsyncIterable<UpstreamEvent>) =>
+      new ChatToMessagesEvents(events, { model: body.model }),
   });
 }
 
