@@ -10,6 +10,14 @@ import { sendJson } from './http/respond.js';
 import { CHAT_SURFACE } from './surfaces/chat/chat-surface.js';
 import { handleCountTokens, handleMessages } from './surfaces/messages/messages-handler.js';
 import { MESSAGES_SURFACE } from './surfaces/messages/messages-surface.js';
+import {
+  handleCancelResponse,
+  handleCreateResponse,
+  handleDeleteResponse,
+  handleGetResponse,
+  handleInputItems,
+} from './surfaces/responses/responses-handler.js';
+import { RESPONSES_SURFACE } from './surfaces/responses/responses-surface.js';
 import type { Surface } from './surfaces/surface.js';
 
 /** One request, matched to its route. */
@@ -43,6 +51,13 @@ export interface Route {
   /** Answered while the gateway drains (probes and metrics); everything else gets 503 then. */
   whileDraining?: boolean;
   handle(call: RouteCall): Promise<void> | void;
+}
+
+/** A stream's id is the capability to read it; a key, when sent, must be valid (and own the stream). */
+function optionalCaller(context: GatewayContext, request: IncomingMessage): Caller | undefined {
+  return bearerToken(request) !== undefined || context.auth.devMode
+    ? context.auth.authenticate(request)
+    : undefined;
 }
 
 /** Every route the gateway serves. The chat page's static files are served for other GET paths. */
@@ -94,6 +109,65 @@ export const ROUTES: readonly Route[] = [
       handleCountTokens(context, context.auth.authenticate(request), request, response, requestId),
   },
   {
+    path: '/v1/responses',
+    methods: ['POST'],
+    streamingMethods: ['POST'],
+    surface: RESPONSES_SURFACE,
+    handle: ({ context, request, response, requestId }) =>
+      handleCreateResponse(context, context.auth.authenticate(request), request, response, requestId),
+  },
+  {
+    path: '/v1/responses/{id}',
+    methods: ['GET', 'DELETE'],
+    streamingMethods: ['GET'],
+    surface: RESPONSES_SURFACE,
+    handle: ({ context, request, response, requestId, query, params }) =>
+      request.method === 'DELETE'
+        ? handleDeleteResponse(
+            context,
+            context.auth.authenticate(request),
+            response,
+            params.id as string,
+            requestId,
+          )
+        : handleGetResponse(
+            context,
+            optionalCaller(context, request),
+            request,
+            response,
+            params.id as string,
+            requestId,
+            query,
+          ),
+  },
+  {
+    path: '/v1/responses/{id}/cancel',
+    methods: ['POST'],
+    surface: RESPONSES_SURFACE,
+    handle: ({ context, request, response, requestId, params }) =>
+      handleCancelResponse(
+        context,
+        context.auth.authenticate(request),
+        response,
+        params.id as string,
+        requestId,
+      ),
+  },
+  {
+    path: '/v1/responses/{id}/input_items',
+    methods: ['GET'],
+    surface: RESPONSES_SURFACE,
+    handle: ({ context, request, response, requestId, query, params }) =>
+      handleInputItems(
+        context,
+        context.auth.authenticate(request),
+        response,
+        params.id as string,
+        requestId,
+        query,
+      ),
+  },
+  {
     path: '/v1/usage',
     methods: ['GET'],
     handle: ({ context, request, response, query }) =>
@@ -119,12 +193,15 @@ export const ROUTES: readonly Route[] = [
       const streamId = params.id as string;
       if (request.method === 'DELETE')
         return handleDeleteStream(context, context.auth.authenticate(request), response, streamId);
-      // The id is the capability; a key, when sent, must be valid and must own the stream.
-      const caller: Caller | undefined =
-        bearerToken(request) !== undefined || context.auth.devMode
-          ? context.auth.authenticate(request)
-          : undefined;
-      return handleGetStream(context, caller, request, response, streamId, requestId, query);
+      return handleGetStream(
+        context,
+        optionalCaller(context, request),
+        request,
+        response,
+        streamId,
+        requestId,
+        query,
+      );
     },
   },
 ];

@@ -165,6 +165,13 @@ export class MemoryStore implements SpoolStore {
     return new MemoryReader(this.#source, streamId, afterId);
   }
 
+  async forget(streamId: string): Promise<void> {
+    const record = this.#ended.get(streamId);
+    if (!record) return;
+    this.#drop(streamId, record, this.#options.now());
+    this.#tombstones.delete(streamId);
+  }
+
   async requestCancel(streamId: string): Promise<void> {
     this.#cancelHandler(streamId);
   }

@@ -424,6 +424,15 @@ export class RedisStore implements SpoolStore {
       .catch((error) => this.#options.log?.warn({ err: error }, 'could not mark streams alive'));
   }
 
+  async forget(streamId: string): Promise<void> {
+    if (this.#writers.has(streamId)) return;
+    await runRedis(async () => {
+      const state = await this.#redis.hget(this.#keys.meta(streamId), 'state');
+      if (state === 'done' || state === 'error' || state === 'cancelled')
+        await this.#redis.del(this.#keys.meta(streamId), this.#keys.events(streamId));
+    });
+  }
+
   async requestCancel(streamId: string): Promise<void> {
     await runRedis(() => this.#redis.publish(this.#keys.cancelChannel(), streamId));
   }

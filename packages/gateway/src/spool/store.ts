@@ -114,6 +114,11 @@ export interface SpoolStore {
    * Throws `SpoolReadError` when the stream is unknown, expired, or `afterId` was evicted.
    */
   read(streamId: string, afterId: number): SpoolReader;
+  /**
+   * Forgets an ended stream now rather than at the end of its retention (a `DELETE` of its
+   * Response): its id is then unknown. A stream still running is left as it is.
+   */
+  forget(streamId: string): Promise<void>;
   /** Asks whichever instance generates the stream to stop. */
   requestCancel(streamId: string): Promise<void>;
   /** Registers the handler this instance runs when a stream is asked to stop. */

@@ -1,10 +1,12 @@
 import { CHAT_SURFACE } from './chat/chat-surface.js';
 import { MESSAGES_SURFACE } from './messages/messages-surface.js';
+import { RESPONSES_SURFACE } from './responses/responses-surface.js';
 import type { ApiName, Surface } from './surface.js';
 
 /** Every surface the gateway serves, by name: the one place a new surface is registered. */
 const SURFACES: Partial<Record<ApiName, Surface>> = {
   chat: CHAT_SURFACE,
+  responses: RESPONSES_SURFACE,
   messages: MESSAGES_SURFACE,
 };
 
