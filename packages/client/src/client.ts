@@ -3,6 +3,7 @@ import {
   type ChatResumeOptions,
   type ChatStream,
   type ChatStreamOptions,
+  type StreamCodec,
   streamAssembled,
   streamChatCompletion,
 } from './chat-stream.js';
@@ -10,12 +11,8 @@ import type { HttpError } from './errors.js';
 import type { EventStreamOptions, HeadersOption, RetryContext } from './event-stream-types.js';
 import { memoizeImport } from './lazy-import.js';
 import type { LifecycleSource } from './lifecycle.js';
-import {
-  type MessagesResumeOptions,
-  type MessagesStream,
-  type MessagesStreamOptions,
-  messagesCodec,
-} from './messages-stream.js';
+import type { AssembledMessage } from './messages-assembler.js';
+import type { MessagesResumeOptions, MessagesStream, MessagesStreamOptions } from './messages-stream.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Scheduler, SchedulerOptions } from './scheduler.js';
 import type { FetchLike } from './transport-fetch.js';
@@ -132,8 +129,10 @@ export function createClient(options: ClientOptions): SpoolClient {
     streamOptions: ChatResumeOptions | MessagesResumeOptions,
     streamId: string | undefined,
     extraHeaders: Record<string, string> = {},
+    beforeAttempt?: () => Promise<void>,
   ): EventStreamOptions => {
     const headers = async () => {
+      await beforeAttempt?.();
       const merged: Record<string, string> = { accept: 'text/event-stream' };
       if (body !== undefined) merged['content-type'] = 'application/json';
       if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
@@ -173,14 +172,24 @@ export function createClient(options: ClientOptions): SpoolClient {
     body: string | undefined,
     streamOptions: MessagesResumeOptions,
     streamId?: string,
-  ): MessagesStream =>
-    streamAssembled(
-      url,
-      body,
-      engineFor(body, streamOptions, streamId, messagesHeaders),
-      streamOptions,
-      messagesCodec(),
-    );
+  ): MessagesStream => {
+    // The Messages codec is its own chunk, loaded before the first request goes out (the engine
+    // awaits the headers of every attempt), so no event can arrive before it is there.
+    let codec: StreamCodec<AssembledMessage> | undefined;
+    const load = async () => {
+      codec ??= (await loadMessagesCodec()).messagesCodec();
+    };
+    const loaded = () => codec as StreamCodec<AssembledMessage>;
+    const lazy: StreamCodec<AssembledMessage> = {
+      apply: (data) => loaded().apply(data),
+      reset: () => codec?.reset(),
+      text: () => codec?.text() ?? '',
+      final: () => loaded().final(),
+      isEnd: (message) => codec?.isEnd?.(message) === true,
+    };
+    const engine = engineFor(body, streamOptions, streamId, messagesHeaders, load);
+    return streamAssembled(url, body, engine, streamOptions, lazy);
+  };
 
   return {
     scheduler,
@@ -203,6 +212,8 @@ export function createClient(options: ClientOptions): SpoolClient {
  * A {@link Scheduler} whose implementation is imported on the first `acquire`, so clients without
  * limits never load it. Acquires made while it loads keep their order and count as waiting.
  */
+const loadMessagesCodec = memoizeImport(() => import('./messages-stream.js'));
+
 function lazyScheduler(options: SchedulerOptions): Scheduler {
   let loaded: Scheduler | undefined;
   const load = memoizeImport(() =>
