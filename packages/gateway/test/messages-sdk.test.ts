@@ -295,6 +295,20 @@ describe('errors in Anthropic’s shape, as the SDK reads them', () => {
     expect(error.headers?.get('retry-after')).toBe('1');
   });
 
+  it('routes of no one surface answer Anthropic clients (anthropic-version) in Anthropic’s shape', async () => {
+    const error = await sdkError(anthropic('sk-wrong-0123456789').models.list());
+    expect(error).toBeInstanceOf(Anthropic.AuthenticationError);
+    expect(error.error).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+    const unknown = await rawRequest(`${gateway.url}/v1/nothing-here`, {
+      headers: { 'anthropic-version': '2023-06-01' },
+    });
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body)).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+    // Without the header, the same path answers OpenAI's shape as before.
+    const openai = await rawRequest(`${gateway.url}/v1/nothing-here`);
+    expect(JSON.parse(openai.body)).toMatchObject({ error: { code: 'not_found' } });
+  });
+
   it('an error after the first byte is one `event: error` in Anthropic’s shape that the SDK raises', async () => {
     const stream = anthropic().messages.stream(hello, { headers: { 'x-spool-fault': 'error-after=3' } });
     const error = await sdkError(stream.finalMessage());
