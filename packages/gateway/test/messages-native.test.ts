@@ -78,8 +78,21 @@ beforeAll(async () => {
     received.url.endsWith('/count_tokens') ? { json: { input_tokens: 1234 } } : { events: NATIVE_EVENTS },
   );
   gateway = await startTestGateway({
-    providers: { claude: { type: 'anthropic', baseURL: upstream.url, apiKey: 'sk-upstream' } },
-    models: [{ match: 'claude-*', provider: 'claude', upstreamModel: 'claude-up' }],
+    providers: {
+      claude: { type: 'anthropic', baseURL: upstream.url, apiKey: 'sk-upstream' },
+      sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 0 },
+    },
+    models: [
+      { match: 'claude-*', provider: 'claude', upstreamModel: 'claude-up' },
+      // The sim first; the Anthropic upstream only as failover.
+      {
+        match: 'mixed',
+        targets: [
+          { provider: 'sim', weight: 1 },
+          { provider: 'claude', weight: 0, upstreamModel: 'claude-up' },
+        ],
+      },
+    ],
   });
 });
 
@@ -175,6 +188,33 @@ describe('native pass-through to an Anthropic upstream', () => {
       model: 'claude-up',
       messages: [{ role: 'user', content: 'Count me.' }],
     });
+  });
+
+  it('a request only a native upstream can honour goes to the native targets of its route; others are translated to the first', async () => {
+    const post = (content: unknown) =>
+      rawRequest(`${gateway.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'mixed',
+          max_tokens: 100,
+          stream: true,
+          messages: [{ role: 'user', content }],
+        }),
+      });
+    const before = upstream.received.length;
+    const translated = parseSse((await post('Plain text goes to the sim.')).body);
+    const text = translated
+      .map((event) => (JSON.parse(event.data) as { delta?: { text?: string } }).delta?.text ?? '')
+      .join('');
+    expect(text).toContain('You asked: "Plain text goes to the sim."');
+    expect(upstream.received.length).toBe(before);
+    const native = parseSse(
+      (await post([{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'D' } }]))
+        .body,
+    );
+    expect(native.map((event) => event.event)).toEqual(NATIVE_EVENTS.map((event) => event.event));
+    expect(upstream.received.length).toBe(before + 1);
   });
 
   it('a native upstream that ends after message_delta without message_stop is completed with message_stop', async () => {

@@ -20,7 +20,7 @@ import { readyToReplay, serveStream } from '../../handlers/serve-stream.js';
 import { readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
 import { newStreamId } from '../../ids.js';
-import type { ProviderCallContext, UpstreamEvent } from '../../providers/provider.js';
+import { type ProviderCallContext, speaksNatively, type UpstreamEvent } from '../../providers/provider.js';
 import { RequestAccount } from '../../relay/request-account.js';
 import type { ResolvedRoute } from '../../routing.js';
 import { ChatToMessagesEvents } from '../../translate/chat-to-messages-stream.js';
@@ -157,24 +157,33 @@ function openMessages(
   });
 }
 
+/** How a request reaches its upstreams: its chat form, and the targets that can honour it. */
+interface Plan {
+  /** The request as a chat completion: what translated targets get, and what the rate limits estimate. */
+  chatBody: ChatCompletionRequest;
+  targets: readonly UpstreamTarget[];
+}
+
 /**
- * The chat form of the request, for translation and for the rate limits' estimate; refuses (400)
- * what a translation cannot honour only when no target speaks Messages natively.
+ * Plans a request: translated to chat for every target, unless it asks for what chat cannot
+ * express; then only the targets that speak Messages natively take it, and without one it is
+ * refused (400, naming the `param`).
  */
-function chatFormOf(body: MessagesRequest, targets: readonly UpstreamTarget[]): ChatCompletionRequest {
-  const native = targets.some((target) => target.provider.apis?.includes('messages'));
-  if (!native) return messagesToChatRequest(body);
+function planOf(body: MessagesRequest, targets: readonly UpstreamTarget[]): Plan {
   try {
-    return messagesToChatRequest(body);
-  } catch {
-    // A native upstream takes what chat cannot express; the estimate then reads the messages as they are.
-    return { model: body.model, max_tokens: body.max_tokens, messages: body.messages as never };
+    return { chatBody: messagesToChatRequest(body), targets };
+  } catch (error) {
+    const native = targets.filter((target) => speaksNatively(target.provider, 'messages'));
+    if (native.length === 0) throw error;
+    // The estimate then reads the messages as they are (their text parts count the same).
+    const chatBody = { model: body.model, max_tokens: body.max_tokens, messages: body.messages as never };
+    return { chatBody, targets: native };
   }
 }
 
 /** A non-streamed answer: the upstream stream, gathered into one message. */
 async function completeOnce({ context, caller, request, response, requestId, body, route }: MessagesCall) {
-  const chatBody = chatFormOf(body, route.targets);
+  const { chatBody, targets } = planOf(body, route.targets);
   const account = await RequestAccount.admit(context, caller, chatBody, requestId);
   const abortOnClose = new AbortController();
   const onClose = () => abortOnClose.abort();
@@ -182,7 +191,7 @@ async function completeOnce({ context, caller, request, response, requestId, bod
   const policy = new MessagesEvents();
   let usage: Usage | undefined;
   try {
-    const opened = await openMessages(context, route.targets, body, chatBody, {
+    const opened = await openMessages(context, targets, body, chatBody, {
       requestId,
       headers: request.headers,
       signal: abortOnClose.signal,
@@ -226,7 +235,7 @@ async function startStreamed({
       param: 'Idempotency-Key',
     });
   }
-  const chatBody = chatFormOf(body, route.targets);
+  const { chatBody, targets } = planOf(body, route.targets);
   const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
   const streamId = newStreamId();
   const accounting = new GenerationAccounting(context, body.model, streamId);
@@ -248,7 +257,7 @@ async function startStreamed({
       const account = await RequestAccount.admit(context, caller, chatBody, requestId);
       accounting.account = account;
       try {
-        const opened = await openMessages(context, route.targets, body, chatBody, {
+        const opened = await openMessages(context, targets, body, chatBody, {
           ...providerContext,
           signal,
         });
