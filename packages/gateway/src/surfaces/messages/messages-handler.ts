@@ -1,25 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  type ChatCompletionRequest,
-  IDEMPOTENCY_KEY_HEADER,
-  REQUEST_ID_HEADER,
-  type Usage,
-} from '@spool/protocol';
+import { type ChatCompletionRequest, REQUEST_ID_HEADER, type Usage } from '@spool/protocol';
 import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { GatewayError } from '../../errors.js';
-import {
-  downstreamFaults,
-  GenerationAccounting,
-  IDEMPOTENCY_KEY_PATTERN,
-  requestedAfterId,
-  withHeaders,
-} from '../../handlers/chat-completions.js';
-import { readyToReplay, serveStream } from '../../handlers/serve-stream.js';
+import { startSpooledStream, withHeaders } from '../../handlers/chat-completions.js';
+import { serveStream } from '../../handlers/serve-stream.js';
 import { readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
-import { newStreamId } from '../../ids.js';
 import { type ProviderCallContext, speaksNatively, type UpstreamEvent } from '../../providers/provider.js';
 import { RequestAccount } from '../../relay/request-account.js';
 import type { ResolvedRoute } from '../../routing.js';
@@ -217,73 +204,21 @@ async function completeOnce({ context, caller, request, response, requestId, bod
 }
 
 /** Starts (or attaches to, by Idempotency-Key) the spooled stream of a streamed request. */
-async function startStreamed({
-  context,
-  caller,
-  request,
-  response,
-  requestId,
-  raw,
-  body,
-  route,
-}: MessagesCall) {
-  const afterId = requestedAfterId(request, undefined, MESSAGES_SURFACE);
-  const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
-  const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : undefined;
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-    throw GatewayError.of('invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters.', {
-      param: 'Idempotency-Key',
-    });
-  }
+function startStreamed({ context, caller, request, response, requestId, raw, body, route }: MessagesCall) {
   const { chatBody, targets } = planOf(body, route.targets);
-  const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
-  const streamId = newStreamId();
-  const accounting = new GenerationAccounting(context, body.model, streamId);
-  const providerContext = { requestId, headers: request.headers };
-  const started = await context.relay.start({
-    meta: {
-      id: streamId,
-      ownerId: caller.id,
-      idempotencyKey,
-      bodyHash,
-      model: body.model,
-      createdAt: Date.now(),
-      state: 'pending',
-      surface: 'messages',
-    },
+  return startSpooledStream({
+    context,
+    caller,
+    request,
+    response,
+    requestId,
+    raw,
+    model: body.model,
+    admitBody: chatBody,
+    surface: MESSAGES_SURFACE,
+    // Each generation adds up its own usage.
     events: new MessagesEvents(),
-    observer: accounting,
-    open: async (signal) => {
-      const account = await RequestAccount.admit(context, caller, chatBody, requestId);
-      accounting.account = account;
-      try {
-        const opened = await openMessages(context, targets, body, chatBody, {
-          ...providerContext,
-          signal,
-        });
-        accounting.provider = opened.provider.name;
-        return opened.events;
-      } catch (error) {
-        account.settle({ outcome: 'failed', streamId });
-        throw withHeaders(error, account.headers);
-      }
-    },
+    open: (signal) =>
+      openMessages(context, targets, body, chatBody, { requestId, headers: request.headers, signal }),
   });
-  let meta = started.meta;
-  if (started.kind === 'attached') {
-    if (meta.bodyHash !== bodyHash) {
-      throw GatewayError.of(
-        'idempotency_key_reused',
-        'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
-        { param: 'Idempotency-Key' },
-      );
-    }
-    context.metrics.resumes.inc({ via: 'post' });
-    const ready = await readyToReplay(context, meta, afterId, response, requestId);
-    if (!ready) return undefined;
-    meta = ready;
-  }
-  const headers = started.kind === 'started' ? (accounting.account?.headers ?? {}) : {};
-  const faults = started.kind === 'started' ? downstreamFaults(context, request) : {};
-  return { streamId: meta.id, afterId, headers: { ...headers }, faults };
 }
