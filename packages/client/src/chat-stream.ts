@@ -80,8 +80,8 @@ export interface ChatStream extends AsyncIterable<ChatStreamEvent> {
   stats(): StreamStats;
 }
 
-/** Lets several readers consume the same event sequence, each from the start. */
-class EventLog<T> {
+/** Lets several readers consume the same event sequence, each from the start (shared by the chat and Responses streams). */
+export class EventLog<T> {
   private events: T[] = [];
   private ended = false;
   private error: unknown;
@@ -135,7 +135,7 @@ export interface StreamCodec<TFinal> {
   /** The answer assembled so far. */
   final(): TFinal;
   /** An event that ends the stream besides `data: [DONE]`. */
-  isEnd?: EventStreamOptions['isEnd'];
+  isTerminal?: EventStreamOptions['isTerminal'];
 }
 
 /** A stream's options, for any final answer: chat's, with `onDone` and `done` carrying `TFinal`. */
@@ -207,7 +207,7 @@ export function streamAssembled<TFinal>(
       method: body === undefined ? 'GET' : 'POST',
       body,
       requireDone: true,
-      isEnd: codec.isEnd,
+      isTerminal: codec.isTerminal,
       signal: options.signal,
       stats,
     },

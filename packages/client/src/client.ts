@@ -13,6 +13,12 @@ import { memoizeImport } from './lazy-import.js';
 import type { LifecycleSource } from './lifecycle.js';
 import type { AssembledMessage } from './messages-assembler.js';
 import type { MessagesResumeOptions, MessagesStream, MessagesStreamOptions } from './messages-stream.js';
+import {
+  type ResponsesStream,
+  type ResponsesStreamOptions,
+  responseIdOfStream,
+  streamResponses,
+} from './responses-stream.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Scheduler, SchedulerOptions } from './scheduler.js';
 import type { FetchLike } from './transport-fetch.js';
@@ -89,6 +95,22 @@ export interface SpoolClient {
      */
     resume(streamId: string, options?: ChatResumeOptions): ChatStream;
   };
+  responses: {
+    /**
+     * Starts a streamed Responses API request (`stream: true` is set for you) that survives drops:
+     * a reconnect resumes with `GET /responses/{id}?stream=true&starting_after=N`, exactly after the
+     * last event delivered. Events are those of `chat.stream` (`text-delta`, `tool-call-delta`,
+     * `usage`, `finish`, status changes), plus each raw Responses event as `{ type: 'event' }`.
+     * @example
+     * for await (const event of client.responses.stream({ model: 'sim', input: 'Hi' })) {
+     *   if (event.type === 'text-delta') render(event.text);
+     * }
+     */
+    stream(
+      params: Record<string, unknown> & { model: string },
+      options?: ResponsesStreamOptions,
+    ): ResponsesStream;
+  };
   /** Anthropic's Messages API (`{baseURL}/messages`), on a Spool gateway: the same reconnects, resume, watchdog and stats. */
   messages: {
     /**
@@ -124,47 +146,61 @@ export function createClient(options: ClientOptions): SpoolClient {
     ? lazyScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
     : undefined;
 
-  const engineFor = (
-    body: string | undefined,
-    streamOptions: ChatResumeOptions | MessagesResumeOptions,
-    streamId: string | undefined,
-    extraHeaders: Record<string, string> = {},
-    beforeAttempt?: () => Promise<void>,
-  ): EventStreamOptions => {
-    const headers = async () => {
+  /**
+   * The headers of every attempt: the API's (`apiHeaders`), the client's, then the call's, over the
+   * SSE defaults; `beforeAttempt` runs first (a stream that loads its codec on demand).
+   */
+  const headersFor =
+    (
+      hasBody: boolean,
+      callHeaders: HeadersOption | undefined,
+      apiHeaders: Record<string, string> = {},
+      beforeAttempt?: () => Promise<void>,
+    ) =>
+    async (): Promise<Record<string, string>> => {
       await beforeAttempt?.();
       const merged: Record<string, string> = { accept: 'text/event-stream' };
-      if (body !== undefined) merged['content-type'] = 'application/json';
+      if (hasBody) merged['content-type'] = 'application/json';
       if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
-      assignLowercase(merged, extraHeaders);
+      assignLowercase(merged, apiHeaders);
       assignLowercase(merged, await resolve(options.headers));
-      assignLowercase(merged, await resolve(streamOptions.headers));
+      assignLowercase(merged, await resolve(callHeaders));
       return merged;
     };
-    return {
-      headers,
-      retry: streamOptions.retry ?? options.retry,
-      onRetry: streamOptions.onRetry ?? options.onRetry,
-      idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
-      transport: options.transport,
-      fetch: options.fetch,
-      XMLHttpRequest: options.XMLHttpRequest,
-      resumeUrl: streamUrl,
-      onNoResume: options.onNoResume,
-      onUnauthorized: options.onUnauthorized,
-      lifecycle: options.lifecycle,
-      reconnectOnVisible: options.reconnectOnVisible,
-      scheduler,
-      streamId,
-      lastEventId: streamOptions.lastEventId,
-    };
-  };
+
+  /** The engine's options of a stream resumed by `GET /streams/{id}` (chat, Messages). */
+  const engineFor = (
+    headers: EventStreamOptions['headers'],
+    streamOptions: ChatResumeOptions | MessagesResumeOptions,
+    streamId: string | undefined,
+  ): EventStreamOptions => ({
+    headers,
+    retry: streamOptions.retry ?? options.retry,
+    onRetry: streamOptions.onRetry ?? options.onRetry,
+    idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
+    transport: options.transport,
+    fetch: options.fetch,
+    XMLHttpRequest: options.XMLHttpRequest,
+    resumeUrl: streamUrl,
+    onNoResume: options.onNoResume,
+    onUnauthorized: options.onUnauthorized,
+    lifecycle: options.lifecycle,
+    reconnectOnVisible: options.reconnectOnVisible,
+    scheduler,
+    streamId,
+    lastEventId: streamOptions.lastEventId,
+  });
+
   const start = (
     url: string,
     body: string | undefined,
     streamOptions: ChatResumeOptions,
     streamId?: string,
-  ): ChatStream => streamChatCompletion(url, body, engineFor(body, streamOptions, streamId), streamOptions);
+  ): ChatStream => {
+    const headers = headersFor(body !== undefined, streamOptions.headers);
+    return streamChatCompletion(url, body, engineFor(headers, streamOptions, streamId), streamOptions);
+  };
+
   // Anthropic's clients send their API version; a gateway forwards it to Anthropic upstreams.
   const messagesHeaders = { 'anthropic-version': '2023-06-01' };
   const startMessages = (
@@ -185,14 +221,46 @@ export function createClient(options: ClientOptions): SpoolClient {
       reset: () => codec?.reset(),
       text: () => codec?.text() ?? '',
       final: () => loaded().final(),
-      isEnd: (message) => codec?.isEnd?.(message) === true,
+      isTerminal: (message) => codec?.isTerminal?.(message) === true,
     };
-    const engine = engineFor(body, streamOptions, streamId, messagesHeaders, load);
-    return streamAssembled(url, body, engine, streamOptions, lazy);
+    const headers = headersFor(body !== undefined, streamOptions.headers, messagesHeaders, load);
+    return streamAssembled(url, body, engineFor(headers, streamOptions, streamId), streamOptions, lazy);
+  };
+
+  const startResponses = (params: Record<string, unknown>, streamOptions: ResponsesStreamOptions) => {
+    const body = JSON.stringify({ ...params, stream: true });
+    const headers = headersFor(true, streamOptions.headers);
+    const responseUrl = (streamId: string) =>
+      `${baseURL}/responses/${encodeURIComponent(responseIdOfStream(streamId))}`;
+    return streamResponses(
+      `${baseURL}/responses`,
+      body,
+      {
+        headers,
+        retry: streamOptions.retry ?? options.retry,
+        onRetry: streamOptions.onRetry ?? options.onRetry,
+        idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
+        transport: options.transport,
+        fetch: options.fetch,
+        XMLHttpRequest: options.XMLHttpRequest,
+        resumeUrl: (streamId, lastEventId) =>
+          `${responseUrl(streamId)}?stream=true${lastEventId === undefined ? '' : `&starting_after=${lastEventId}`}`,
+        stopRequest: (streamId) => ({ url: `${responseUrl(streamId)}/cancel`, method: 'POST' }),
+        onNoResume: options.onNoResume,
+        onUnauthorized: options.onUnauthorized,
+        lifecycle: options.lifecycle,
+        reconnectOnVisible: options.reconnectOnVisible,
+        scheduler,
+      },
+      streamOptions,
+    );
   };
 
   return {
     scheduler,
+    responses: {
+      stream: (params, streamOptions = {}) => startResponses(params, streamOptions),
+    },
     chat: {
       stream: (request, streamOptions = {}) =>
         start(`${baseURL}/chat/completions`, JSON.stringify({ ...request, stream: true }), streamOptions),

@@ -83,20 +83,30 @@ export interface EventStreamOptions {
    */
   idempotencyKey?: boolean;
   /**
-   * Where a stream named by `X-Stream-Id` is resumed (GET) and stopped (DELETE).
+   * Where a stream named by `X-Stream-Id` is resumed (GET) and stopped (DELETE); `lastEventId` is
+   * the last event id delivered as the server numbered it (`undefined` before the first), for URLs
+   * that carry the resume point (Responses' `starting_after`).
    * @default the request URL with its trailing `/chat/completions` replaced by `/streams/{id}`
    */
-  resumeUrl?: (streamId: string) => string | undefined;
+  resumeUrl?: (streamId: string, lastEventId?: number) => string | undefined;
+  /** How a stream is stopped, when not by `DELETE resumeUrl(streamId)` (Responses: `POST …/cancel`). */
+  stopRequest?: (streamId: string) => { url: string; method: string } | undefined;
+  /**
+   * The id the server gives a stream's first event: Spool numbers chat streams 1, 2, 3 …,
+   * Responses streams count `sequence_number` from 0.
+   * @default 1
+   */
+  firstEventId?: number;
+  /**
+   * Whether an event ends the stream as `data: [DONE]` does (it is delivered first): Responses'
+   * `response.completed`, `response.incomplete`, `response.failed`.
+   */
+  isTerminal?: (message: EventStreamMessage) => boolean;
   /**
    * Whether a body that ends without `data: [DONE]` is a drop to recover from rather than the end.
    * @default false, but true once the server sent `X-Stream-Id` (Spool streams never end silently short)
    */
   requireDone?: boolean;
-  /**
-   * Whether an event ends the stream as `data: [DONE]` does (Anthropic's Messages streams end with
-   * `event: message_stop`); the event is passed to `onEvent` first.
-   */
-  isEnd?: (message: { event?: string | undefined; data: string }) => boolean;
   /**
    * What to do when a stream without `X-Stream-Id` drops after delivering events: start again (announced
    * by a `restarted` status so the caller discards partial output) or fail.

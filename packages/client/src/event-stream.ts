@@ -80,6 +80,7 @@ export function connectEventStream(
     generateKey: () => newIdempotencyKey(),
     streamId: options.streamId,
     lastEventId: options.lastEventId,
+    firstEventId: options.firstEventId,
   });
   const controller = new AbortController();
   const outerSignal = controller.signal;
@@ -100,15 +101,19 @@ export function connectEventStream(
   let deletion: Promise<void> | undefined;
   const sendDelete = (): Promise<void> => {
     const streamId = planner.streamId;
-    const deleteUrl = streamId === undefined ? undefined : resumeUrl(streamId);
-    if (deleteUrl === undefined) return Promise.resolve();
+    const stop =
+      streamId === undefined
+        ? undefined
+        : (options.stopRequest?.(streamId) ?? { url: resumeUrl(streamId), method: 'DELETE' });
+    const deleteUrl = stop?.url;
+    if (stop === undefined || deleteUrl === undefined) return Promise.resolve();
     deletion ??= (async () => {
       const timeout = new AbortController();
       const timer = setTimeout(() => timeout.abort(new AbortError()), 10_000);
       try {
         const response = await transport({
           url: deleteUrl,
-          method: 'DELETE',
+          method: stop.method,
           headers: await resolveHeaders(),
           body: undefined,
           signal: timeout.signal,
@@ -165,7 +170,8 @@ export function connectEventStream(
           // A handler may stop the stream with an error of ours (chat-stream's invalid_chunk).
           stop = error instanceof SpoolClientError ? error : new CallbackError(error);
         }
-        if (options.isEnd?.(message)) finished = true;
+        if (options.isTerminal?.({ id: message.id, event: message.event, data: message.data }))
+          finished = true;
       },
     });
     await response.read((text, byteLength) => {

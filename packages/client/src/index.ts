@@ -7,6 +7,7 @@ export * from './event-stream-types.js';
 export * from './lifecycle.js';
 export * from './messages-assembler.js';
 export * from './messages-stream.js';
+export * from './responses-stream.js';
 export * from './resume-planner.js';
 export * from './retry-policy.js';
 export * from './retry-signals.js';

@@ -23,6 +23,6 @@ export function messagesCodec(): StreamCodec<AssembledMessage> {
     reset: () => assembler.reset(),
     text: () => assembler.text(),
     final: () => assembler.toMessage(),
-    isEnd: (message) => message.event === 'message_stop' || END_PATTERN.test(message.data),
+    isTerminal: (message) => message.event === 'message_stop' || END_PATTERN.test(message.data),
   };
 }

@@ -24,7 +24,9 @@ export interface ResumePlannerOptions {
   method: string;
   body?: string | undefined;
   /** Where a known stream can be resumed; `undefined` means "re-send the original request". */
-  resumeUrl?: ((streamId: string) => string | undefined) | undefined;
+  resumeUrl?: ((streamId: string, lastEventId?: number) => string | undefined) | undefined;
+  /** The server's id of a stream's first event (the tracker counts from 1). @default 1 */
+  firstEventId?: number | undefined;
   /** Whether to send an `Idempotency-Key` with the original request. */
   idempotency: boolean;
   /** Makes a fresh idempotency key. */
@@ -51,10 +53,15 @@ export class ResumePlanner {
   private responded = false;
   private restartPending = false;
   private delivered = false;
+  /** Added to the server's event ids so that the tracker counts from 1. */
+  private readonly idShift: number;
 
   constructor(options: ResumePlannerOptions) {
     this.options = options;
-    this.tracker = new EventIdTracker(options.lastEventId);
+    this.idShift = 1 - (options.firstEventId ?? 1);
+    this.tracker = new EventIdTracker(
+      options.lastEventId === undefined ? undefined : options.lastEventId + this.idShift,
+    );
     this.currentStreamId = options.streamId;
     this.currentKey = options.idempotency ? options.generateKey() : undefined;
   }
@@ -64,9 +71,9 @@ export class ResumePlanner {
     return this.currentStreamId;
   }
 
-  /** The highest event id delivered (0 before the first). */
+  /** The highest event id delivered, as the server numbers it (`firstEventId` - 1 before the first). */
   get lastEventId(): number {
-    return this.tracker.lastEventId;
+    return this.tracker.lastEventId - this.idShift;
   }
 
   /** The `Idempotency-Key` the original request carries. */
@@ -76,11 +83,14 @@ export class ResumePlanner {
 
   /** The request to make next, with the caller's `headers` plus the resume headers. */
   plan(headers: Record<string, string>): PlannedRequest {
-    const fromEventId = this.tracker.lastEventId;
+    const delivered = this.tracker.lastEventId;
+    const fromEventId = delivered - this.idShift;
     const withLastId = { ...headers };
-    if (fromEventId > 0) withLastId[LAST_EVENT_ID_HEADER] = String(fromEventId);
+    if (delivered > 0) withLastId[LAST_EVENT_ID_HEADER] = String(fromEventId);
     const resumeUrl =
-      this.currentStreamId === undefined ? undefined : this.options.resumeUrl?.(this.currentStreamId);
+      this.currentStreamId === undefined
+        ? undefined
+        : this.options.resumeUrl?.(this.currentStreamId, delivered > 0 ? fromEventId : undefined);
     let kind: AttemptKind = this.attempted ? 'repost' : 'initial';
     if (this.restartPending) kind = 'restart';
     else if (resumeUrl !== undefined) kind = 'resume';
@@ -108,7 +118,8 @@ export class ResumePlanner {
 
   /** Whether an event is new; replayed events at or below the last delivered id are not. */
   accept(eventId: string | undefined): boolean {
-    const fresh = this.tracker.accept(eventId);
+    const numeric = this.idShift === 0 || eventId === undefined || !/^\d{1,15}$/.test(eventId.trim());
+    const fresh = this.tracker.accept(numeric ? eventId : Number(eventId) + this.idShift);
     if (fresh) this.delivered = true;
     return fresh;
   }

@@ -178,6 +178,72 @@ describe('/v1/responses over a chat upstream that calls tools', () => {
   });
 });
 
+describe('/v1/responses when a chat upstream fails after its first token', () => {
+  let upstream: ScriptedUpstream;
+  let gateway: Gateway;
+
+  beforeAll(async () => {
+    upstream = await startScriptedUpstream((request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = {
+        id: 'c',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, delta: { content: 'Half an ans' }, finish_reason: null }],
+      };
+      response.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      if ((request.body.messages as Array<{ content: string }>)[0]?.content === 'error')
+        response.end(
+          `data: ${JSON.stringify({ error: { message: 'upstream overloaded', type: 'server_error', code: 'overloaded', param: null } })}\n\n`,
+        );
+      // Ends short: no finish_reason, no [DONE] (a truncation, never read as complete).
+      else response.end();
+    });
+    gateway = await startTestGateway({
+      providers: { chat: { type: 'openai', baseURL: `${upstream.url}/v1` } },
+      models: [{ match: '*', provider: 'chat' }],
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('ends the stream with one error event (the SDK raises it) and the Response reads failed, for an error event and for a cut', async () => {
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    for (const [input, code] of [
+      ['error', 'overloaded'],
+      ['cut', 'upstream_error'],
+    ] as const) {
+      const raw = await rawRequest(`${gateway.url}/v1/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', input, stream: true }),
+      });
+      const events = parseSse(raw.body);
+      expect(events.at(-1)?.event).toBe('error');
+      expect(JSON.parse(events.at(-1)?.data ?? '{}')).toMatchObject({
+        type: 'error',
+        code,
+        sequence_number: events.length - 1,
+      });
+      expect(events.filter((event) => event.event === 'error')).toHaveLength(1);
+      const responseId = `resp_${String(raw.headers['x-stream-id']).slice(4)}`;
+      const fetched = await client.responses.retrieve(responseId);
+      expect(fetched.status).toBe('failed');
+      expect(fetched.error?.code).toBe(code);
+      const stream = await client.responses.create({ model: 'm', input, stream: true });
+      await expect(
+        (async () => {
+          for await (const _event of stream);
+        })(),
+      ).rejects.toMatchObject({ code });
+      await expect(client.responses.create({ model: 'm', input })).rejects.toMatchObject({ status: 502 });
+    }
+  });
+});
+
 describe('/v1/responses over an Anthropic Messages upstream (through the Anthropic translation)', () => {
   let upstream: ScriptedUpstream;
   let gateway: Gateway;

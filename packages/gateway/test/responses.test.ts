@@ -275,3 +275,44 @@ describe('/v1/responses background work, polling and cancel (in-process sim)', (
     ).rejects.toMatchObject({ status: 400, param: 'previous_response_id' });
   });
 });
+
+describe('/v1/responses keys, limits and usage', () => {
+  const key = 'sk-responses-key-0001';
+  let gateway: Gateway;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway({ keys: [{ name: 'team', key, limits: { requestsPerMinute: 2 } }] });
+  });
+  afterAll(() => gateway.close());
+
+  it('admits by the key’s limits (429 past them) but never limits a resume, and records Responses usage', async () => {
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 });
+    await expect(
+      new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 }).responses.create({
+        model: 'sim',
+        input,
+      }),
+    ).rejects.toMatchObject({ status: 401 });
+    const first = await client.responses.create({ model: 'sim', input });
+    const second = await client.responses.create({ model: 'sim', input: 'Another one' });
+    await expect(client.responses.create({ model: 'sim', input })).rejects.toMatchObject({
+      status: 429,
+      code: 'rate_limit_exceeded',
+    });
+    // Reads and resumes are not new requests.
+    const replay = await client.responses.retrieve(first.id, { stream: true, starting_after: 0 });
+    let text = '';
+    for await (const event of replay) if (event.type === 'response.output_text.delta') text += event.delta;
+    expect(text).toBe(first.output_text);
+    expect((await client.responses.retrieve(second.id)).status).toBe('completed');
+    const usage = JSON.parse(
+      (await rawRequest(`${gateway.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).body,
+    ) as { data: Array<{ requests: number; prompt_tokens: number; completion_tokens: number }> };
+    expect(usage.data).toEqual([
+      expect.objectContaining({
+        prompt_tokens: (first.usage?.input_tokens ?? 0) + (second.usage?.input_tokens ?? 0),
+        completion_tokens: (first.usage?.output_tokens ?? 0) + (second.usage?.output_tokens ?? 0),
+      }),
+    ]);
+  });
+});

@@ -70,6 +70,47 @@ export function requestedAfterId(
   return surface.spoolIdAfter(raw === undefined || raw.trim() === '' ? undefined : afterId);
 }
 
+/**
+ * The route of a requested model, for a caller allowed to use it.
+ * @throws GatewayError 404 `model_not_found`, 403 `model_not_allowed`.
+ */
+export function routeFor(context: GatewayContext, caller: Caller, model: string): ResolvedRoute {
+  const route = context.router.resolve(model);
+  if (!route) {
+    throw GatewayError.of(
+      'model_not_found',
+      `The model \`${model}\` does not exist or you do not have access to it.`,
+      { param: 'model' },
+    );
+  }
+  if (!caller.mayUse(model)) {
+    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${model}\`.`, {
+      param: 'model',
+    });
+  }
+  return route;
+}
+
+/**
+ * A request's `Idempotency-Key` (checked), and the hash of its body to compare a retry by: only a
+ * request that can be retried onto its stream (same key) is ever compared by its body.
+ * @throws GatewayError 400 for a key that is not 1-255 visible ASCII characters.
+ */
+export function readIdempotency(
+  request: IncomingMessage,
+  raw: Buffer,
+): { idempotencyKey: string | undefined; bodyHash: string | undefined } {
+  const header = request.headers[IDEMPOTENCY_KEY_HEADER];
+  const idempotencyKey = typeof header === 'string' ? header : undefined;
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+    throw GatewayError.of('invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters.', {
+      param: 'Idempotency-Key',
+    });
+  }
+  const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
+  return { idempotencyKey, bodyHash };
+}
+
 /** Puts the rate-limit headers on an error that will become the response. */
 export function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
   if (!(error instanceof GatewayError) || Object.keys(headers).length === 0) return error;
@@ -168,19 +209,7 @@ async function answerOrStart(
 ): Promise<StartedStream | undefined> {
   const raw = await readBody(request, context.config.server.bodyLimitBytes);
   const body = parseChatRequest(raw);
-  const route = context.router.resolve(body.model);
-  if (!route) {
-    throw GatewayError.of(
-      'model_not_found',
-      `The model \`${body.model}\` does not exist or you do not have access to it.`,
-      { param: 'model' },
-    );
-  }
-  if (!caller.mayUse(body.model)) {
-    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
-      param: 'model',
-    });
-  }
+  const route = routeFor(context, caller, body.model);
   const call: ChatCall = { context, caller, request, response, requestId, raw, body, route };
   if (body.stream === true) return startStreamed(call);
   await completeOnce(call);
@@ -322,15 +351,7 @@ export interface SpooledStreamInput {
 export async function startSpooledStream(input: SpooledStreamInput): Promise<StartedStream | undefined> {
   const { context, caller, request, response, requestId, raw, model, admitBody, surface } = input;
   const afterId = requestedAfterId(request, undefined, surface);
-  const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
-  const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : undefined;
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-    throw GatewayError.of('invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters.', {
-      param: 'Idempotency-Key',
-    });
-  }
-  // Only a request that can be retried onto this stream (same key) is ever compared by its body.
-  const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
+  const { idempotencyKey, bodyHash } = readIdempotency(request, raw);
   const streamId = newStreamId();
   // Admission happens only when a new generation starts: a retry that attaches to one under way
   // (same Idempotency-Key) is a resume, not a new request, and is never rate limited.

@@ -3,21 +3,23 @@ import { GatewayError } from '../errors.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
-function invalid(message: string, param: string): GatewayError {
+/** A 400 `invalid_request` naming the param at fault. */
+export function invalid(message: string, param: string): GatewayError {
   return GatewayError.of('invalid_request', message, { param });
 }
 
-function typeName(value: unknown): string {
+/** How an error message names a JSON value's type (`an array`, `a string`, `null` …). */
+export function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**
- * Parses and checks a chat-completions body: the fields the gateway relies on must have OpenAI's
- * types (each error names the `param`), and everything else passes through to the upstream.
+ * Parses a request body that must be one JSON object.
+ * @throws GatewayError 400 `invalid_json`, or `invalid_request` (param `body`) for another JSON value.
  */
-export function parseChatRequest(raw: Buffer): ChatCompletionRequest {
+export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));
@@ -30,7 +32,15 @@ export function parseChatRequest(raw: Buffer): ChatCompletionRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalid(`The request body must be a JSON object, got ${typeName(body)}.`, 'body');
   }
-  const record = body as Record<string, unknown>;
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Parses and checks a chat-completions body: the fields the gateway relies on must have OpenAI's
+ * types (each error names the `param`), and everything else passes through to the upstream.
+ */
+export function parseChatRequest(raw: Buffer): ChatCompletionRequest {
+  const record = parseJsonObject(raw);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '') {
     throw invalid(`'model' must be a non-empty string, got ${typeName(record.model)}.`, 'model');

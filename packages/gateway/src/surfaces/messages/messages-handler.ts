@@ -2,8 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ChatCompletionRequest, REQUEST_ID_HEADER, type Usage } from '@spool/protocol';
 import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
-import { GatewayError } from '../../errors.js';
-import { startSpooledStream, withHeaders } from '../../handlers/chat-completions.js';
+import { routeFor, startSpooledStream, withHeaders } from '../../handlers/chat-completions.js';
 import { serveStream } from '../../handlers/serve-stream.js';
 import { readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
@@ -40,17 +39,7 @@ async function readCall(
 ): Promise<{ raw: Buffer; body: MessagesRequest; route: ResolvedRoute }> {
   const raw = await readBody(request, context.config.server.bodyLimitBytes);
   const body = parseMessagesRequest(raw, schema);
-  const route = context.router.resolve(body.model);
-  if (!route) {
-    throw GatewayError.of('model_not_found', `model: ${body.model} is not served by this gateway.`, {
-      param: 'model',
-    });
-  }
-  if (!caller.mayUse(body.model)) {
-    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
-      param: 'model',
-    });
-  }
+  const route = routeFor(context, caller, body.model);
   return { raw, body, route };
 }
 

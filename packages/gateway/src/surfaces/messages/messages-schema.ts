@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GatewayError } from '../../errors.js';
+import { parseJsonObject } from '../../http/validate-chat-request.js';
 
 // What the gateway itself relies on in a Messages request, with Anthropic's types and bounds
 // (https://docs.anthropic.com/en/api/messages). Objects are loose: unknown fields and block types
@@ -79,18 +80,7 @@ export function parseMessagesRequest(
   raw: Buffer,
   schema: typeof messagesRequestSchema | typeof countTokensRequestSchema = messagesRequestSchema,
 ): MessagesRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw GatewayError.of(
-      'invalid_json',
-      `We could not parse the JSON body of your request: ${(error as Error).message}`,
-    );
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw GatewayError.of('invalid_request', 'The request body must be a JSON object.', { param: 'body' });
-  }
+  const body = parseJsonObject(raw);
   const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0] as z.core.$ZodIssue;

@@ -1,13 +1,14 @@
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER } from '@spool/protocol';
+import { REQUEST_ID_HEADER } from '@spool/protocol';
 import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { GatewayError } from '../../errors.js';
 import {
   downstreamFaults,
   GenerationAccounting,
+  readIdempotency,
   requestedAfterId,
+  routeFor,
   withHeaders,
 } from '../../handlers/chat-completions.js';
 import { readyToReplay, serveStream } from '../../handlers/serve-stream.js';
@@ -32,8 +33,6 @@ import { RESPONSES_EVENTS } from './responses-events.js';
 import { inputItems, parseResponsesRequest, type ResponsesRequest } from './responses-request.js';
 import { RESPONSES_SURFACE } from './responses-surface.js';
 import { readSpooled } from './spooled-events.js';
-
-const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 /** Fields Spool handles itself rather than its upstream (it keeps conversations and runs background work). */
 const SPOOL_FIELDS = ['previous_response_id', 'background', 'stream', 'stream_options'];
@@ -80,17 +79,7 @@ export async function handleCreateResponse(
 ): Promise<void> {
   const raw = await readBody(request, context.config.server.bodyLimitBytes);
   const body = parseResponsesRequest(raw);
-  const route = context.router.resolve(body.model);
-  if (!route)
-    throw GatewayError.of(
-      'model_not_found',
-      `The model \`${body.model}\` does not exist or you do not have access to it.`,
-      { param: 'model' },
-    );
-  if (!caller.mayUse(body.model))
-    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${body.model}\`.`, {
-      param: 'model',
-    });
+  const route = routeFor(context, caller, body.model);
   const items = [
     ...(body.previous_response_id
       ? await previousConversation(context, caller, body.previous_response_id)
@@ -108,13 +97,7 @@ export async function handleCreateResponse(
   const nativeBody: Record<string, unknown> = { ...body, input: items };
   for (const field of SPOOL_FIELDS) delete nativeBody[field];
 
-  const idempotencyHeader = request.headers[IDEMPOTENCY_KEY_HEADER];
-  const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : undefined;
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey))
-    throw GatewayError.of('invalid_request', 'Idempotency-Key must be 1-255 visible ASCII characters.', {
-      param: 'Idempotency-Key',
-    });
-  const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
+  const { idempotencyKey, bodyHash } = readIdempotency(request, raw);
   const streamId = newStreamId();
   const responseId = responseIdOf(streamId);
   const createdAt = Date.now();

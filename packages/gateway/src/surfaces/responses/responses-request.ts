@@ -1,4 +1,4 @@
-import { GatewayError } from '../../errors.js';
+import { invalid, parseJsonObject, typeName } from '../../http/validate-chat-request.js';
 
 /** One item of a Responses `input` (messages, function calls and their outputs, and what a native upstream takes). */
 export type InputItem = Record<string, unknown>;
@@ -33,16 +33,6 @@ const MAX_INPUT_ITEMS = 10_000;
 const MAX_TOOLS = 512;
 const MAX_METADATA_KEYS = 16;
 
-function invalid(message: string, param: string): GatewayError {
-  return GatewayError.of('invalid_request', message, { param });
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -69,18 +59,7 @@ const isPositiveInteger = (value: unknown): value is number =>
  * @throws GatewayError 400 (`invalid_json`, `invalid_request`).
  */
 export function parseResponsesRequest(raw: Buffer): ResponsesRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw GatewayError.of(
-      'invalid_json',
-      `We could not parse the JSON body of your request: ${(error as Error).message}`,
-    );
-  }
-  if (!isObject(body))
-    throw invalid(`The request body must be a JSON object, got ${typeName(body)}.`, 'body');
-  const record = body;
+  const record = parseJsonObject(raw);
   if (record.model === undefined) throw invalid("Missing required parameter: 'model'.", 'model');
   if (typeof record.model !== 'string' || record.model.trim() === '')
     throw invalid(`'model' must be a non-empty string, got ${typeName(record.model)}.`, 'model');
