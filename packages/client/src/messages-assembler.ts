@@ -184,6 +184,9 @@ export class MessagesAssembler {
       case 'signature_delta':
         append('signature', delta.signature);
         return [];
+      case 'citations_delta':
+        block.citations = [...(Array.isArray(block.citations) ? block.citations : []), delta.citation];
+        return [];
       default:
         return [];
     }

@@ -309,6 +309,14 @@ describe('errors in Anthropic’s shape, as the SDK reads them', () => {
     expect(JSON.parse(openai.body)).toMatchObject({ error: { code: 'not_found' } });
   });
 
+  it('a non-streamed request whose upstream fails or drops mid-answer is a 5xx api_error, never a partial message', async () => {
+    for (const fault of ['error-after=3', 'drop-after=3']) {
+      const error = await sdkError(anthropic().messages.create(hello, { headers: { 'x-spool-fault': fault } }));
+      expect(error).toBeInstanceOf(Anthropic.InternalServerError);
+      expect(error.error).toMatchObject({ type: 'error', error: { type: 'api_error' } });
+    }
+  });
+
   it('an error after the first byte is one `event: error` in Anthropic’s shape that the SDK raises', async () => {
     const stream = anthropic().messages.stream(hello, { headers: { 'x-spool-fault': 'error-after=3' } });
     const error = await sdkError(stream.finalMessage());

@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type ChatCompletionRequest, REQUEST_ID_HEADER, type Usage } from '@spool/protocol';
+import { MessagesAssembler } from '@spool/client';
+import {
+  type ChatCompletionRequest,
+  normalizeErrorBody,
+  REQUEST_ID_HEADER,
+  type Usage,
+} from '@spool/protocol';
 import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
+import { UpstreamError } from '../../errors.js';
 import { routeFor, startSpooledStream, withHeaders } from '../../handlers/chat-completions.js';
 import { serveStream } from '../../handlers/serve-stream.js';
 import { readBody } from '../../http/read-body.js';
@@ -13,7 +20,6 @@ import { ChatToMessagesEvents } from '../../translate/chat-to-messages-stream.js
 import { messagesToChatRequest } from '../../translate/messages-to-chat.js';
 import type { UpstreamTarget } from '../../upstream/upstream-chain.js';
 import { estimateInputTokens } from './count-tokens.js';
-import { MessageAccumulator } from './message-accumulator.js';
 import { isMeaningfulMessagesEvent, MessagesEvents } from './messages-events.js';
 import { countTokensRequestSchema, type MessagesRequest, parseMessagesRequest } from './messages-schema.js';
 import { MESSAGES_SURFACE } from './messages-surface.js';
@@ -172,14 +178,26 @@ async function completeOnce({ context, caller, request, response, requestId, bod
       headers: request.headers,
       signal: abortOnClose.signal,
     });
-    const accumulator = new MessageAccumulator();
+    const assembler = new MessagesAssembler();
+    let ending: 'done' | 'error' | undefined;
+    let finished = false;
     for await (const event of opened.events) {
       policy.takeUsage(event.data, event.event, (reported) => {
         usage = reported;
       });
-      accumulator.push(event.data);
+      ending = policy.ending(event.data, event.event);
+      if (ending === 'error') throw errorOfEvent(event.data);
+      finished ||= policy.isFinish(event.data, event.event);
+      assembler.apply(event.data);
+      if (ending === 'done') break;
     }
-    const message = accumulator.message();
+    if (ending === undefined && !finished) {
+      throw UpstreamError.ofCode('upstream_error', 'The upstream ended the answer before it finished.');
+    }
+    const message = assembler.toMessage();
+    if (message.content.some((block) => block.type === 'tool_use' && typeof block.input === 'string')) {
+      throw UpstreamError.ofCode('upstream_error', "The upstream's tool input is not JSON.");
+    }
     // The answer names the model the client asked for, whatever the upstream calls it.
     message.model = body.model;
     account.settle({ outcome: 'completed', usage, provider: opened.provider.name });
@@ -190,6 +208,20 @@ async function completeOnce({ context, caller, request, response, requestId, bod
   } finally {
     response.off('close', onClose);
   }
+}
+
+/** Anthropic's error types that say "come back later", by the gateway status that answers them. */
+const RETRY_LATER_STATUS: Readonly<Record<string, number>> = { overloaded_error: 503, rate_limit_error: 429 };
+
+/** The error an `event: error` of a Messages stream reports, for a non-streamed answer. */
+function errorOfEvent(data: string): UpstreamError {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(data);
+  } catch {}
+  const type = (payload as { error?: { type?: unknown } } | undefined)?.error?.type;
+  const status = (typeof type === 'string' ? RETRY_LATER_STATUS[type] : undefined) ?? 502;
+  return new UpstreamError(status, normalizeErrorBody(status, payload, 'The upstream failed mid-answer.'));
 }
 
 /** Starts (or attaches to, by Idempotency-Key) the spooled stream of a streamed request. */
