@@ -311,7 +311,9 @@ describe('errors in Anthropic’s shape, as the SDK reads them', () => {
 
   it('a non-streamed request whose upstream fails or drops mid-answer is a 5xx api_error, never a partial message', async () => {
     for (const fault of ['error-after=3', 'drop-after=3']) {
-      const error = await sdkError(anthropic().messages.create(hello, { headers: { 'x-spool-fault': fault } }));
+      const error = await sdkError(
+        anthropic().messages.create(hello, { headers: { 'x-spool-fault': fault } }),
+      );
       expect(error).toBeInstanceOf(Anthropic.InternalServerError);
       expect(error.error).toMatchObject({ type: 'error', error: { type: 'api_error' } });
     }

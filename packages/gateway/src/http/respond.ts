@@ -20,15 +20,23 @@ export function sendJson(
   response.end(text);
 }
 
+/** The headers of an error's answer: its own (rate limits, `Allow`), `headers`, and `Retry-After` when it has one. */
+export function errorHeaders(
+  error: GatewayError,
+  headers: Record<string, string> = {},
+): Record<string, string> {
+  const extra = { ...error.headers, ...headers };
+  if (error.retryAfterSeconds !== undefined) extra['retry-after'] = String(error.retryAfterSeconds);
+  return extra;
+}
+
 /** Sends a gateway error in OpenAI's shape, with `Retry-After` when it has one. */
 export function sendError(
   response: ServerResponse,
   error: GatewayError,
   headers: Record<string, string> = {},
 ): void {
-  const extra = { ...error.headers, ...headers };
-  if (error.retryAfterSeconds !== undefined) extra['retry-after'] = String(error.retryAfterSeconds);
-  sendJson(response, error.status, error.body, extra);
+  sendJson(response, error.status, error.body, errorHeaders(error, headers));
 }
 
 /** Sends one of Spool's own error codes. */

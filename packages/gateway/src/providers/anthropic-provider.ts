@@ -112,6 +112,15 @@ export class AnthropicProvider implements ChatProvider {
     context: ProviderCallContext,
   ): Promise<AsyncIterable<UpstreamEvent>> {
     if (api !== 'messages') throw new Error(`Anthropic upstreams do not speak the ${api} API natively.`);
+    return this.#streamMessages({ ...body, stream: true }, context, context.headers);
+  }
+
+  /** Posts a streamed Messages request; resolves with its events once the upstream accepted it. */
+  async #streamMessages(
+    body: unknown,
+    context: ProviderCallContext,
+    clientHeaders?: ProviderCallContext['headers'],
+  ): Promise<AsyncIterable<UpstreamEvent>> {
     const { name } = this;
     const { signal } = context;
     const response = await requestSse(
@@ -119,8 +128,8 @@ export class AnthropicProvider implements ChatProvider {
       {
         method: 'POST',
         path: `${this.#pathPrefix}/v1/messages`,
-        headers: this.#headers('text/event-stream', context.requestId, context.headers),
-        body: Buffer.from(JSON.stringify({ ...body, stream: true })),
+        headers: this.#headers('text/event-stream', context.requestId, clientHeaders),
+        body: Buffer.from(JSON.stringify(body)),
         signal,
         headersTimeout: this.#options.firstByteTimeoutMs,
         bodyTimeout: this.#options.idleTimeoutMs,
@@ -198,29 +207,14 @@ export class AnthropicProvider implements ChatProvider {
     request: ChatCompletionRequest,
     context: ProviderCallContext,
   ): Promise<AsyncIterable<UpstreamEvent>> {
-    const { name } = this;
-    const { signal } = context;
-    const response = await requestSse(
-      this.#pool,
-      {
-        method: 'POST',
-        path: `${this.#pathPrefix}/v1/messages`,
-        headers: this.#headers('text/event-stream', context.requestId),
-        body: JSON.stringify(toAnthropicRequest({ ...request, stream: true }, this.#options)),
-        signal,
-        headersTimeout: this.#options.firstByteTimeoutMs,
-        bodyTimeout: this.#options.idleTimeoutMs,
-      },
-      (error) => toUpstreamError(error, name, signal),
-    );
-    if (response.kind !== 'events')
-      throw notAnEventStream(name, response, { overloadedStatus: ANTHROPIC_OVERLOADED_STATUS });
+    const body = toAnthropicRequest({ ...request, stream: true }, this.#options);
+    const events = await this.#streamMessages(body, context);
     const translator = new AnthropicStreamTranslator({
       model: request.model,
       includeUsage: request.stream_options?.include_usage === true,
       now: this.#options.now,
     });
-    return translateStream(response.events, translator, name, signal);
+    return translateStream(events, translator, this.name, context.signal);
   }
 
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {

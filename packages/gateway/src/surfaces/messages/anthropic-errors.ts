@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { OpenAIErrorBody } from '@spool/protocol';
 import type { GatewayError } from '../../errors.js';
-import { sendJson } from '../../http/respond.js';
+import { errorHeaders, sendJson } from '../../http/respond.js';
 
 /** Anthropic's error body (https://docs.anthropic.com/en/api/errors). */
 export interface AnthropicErrorBody {
@@ -75,7 +75,6 @@ export function sendAnthropicError(
   error: GatewayError,
   headers: Record<string, string> = {},
 ): void {
-  const extra = { ...error.headers, ...headers };
-  if (error.retryAfterSeconds !== undefined) extra['retry-after'] = String(error.retryAfterSeconds);
-  sendJson(response, anthropicStatus(error.status), anthropicErrorBody(error.status, error.body), extra);
+  const body = anthropicErrorBody(error.status, error.body);
+  sendJson(response, anthropicStatus(error.status), body, errorHeaders(error, headers));
 }
