@@ -248,8 +248,21 @@ describe('/v1/responses background work, polling and cancel (in-process sim)', (
 
   it('shows a running response in_progress, cancels it (idempotently), and its stream ends with an error event', async () => {
     const started = await client.responses.create({ model: 'slow', input, background: true });
+    // Read a few deltas as they are generated, then fetch the Response: in progress, with that output so far.
+    const live = await client.responses.retrieve(started.id, { stream: true });
+    let seen = '';
+    let deltas = 0;
+    for await (const event of live) {
+      if (event.type !== 'response.output_text.delta') continue;
+      seen += event.delta;
+      if (++deltas === 3) break;
+    }
     const running = await client.responses.retrieve(started.id);
     expect(running.status).toBe('in_progress');
+    expect(running.output_text.startsWith(seen)).toBe(true);
+    expect(running.output_text.length).toBeLessThan(
+      simText({ model: 'slow', messages: [{ role: 'user', content: input }] }).length,
+    );
     const cancelled = await client.responses.cancel(started.id);
     expect(cancelled.status).toBe('cancelled');
     const again = await client.responses.cancel(started.id);
@@ -273,6 +286,42 @@ describe('/v1/responses background work, polling and cancel (in-process sim)', (
     await expect(
       client.responses.create({ model: 'sim', input, previous_response_id: unstored.id }),
     ).rejects.toMatchObject({ status: 400, param: 'previous_response_id' });
+  });
+});
+
+describe('/v1/responses background work with spool.disconnectGraceMs set', () => {
+  it('generates a background response to the end after its last reader left, while a foreground one is abandoned', async () => {
+    const gateway = await startTestGateway({
+      providers: { slow: { type: 'sim', ttftMs: 0, tokensPerSecond: 200 } },
+      models: [{ match: '*', provider: 'slow' }],
+      spool: { disconnectGraceMs: 1 },
+    });
+    try {
+      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const ended = async (responseId: string) => {
+        for (;;) {
+          const meta = await gateway.context.store.getMeta(`str_${responseId.slice(5)}`);
+          if (meta && meta !== 'expired' && meta.state !== 'streaming' && meta.state !== 'pending')
+            return meta.state;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      };
+      const leaveAfterFirstDelta = async (stream: AsyncIterable<{ type: string }>) => {
+        for await (const event of stream) if (event.type === 'response.output_text.delta') break;
+      };
+      const background = await client.responses.create({ model: 'sim', input, background: true });
+      await leaveAfterFirstDelta(await client.responses.retrieve(background.id, { stream: true }));
+      expect(await ended(background.id)).toBe('done');
+      let foregroundId = '';
+      const foreground = await client.responses.create({ model: 'sim', input, stream: true });
+      for await (const event of foreground) {
+        if (event.type === 'response.created') foregroundId = event.response.id;
+        if (event.type === 'response.output_text.delta') break;
+      }
+      expect(await ended(foregroundId)).toBe('cancelled');
+    } finally {
+      await gateway.close();
+    }
   });
 });
 

@@ -19,6 +19,8 @@ export class StopReason extends Error {
 
 interface LocalGeneration {
   readonly controller: AbortController;
+  /** Runs whether or not anyone reads it: readers leaving never start the grace period. */
+  readonly background: boolean;
   readers: number;
   graceTimer: NodeJS.Timeout | undefined;
   readonly finished: Promise<void>;
@@ -40,6 +42,11 @@ export interface StartInput {
   /** Drop usage-only chunks (choices: []) from the stream, after reporting them. */
   stripUsage?: boolean;
   observer?: GenerationObserver;
+  /**
+   * Generate to the end whether or not anyone reads (Responses' `background: true`), even with
+   * `disconnectGraceMs` set. @default false
+   */
+  background?: boolean;
   /** How the stream's surface encodes and ends its events. @default chat's */
   events?: EventPolicy;
   /** Opens the upstream; throws `GatewayError` when it refuses (before any byte). */
@@ -133,6 +140,7 @@ export class StreamRelay {
     let resolveFinished = () => {};
     const generation: LocalGeneration = {
       controller,
+      background: input.background === true,
       readers: 0,
       graceTimer: undefined,
       finished: new Promise<void>((resolve) => {
@@ -245,7 +253,7 @@ export class StreamRelay {
     if (!generation) return;
     generation.readers = Math.max(0, generation.readers - 1);
     const graceMs = this.#options.disconnectGraceMs;
-    if (generation.readers > 0 || graceMs === null || generation.graceTimer) return;
+    if (generation.readers > 0 || graceMs === null || generation.graceTimer || generation.background) return;
     generation.graceTimer = setTimeout(() => {
       this.#stop(
         streamId,

@@ -118,6 +118,7 @@ export async function handleCreateResponse(
       surfaceData: JSON.stringify(stored),
     },
     events: RESPONSES_EVENTS,
+    background: body.background === true,
     observer: accounting,
     open: async (signal) => {
       const account = await RequestAccount.admit(context, caller, chatBody, requestId);
