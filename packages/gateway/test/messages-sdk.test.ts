@@ -43,6 +43,7 @@ beforeAll(async () => {
       { match: 'sim*', provider: 'sim' },
     ],
     server: { faultInjection: true, bodyLimitBytes: 32 * 1024 },
+    cors: { origins: ['https://app.example'] },
   });
 });
 
@@ -203,6 +204,27 @@ describe('the official Anthropic SDK against /v1/messages (translated to the sim
       .withResponse();
     expect(data.input_tokens).toBe(Math.ceil((400 + 'Be brief.'.length) / 4));
     expect(response.headers.get('x-spool-token-count')).toBe('estimate');
+  });
+
+  it('a browser page on an allowed origin may send Anthropic’s headers (CORS preflight)', async () => {
+    const preflight = await rawRequest(`${gateway.url}/v1/messages`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers':
+          'x-api-key,anthropic-version,anthropic-beta,anthropic-dangerous-direct-browser-access',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    const allowed = String(preflight.headers['access-control-allow-headers']).split(', ');
+    for (const header of [
+      'x-api-key',
+      'anthropic-version',
+      'anthropic-beta',
+      'anthropic-dangerous-direct-browser-access',
+    ])
+      expect(allowed).toContain(header);
   });
 
   it('GET /v1/models answers Anthropic’s list shape to Anthropic clients', async () => {
