@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
@@ -11,10 +11,30 @@ import { parseMessagesRequest } from '../src/surfaces/messages/messages-schema.j
 import { messagesToChatRequest } from '../src/translate/messages-to-chat.js';
 import { startTestGateway } from './helpers.js';
 
-// Claude Code from npm (`@anthropic-ai/claude-code`, a dev dependency): its package ships the native
-// binary for this platform as an optional dependency, linked to bin/claude.exe on install.
+// Claude Code from npm (`@anthropic-ai/claude-code`, a dev dependency) ships its native binary for
+// this platform as an optional dependency; its postinstall links it to bin/claude.exe. The
+// platform package is used directly, so the test does not depend on install scripts having run.
 const require = createRequire(import.meta.url);
-const CLAUDE = join(dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
+
+function claudeBinary(): string | undefined {
+  try {
+    const platformPackage = `@anthropic-ai/claude-code-${process.platform}-${process.arch}/package.json`;
+    const binary = join(dirname(require.resolve(platformPackage)), 'claude');
+    if (existsSync(binary)) return binary;
+  } catch {}
+  try {
+    const wrapper = join(
+      dirname(require.resolve('@anthropic-ai/claude-code/package.json')),
+      'bin',
+      'claude.exe',
+    );
+    // Without its postinstall, the wrapper's bin is a small placeholder, not the program.
+    if (existsSync(wrapper) && statSync(wrapper).size > 1_000_000) return wrapper;
+  } catch {}
+  return undefined;
+}
+
+const CLAUDE = claudeBinary();
 const KEY = 'sk-claude-code-0123456789';
 
 /** Runs `claude -p` headless against the gateway, with telemetry and auto-update off, bounded in time. */
@@ -25,7 +45,7 @@ function runClaude(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(
-      CLAUDE,
+      CLAUDE as string,
       ['-p', prompt],
       {
         cwd: home,
@@ -48,7 +68,7 @@ function runClaude(
   });
 }
 
-describe.skipIf(!existsSync(CLAUDE))('Claude Code (claude -p) through the gateway', () => {
+describe.skipIf(CLAUDE === undefined)('Claude Code (claude -p) through the gateway', () => {
   let gateway: Gateway;
   let home: string;
   const paths: string[] = [];
