@@ -19,6 +19,7 @@ export default defineConfig({
       'packages/*/test/**/*.test.ts',
       'apps/*/test/**/*.test.ts',
       'bench/**/*.test.ts',
+      'scripts/**/*.test.mjs',
     ],
     testTimeout: 30_000,
     hookTimeout: 30_000,

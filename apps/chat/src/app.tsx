@@ -2,13 +2,15 @@ import { type ChatMessage, useChat } from '@spool/react';
 import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
 import { type ArmedDrill, DrillPanel } from './drill-panel.js';
 import { Markdown } from './markdown.js';
+import { useCorsBlocked, useOnline } from './network-facts.js';
 import { StatusBar } from './status-bar.js';
 
-/** The models `/v1/models` lists, or the error that prevented listing them. */
-function useModels(baseURL: string): { models: string[]; error: string | undefined } {
-  const [state, setState] = useState<{ models: string[]; error: string | undefined }>({
+/** The models `/v1/models` lists, or the error that prevented listing them (`network`: no answer). */
+function useModels(baseURL: string): { models: string[]; error: string | undefined; network: boolean } {
+  const [state, setState] = useState<{ models: string[]; error: string | undefined; network: boolean }>({
     models: [],
     error: undefined,
+    network: false,
   });
   useEffect(() => {
     const controller = new AbortController();
@@ -17,10 +19,12 @@ function useModels(baseURL: string): { models: string[]; error: string | undefin
         if (!response.ok) throw new Error(`GET /v1/models answered ${response.status}`);
         const body = (await response.json()) as { data?: Array<{ id?: unknown }> };
         const models = (body.data ?? []).flatMap((model) => (typeof model.id === 'string' ? [model.id] : []));
-        setState({ models, error: undefined });
+        setState({ models, error: undefined, network: false });
       })
       .catch((error: unknown) => {
-        if (!controller.signal.aborted) setState({ models: [], error: String(error) });
+        // fetch rejects with a TypeError when no answer could be read (down, offline, CORS).
+        if (!controller.signal.aborted)
+          setState({ models: [], error: String(error), network: error instanceof TypeError });
       });
     return () => controller.abort();
   }, [baseURL]);
@@ -51,7 +55,15 @@ function Message({ message }: { message: ChatMessage }) {
 /** The chat page: model picker, conversation, status bar, composer, and the network drill. */
 export function App({ baseURL }: { baseURL: string }) {
   const chat = useChat({ baseURL, model: 'sim' });
-  const { models, error: modelsError } = useModels(baseURL);
+  const { models, error: modelsError, network: modelsUnreachable } = useModels(baseURL);
+  const online = useOnline();
+  const failureCode = chat.status === 'error' ? chat.error?.code : chat.retryInfo?.code;
+  const corsBlocked = useCorsBlocked(
+    baseURL,
+    online && (failureCode === 'network_error' || (modelsUnreachable && failureCode === undefined)),
+  );
+  const last = chat.messages.at(-1);
+  const answerStarted = last?.role === 'assistant' && last.content !== '';
   const [armed, setArmed] = useState<ArmedDrill | undefined>();
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLLIElement>(null);
@@ -96,7 +108,10 @@ export function App({ baseURL }: { baseURL: string }) {
         </label>
         {modelsError ? (
           <p id="models-error" className="note">
-            Could not list models: {modelsError}
+            Could not list models:{' '}
+            {corsBlocked
+              ? "blocked by CORS (add this page's origin to the gateway's cors.origins)"
+              : modelsError}
           </p>
         ) : null}
         {models.includes('sim') ? <DrillPanel chat={chat} armed={armed} onArm={setArmed} /> : null}
@@ -117,7 +132,7 @@ export function App({ baseURL }: { baseURL: string }) {
       </main>
 
       <footer className="bottom">
-        <StatusBar chat={chat} />
+        <StatusBar chat={chat} facts={{ online, corsBlocked, answerStarted }} />
         <form className="composer" onSubmit={submit}>
           <label htmlFor="prompt" className="visually-hidden">
             Message

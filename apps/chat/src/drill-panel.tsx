@@ -50,35 +50,39 @@ export function DrillPanel({
   return (
     <details className="drill">
       <summary>Network drill</summary>
-      <p className="hint">Arm a fault for the next message, or cut the answer under way.</p>
-      <div className="drill-buttons">
-        {DRILLS.map((drill) => (
+      <div className="drill-body">
+        <p className="hint">Arm a fault for the next message, or cut the answer under way.</p>
+        <div className="drill-buttons">
+          {DRILLS.map((drill) => (
+            <button
+              key={drill.id}
+              type="button"
+              className="button"
+              data-drill={drill.id}
+              aria-pressed={armed?.label === drill.label}
+              onClick={() =>
+                onArm(
+                  armed?.label === drill.label ? undefined : { label: drill.label, options: drill.make() },
+                )
+              }
+            >
+              {drill.label}
+            </button>
+          ))}
           <button
-            key={drill.id}
             type="button"
             className="button"
-            data-drill={drill.id}
-            aria-pressed={armed?.label === drill.label}
-            onClick={() =>
-              onArm(armed?.label === drill.label ? undefined : { label: drill.label, options: drill.make() })
-            }
+            data-drill="client-cut"
+            disabled={!chat.isBusy}
+            onClick={() => chat.cutConnection()}
           >
-            {drill.label}
+            Cut now (this page drops its connection)
           </button>
-        ))}
-        <button
-          type="button"
-          className="button"
-          data-drill="client-cut"
-          disabled={!chat.isBusy}
-          onClick={() => chat.cutConnection()}
-        >
-          Cut now (this page drops its connection)
-        </button>
+        </div>
+        <p className="hint" aria-live="polite">
+          {armed ? `Armed for the next message: ${armed.label}.` : 'Nothing armed.'}
+        </p>
       </div>
-      <p className="hint" aria-live="polite">
-        {armed ? `Armed for the next message: ${armed.label}.` : 'Nothing armed.'}
-      </p>
     </details>
   );
 }

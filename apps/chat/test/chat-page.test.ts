@@ -11,6 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const APP_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
+/** The README's screenshots are rewritten only when asked (`SPOOL_UPDATE_SCREENSHOTS=1`): they are tracked. */
+const UPDATE_SCREENSHOTS = process.env.SPOOL_UPDATE_SCREENSHOTS === '1';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -109,12 +111,17 @@ async function chooseModel(page: Page, model: string): Promise<void> {
   await page.getByLabel('Model').selectOption(model);
 }
 
+/** Takes the screenshot either way (the page must render); writes it to docs/screenshots only when asked. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot(UPDATE_SCREENSHOTS ? { path: join(SCREENSHOTS, name) } : {});
+}
+
 describe('the chat page in Chromium against a real gateway', () => {
   test('the answer survives the browser going offline mid-answer, exactly', async () => {
     const page = await openPage();
     await ask(page, 'Tell me about trains');
     await waitForPartialAnswer(page);
-    await page.screenshot({ path: join(SCREENSHOTS, 'chat-desktop-streaming.png') });
+    await screenshot(page, 'chat-desktop-streaming.png');
     await context?.setOffline(true);
     await waitForStatus(page, 'offline');
     await expect(page.getByRole('status').textContent()).resolves.toContain('Offline');
@@ -177,7 +184,7 @@ describe('the chat page in Chromium against a real gateway', () => {
     await page.waitForFunction(() =>
       /Reconnecting in [12] s — attempt 1/.test(document.querySelector('.status-text')?.textContent ?? ''),
     );
-    await page.screenshot({ path: join(SCREENSHOTS, 'chat-desktop-reconnecting.png') });
+    await screenshot(page, 'chat-desktop-reconnecting.png');
     await waitForStatus(page, 'done');
     expect(await answerText(page)).toBe(expected('Rate limit me'));
   });
@@ -188,9 +195,9 @@ describe('the chat page in Chromium against a real gateway', () => {
     await page.locator('[data-drill="cut"]').click();
     await ask(page, 'Cut me off');
     await waitForStatus(page, 'reconnecting');
-    await page.screenshot({ path: join(SCREENSHOTS, 'chat-phone-reconnecting.png') });
+    await screenshot(page, 'chat-phone-reconnecting.png');
     await waitForStatus(page, 'streaming');
-    await page.screenshot({ path: join(SCREENSHOTS, 'chat-phone-streaming.png') });
+    await screenshot(page, 'chat-phone-streaming.png');
     await waitForStatus(page, 'done');
     expect(await answerText(page)).toBe(expected('Cut me off'));
     await expect(page.locator('.badge').textContent()).resolves.toMatch(/TTFT \d+ ms.*tok\/s.*↻ 1/);

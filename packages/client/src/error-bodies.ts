@@ -5,7 +5,12 @@
 import { normalizeErrorBody, REQUEST_ID_HEADER } from '@spool/protocol';
 import { HttpError, StreamError } from './errors.js';
 import type { PlannedRequest } from './resume-planner.js';
-import { isRetryableStatus, isTransientStreamError, parseRetryAfter } from './retry-signals.js';
+import {
+  isRetryableAnswer,
+  isRetryableStatus,
+  isTransientStreamError,
+  parseRetryAfter,
+} from './retry-signals.js';
 import type { TransportResponse } from './transport.js';
 
 const ERROR_BODY_LIMIT_CHARS = 64 * 1024;
@@ -51,7 +56,7 @@ export async function toHttpError(response: TransportResponse, planned: PlannedR
     {
       code: resumeCode ?? body.error.code ?? `http_${status}`,
       status,
-      retryable: isRetryableStatus(status),
+      retryable: isRetryableAnswer(status, body.error.code),
       retryAfterMs: parseRetryAfter(response.headers, Date.now()),
       requestId: response.headers.get(REQUEST_ID_HEADER) ?? undefined,
       body: parsed,

@@ -22,6 +22,11 @@ export type StreamStatus =
   | { type: 'open'; streamId: string | undefined }
   | { type: 'reconnecting'; attempt: number; delayMs: number; reason: SpoolClientError }
   | { type: 'resumed'; fromEventId: number; streamId: string | undefined }
+  /**
+   * A new generation replaced the one being read (the server cannot resume, a transient mid-stream
+   * error such as `generation_lost`, or a retry answered with another `X-Stream-Id`): discard what
+   * was shown, the text starts again.
+   */
   | { type: 'restarted' }
   | { type: 'done' };
 

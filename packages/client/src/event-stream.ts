@@ -18,9 +18,10 @@ import type {
   StreamStatus,
 } from './event-stream-types.js';
 import { newIdempotencyKey } from './idempotency-key.js';
-import { globalLifecycle, waitForReconnect } from './lifecycle.js';
+import { globalLifecycle } from './lifecycle.js';
+import { ReconnectBackoff } from './reconnect-backoff.js';
 import { type PlannedRequest, ResumePlanner } from './resume-planner.js';
-import { normalizeRetryOptions, retryDelayMs } from './retry-policy.js';
+import { normalizeRetryOptions } from './retry-policy.js';
 import { StatsRecorder } from './stats.js';
 import type { TransportResponse } from './transport.js';
 import { selectTransport } from './transport-select.js';
@@ -185,6 +186,8 @@ export function connectEventStream(
     return finished;
   };
 
+  /** The last response named a new stream in place of the one being read (see `ResumePlanner.onResponse`). */
+  let generationReplaced = false;
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
     const response = await transport({ ...planned, signal });
     touch();
@@ -198,7 +201,7 @@ export function connectEventStream(
       );
     }
     const streamId = response.headers.get(STREAM_ID_HEADER);
-    planner.onResponse(streamId);
+    generationReplaced = planner.onResponse(streamId);
     if (streamId) requireDone = options.requireDone ?? true;
     return response;
   };
@@ -211,13 +214,11 @@ export function connectEventStream(
     });
     try {
       emitStatus({ type: 'connecting' });
-      let attempt = 0;
-      let outageStartedAt: number | undefined;
-      let offlineMs = 0;
+      const backoff = new ReconnectBackoff(retryOptions, lifecycle);
       let opened = false;
       let unauthorizedRetried = false;
       for (;;) {
-        if (!lifecycle.isOnline()) await wait(0);
+        if (!lifecycle.isOnline()) await wait(backoff, 0);
         const planned = planner.plan(await resolveHeaders());
         const attemptController = new AbortController();
         currentAttempt = attemptController;
@@ -241,7 +242,7 @@ export function connectEventStream(
           unauthorizedRetried = false;
           // Attaching to a known stream (`streamId`) announces `resumed` from its first response.
           if (!opened && planned.kind !== 'resume') emitStatus({ type: 'open', streamId: planner.streamId });
-          else if (planned.kind === 'restart') emitStatus({ type: 'restarted' });
+          else if (planned.kind === 'restart' || generationReplaced) emitStatus({ type: 'restarted' });
           else emitStatus({ type: 'resumed', fromEventId: planned.fromEventId, streamId: planner.streamId });
           opened = true;
           const finished = isNoContent(response) || (await readEvents(response, touch));
@@ -255,11 +256,7 @@ export function connectEventStream(
         } catch (raw) {
           if (outerSignal.aborted) throw abortErrorOf(outerSignal);
           const error = toClientError(raw, attemptController.signal, planned);
-          if (stats.snapshot().events > eventsBefore) {
-            attempt = 0;
-            outageStartedAt = undefined;
-            offlineMs = 0;
-          }
+          if (stats.snapshot().events > eventsBefore) backoff.reset();
           if (error instanceof VisibilityReconnect) {
             onDrop(error);
             stats.disconnected();
@@ -276,19 +273,15 @@ export function connectEventStream(
             if ((await guardAsync(() => onUnauthorized(error))) !== false) continue;
           }
           if (!error.retryable) throw error;
-          if (error instanceof StreamError) planner.restart();
-          else onDrop(error);
-          attempt += 1;
-          if (attempt > retryOptions.maxAttempts) throw error;
-          outageStartedAt ??= Date.now();
-          const elapsedMs = Date.now() - outageStartedAt - offlineMs;
-          let delayMs = retryDelayMs(
-            attempt,
-            retryOptions,
-            { retryAfterMs: error instanceof HttpError ? error.retryAfterMs : undefined, serverRetryMs },
-            Math.random,
-          );
-          if (elapsedMs + delayMs > retryOptions.maxElapsedMs) throw error;
+          if (error instanceof StreamError) {
+            // A stream attached to by id (`resume`) cannot be started again: its error is final.
+            if (!planner.canRestart) throw error;
+            planner.restart();
+          } else onDrop(error);
+          const step = backoff.next(error, serverRetryMs);
+          if (step === undefined) throw error;
+          const { attempt, elapsedMs } = step;
+          let delayMs = step.delayMs;
           stats.disconnected();
           const { onRetry } = options;
           if (onRetry) {
@@ -298,7 +291,7 @@ export function connectEventStream(
           }
           emitStatus({ type: 'reconnecting', attempt, delayMs, reason: error });
           stats.reconnecting();
-          offlineMs += await wait(delayMs);
+          await wait(backoff, delayMs);
         } finally {
           clearTimeout(idleTimer);
           outerSignal.removeEventListener('abort', abortAttempt);
@@ -313,23 +306,13 @@ export function connectEventStream(
     }
   };
 
-  /** Waits `delayMs` (longer while offline); resolves with the time spent offline. */
-  const wait = async (delayMs: number): Promise<number> => {
-    let offlineMs = 0;
+  /** Waits `delayMs` (longer while offline); rejects with the stream's `AbortError` when it stops. */
+  const wait = async (backoff: ReconnectBackoff, delayMs: number): Promise<void> => {
     try {
-      await waitForReconnect({
-        delayMs,
-        signal: outerSignal,
-        lifecycle,
-        wakeOnVisible: true,
-        onOfflineTime: (milliseconds) => {
-          offlineMs = milliseconds;
-        },
-      });
+      await backoff.wait(delayMs, outerSignal);
     } catch {
       throw abortErrorOf(outerSignal);
     }
-    return offlineMs;
   };
 
   let settled = false;

@@ -8,6 +8,14 @@ export * from './lifecycle.js';
 export * from './messages-assembler.js';
 export * from './messages-stream.js';
 export * from './responses-stream.js';
+export { resumableFetch } from './resumable-fetch.js';
+export type {
+  FetchFunction,
+  ReconnectInfo,
+  ResumableFetch,
+  ResumableFetchOptions,
+  ResumableStreamStats,
+} from './resumable-fetch-types.js';
 export * from './resume-planner.js';
 export * from './retry-policy.js';
 export * from './retry-signals.js';

@@ -101,4 +101,28 @@ describe('ResumePlanner', () => {
     chatty.accept(undefined);
     expect(chatty.onDrop('fail')).toBe('fail');
   });
+
+  it('takes a response naming another stream after events were delivered as a new generation from id 1', () => {
+    const planner = makePlanner();
+    planner.plan({});
+    expect(planner.onResponse('first')).toBe(false);
+    for (const id of ['1', '2', '3']) planner.accept(id);
+    expect(planner.onResponse('first')).toBe(false);
+    expect(planner.accept('3')).toBe(false);
+    expect(planner.onResponse('second')).toBe(true);
+    expect(planner.streamId).toBe('second');
+    expect(planner.accept('1')).toBe(true);
+  });
+
+  it('can start a new generation for its own request, not for a stream it attached to by id', () => {
+    expect(makePlanner().canRestart).toBe(true);
+    const attached = new ResumePlanner({
+      url: 'https://gw/v1/streams/str_1',
+      method: 'GET',
+      idempotency: false,
+      generateKey: () => 'unused',
+      streamId: 'str_1',
+    });
+    expect(attached.canRestart).toBe(false);
+  });
 });

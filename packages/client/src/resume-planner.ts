@@ -109,11 +109,26 @@ export class ResumePlanner {
     };
   }
 
-  /** Records a successful (2xx event-stream) response and the stream id it named, if any. */
-  onResponse(streamId: string | null): void {
+  /**
+   * Records a successful (2xx event-stream) response and the stream id it named, if any. Returns
+   * true when it names another stream than the one whose events were delivered (a retry with the
+   * same `Idempotency-Key` started a new generation, its first having been lost): the events
+   * delivered so far are then forgotten, and the caller announces a restart.
+   */
+  onResponse(streamId: string | null): boolean {
+    const replaced =
+      Boolean(streamId) &&
+      this.currentStreamId !== undefined &&
+      streamId !== this.currentStreamId &&
+      this.delivered;
     this.responded = true;
     this.restartPending = false;
     if (streamId) this.currentStreamId = streamId;
+    if (replaced) {
+      this.tracker = new EventIdTracker();
+      this.delivered = false;
+    }
+    return replaced;
   }
 
   /** Whether an event is new; replayed events at or below the last delivered id are not. */
@@ -133,6 +148,14 @@ export class ResumePlanner {
     // Nothing reached the caller yet, so starting over is invisible even with onNoResume 'fail'.
     if (onNoResume === 'fail' && this.delivered) return 'fail';
     return this.restartGeneration();
+  }
+
+  /**
+   * Whether a new generation can be started: not for a read that attaches to a known stream
+   * (`streamId` given), which has no request of its own to send again.
+   */
+  get canRestart(): boolean {
+    return this.options.streamId === undefined;
   }
 
   /** Abandons the current generation (e.g. after a transient mid-stream error) and starts a new one. */

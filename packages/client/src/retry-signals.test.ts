@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { isRetryableStatus, isTransientStreamError, parseRetryAfter } from './retry-signals.js';
+import {
+  isRetryableAnswer,
+  isRetryableStatus,
+  isTransientStreamError,
+  parseRetryAfter,
+} from './retry-signals.js';
 
 const headers = (values: Record<string, string>) => ({ get: (name: string) => values[name] ?? null });
 
@@ -31,6 +36,13 @@ describe('error classification', () => {
   it('retries 408, 409, 429 and 5xx; not 400, 401, 403, 404, 410, 422', () => {
     for (const status of [408, 409, 429, 500, 502, 503, 504]) expect(isRetryableStatus(status)).toBe(true);
     for (const status of [400, 401, 403, 404, 410, 413, 422]) expect(isRetryableStatus(status)).toBe(false);
+  });
+
+  it('does not retry upstream_unreachable: the gateway already retried and failed over', () => {
+    expect(isRetryableAnswer(502, 'upstream_unreachable')).toBe(false);
+    expect(isRetryableAnswer(502, 'upstream_error')).toBe(true);
+    expect(isRetryableAnswer(503, null)).toBe(true);
+    expect(isRetryableAnswer(400, null)).toBe(false);
   });
 
   it('treats only clearly transient mid-stream errors as transient', () => {

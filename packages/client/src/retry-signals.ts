@@ -35,13 +35,25 @@ export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 409 || status === 429 || status >= 500;
 }
 
+/**
+ * Codes a client retry cannot fix although their status is retryable: `upstream_unreachable` comes
+ * after the gateway itself retried and failed over (or while its circuit breaker keeps a dead
+ * upstream out), so waiting and asking again only delays telling the user the model is down.
+ */
+const FINAL_ERROR_CODES = new Set(['upstream_unreachable']);
+
+/** Whether an HTTP error answer is worth retrying, by its status and its body's `error.code`. */
+export function isRetryableAnswer(status: number, code: string | null | undefined): boolean {
+  return isRetryableStatus(status) && !(typeof code === 'string' && FINAL_ERROR_CODES.has(code));
+}
+
 const TRANSIENT_STREAM_ERROR_CODES = new Set([
   'rate_limit_exceeded',
   'concurrency_limit_exceeded',
   'upstream_timeout',
-  'upstream_unreachable',
   'store_unavailable',
   'shutting_down',
+  'generation_lost',
 ]);
 const TRANSIENT_STREAM_ERROR_TYPES = new Set(['overloaded_error', 'rate_limit_error']);
 

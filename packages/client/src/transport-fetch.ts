@@ -1,4 +1,4 @@
-import type { Transport } from './transport.js';
+import type { Transport, TransportResponse } from './transport.js';
 
 /** The `fetch` signature the fetch transport needs (the global one, undici's, or a wrapper). */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -16,34 +16,39 @@ export function createFetchTransport(fetchImpl?: FetchLike): Transport {
       body: request.body,
       signal: request.signal,
     });
-    return {
-      status: response.status,
-      headers: response.headers,
-      async read(onChunk) {
-        if (!response.body) {
-          // Runtimes without streaming bodies: the whole text arrives at once.
-          const text = await response.text();
-          onChunk(text, new TextEncoder().encode(text).byteLength);
-          return;
-        }
-        const reader = response.body.getReader();
-        const decoder = new TextDecoder();
-        try {
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            if (onChunk(decoder.decode(value, { stream: true }), value.byteLength) === false) {
-              await reader.cancel().catch(() => {});
-              return;
-            }
+    return toTransportResponse(response);
+  };
+}
+
+/** Reads a `fetch` Response as a {@link TransportResponse}: its body decoded as UTF-8 text, chunk by chunk. */
+export function toTransportResponse(response: Response): TransportResponse {
+  return {
+    status: response.status,
+    headers: response.headers,
+    async read(onChunk) {
+      if (!response.body) {
+        // Runtimes without streaming bodies: the whole text arrives at once.
+        const text = await response.text();
+        onChunk(text, new TextEncoder().encode(text).byteLength);
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (onChunk(decoder.decode(value, { stream: true }), value.byteLength) === false) {
+            await reader.cancel().catch(() => {});
+            return;
           }
-          const tail = decoder.decode();
-          if (tail !== '') onChunk(tail, 0);
-        } finally {
-          reader.releaseLock();
         }
-      },
-    };
+        const tail = decoder.decode();
+        if (tail !== '') onChunk(tail, 0);
+      } finally {
+        reader.releaseLock();
+      }
+    },
   };
 }
 

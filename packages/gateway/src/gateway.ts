@@ -101,9 +101,57 @@ export async function startGateway(
   config: GatewayConfig,
   options: StartGatewayOptions = {},
 ): Promise<Gateway> {
+  // What start-up has opened so far, closed (newest first) when a later step fails: a fatal
+  // start-up error must not leave Redis or PostgreSQL connections holding the process open.
+  const opened: Array<() => unknown> = [];
+  try {
+    const context = await createContext(config, options, opened);
+    const server = createServer(
+      { headersTimeout: config.server.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 },
+      (request, response) => {
+        handleSafely(context, request, response);
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.server.port, config.server.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${address.port}`,
+      port: address.port,
+      server,
+      context,
+      close: () => {
+        closing ??= shutdown(context, server);
+        return closing;
+      },
+    };
+  } catch (error) {
+    for (const close of opened.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => {});
+    throw error;
+  }
+}
+
+/** Opens what the gateway's handlers share, recording in `opened` how to close each part. */
+async function createContext(
+  config: GatewayConfig,
+  options: StartGatewayOptions,
+  opened: Array<() => unknown>,
+): Promise<GatewayContext> {
   const log = options.logger ?? pino({ level: config.server.logLevel, base: { service: 'spool-gateway' } });
   const providers = createProviders(config, options.env ?? process.env);
+  opened.push(() => Promise.all([...providers.values()].map((provider) => provider.close())));
   const store = await createStore(config, log);
+  opened.push(() => store.close());
   const limiter = await createRateLimiter(
     config.limits.store === 'redis'
       ? {
@@ -115,8 +163,14 @@ export async function startGateway(
         }
       : { store: 'memory', failMode: config.limits.failMode, log },
   );
+  opened.push(() => limiter.close());
   const ledger = await createUsageLedger(usageLedgerOptions(config));
+  opened.push(() => ledger.close());
+  const cache = createCache(config);
+  opened.push(() => cache?.close());
   const metrics = options.metrics ?? new GatewayMetrics();
+  const heartbeats = new HeartbeatScheduler(config.server.heartbeatIntervalMs);
+  opened.push(() => heartbeats.close());
   const context: GatewayContext = {
     config,
     router: new ModelRouter(config.models, providers),
@@ -136,45 +190,22 @@ export async function startGateway(
       {
         disconnectGraceMs: config.spool.disconnectGraceMs,
         onSpooled: (bytes) => metrics.spoolBytes.inc(bytes),
+        maxDurationMs: config.generation.maxDurationMs,
+        maxBytes: config.generation.maxBytes,
       },
       log,
     ),
-    heartbeats: new HeartbeatScheduler(config.server.heartbeatIntervalMs),
+    heartbeats,
     log,
     metrics,
     limiter,
     ledger,
-    cache: createCache(config),
+    cache,
     readers: new Set(),
     draining: false,
   };
   metrics.activeGenerations = () => context.relay.activeCount;
-  const server = createServer(
-    { headersTimeout: config.server.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 },
-    (request, response) => {
-      handleSafely(context, request, response);
-    },
-  );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | undefined;
-  return {
-    url: `http://${host}:${address.port}`,
-    port: address.port,
-    server,
-    context,
-    close: () => {
-      closing ??= shutdown(context, server);
-      return closing;
-    },
-  };
+  return context;
 }
 
 async function shutdown(context: GatewayContext, server: Server): Promise<void> {
@@ -198,14 +229,11 @@ async function shutdown(context: GatewayContext, server: Server): Promise<void> 
 const ROUTE_TABLE = new RouteTable(ROUTES);
 
 /** Answers 405 with `Allow` unless the route takes the method. */
-function checkMethod(route: Route, response: ServerResponse, method: string | undefined): void {
+function checkMethod(route: Route, path: string, response: ServerResponse, method: string | undefined): void {
   if (route.methods.includes(method ?? '')) return;
   const methods = route.methods.join(', ');
   response.setHeader('allow', methods);
-  throw GatewayError.of(
-    'method_not_allowed',
-    `Method ${method} is not allowed on ${route.path}; use ${methods}.`,
-  );
+  throw GatewayError.of('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${methods}.`);
 }
 
 /**
@@ -241,12 +269,12 @@ async function handle(
     path = target.path;
     const match = ROUTE_TABLE.match(path);
     route = match?.route;
-    label = match ? match.route.path : path.startsWith('/v1/') ? 'unknown' : 'static';
+    label = match ? match.label : path.startsWith('/v1/') ? 'unknown' : 'static';
     if (!match?.route.streamingMethods?.includes(request.method ?? ''))
       response.setHeader(REQUEST_ID_HEADER, requestId);
     if (applyCors(context.config.cors, request, response)) return;
     if (match) {
-      checkMethod(match.route, response, request.method);
+      checkMethod(match.route, path, response, request.method);
       if (context.draining && !match.route.whileDraining) {
         response.setHeader('connection', 'close');
         throw GatewayError.of('shutting_down', 'The gateway is shutting down; retry on another instance.', {

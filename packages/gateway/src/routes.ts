@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerToken, type Caller, isLoopback } from './auth.js';
 import type { GatewayContext } from './context.js';
 import { handleChatCompletions } from './handlers/chat-completions.js';
+import { handleEmbeddings } from './handlers/embeddings.js';
 import { handleListModels, handleReady } from './handlers/models.js';
+import { handleRetrieveModel } from './handlers/retrieve-model.js';
 import { handleDeleteStream, handleGetStream } from './handlers/streams.js';
 import { handleUsage } from './handlers/usage.js';
 import { decodePathSegment } from './http/request-target.js';
@@ -33,7 +35,7 @@ export interface RouteCall {
 
 /** A route of the gateway: the one place that says what exists, for dispatch, `Allow` and metrics. */
 export interface Route {
-  /** The path, `{name}` for a segment; also the route's metrics label. */
+  /** The path, `{name}` for a segment, `{name+}` for the rest of it; also the route's metrics label. */
   path: string;
   /** The methods it answers; any other gets 405 with `Allow`. */
   methods: readonly string[];
@@ -168,6 +170,12 @@ export const ROUTES: readonly Route[] = [
       ),
   },
   {
+    path: '/v1/embeddings',
+    methods: ['POST'],
+    handle: ({ context, request, response, requestId }) =>
+      handleEmbeddings(context, context.auth.authenticate(request), request, response, requestId),
+  },
+  {
     path: '/v1/usage',
     methods: ['GET'],
     handle: ({ context, request, response, query }) =>
@@ -184,6 +192,13 @@ export const ROUTES: readonly Route[] = [
         response,
         request.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai',
       ),
+  },
+  {
+    // A model id may hold a `/` (`meta-llama/Llama-3-8B` on vLLM), sent raw or as `%2F`.
+    path: '/v1/models/{id+}',
+    methods: ['GET'],
+    handle: ({ context, request, response, params }) =>
+      handleRetrieveModel(context, context.auth.authenticate(request), response, params.id as string),
   },
   {
     path: '/v1/streams/{id}',
@@ -206,14 +221,21 @@ export const ROUTES: readonly Route[] = [
   },
 ];
 
+function labelOf(route: Route): string {
+  return route.path.replace(/\+\}/g, '}');
+}
+
 /** A route found for a path, with its placeholders. */
 export interface RouteMatch {
   route: Route;
+  /** The route's path as its metrics label and in messages (`/v1/models/{id}`). */
+  label: string;
   params: Readonly<Record<string, string>>;
 }
 
 interface CompiledRoute {
   route: Route;
+  label: string;
   pattern: RegExp;
   names: string[];
 }
@@ -221,27 +243,27 @@ interface CompiledRoute {
 /** Finds routes by path: exact paths by lookup, paths with placeholders by pattern, in table order. */
 export class RouteTable {
   readonly routes: readonly Route[];
-  readonly #exact = new Map<string, Route>();
+  readonly #exact = new Map<string, RouteMatch>();
   readonly #patterns: CompiledRoute[] = [];
 
   constructor(routes: readonly Route[]) {
     this.routes = routes;
     for (const route of routes) {
       if (!route.path.includes('{')) {
-        this.#exact.set(route.path, route);
+        this.#exact.set(route.path, { route, label: route.path, params: {} });
         continue;
       }
       const names: string[] = [];
       const source = route.path
         .split('/')
         .map((segment) => {
-          const name = /^\{(\w+)\}$/.exec(segment)?.[1];
-          if (name === undefined) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-          names.push(name);
-          return '([^/]+)';
+          const placeholder = /^\{(\w+)(\+?)\}$/.exec(segment);
+          if (!placeholder) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          names.push(placeholder[1] as string);
+          return placeholder[2] ? '(.+)' : '([^/]+)';
         })
         .join('/');
-      this.#patterns.push({ route, pattern: new RegExp(`^${source}$`), names });
+      this.#patterns.push({ route, label: labelOf(route), pattern: new RegExp(`^${source}$`), names });
     }
   }
 
@@ -251,21 +273,21 @@ export class RouteTable {
    */
   match(path: string): RouteMatch | undefined {
     const exact = this.#exact.get(path);
-    if (exact) return { route: exact, params: {} };
-    for (const { route, pattern, names } of this.#patterns) {
+    if (exact) return exact;
+    for (const { route, label, pattern, names } of this.#patterns) {
       const found = pattern.exec(path);
       if (!found) continue;
       const params: Record<string, string> = {};
       names.forEach((name, index) => {
         params[name] = decodePathSegment(found[index + 1] as string, name);
       });
-      return { route, params };
+      return { route, label, params };
     }
     return undefined;
   }
 
   /** The API paths served, for a 404's message. */
   apiPaths(): string[] {
-    return this.routes.map((route) => route.path).filter((path) => path.startsWith('/v1/'));
+    return this.routes.map(labelOf).filter((path) => path.startsWith('/v1/'));
   }
 }

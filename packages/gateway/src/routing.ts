@@ -32,6 +32,8 @@ interface CompiledRule {
 export class ModelRouter {
   readonly #rules: CompiledRule[];
   readonly providers: ReadonlyMap<string, ChatProvider>;
+  /** What each provider listed the last time it answered. */
+  readonly #lastListed = new Map<ChatProvider, ModelInfo[]>();
 
   constructor(routes: readonly RouteConfig[], providers: ReadonlyMap<string, ChatProvider>) {
     this.providers = providers;
@@ -61,7 +63,8 @@ export class ModelRouter {
 
   /**
    * The models to list: every exact rule, plus what each wildcard rule's providers list (filtered
-   * by the pattern and not shadowed by an earlier rule). A provider that cannot be reached is skipped.
+   * by the pattern and not shadowed by an earlier rule). A provider that cannot be reached lists
+   * what it listed last, so a picker does not lose its models while the upstream is down.
    */
   async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
     const seen = new Map<string, ModelInfo>();
@@ -77,7 +80,13 @@ export class ModelRouter {
       for (const provider of providers) {
         let models = listed.get(provider);
         if (!models) {
-          models = provider.listModels(signal).catch(() => []);
+          models = provider.listModels(signal).then(
+            (fresh) => {
+              this.#lastListed.set(provider, fresh);
+              return fresh;
+            },
+            () => this.#lastListed.get(provider) ?? [],
+          );
           listed.set(provider, models);
         }
         for (const model of await models) {
@@ -128,6 +137,8 @@ export function createProviders(
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
           apis: provider.apis ?? defaultOpenAIApis(provider.baseURL),
+          maxEventBytes: config.generation.maxEventBytes,
+          maxAnswerBytes: config.generation.maxBytes,
         }),
       );
     } else {
@@ -144,6 +155,8 @@ export function createProviders(
           connectTimeoutMs: provider.connectTimeoutMs,
           firstByteTimeoutMs: provider.firstByteTimeoutMs,
           idleTimeoutMs: provider.idleTimeoutMs,
+          maxEventBytes: config.generation.maxEventBytes,
+          maxAnswerBytes: config.generation.maxBytes,
         }),
       );
     }

@@ -138,19 +138,28 @@ export const SPOOL_CLI = fileURLToPath(new URL('../dist/bin/spool.js', import.me
 export async function spawnSpool(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ child: ChildProcess; url: string }> {
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [SPOOL_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  // Kept for the process's life (its logs), the newest 1 MiB of it.
   let output = '';
-  let errors = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    errors += chunk.toString();
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-1_048_576);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = () => {
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (!match?.[1]) return;
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      resolve(match[1]);
+    };
+    const onExit = () => reject(new Error(`spool ${args[0]} exited before listening: ${output}`));
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
   });
-  for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-    output += chunk.toString();
-    const match = /listening on (http:\/\/\S+)/.exec(output);
-    if (match?.[1]) return { child, url: match[1] };
-  }
-  throw new Error(`spool ${args[0]} exited before listening: ${output}${errors}`);
+  return { child, url, output: () => output };
 }
 
 /** Spawns the standalone sim (`spool sim`, its own process) on a free port. */

@@ -19,6 +19,7 @@ import {
   spawnSim,
   spawnSpool,
   startTestGateway,
+  textOf,
 } from './helpers.js';
 
 const messages = [{ role: 'user' as const, content: 'Resume me on another instance.' }];
@@ -113,6 +114,42 @@ describe('two gateway processes sharing one redis-server', () => {
     expect(retried.headers['x-stream-id']).toBe(cut.headers['x-stream-id']);
     expectExact([...events, ...parseSse(retried.body)]);
     expect((await simStats(sim.baseURL)).chatCompletions).toBe(before + 1);
+  });
+
+  it('starts one generation per Idempotency-Key when three POSTs of it race across A and B', async () => {
+    const keys = 300;
+    const before = (await simStats(sim.baseURL)).streams;
+    const run = `race-${Date.now()}`;
+    const raceKey = async (key: number) => {
+      const headers = { 'idempotency-key': `${run}-${key}`, 'x-spool-fault': 'tps=0' };
+      // Two on one instance and one on the other, alternating which instance gets two.
+      const targets = key % 2 === 0 ? [a.url, b.url, a.url] : [b.url, a.url, b.url];
+      const responses = await Promise.all(targets.map((url) => postChat(url, request, headers)));
+      const exact = (body: string) => {
+        const events = parseSse(body);
+        return (
+          events.every((event, index) => Number(event.id) === index + 1) &&
+          events.at(-1)?.data === '[DONE]' &&
+          textOf(events) === expected
+        );
+      };
+      const inexact = responses.filter((response) => response.status !== 200 || !exact(response.body));
+      return {
+        streamIds: new Set(responses.map((response) => response.headers['x-stream-id'])),
+        inexact: inexact.map((response) => `${response.status} ${response.body.slice(-300)}`),
+      };
+    };
+    // Fifty keys at a time (150 POSTs): each key's three still race, and a loaded machine is not
+    // asked for 900 streams at once.
+    const outcomes: Array<Awaited<ReturnType<typeof raceKey>>> = [];
+    for (let first = 0; first < keys; first += 50) {
+      const batch = Array.from({ length: Math.min(50, keys - first) }, (_, index) => raceKey(first + index));
+      outcomes.push(...(await Promise.all(batch)));
+    }
+    expect(outcomes.flatMap((outcome) => outcome.inexact)).toEqual([]);
+    const keysWithSeveralStreams = outcomes.filter((outcome) => outcome.streamIds.size !== 1).length;
+    expect(keysWithSeveralStreams).toBe(0);
+    expect((await simStats(sim.baseURL)).streams - before).toBe(keys);
   });
 
   it('stops a generation on A when B receives the DELETE', async () => {

@@ -188,7 +188,7 @@ describe('the wire contract, over raw HTTP', () => {
   });
 
   it('answers an unknown path with 404 in OpenAI shape', async () => {
-    const response = await rawRequest(`${gateway.url}/v1/embeddings`, { method: 'POST' });
+    const response = await rawRequest(`${gateway.url}/v1/images/generations`, { method: 'POST' });
     expect(response.status).toBe(404);
     expect(JSON.parse(response.body).error.type).toBe('invalid_request_error');
   });

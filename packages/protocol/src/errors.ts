@@ -4,6 +4,11 @@ export interface OpenAIErrorObject {
   type: string;
   code: string | null;
   param: string | null;
+  /**
+   * Spool's addition: on an error that an upstream answered or caused (its rate limit, its outage),
+   * the name of that provider in the gateway's configuration; absent on the gateway's own errors.
+   */
+  provider?: string;
 }
 
 /** The whole OpenAI error body: `{"error": {...}}`. */
@@ -42,9 +47,14 @@ export const ERROR_CODES = {
   upstream_error: { status: 502, type: 'api_error' },
   upstream_unreachable: { status: 502, type: 'api_error' },
   stream_too_large: { status: 502, type: 'api_error' },
+  upstream_event_too_large: { status: 502, type: 'api_error' },
+  upstream_protocol_error: { status: 502, type: 'api_error' },
+  generation_limit_exceeded: { status: 502, type: 'api_error' },
   store_unavailable: { status: 503, type: 'server_error' },
   upstream_busy: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
+  /** The gateway instance generating a stream died; the stream ended short (a new request starts over). */
+  generation_lost: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

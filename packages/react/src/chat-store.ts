@@ -380,6 +380,7 @@ class SpoolChatStore implements ChatStore {
           nextRetryAt: this.#now() + status.delayMs,
           code: status.reason.code,
           message: status.reason.message,
+          reason: status.reason,
         };
         break;
       case 'resumed':

@@ -36,6 +36,11 @@ export interface ChatRetryInfo {
   code: string;
   /** Why the last attempt failed, for people. */
   message: string;
+  /**
+   * The failure itself: its HTTP `status` and, for an `HttpError`, the `body` (whose
+   * `error.provider` names the upstream when the gateway relays the upstream's refusal).
+   */
+  reason: SpoolClientError;
 }
 
 /** Everything a chat UI renders; a new object on every change (`useSyncExternalStore` compares by identity). */

@@ -266,11 +266,17 @@ async function readAll(input: AsyncIterable<string | Uint8Array>): Promise<strin
   return text + decoder.decode();
 }
 
-/** The status line on stderr: redrawn in place, hidden while the answer is mid-line on the same terminal. */
+/**
+ * The status line on stderr, redrawn in place. While the answer is mid-line on the same terminal it
+ * is drawn on the row below and the cursor is put back at the answer's end when it is cleared, so
+ * the answer goes on where it stopped: a line break there would stay in the answer for good.
+ */
 class StatusLine {
   #view: StatusView;
   #frame = 0;
   #visible = false;
+  /** Drawn below a mid-line answer, with the cursor saved on that row at the answer's column. */
+  #below = false;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -305,10 +311,26 @@ class StatusLine {
     this.#visible = true;
   }
 
+  /**
+   * Draws the status on the row below the cursor, the answer being mid-line. IND (ESC D) moves down
+   * one row keeping the column, scrolling when on the last row, and DECSC (ESC 7) saves that spot:
+   * `clear` restores it and goes back up with RI (ESC M), to the column the answer stopped at.
+   */
+  drawBelow(): void {
+    if (!this.enabled) return;
+    if (!this.#below) {
+      if (this.#visible) this.clear();
+      this.io.stderr('\x1bD\x1b7');
+      this.#below = true;
+    }
+    this.draw();
+  }
+
   clear(): void {
     if (!this.#visible) return;
-    this.io.stderr('\r\x1b[2K');
+    this.io.stderr(this.#below ? '\r\x1b[2K\x1b8\x1bM' : '\r\x1b[2K');
     this.#visible = false;
+    this.#below = false;
   }
 
   stop(): void {
@@ -386,19 +408,14 @@ async function streamToTerminal(
   const stopListening = io.onInterrupt(() => {
     cancelling ??= stream.cancel();
   });
-  // Everything the answer put on the terminal since it began (text, and line breaks made for status).
+  // Everything the answer put on the terminal since it began.
   let screen = '';
   let midLine = false;
   let tokens = 0;
   const showStatus = () => {
-    if (live && midLine) {
-      // The same terminal shows the answer: move the status below it rather than over it.
-      if (!io.stderrIsTTY || !options.status) return;
-      io.stderr('\n');
-      screen += '\n';
-      midLine = false;
-    }
-    status.draw();
+    // The same terminal shows the answer: the status goes below it rather than over it.
+    if (live && midLine) status.drawBelow();
+    else status.draw();
   };
 
   status.start();

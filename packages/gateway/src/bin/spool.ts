@@ -138,10 +138,14 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (error: unknown) => {
+    // An error with a code (a bad config, a refused connection, a port in use) says what failed in
+    // its message; only an unexpected one needs its stack.
     const message =
-      error instanceof ConfigError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
-        ? (error as Error).message
-        : ((error as Error).stack ?? String(error));
+      error instanceof Error && typeof (error as { code?: unknown }).code === 'string'
+        ? error.message
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error);
     process.stderr.write(`spool: ${message}\n`);
     process.exitCode = 1;
   },

@@ -79,6 +79,33 @@ describe('configuration', () => {
     }
   });
 
+  it('names an unknown provider beside type errors elsewhere, not only the first kind of problem', () => {
+    let issues: readonly string[] = [];
+    try {
+      parseConfig({
+        server: { port: 'eighty' },
+        spool: { store: 'redis' },
+        providers: { up: { type: 'sim', tokensPerSecond: -1 } },
+        models: [
+          { match: 'a', provider: 'ghost' },
+          { match: 'b', targets: [{ provider: 'up' }, { provider: 'phantom' }] },
+        ],
+      });
+    } catch (error) {
+      issues = (error as ConfigError).issues;
+    }
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^server\.port:/),
+        expect.stringMatching(/^providers\.up\.tokensPerSecond:/),
+        'models[0].provider: unknown provider "ghost" (configured: up)',
+        'models[1].targets[1].provider: unknown provider "phantom" (configured: up)',
+        'spool.redisUrl: required when spool.store is "redis" (or set REDIS_URL)',
+      ]),
+    );
+    expect(issues).toHaveLength(5);
+  });
+
   it('refuses a route to a provider that is not configured, and unknown fields', () => {
     expect(() => parseConfig({ models: [{ match: '*', provider: 'ghost' }] })).toThrow(
       /models\[0\]\.provider: unknown provider "ghost"/,

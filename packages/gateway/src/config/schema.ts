@@ -339,10 +339,47 @@ export const configSchema = z
           .describe(
             'Memory store: bytes all streams hold together; past it, finished streams are dropped oldest first (410).',
           ),
+        lostAfterMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(5000)
+          .describe(
+            'Redis store: a stream whose generating instance stopped marking itself alive this long ago ends with a generation_lost error event, and its Idempotency-Key starts a new generation.',
+          ),
         disconnectGraceMs: duration
           .nullable()
           .default(null)
           .describe('Stop generating this long after the last reader left; null = run to completion.'),
+      })
+      .strict()
+      .prefault({}),
+    generation: z
+      .object({
+        maxDurationMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30 * 60 * 1000)
+          .describe(
+            'Longest a generation may run; past it the stream ends with a generation_limit_exceeded error event.',
+          ),
+        maxBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(64 * 1024 * 1024)
+          .describe(
+            'Most bytes a generation may spool (or a non-streamed answer hold); past it the stream ends with a generation_limit_exceeded error event (a non-streamed request answers 502).',
+          ),
+        maxEventBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(16 * 1024 * 1024)
+          .describe(
+            "Largest single upstream event (a big tool call's arguments, an image); past it the stream ends with upstream_event_too_large and the upstream connection is closed.",
+          ),
       })
       .strict()
       .prefault({}),

@@ -24,6 +24,7 @@ import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import { CHAT_SURFACE } from '../surfaces/chat/chat-surface.js';
 import type { EventPolicy, Surface } from '../surfaces/surface.js';
+import { routeModel } from './route-model.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -68,27 +69,6 @@ export function requestedAfterId(
     );
   }
   return surface.spoolIdAfter(raw === undefined || raw.trim() === '' ? undefined : afterId);
-}
-
-/**
- * The route of a requested model, for a caller allowed to use it.
- * @throws GatewayError 404 `model_not_found`, 403 `model_not_allowed`.
- */
-export function routeFor(context: GatewayContext, caller: Caller, model: string): ResolvedRoute {
-  const route = context.router.resolve(model);
-  if (!route) {
-    throw GatewayError.of(
-      'model_not_found',
-      `The model \`${model}\` does not exist or you do not have access to it.`,
-      { param: 'model' },
-    );
-  }
-  if (!caller.mayUse(model)) {
-    throw GatewayError.of('model_not_allowed', `This API key may not use the model \`${model}\`.`, {
-      param: 'model',
-    });
-  }
-  return route;
 }
 
 /**
@@ -209,7 +189,7 @@ async function answerOrStart(
 ): Promise<StartedStream | undefined> {
   const raw = await readBody(request, context.config.server.bodyLimitBytes);
   const body = parseChatRequest(raw);
-  const route = routeFor(context, caller, body.model);
+  const route = routeModel(context, caller, body.model);
   const call: ChatCall = { context, caller, request, response, requestId, raw, body, route };
   if (body.stream === true) return startStreamed(call);
   await completeOnce(call);
@@ -401,5 +381,12 @@ export async function startSpooledStream(input: SpooledStreamInput): Promise<Sta
   // Client-connection faults apply to the request that started the stream only: a retry that
   // attaches would otherwise be cut again, forever.
   const faults = started.kind === 'started' ? downstreamFaults(context, request) : {};
-  return { streamId: meta.id, afterId, headers: { ...headers }, faults };
+  // A new generation is a new stream whose ids start at 1: a `Last-Event-ID` named another one (a
+  // retry whose stream was lost), so it is served whole, and its new `X-Stream-Id` says so.
+  return {
+    streamId: meta.id,
+    afterId: started.kind === 'started' ? 0 : afterId,
+    headers: { ...headers },
+    faults,
+  };
 }

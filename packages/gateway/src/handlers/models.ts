@@ -32,7 +32,10 @@ export async function handleListModels(
   });
 }
 
-/** `GET /ready`: 200 when the store and every upstream answer, 503 (with what failed) otherwise. */
+/**
+ * `GET /ready`: 200 when the store and every upstream answer, 503 otherwise, with every check's
+ * result and `upstreamsDown`, the names of the providers that did not answer.
+ */
 export async function handleReady(context: GatewayContext, response: ServerResponse): Promise<void> {
   const checks: Record<string, string> = {};
   const signal = AbortSignal.timeout(3000);
@@ -51,8 +54,12 @@ export async function handleReady(context: GatewayContext, response: ServerRespo
     ),
   ]);
   const ready = !context.draining && Object.values(checks).every((value) => value === 'ok');
+  const upstreamsDown = [...context.router.providers.keys()].filter(
+    (name) => checks[`provider:${name}`] !== 'ok',
+  );
   sendJson(response, ready ? 200 : 503, {
     status: ready ? 'ready' : context.draining ? 'draining' : 'not_ready',
     checks,
+    upstreamsDown,
   });
 }

@@ -29,7 +29,8 @@ from the repository (it builds the page), or point an OpenAI client at <code>/v1
 
 /**
  * Serves the chat page's files: `/` is `index.html` (never cached), hashed files under `/assets/`
- * are immutable. Paths are resolved inside the directory only.
+ * are immutable, `/favicon.ico` is `favicon.svg` when there is no `.ico`. Paths are resolved
+ * inside the directory only.
  * @returns false when the path is not a file there (the caller answers 404).
  */
 export async function serveStatic(
@@ -49,6 +50,8 @@ export async function serveStatic(
     if (!info.isFile()) return false;
     size = info.size;
   } catch {
+    // Browsers ask for /favicon.ico on their own; the page ships its icon as SVG.
+    if (path === '/favicon.ico') return serveStatic(directory, '/favicon.svg', response, headOnly);
     if (path !== '/') return false;
     response.writeHead(200, {
       'content-type': CONTENT_TYPES['.html'] as string,

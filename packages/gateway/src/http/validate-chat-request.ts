@@ -1,38 +1,12 @@
 import type { ChatCompletionRequest } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
+import { parseJsonObject, typeName } from './parse-json-object.js';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
 /** A 400 `invalid_request` naming the param at fault. */
 export function invalid(message: string, param: string): GatewayError {
   return GatewayError.of('invalid_request', message, { param });
-}
-
-/** How an error message names a JSON value's type (`an array`, `a string`, `null` …). */
-export function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-/**
- * Parses a request body that must be one JSON object.
- * @throws GatewayError 400 `invalid_json`, or `invalid_request` (param `body`) for another JSON value.
- */
-export function parseJsonObject(raw: Buffer): Record<string, unknown> {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw GatewayError.of(
-      'invalid_json',
-      `We could not parse the JSON body of your request: ${(error as Error).message}`,
-    );
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw invalid(`The request body must be a JSON object, got ${typeName(body)}.`, 'body');
-  }
-  return body as Record<string, unknown>;
 }
 
 /**

@@ -41,6 +41,22 @@ export function estimateRequestTokens(body: unknown, options: TokenEstimateOptio
   return Math.ceil(characters / settings.charsPerToken) + completion;
 }
 
+/**
+ * Tokens an embeddings request's input will cost: a token array's length, a text's characters / 4.
+ * Embeddings have no completion, so this is both the charge and what to reserve.
+ * @example estimateEmbeddingTokens(['hello world!', [1, 2, 3]]); // 6
+ */
+export function estimateEmbeddingTokens(input: unknown, options: TokenEstimateOptions = {}): number {
+  const charsPerToken = options.charsPerToken ?? TOKEN_ESTIMATE_DEFAULTS.charsPerToken;
+  const items = Array.isArray(input) && !input.every((item) => typeof item === 'number') ? input : [input];
+  let tokens = 0;
+  for (const item of items) {
+    if (typeof item === 'string') tokens += Math.ceil(item.length / charsPerToken);
+    else if (Array.isArray(item)) tokens += item.length;
+  }
+  return tokens;
+}
+
 /** Characters of a message's content: a string, or an array of parts whose `text` counts. */
 function contentCharacters(content: unknown): number {
   if (typeof content === 'string') return content.length;

@@ -145,6 +145,25 @@ describe('AnthropicProvider against a local Messages API server', () => {
     expect(events.every((event) => event.event === undefined)).toBe(true);
   });
 
+  it('stops a stream whose event grows past maxEventBytes with upstream_event_too_large', async () => {
+    const bounded = new AnthropicProvider({ name: 'claude', baseURL, apiKey: 'k', maxEventBytes: 4096 });
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write(MESSAGE_START);
+      response.write(`event: content_block_delta\ndata: ${'x'.repeat(10_000)}`);
+    };
+    try {
+      const failure = await collect(await bounded.openStream(weatherRequest, callContext())).catch(
+        (caught: unknown) => caught,
+      );
+      expect(failure).toBeInstanceOf(UpstreamError);
+      expect((failure as UpstreamError).code).toBe('upstream_event_too_large');
+      expect((failure as UpstreamError).retryable).toBe(false);
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('sends the translated request to /v1/messages with x-api-key and anthropic-version', async () => {
     handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });

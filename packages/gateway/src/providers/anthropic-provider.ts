@@ -7,6 +7,7 @@ import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-re
 import { toAnthropicRequest } from './anthropic-translate.js';
 import { toUpstreamError } from './openai-provider.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
+import { readJsonBody } from './read-json-body.js';
 import { requestSse } from './sse-request.js';
 import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
 
@@ -32,12 +33,18 @@ export interface AnthropicProviderOptions {
   firstByteTimeoutMs?: number | undefined;
   /** Time allowed between two chunks of a streamed body. @default 120000 */
   idleTimeoutMs?: number | undefined;
+  /** The largest single event of a streamed body (see `generation.maxEventBytes`). @default Infinity */
+  maxEventBytes?: number | undefined;
+  /** The largest non-streamed answer (see `generation.maxBytes`); a model list is bounded by it too. @default Infinity */
+  maxAnswerBytes?: number | undefined;
   /** Clock in milliseconds, for the `created` field of answers. @default Date.now */
   now?: (() => number) | undefined;
 }
 
-type ResolvedOptions = Required<Omit<AnthropicProviderOptions, 'apiKey' | 'headers'>> &
-  Pick<AnthropicProviderOptions, 'apiKey' | 'headers'>;
+type ResolvedOptions = Required<
+  Omit<AnthropicProviderOptions, 'apiKey' | 'headers' | 'maxEventBytes' | 'maxAnswerBytes'>
+> &
+  Pick<AnthropicProviderOptions, 'apiKey' | 'headers' | 'maxEventBytes' | 'maxAnswerBytes'>;
 
 function resolveOptions(options: AnthropicProviderOptions): ResolvedOptions {
   return {
@@ -133,6 +140,7 @@ export class AnthropicProvider implements ChatProvider {
         signal,
         headersTimeout: this.#options.firstByteTimeoutMs,
         bodyTimeout: this.#options.idleTimeoutMs,
+        maxEventBytes: this.#options.maxEventBytes,
       },
       (error) => toUpstreamError(error, name, signal),
     );
@@ -222,7 +230,11 @@ export class AnthropicProvider implements ChatProvider {
     const response = await this.#postMessages(body, context, 'application/json');
     let answer: unknown;
     try {
-      answer = await response.body.json();
+      answer = await readJsonBody(
+        response.body,
+        this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
+        this.name,
+      );
     } catch (error) {
       throw toUpstreamError(error, this.name, context.signal);
     }
@@ -250,7 +262,11 @@ export class AnthropicProvider implements ChatProvider {
       });
     let body: { data?: unknown };
     try {
-      body = (await response.body.json()) as { data?: unknown };
+      body = (await readJsonBody(
+        response.body,
+        this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
+        this.name,
+      )) as { data?: unknown };
     } catch (error) {
       throw toUpstreamError(error, this.name, signal);
     }

@@ -2,8 +2,12 @@ import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
+import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import type { ApiName } from '../surfaces/surface.js';
+import { normalizeChatEvents } from './normalize-chat-events.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
+import { readJsonBody } from './read-json-body.js';
+import { SseEventTooLargeError } from './sse-parser.js';
 import { requestSse } from './sse-request.js';
 import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
 
@@ -27,6 +31,10 @@ export interface OpenAIProviderOptions {
   firstByteTimeoutMs?: number | undefined;
   /** Time allowed between two chunks of a streamed body. @default 120000 */
   idleTimeoutMs?: number | undefined;
+  /** The largest single event of a streamed body (see `generation.maxEventBytes`). @default Infinity */
+  maxEventBytes?: number | undefined;
+  /** The largest non-streamed answer (see `generation.maxBytes`); a model list is bounded by it too. @default Infinity */
+  maxAnswerBytes?: number | undefined;
   /** The APIs the upstream speaks (see `defaultOpenAIApis`). @default ['chat'] */
   apis?: readonly ApiName[] | undefined;
 }
@@ -127,10 +135,13 @@ export class OpenAIProvider implements ChatProvider {
         signal,
         headersTimeout: this.#options.firstByteTimeoutMs ?? 120_000,
         bodyTimeout: this.#options.idleTimeoutMs ?? 120_000,
+        maxEventBytes: this.#options.maxEventBytes,
       },
       (error) => toUpstreamError(error, name, signal),
     );
-    if (response.kind === 'events') return response.events;
+    // Chat events are normalized; another API's pass through untouched (only Spool's ids are added).
+    if (response.kind === 'events')
+      return api === 'chat' ? normalizeChatEvents(response.events, name) : response.events;
     throw notAnEventStream(name, response);
   }
 
@@ -138,22 +149,32 @@ export class OpenAIProvider implements ChatProvider {
     return this.completeNative('chat', request as unknown as Record<string, unknown>, context);
   }
 
-  async completeNative(
+  completeNative(
     api: ApiName,
     body: Readonly<Record<string, unknown>>,
     context: ProviderCallContext,
   ): Promise<CompletionResult> {
-    const response = await this.#post(
-      API_PATHS[api],
-      { ...body, stream: false },
-      context,
-      'application/json',
-    );
+    return this.#postJson(API_PATHS[api], { ...body, stream: false }, context);
+  }
+
+  embeddings(request: EmbeddingsRequest, context: ProviderCallContext): Promise<CompletionResult> {
+    return this.#postJson('/embeddings', request, context);
+  }
+
+  /** POSTs a JSON body and resolves with the upstream's 2xx JSON answer. */
+  async #postJson(path: string, body: unknown, context: ProviderCallContext): Promise<CompletionResult> {
+    const response = await this.#post(path, body, context, 'application/json');
     if (response.statusCode < 200 || response.statusCode >= 300) {
       throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
     }
     try {
-      return { body: await response.body.json() };
+      return {
+        body: await readJsonBody(
+          response.body,
+          this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
+          this.name,
+        ),
+      };
     } catch (error) {
       throw toUpstreamError(error, this.name, context.signal);
     }
@@ -175,7 +196,11 @@ export class OpenAIProvider implements ChatProvider {
     }
     if (response.statusCode !== 200)
       throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body);
-    const body = (await response.body.json()) as { data?: unknown };
+    const body = (await readJsonBody(
+      response.body,
+      this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
+      this.name,
+    )) as { data?: unknown };
     if (!Array.isArray(body.data)) return [];
     return body.data.filter(
       (entry): entry is ModelInfo =>
@@ -196,6 +221,14 @@ export class OpenAIProvider implements ChatProvider {
 export function toUpstreamError(error: unknown, name: string, signal?: AbortSignal): unknown {
   if (signal?.aborted) return signal.reason ?? error;
   if (error instanceof UpstreamError) return error;
+  if (error instanceof SseEventTooLargeError) {
+    // The same request would most likely send the same event again: not retried.
+    return UpstreamError.ofCode(
+      'upstream_event_too_large',
+      `Upstream "${name}" sent an event larger than ${error.maxEventLength} bytes (generation.maxEventBytes); the stream was stopped and the upstream connection closed.`,
+      { cause: error, retryable: false },
+    );
+  }
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
     return UpstreamError.ofCode(
       'upstream_timeout',

@@ -1,4 +1,5 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
+import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import type { ApiName } from '../surfaces/surface.js';
 
 /** One event from an upstream stream, before the gateway numbers it. */
@@ -78,6 +79,11 @@ export interface ChatProvider {
   ): Promise<AsyncIterable<UpstreamEvent>>;
   /** Runs a non-streamed completion; throws `UpstreamError` when the upstream refuses. */
   complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult>;
+  /**
+   * Runs an embeddings request (`POST /embeddings`); throws `UpstreamError` when the upstream
+   * refuses. Absent when the upstream's API has no embeddings (Anthropic's).
+   */
+  embeddings?(request: EmbeddingsRequest, context: ProviderCallContext): Promise<CompletionResult>;
   /** The models the upstream lists. */
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;
   /** Resolves when the upstream is reachable (for `/ready`). */

@@ -1,7 +1,9 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { FAULT_HEADER, normalizeErrorBody } from '@spool/protocol';
 import { UpstreamError } from '../errors.js';
+import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { FaultBudget, type FaultSpec, FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
+import { simEmbeddings } from '../sim/sim-embeddings.js';
 import { emitSimEvents, SimDropSignal, type SimPace, simChunks, simCompletion } from '../sim/sim-response.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
 
@@ -108,6 +110,11 @@ export class SimProvider implements ChatProvider {
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
     admitFaults(this.#budget, context.headers);
     return { body: simCompletion(request) };
+  }
+
+  async embeddings(request: EmbeddingsRequest, context: ProviderCallContext): Promise<CompletionResult> {
+    admitFaults(this.#budget, context.headers);
+    return { body: simEmbeddings(request) };
   }
 
   async listModels(): Promise<ModelInfo[]> {

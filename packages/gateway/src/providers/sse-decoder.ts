@@ -10,13 +10,18 @@ import { incompleteUtf8TailLength } from './utf8-tail.js';
  * stream (bench/memory).
  */
 export class SseDecoder {
-  readonly #parser = new SseParser();
+  readonly #parser: SseParser;
   /** The first bytes of a character cut at the end of the last chunk. */
   #carry: Buffer | undefined;
   /** Whether text was decoded yet (a byte order mark is dropped at the start only). */
   #decodedAny = false;
 
-  /** Decodes a chunk and appends the events it completes to `out`. */
+  /** @param maxEventLength The parser's bound on one event (see `SseParser`). @default Infinity */
+  constructor(maxEventLength?: number) {
+    this.#parser = new SseParser(maxEventLength);
+  }
+
+  /** Decodes a chunk and appends the events it completes to `out`; throws `SseEventTooLargeError` past the bound. */
   feed(chunk: Uint8Array, out: UpstreamEvent[]): void {
     let bytes = Buffer.isBuffer(chunk)
       ? chunk
@@ -35,6 +40,7 @@ export class SseDecoder {
   end(out: UpstreamEvent[]): void {
     if (this.#carry) this.#feedText(this.#carry.toString('utf8'), out);
     this.#carry = undefined;
+    this.#parser.end(out);
   }
 
   #feedText(text: string, out: UpstreamEvent[]): void {

@@ -2,7 +2,7 @@ import { createParser } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { UpstreamEvent } from './provider.js';
-import { SseParser } from './sse-parser.js';
+import { SseEventTooLargeError, SseParser } from './sse-parser.js';
 
 const PIECES = [
   'data:',
@@ -79,6 +79,45 @@ describe('SseParser', () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+
+  it('dispatches an event whose blank line is a CR at the very end of the stream', () => {
+    const parser = new SseParser();
+    const events: UpstreamEvent[] = [];
+    parser.feed('data: last\r\r', events);
+    expect(events).toEqual([]);
+    parser.end(events);
+    expect(events).toEqual([{ data: 'last', event: undefined }]);
+  });
+
+  it('throws once an event holds more than its bound, whatever the split, and never below it', () => {
+    const bound = 100;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3 * bound }),
+        fc.boolean(),
+        fc.array(fc.nat(400), { maxLength: 8 }),
+        (size, twoLines, cuts) => {
+          const half = 'x'.repeat(Math.floor(size / 2));
+          // Two data lines hold both halves and the newline between them.
+          const body = twoLines
+            ? `: hi\ndata: ${half}\ndata: ${'x'.repeat(size - half.length - 1)}\n\n`
+            : `: hi\ndata: ${'x'.repeat(size)}\n\n`;
+          const parser = new SseParser(bound);
+          const events: UpstreamEvent[] = [];
+          const feedAll = () => {
+            for (const chunk of split(body, cuts)) parser.feed(chunk, events);
+          };
+          // A line is held with its `data: ` prefix until it ends: up to 6 more characters.
+          if (size > bound + 6) expect(feedAll).toThrow(SseEventTooLargeError);
+          else if (size <= bound - 6) {
+            feedAll();
+            expect(events).toHaveLength(1);
+          }
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 });

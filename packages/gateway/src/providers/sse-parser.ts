@@ -16,6 +16,20 @@ function isEventField(text: string, start: number): boolean {
 }
 
 /**
+ * Thrown by `SseParser.feed` when one event, or one line of it, grows past the parser's bound:
+ * whatever the upstream meant, the gateway will not hold it.
+ */
+export class SseEventTooLargeError extends Error {
+  constructor(
+    /** The bound that was passed, in UTF-16 code units of decoded text. */
+    readonly maxEventLength: number,
+  ) {
+    super(`An upstream event grew past ${maxEventLength} characters before it ended.`);
+    this.name = 'SseEventTooLargeError';
+  }
+}
+
+/**
  * Parses an event stream (WHATWG HTML §9.2.6) into the data and type of each event, as
  * eventsource-parser 3 does (the property test holds them to the same output for any split of
  * any input). One object with methods rather than that parser's nine closures over a shared
@@ -23,6 +37,8 @@ function isEventField(text: string, start: number): boolean {
  * are read past: the gateway numbers events itself.
  */
 export class SseParser {
+  /** The most text one event (its data so far plus an unfinished line) may hold. */
+  readonly #maxEventLength: number;
   /** The start of a line not yet ended (its end comes in a later chunk). */
   #partial = '';
   #data = '';
@@ -30,7 +46,18 @@ export class SseParser {
   #eventType: string | undefined;
   #first = true;
 
-  /** Parses a chunk of text and appends the events it completes to `out`. */
+  /**
+   * @param maxEventLength The most text one event may hold, in UTF-16 code units (a byte each for
+   * ASCII); past it `feed` throws `SseEventTooLargeError`. @default Infinity
+   */
+  constructor(maxEventLength = Number.POSITIVE_INFINITY) {
+    this.#maxEventLength = maxEventLength;
+  }
+
+  /**
+   * Parses a chunk of text and appends the events it completes to `out`; throws
+   * `SseEventTooLargeError` once an unfinished event holds more than the bound.
+   */
   feed(chunk: string, out: UpstreamEvent[]): void {
     let text = chunk;
     if (this.#first) {
@@ -42,12 +69,29 @@ export class SseParser {
     if (this.#partial !== '') {
       if (text.indexOf('\n') === -1 && text.indexOf('\r') === -1) {
         this.#partial += text;
+        this.#checkHeld();
         return;
       }
       text = this.#partial + text;
       this.#partial = '';
     }
     this.#partial = this.#lines(text, out);
+    this.#checkHeld();
+  }
+
+  /**
+   * Ends the stream. A line ended by a CR at the very end was held in case an LF followed; with
+   * none coming it is ended now (an event whose blank line is that CR is dispatched).
+   */
+  end(out: UpstreamEvent[]): void {
+    if (this.#partial.endsWith('\r')) this.feed('\n', out);
+    this.#partial = '';
+  }
+
+  /** What an event not yet ended holds: its data lines so far and the line not yet ended. */
+  #checkHeld(): void {
+    if (this.#partial.length + this.#data.length > this.#maxEventLength)
+      throw new SseEventTooLargeError(this.#maxEventLength);
   }
 
   /** Parses the complete lines of `text`; returns what follows the last line end. */
@@ -97,5 +141,7 @@ export class SseParser {
   #appendData(value: string): void {
     this.#data = this.#dataLines === 0 ? value : `${this.#data}\n${value}`;
     this.#dataLines++;
+    // Checked per line too: a whole event can arrive, and be dispatched, within one chunk.
+    if (this.#data.length > this.#maxEventLength) throw new SseEventTooLargeError(this.#maxEventLength);
   }
 }

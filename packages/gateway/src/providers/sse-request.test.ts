@@ -34,10 +34,12 @@ afterEach(async () => {
 
 const SSE = { 'content-type': 'text/event-stream' };
 
-function send(signal = new AbortController().signal): Promise<SseResponse> {
-  return requestSse(pool, { method: 'POST', path: '/v1/chat/completions', body: '{}', signal }, (error) => ({
-    mapped: error,
-  }));
+function send(signal = new AbortController().signal, maxEventBytes?: number): Promise<SseResponse> {
+  return requestSse(
+    pool,
+    { method: 'POST', path: '/v1/chat/completions', body: '{}', signal, maxEventBytes },
+    (error) => ({ mapped: error }),
+  );
 }
 
 async function events(response: SseResponse): Promise<AsyncIterableIterator<UpstreamEvent>> {
@@ -199,5 +201,52 @@ describe('requestSse', () => {
     expect(rest.map((data) => Number(data.split(' ')[0]))).toEqual(
       Array.from({ length: count - 1 }, (_, index) => index + 1),
     );
+  });
+
+  it('relays an event larger than the read-ahead window (1 MB) intact instead of pausing for ever', async () => {
+    const big = 'z'.repeat(1024 * 1024);
+    route = (_request, response) => {
+      response.writeHead(200, SSE);
+      response.write('data: before\n\n');
+      // In many writes, as a real upstream streams a big tool call's arguments.
+      for (let offset = 0; offset < big.length; offset += 16 * 1024)
+        response.write(
+          offset === 0 ? `data: ${big.slice(0, 16 * 1024)}` : big.slice(offset, offset + 16 * 1024),
+        );
+      response.end('\n\ndata: after\n\n');
+    };
+    const iterator = await events(await send());
+    expect(await collect(iterator)).toEqual(['before', big, 'after']);
+  });
+
+  it('fails an event past maxEventBytes after the events before it, and closes the connection', async () => {
+    route = (request, response) => {
+      request.socket.on('error', () => {});
+      response.writeHead(200, SSE);
+      response.write('data: 1\n\n');
+      // Never ends: only the bound can stop it.
+      const flood = () => {
+        if (!response.destroyed && response.write(`data: ${'w'.repeat(1000)}\n`)) setImmediate(flood);
+        else if (!response.destroyed) response.once('drain', flood);
+      };
+      flood();
+    };
+    const iterator = await events(await send(undefined, 64 * 1024));
+    const closed = new Promise((resolve) => sockets[0]?.once('close', resolve));
+    expect((await iterator.next()).value).toEqual({ data: '1' });
+    const failure = await iterator.next().catch((error: unknown) => error);
+    expect(failure).toMatchObject({ mapped: { name: 'SseEventTooLargeError', maxEventLength: 64 * 1024 } });
+    await closed;
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('fails one line past maxEventBytes even when it never ends', async () => {
+    route = (request, response) => {
+      request.socket.on('error', () => {});
+      response.writeHead(200, SSE);
+      response.write(`data: ${'v'.repeat(10_000)}`);
+    };
+    const iterator = await events(await send(undefined, 4096));
+    await expect(iterator.next()).rejects.toMatchObject({ mapped: { name: 'SseEventTooLargeError' } });
   });
 });

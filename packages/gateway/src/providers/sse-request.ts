@@ -28,9 +28,19 @@ export type SseResponse =
 export interface SseRequestOptions extends Dispatcher.DispatchOptions {
   /** Aborts the request, or the stream of events once it runs. */
   signal: AbortSignal;
+  /**
+   * The most one event may hold (its decoded text, a byte each for ASCII). Past it the stream
+   * fails with `SseEventTooLargeError` (through `mapError`) and the connection is closed.
+   * @default Infinity
+   */
+  maxEventBytes?: number | undefined;
 }
 
-/** Events pulled from the socket but not yet by the consumer, past which the socket is paused. */
+/**
+ * Bytes received since the consumer last caught up, past which the socket is paused while complete
+ * events wait for it. Only then: an event still incomplete can be completed by more bytes only,
+ * so a socket paused for it would never resume (an event larger than this wedged its stream).
+ */
 const HIGH_WATER_BYTES = 64 * 1024;
 /** What is kept of a body that is not an event stream (an error's message). */
 const MAX_OTHER_BODY_BYTES = 64 * 1024;
@@ -58,8 +68,8 @@ export function requestSse(
   mapError: (error: unknown) => unknown,
 ): Promise<SseResponse> {
   return new Promise((resolve, reject) => {
-    const { signal, ...dispatchOptions } = options;
-    dispatcher.dispatch(dispatchOptions, new SseHandler(signal, mapError, resolve, reject));
+    const { signal, maxEventBytes, ...dispatchOptions } = options;
+    dispatcher.dispatch(dispatchOptions, new SseHandler(signal, maxEventBytes, mapError, resolve, reject));
   });
 }
 
@@ -68,12 +78,14 @@ type Phase = 'head' | 'events' | 'other' | 'draining' | 'done';
 /**
  * The dispatch handler and, once the headers said "event stream", the events' iterator. Pushed to
  * by undici, pulled by one consumer at a time (like any for-await); a consumer that falls behind
- * by `HIGH_WATER_BYTES` pauses the socket instead of buffering it.
+ * by `HIGH_WATER_BYTES` of complete events pauses the socket instead of buffering it, and one
+ * event past `maxEventBytes` ends the stream.
  */
 class SseHandler
   implements Dispatcher.DispatchHandler, AsyncIterableIterator<UpstreamEvent>, BufferedEventSource
 {
   readonly #signal: AbortSignal;
+  readonly #maxEventBytes: number | undefined;
   readonly #mapError: (error: unknown) => unknown;
   #resolveHead: ((response: SseResponse) => void) | undefined;
   #rejectHead: ((error: unknown) => void) | undefined;
@@ -98,11 +110,13 @@ class SseHandler
 
   constructor(
     signal: AbortSignal,
+    maxEventBytes: number | undefined,
     mapError: (error: unknown) => unknown,
     resolveHead: (response: SseResponse) => void,
     rejectHead: (error: unknown) => void,
   ) {
     this.#signal = signal;
+    this.#maxEventBytes = maxEventBytes;
     this.#mapError = mapError;
     this.#resolveHead = resolveHead;
     this.#rejectHead = rejectHead;
@@ -129,7 +143,7 @@ class SseHandler
       contentType.includes('text/event-stream')
     ) {
       this.#phase = 'events';
-      this.#decoder = new SseDecoder();
+      this.#decoder = new SseDecoder(this.#maxEventBytes);
       this.#settleHead({ kind: 'events', statusCode, headers, events: this });
     } else {
       this.#phase = 'other';
@@ -140,9 +154,19 @@ class SseHandler
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     switch (this.#phase) {
       case 'events':
-        this.#decoder?.feed(chunk, this.#pending);
+        try {
+          this.#decoder?.feed(chunk, this.#pending);
+        } catch (error) {
+          // An event past its bound: the events before it are still handed out, then the error;
+          // the connection is closed (its body is not drained: it is what was too large).
+          this.#close();
+          this.#error = error;
+          controller.abort(error as Error);
+          this.#wake();
+          return;
+        }
         this.#unreadBytes += chunk.length;
-        if (this.#unreadBytes > HIGH_WATER_BYTES) controller.pause();
+        if (this.#unreadBytes > HIGH_WATER_BYTES && this.#head < this.#pending.length) controller.pause();
         this.#wake();
         return;
       case 'other': {

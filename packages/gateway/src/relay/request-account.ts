@@ -45,34 +45,45 @@ export class RequestAccount {
     readonly headers: Readonly<Record<string, string>>,
   ) {}
 
-  /** Admits a request against its key's limits; a refusal is recorded and thrown as a 429. */
-  static async admit(
+  /** Admits a chat request against its key's limits; a refusal is recorded and thrown as a 429. */
+  static admit(
     context: GatewayContext,
     caller: Caller,
     body: ChatCompletionRequest,
     requestId: string,
   ): Promise<RequestAccount> {
+    return RequestAccount.admitEstimated(context, caller, requestId, {
+      model: body.model,
+      promptTokens: () => estimatePromptTokens(body.messages),
+      reservedTokens: () => estimateRequestTokens(body),
+    });
+  }
+
+  /**
+   * Admits any request by its estimates: `promptTokens` is charged when the upstream reports no
+   * usage, `reservedTokens` is held against a tokens-per-minute limit until the request settles.
+   * Each is computed only when needed.
+   */
+  static async admitEstimated(
+    context: GatewayContext,
+    caller: Caller,
+    requestId: string,
+    estimate: { model: string; promptTokens: () => number; reservedTokens: () => number },
+  ): Promise<RequestAccount> {
+    const { model } = estimate;
     const hasLimits = Object.values(caller.limits).some((limit) => limit !== undefined);
     const admitted = (lease: RateLimitLease, headers: Readonly<Record<string, string>>) =>
-      new RequestAccount(
-        context,
-        caller.id,
-        body.model,
-        estimatePromptTokens(body.messages),
-        requestId,
-        lease,
-        headers,
-      );
+      new RequestAccount(context, caller.id, model, estimate.promptTokens(), requestId, lease, headers);
     if (!hasLimits) return admitted(NO_LEASE, NO_HEADERS);
     const result = await context.limiter.acquire({
       keyId: caller.id,
       limits: caller.limits,
-      estimatedTokens: estimateRequestTokens(body),
+      estimatedTokens: estimate.reservedTokens(),
     });
     if (!result.allowed) {
       context.metrics.rateLimited.inc({ reason: result.reason });
       // A refused request is charged nothing, so its prompt is not estimated.
-      new RequestAccount(context, caller.id, body.model, 0, requestId, NO_LEASE, result.headers).settle({
+      new RequestAccount(context, caller.id, model, 0, requestId, NO_LEASE, result.headers).settle({
         outcome: 'rejected',
       });
       throw rateLimitError(result);

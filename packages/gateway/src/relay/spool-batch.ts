@@ -23,6 +23,7 @@ export class SpoolBatch {
   #sawFinish = false;
   #queued: string[] = [];
   #queuedBytes = 0;
+  #spooledBytes = 0;
   readonly #store: SpoolStore;
   readonly #streamId: string;
   readonly #stripUsage: boolean;
@@ -56,6 +57,11 @@ export class SpoolBatch {
   /** Whether a finish_reason was seen (a stream that lost only its `[DONE]` is complete). */
   get sawFinish(): boolean {
     return this.#sawFinish;
+  }
+
+  /** The bytes of every event stored so far (for `generation.maxBytes`). */
+  get spooledBytes(): number {
+    return this.#spooledBytes;
   }
 
   /** Queues the events of one upstream read; true when one of them ended the stream. */
@@ -110,6 +116,7 @@ export class SpoolBatch {
     this.#queued = [];
     this.#storedId = this.#lastId;
     this.#onSpooled?.(this.#queuedBytes);
+    this.#spooledBytes += this.#queuedBytes;
     this.#queuedBytes = 0;
     return this.#store.append(this.#streamId, firstId, batch);
   }

@@ -88,3 +88,68 @@ describe('StreamRelay.start', () => {
     expect(await store.getMeta(stream.id)).toMatchObject({ state: 'error', failure: { status: 502 } });
   });
 });
+
+/** An upstream that sends nothing until the generation is stopped, then fails with the stop's reason. */
+function silentUpstream(signal: AbortSignal): AsyncIterableIterator<UpstreamEvent> {
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next: () =>
+      new Promise<IteratorResult<UpstreamEvent>>((_resolve, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+      ),
+    return: async () => ({ done: true, value: undefined }),
+  };
+}
+
+describe('StreamRelay generation limits', () => {
+  it('stops each generation when its own maxDurationMs runs out, with one timer for all', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const store = new MemoryStore({ retentionMs: 60_000, maxStreamBytes: 1_000_000, sweepIntervalMs: 0 });
+      const relay = new StreamRelay(store, { disconnectGraceMs: null, maxDurationMs: 1000 }, log);
+      const ended: string[] = [];
+      const start = async (name: string) => {
+        const stream = meta();
+        await relay.start({
+          meta: stream,
+          open: async (signal) => silentUpstream(signal),
+          observer: { onEnd: (outcome) => ended.push(`${name} ${outcome}`) },
+        });
+        return stream.id;
+      };
+      const first = await start('first');
+      await vi.advanceTimersByTimeAsync(400);
+      await start('second');
+      await vi.advanceTimersByTimeAsync(400);
+      await start('third');
+      expect(vi.getTimerCount()).toBe(1);
+      await vi.advanceTimersByTimeAsync(199);
+      expect(ended).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(ended).toEqual(['first error']);
+      await vi.advanceTimersByTimeAsync(400);
+      expect(ended).toEqual(['first error', 'second error']);
+      await vi.advanceTimersByTimeAsync(400);
+      expect(ended).toEqual(['first error', 'second error', 'third error']);
+      expect(relay.activeCount).toBe(0);
+      const events: string[] = [];
+      const reader = store.read(first, 0);
+      await new Promise<void>((resolve, reject) => {
+        const pull = () =>
+          reader.pull((result) => {
+            if (result.done) return resolve();
+            events.push(result.value);
+            pull();
+          }, reject);
+        pull();
+      });
+      expect(events).toHaveLength(1);
+      expect(events[0]).toContain('"code":"generation_limit_exceeded"');
+      expect(events[0]).toContain('generation.maxDurationMs');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -9,7 +9,7 @@ import { SpoolBatch } from './spool-batch.js';
 /** Why a generation was stopped by the gateway rather than by its upstream. */
 export class StopReason extends Error {
   constructor(
-    readonly kind: 'cancelled' | 'shutdown' | 'abandoned',
+    readonly kind: 'cancelled' | 'shutdown' | 'abandoned' | 'limit',
     message: string,
   ) {
     super(message);
@@ -23,6 +23,8 @@ interface LocalGeneration {
   readonly background: boolean;
   readers: number;
   graceTimer: NodeJS.Timeout | undefined;
+  /** When `maxDurationMs` runs out (`performance.now()` time). */
+  readonly deadline: number;
   readonly finished: Promise<void>;
 }
 
@@ -62,7 +64,15 @@ export interface StreamRelayOptions {
   disconnectGraceMs: number | null;
   /** Told the size of every event stored (for metrics). */
   onSpooled?: (bytes: number) => void;
+  /** Longest a generation may run before it is stopped with `generation_limit_exceeded`. @default 1800000 (30 min) */
+  maxDurationMs?: number | undefined;
+  /** Most bytes a generation may spool before it is stopped with `generation_limit_exceeded`. @default 67108864 (64 MiB) */
+  maxBytes?: number | undefined;
 }
+
+/** The relay's bounds on one generation when the options set none (config/schema.ts documents them). */
+const DEFAULT_MAX_DURATION_MS = 30 * 60 * 1000;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Runs generations into the spool: numbers every upstream event, stores its exact bytes, and
@@ -74,6 +84,12 @@ export class StreamRelay {
   readonly #store: SpoolStore;
   readonly #options: StreamRelayOptions;
   readonly #log: Logger;
+  /**
+   * One timer for every generation's `maxDurationMs`, armed for the earliest deadline: every
+   * generation gets the same duration, so `#local` (in start order) is in deadline order too. One
+   * number per stream instead of a Timeout per stream (bench/memory counts bytes per open stream).
+   */
+  #durationTimer: NodeJS.Timeout | undefined;
 
   constructor(store: SpoolStore, options: StreamRelayOptions, log: Logger) {
     this.#store = store;
@@ -143,15 +159,17 @@ export class StreamRelay {
       background: input.background === true,
       readers: 0,
       graceTimer: undefined,
+      deadline: performance.now() + this.#maxDurationMs,
       finished: new Promise<void>((resolve) => {
         resolveFinished = resolve;
       }),
     };
     this.#local.set(streamId, generation);
+    this.#armDurationTimer(generation.deadline);
     // Only what the generation uses is passed on: `input` (its meta, its `open` closure and what
     // that holds) is not kept for the life of the stream.
     const { stripUsage = false, observer = {}, events: policy } = input;
-    void this.#pump(streamId, events, controller.signal, stripUsage, observer, policy).finally(() => {
+    void this.#pump(streamId, events, controller, stripUsage, observer, policy).finally(() => {
       if (generation.graceTimer) clearTimeout(generation.graceTimer);
       this.#local.delete(streamId);
       resolveFinished();
@@ -162,11 +180,13 @@ export class StreamRelay {
   async #pump(
     streamId: string,
     events: AsyncIterable<UpstreamEvent>,
-    signal: AbortSignal,
+    controller: AbortController,
     stripUsage: boolean,
     observer: GenerationObserver,
     policy: EventPolicy | undefined,
   ): Promise<void> {
+    const { signal } = controller;
+    const maxBytes = this.#options.maxBytes ?? DEFAULT_MAX_BYTES;
     const batch = new SpoolBatch(
       this.#store,
       streamId,
@@ -191,6 +211,16 @@ export class StreamRelay {
         result = undefined;
         const storing = batch.store();
         if (storing !== undefined) await storing;
+        if (!ended && batch.spooledBytes > maxBytes) {
+          // Aborted rather than only thrown: the upstream connection is closed at once, not drained.
+          controller.abort(
+            new StopReason(
+              'limit',
+              `The generation spooled more than ${maxBytes} bytes (generation.maxBytes) and was stopped.`,
+            ),
+          );
+          throw signal.reason;
+        }
       }
       if (!ended) {
         if (signal.aborted) throw signal.reason;
@@ -235,6 +265,38 @@ export class StreamRelay {
         );
     }
   }
+
+  get #maxDurationMs(): number {
+    return this.#options.maxDurationMs ?? DEFAULT_MAX_DURATION_MS;
+  }
+
+  /** Arms the duration timer for `deadline` unless it is armed already (for an earlier one). */
+  #armDurationTimer(deadline: number): void {
+    if (this.#durationTimer !== undefined) return;
+    this.#durationTimer = setTimeout(this.#onDurationTimer, Math.max(0, deadline - performance.now()));
+    this.#durationTimer.unref();
+  }
+
+  /** Stops the generations whose deadline has passed, then arms the timer for the next one. */
+  readonly #onDurationTimer = (): void => {
+    this.#durationTimer = undefined;
+    const now = performance.now();
+    for (const generation of this.#local.values()) {
+      if (generation.deadline > now) {
+        this.#armDurationTimer(generation.deadline);
+        return;
+      }
+      // A generation stopped already is left to finish (it is removed from `#local` when it has).
+      if (!generation.controller.signal.aborted) {
+        generation.controller.abort(
+          new StopReason(
+            'limit',
+            `The generation ran longer than ${this.#maxDurationMs} ms (generation.maxDurationMs) and was stopped.`,
+          ),
+        );
+      }
+    }
+  };
 
   /** Records that a reader of this instance started reading a stream generated here. */
   readerAttached(streamId: string): void {
@@ -304,6 +366,8 @@ function describeStop(
     // abandoned stream ended because nobody wants the rest.
     if (reason.kind === 'shutdown')
       return { body: errorBody('shutting_down', reason.message), outcome: 'error' };
+    if (reason.kind === 'limit')
+      return { body: errorBody('generation_limit_exceeded', reason.message), outcome: 'error' };
     return { body: errorBody('stream_cancelled', reason.message), outcome: 'cancelled' };
   }
   if (error instanceof GatewayError) return { body: error.body, outcome: 'error' };

@@ -5,8 +5,10 @@ import { GatewayError } from '../errors.js';
 import { readBody } from '../http/read-body.js';
 import { asGatewayError, sendError, sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
+import { parseEmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { admitFaults, paceFor, SIM_MODELS } from '../providers/sim-provider.js';
 import { FaultBudget } from './fault-spec.js';
+import { simEmbeddings } from './sim-embeddings.js';
 import { emitSimEvents, SimDropSignal, type SimPace, simChunks, simCompletion } from './sim-response.js';
 
 /** Options of the standalone simulator. */
@@ -25,6 +27,8 @@ export interface SimServerOptions {
 export interface SimStats {
   requests: number;
   chatCompletions: number;
+  /** `POST /v1/embeddings` requests. */
+  embeddings: number;
   streams: number;
   /** Streams being written right now. */
   openStreams: number;
@@ -47,7 +51,7 @@ export interface SimServer {
 export async function startSimServer(options: SimServerOptions = {}): Promise<SimServer> {
   const pace: SimPace = { ttftMs: options.ttftMs ?? 0, tokensPerSecond: options.tokensPerSecond ?? 0 };
   const budget = new FaultBudget();
-  const stats: SimStats = { requests: 0, chatCompletions: 0, streams: 0, openStreams: 0 };
+  const stats: SimStats = { requests: 0, chatCompletions: 0, embeddings: 0, streams: 0, openStreams: 0 };
   const sockets = new Set<Socket>();
   const server: Server = createServer((request, response) => {
     stats.requests++;
@@ -71,6 +75,16 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
         object: 'list',
         data: SIM_MODELS.map((id) => ({ id, object: 'model', created: 0, owned_by: 'spool-sim' })),
       });
+    }
+    const modelId = /^\/v1\/models\/([^/]+)$/.exec(path)?.[1];
+    if (modelId !== undefined && (SIM_MODELS as readonly string[]).includes(modelId)) {
+      return sendJson(response, 200, { id: modelId, object: 'model', created: 0, owned_by: 'spool-sim' });
+    }
+    if (path === '/v1/embeddings' && request.method === 'POST') {
+      stats.embeddings++;
+      const body = parseEmbeddingsRequest(await readBody(request, 16 * 1024 * 1024));
+      admitFaults(budget, request.headers);
+      return sendJson(response, 200, simEmbeddings(body));
     }
     if (path !== '/v1/chat/completions') throw GatewayError.of('not_found', `Unknown path ${path}`);
     if (request.method !== 'POST') throw GatewayError.of('method_not_allowed', 'Use POST');

@@ -12,6 +12,7 @@ export async function createStore(config: GatewayConfig, log: Logger): Promise<S
       ...limits,
       url: config.spool.redisUrl as string,
       keyPrefix: config.spool.keyPrefix,
+      lostAfterMs: config.spool.lostAfterMs,
       log,
     });
   }

@@ -11,13 +11,13 @@ import type { ChainableCommander, Redis } from 'ioredis';
  * Each stream's commands run under `pcall`: one that fails (its own key, its own ids) stops that
  * stream only, and the others in the same call are stored and reported as they are.
  *
- * KEYS: per stream, its events, meta and notify channel. ARGV: now (ms), then per stream its first
+ * KEYS: per stream, its events, meta and notify channel. ARGV: per stream its first
  * id, commit (1/0), live TTL ms, trim-to id ('' = none), event count and the events' bytes in id
  * order. Returns per stream the number of events added, or the error that stopped it (a string).
  */
 export const APPEND_SCRIPT = `
 local results = {}
-local at = 2
+local at = 1
 for stream = 0, #KEYS / 3 - 1 do
   local events, meta, channel = KEYS[stream * 3 + 1], KEYS[stream * 3 + 2], KEYS[stream * 3 + 3]
   local firstId = tonumber(ARGV[at])
@@ -31,7 +31,8 @@ for stream = 0, #KEYS / 3 - 1 do
     local reply = redis.pcall(...)
     if type(reply) == 'table' and reply.err then failure = reply.err end
   end
-  if commit == '1' then call('HSET', meta, 'state', 'streaming', 'aliveAt', ARGV[1]) end
+  -- Only a pending stream becomes streaming: one whose instance was taken for dead stays ended.
+  if commit == '1' and redis.call('HGET', meta, 'state') == 'pending' then call('HSET', meta, 'state', 'streaming') end
   for index = 0, count - 1 do
     call('XADD', events, '0-' .. (firstId + index), 'd', ARGV[first + index])
   end
@@ -83,9 +84,9 @@ export function defineAppendScript(redis: Redis): void {
  * of a connection that {@link defineAppendScript} taught. Its reply, per stream in order, is the
  * number of events added or the error that stopped that stream (see {@link appendFailure}).
  */
-export function queueAppends(pipeline: ChainableCommander, calls: readonly AppendCall[], now: number): void {
+export function queueAppends(pipeline: ChainableCommander, calls: readonly AppendCall[]): void {
   const keys: string[] = [];
-  const args: Array<string | number> = [now];
+  const args: Array<string | number> = [];
   for (const call of calls) {
     keys.push(call.eventsKey, call.metaKey, call.notifyChannel);
     args.push(

@@ -27,6 +27,21 @@ export class RedisKeys {
     return `${this.#prefix}cancel`;
   }
 
+  /** The prefix every stream's keys start with (`<prefix><stream id>:meta`, …). */
+  streamPrefix(): string {
+    return `${this.#prefix}s:`;
+  }
+
+  /** The key an instance keeps alive (with a TTL) while it runs; its streams are lost once it expires. */
+  instance(instanceId: string): string {
+    return `${this.instancePrefix()}${instanceId}`;
+  }
+
+  /** The prefix of every instance's liveness key. */
+  instancePrefix(): string {
+    return `${this.#prefix}instance:`;
+  }
+
   /** The index from an owner's idempotency key to the stream it created. */
   idempotency(ownerId: string, key: string): string {
     // The owner's length keeps `a:b` + `c` apart from `a` + `b:c`.

@@ -107,10 +107,10 @@ export class RedisLocalWriter {
     return { events, trimTo, commit };
   }
 
-  /** The recorded events after `afterId` that are still in memory, concatenated. */
-  recordedAfter(afterId: number): string {
+  /** The recorded events after `afterId` (up to `untilId`) that are still in memory, concatenated. */
+  recordedAfter(afterId: number, untilId = this.lastId): string {
     const from = afterId + 1 - this.recentFirstId;
-    const to = this.lastId + 1 - this.recentFirstId;
+    const to = untilId + 1 - this.recentFirstId;
     if (from < 0) throw new Error(`spool: event ${afterId + 1} is no longer in memory`);
     if (to - from === 1) return this.#recent[from] as string;
     return this.#recent.slice(from, to).join('');

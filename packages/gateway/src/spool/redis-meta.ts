@@ -6,6 +6,10 @@ export function serializeMeta(meta: StreamMeta): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const [name, value] of Object.entries(meta)) {
     if (value === undefined) continue;
+    if (name === 'lost') {
+      if (value === true) fields.lost = '1';
+      continue;
+    }
     fields[name] = name === 'failure' ? JSON.stringify(value) : String(value);
   }
   return fields;
@@ -24,7 +28,8 @@ export function deserializeMeta(fields: Record<string, string>): StreamMeta {
     state: (fields.state ?? 'pending') as StreamState,
     endedAt: number(fields.endedAt),
     failure: fields.failure ? JSON.parse(fields.failure) : undefined,
-    aliveAt: number(fields.aliveAt),
+    instanceId: fields.instanceId,
+    lost: fields.lost === '1' ? true : undefined,
     firstId: number(fields.firstId),
     lastId: number(fields.lastId),
     ...(fields.surface === undefined ? {} : { surface: fields.surface as ApiName }),

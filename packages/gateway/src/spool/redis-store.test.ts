@@ -1,8 +1,9 @@
-import { type RedisServer, startRedisServer } from '@spool/testkit';
+import { createFaultProxy, delay, type FaultProxy, type RedisServer, startRedisServer } from '@spool/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_STREAMS_PER_CALL } from './redis-append-script.js';
 import { RedisKeys } from './redis-keys.js';
+import { LOCAL_READ_AHEAD_EVENTS } from './redis-readers.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { SpoolReadError, StoreUnavailableError, type StreamMeta } from './store.js';
 
@@ -46,7 +47,7 @@ describe('redis spool store across instances and write-behind', () => {
       keyPrefix,
       retentionMs: 60_000,
       maxStreamBytes: 10_000,
-      livenessIntervalMs: 200,
+      lostAfterMs: 1000,
       ...options,
     });
   let a: RedisStore;
@@ -239,5 +240,118 @@ describe('redis spool store across instances and write-behind', () => {
     } finally {
       await capped.close();
     }
+  });
+
+  describe('when retries race and instances die', () => {
+    /** A store whose commands reach Redis through `proxy` (a slow or a dying network). */
+    const connectThrough = (proxy: FaultProxy, options: Partial<RedisStoreOptions> = {}) =>
+      connect({ url: `redis://127.0.0.1:${proxy.port}`, ...options });
+    const target = () => ({ host: '127.0.0.1', port: Number(new URL(redis.url).port) });
+    const keyed = (idempotencyKey: string): StreamMeta => ({ ...meta(), idempotencyKey });
+
+    it('attaches a retry that claims the key while the first claim is still on its way, instead of creating a second stream', async () => {
+      // The first instance's commands each take 150 ms to reach Redis: its claim is stored well
+      // before anything it sends next.
+      const proxy = await createFaultProxy({ target: target(), plan: [delay(150, 'up')] });
+      const slow = await connectThrough(proxy);
+      const observer = new Redis(redis.url);
+      try {
+        const key = `race-${Date.now()}`;
+        const first = keyed(key);
+        const winning = slow.create(first);
+        const indexKey = new RedisKeys(keyPrefix).idempotency(first.ownerId, key);
+        while ((await observer.exists(indexKey)) === 0) await nextTurn();
+        const retry = await b.create(keyed(key));
+        expect(retry).toMatchObject({ created: false, meta: { id: first.id } });
+        expect(await winning).toMatchObject({ created: true });
+      } finally {
+        observer.disconnect();
+        await slow.close();
+        await proxy.close();
+      }
+    });
+
+    it('ends a stream whose instance died with one numbered generation_lost event, and frees its key', async () => {
+      const proxy = await createFaultProxy({ target: target() });
+      const dying = await connectThrough(proxy);
+      const key = `lost-${Date.now()}`;
+      const stream = keyed(key);
+      await dying.create(stream);
+      await dying.commit(stream.id);
+      await dying.append(stream.id, 1, [event(1), event(2)]);
+      const reader = b.read(stream.id, 1);
+      // Read from Redis: stored.
+      expect((await reader.next()).value).toBe(event(2));
+      const startedAt = performance.now();
+      // The instance's connections go, and with them its liveness marks.
+      await proxy.close();
+      const lost = await collect(reader);
+      const waitedMs = performance.now() - startedAt;
+      // Numbered past what the dead instance may have served its own readers without storing it.
+      const lostId = 2 + 1 + LOCAL_READ_AHEAD_EVENTS;
+      expect(lost).toMatch(
+        new RegExp(`^id: ${lostId}\\ndata: \\{"error":\\{.*"code":"generation_lost".*\\}\\}\\n\\n$`),
+      );
+      // lostAfterMs is 1000 here: within it and a liveness period (200 ms) of the last mark.
+      expect(waitedMs).toBeLessThan(2_500);
+      expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: lostId, lost: true });
+      expect(await collect(a.read(stream.id, 0))).toBe(`${events(1, 2)}${lost}`);
+      // The same key now starts a fresh generation.
+      const retry = keyed(key);
+      expect(await a.create(retry)).toMatchObject({ created: true, meta: { id: retry.id } });
+      await a.commit(retry.id);
+      await a.finish(retry.id, 'done');
+      await dying.close();
+    });
+
+    it('refuses the finish of an instance taken for dead, keeping the stream ended as lost', async () => {
+      // Marks itself alive only every 2 minutes: once its key is gone, it stays gone.
+      const zombie = await connect({ lostAfterMs: 600_000 });
+      const raw = new Redis(redis.url);
+      try {
+        const stream = await started(zombie);
+        await zombie.append(stream.id, 1, [event(1)]);
+        const reader = b.read(stream.id, 0);
+        expect((await reader.next()).value).toBe(event(1));
+        await reader.return?.();
+        const keys = new RedisKeys(keyPrefix);
+        const instanceId = await raw.hget(keys.meta(stream.id), 'instanceId');
+        await raw.del(keys.instance(instanceId ?? ''));
+        const lostId = 1 + 1 + LOCAL_READ_AHEAD_EVENTS;
+        expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: lostId, lost: true });
+        await expect(zombie.finish(stream.id, 'done')).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(await b.getMeta(stream.id)).toMatchObject({ state: 'error', lastId: lostId, lost: true });
+        expect(await collect(b.read(stream.id, 1))).toMatch(
+          new RegExp(`^id: ${lostId}\\ndata: .*"generation_lost"`),
+        );
+      } finally {
+        raw.disconnect();
+        await zombie.close();
+      }
+    });
+
+    it('serves a reader on the generating instance at most LOCAL_READ_AHEAD_EVENTS past what Redis acknowledged', async () => {
+      // Redis's replies take 200 ms to come back: nothing is acknowledged for a while.
+      const proxy = await createFaultProxy({ target: target(), plan: [delay(200, 'down')] });
+      const slow = await connectThrough(proxy, { maxAppendsInFlight: 1000 });
+      try {
+        const stream = await started(slow);
+        const reader = slow.read(stream.id, 0);
+        const count = LOCAL_READ_AHEAD_EVENTS + 10;
+        void slow.append(
+          stream.id,
+          1,
+          Array.from({ length: count }, (_, index) => event(index + 1)),
+        );
+        expect((await reader.next()).value).toBe(events(1, LOCAL_READ_AHEAD_EVENTS));
+        // The rest once Redis acknowledged them.
+        expect((await reader.next()).value).toBe(events(LOCAL_READ_AHEAD_EVENTS + 1, count));
+        await slow.finish(stream.id, 'done');
+        await reader.return?.();
+      } finally {
+        await slow.close();
+        await proxy.close();
+      }
+    });
   });
 });

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { encodeEvent, errorBody } from '@spool/protocol';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
@@ -9,9 +11,11 @@ import {
 } from './redis-append-script.js';
 import { runRedis, unavailable } from './redis-errors.js';
 import { RedisKeys } from './redis-keys.js';
+import { RedisLifecycleScripts } from './redis-lifecycle-scripts.js';
 import { RedisLocalWriter } from './redis-local-writer.js';
 import { deserializeMeta, serializeMeta } from './redis-meta.js';
 import {
+  LOCAL_READ_AHEAD_EVENTS,
   RedisLocalReader,
   RedisNotifyWaiters,
   type RedisReaderContext,
@@ -39,8 +43,12 @@ export interface RedisStoreOptions extends SpoolLimits {
   commandTimeoutMs?: number;
   /** How long an expired id keeps answering 410 rather than 404. @default 86400000 (a day) */
   tombstoneMs?: number;
-  /** How often a generating instance marks its streams alive. @default 5000 */
-  livenessIntervalMs?: number;
+  /**
+   * How long an instance may go without marking itself alive before the streams it generates are
+   * taken as lost: each then ends with one `generation_lost` error event, and its idempotency key
+   * is freed. Instances mark themselves alive five times in this period. @default 5000
+   */
+  lostAfterMs?: number;
   /**
    * Appends of one stream that may await Redis's acknowledgement before the generation waits for
    * them (write-behind). @default 64
@@ -54,15 +62,23 @@ export interface RedisStoreOptions extends SpoolLimits {
 }
 
 type ResolvedOptions = RedisStoreOptions &
-  Required<
-    Pick<RedisStoreOptions, 'tombstoneMs' | 'livenessIntervalMs' | 'maxAppendsInFlight' | 'recentBytes'>
-  >;
+  Required<Pick<RedisStoreOptions, 'tombstoneMs' | 'lostAfterMs' | 'maxAppendsInFlight' | 'recentBytes'>>;
+
+/** Liveness marks per `lostAfterMs`: a mark or two may be late without the instance taken for dead. */
+const LIVENESS_MARKS_PER_PERIOD = 5;
+/** Claims of an idempotency key tried before giving up (each lost one is replaced by the next). */
+const CLAIM_ATTEMPTS = 3;
 
 /**
  * The shared spool: each stream is a Redis Stream whose entry ids are `0-<event id>`, so the
  * spool's numbering is Redis's own order; a final `end` entry marks the end in-band, so a reader
  * never sees the end before the last event. Readers wait on a per-stream pub/sub channel and read
  * with XRANGE; writers publish after each batch of XADDs, so any instance can tail any stream.
+ *
+ * Each instance keeps a liveness key (with a TTL) alive while it runs. A stream whose instance's
+ * key expired before the stream ended is ended by whichever instance notices first (a reader's
+ * wait, a resume, a retry of its idempotency key): one numbered `generation_lost` error event, the
+ * end, and its key freed, so a retry starts a fresh generation under a new stream id.
  *
  * On the relay path, appends are written behind (pipelined, batched per event-loop turn, a bounded
  * window in flight) and readers on the generating instance are fed from memory as events are
@@ -80,16 +96,20 @@ export class RedisStore implements SpoolStore {
   readonly #waiters: RedisNotifyWaiters;
   readonly #readers: RedisReaderContext;
   readonly #liveness: NodeJS.Timeout;
+  readonly #lifecycle: RedisLifecycleScripts;
+  /** This process's id among the instances sharing the Redis (named in the meta of its streams). */
+  readonly #instanceId = randomBytes(12).toString('base64url');
   #cancelHandler: (streamId: string) => void = () => {};
 
   private constructor(redis: Redis, subscriber: Redis, options: RedisStoreOptions) {
     this.#redis = redis;
     defineAppendScript(redis);
+    this.#lifecycle = new RedisLifecycleScripts(redis);
     this.#subscriber = subscriber;
     this.#keys = new RedisKeys(options.keyPrefix ?? 'spool:');
     this.#options = {
       tombstoneMs: 86_400_000,
-      livenessIntervalMs: 5000,
+      lostAfterMs: 5000,
       maxAppendsInFlight: 64,
       recentBytes: 1_048_576,
       ...options,
@@ -99,11 +119,11 @@ export class RedisStore implements SpoolStore {
       redis,
       keys: this.#keys,
       waiters: this.#waiters,
-      livenessIntervalMs: this.#options.livenessIntervalMs,
+      livenessIntervalMs: this.#livenessIntervalMs,
       getMeta: (streamId) => this.getMeta(streamId),
     };
     this.#subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
-    this.#liveness = setInterval(() => void this.#markAlive(), this.#options.livenessIntervalMs);
+    this.#liveness = setInterval(() => void this.#markAlive(), this.#livenessIntervalMs);
     this.#liveness.unref();
   }
 
@@ -136,8 +156,18 @@ export class RedisStore implements SpoolStore {
       );
     }
     const store = new RedisStore(redis, subscriber, options);
-    await subscriber.subscribe(store.#keys.cancelChannel());
+    try {
+      await runRedis(() => store.#setAlive());
+      await subscriber.subscribe(store.#keys.cancelChannel());
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
     return store;
+  }
+
+  get #livenessIntervalMs(): number {
+    return this.#options.lostAfterMs / LIVENESS_MARKS_PER_PERIOD;
   }
 
   /** Longest a stream may run before its keys expire even if its instance dies without finishing. */
@@ -147,21 +177,17 @@ export class RedisStore implements SpoolStore {
 
   async create(meta: StreamMeta): Promise<CreateResult> {
     return runRedis(async () => {
+      const fields = serializeMeta({ ...meta, instanceId: this.#instanceId, firstId: 1 });
       if (meta.idempotencyKey !== undefined) {
-        const indexKey = this.#keys.idempotency(meta.ownerId, meta.idempotencyKey);
-        const claimed = await this.#redis.set(indexKey, meta.id, 'PX', this.#liveTtlMs, 'NX');
-        if (claimed === null) {
-          const existingId = await this.#redis.get(indexKey);
-          const existing = existingId ? await this.getMeta(existingId) : undefined;
-          if (existing && existing !== 'expired') return { created: false, meta: existing };
-          await this.#redis.set(indexKey, meta.id, 'PX', this.#liveTtlMs);
-        }
+        const existing = await this.#claim(meta.id, meta.ownerId, meta.idempotencyKey, fields);
+        if (existing) return { created: false, meta: existing };
+      } else {
+        await this.#redis
+          .multi()
+          .hset(this.#keys.meta(meta.id), fields)
+          .pexpire(this.#keys.meta(meta.id), this.#liveTtlMs)
+          .exec();
       }
-      await this.#redis
-        .multi()
-        .hset(this.#keys.meta(meta.id), serializeMeta({ ...meta, aliveAt: Date.now(), firstId: 1 }))
-        .pexpire(this.#keys.meta(meta.id), this.#liveTtlMs)
-        .exec();
       this.#writers.set(
         meta.id,
         new RedisLocalWriter(
@@ -176,12 +202,41 @@ export class RedisStore implements SpoolStore {
     });
   }
 
+  /**
+   * Claims an idempotency key for a new stream, writing its meta in the same step; returns the
+   * stream already under the key instead, unless that one expired or was lost (then it is replaced).
+   */
+  async #claim(
+    streamId: string,
+    ownerId: string,
+    idempotencyKey: string,
+    fields: Record<string, string>,
+  ): Promise<StreamMeta | undefined> {
+    let replaceId: string | undefined;
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      const existingId = await this.#lifecycle.claim({
+        indexKey: this.#keys.idempotency(ownerId, idempotencyKey),
+        metaKey: this.#keys.meta(streamId),
+        streamId,
+        liveTtlMs: this.#liveTtlMs,
+        streamKeyPrefix: this.#keys.streamPrefix(),
+        replaceId,
+        fields,
+      });
+      if (existingId === null) return undefined;
+      const existing = await this.getMeta(existingId);
+      if (existing !== undefined && existing !== 'expired' && !existing.lost) return existing;
+      replaceId = existingId;
+    }
+    throw new StoreUnavailableError(
+      `The Idempotency-Key's stream changed hands ${CLAIM_ATTEMPTS} times while it was claimed; retry the request`,
+    );
+  }
+
   async commit(streamId: string): Promise<void> {
     const writer = this.#writers.get(streamId);
     if (!writer) {
-      await runRedis(() =>
-        this.#redis.hset(this.#keys.meta(streamId), 'state', 'streaming', 'aliveAt', Date.now()),
-      );
+      await runRedis(() => this.#redis.hset(this.#keys.meta(streamId), 'state', 'streaming'));
       return;
     }
     // Written behind, ahead of the first events in the same pipeline: nothing waits on it but a
@@ -294,14 +349,12 @@ export class RedisStore implements SpoolStore {
     if (queued.length === 0) return;
     // One Lua call per group of streams; `groups[i]` are the streams of call i, in its order.
     const pipeline = this.#redis.pipeline();
-    const now = Date.now();
     const groups: Array<typeof queued> = [];
     for (let start = 0; start < queued.length; start += MAX_STREAMS_PER_CALL) {
       const group = queued.slice(start, start + MAX_STREAMS_PER_CALL);
       queueAppends(
         pipeline,
         group.map(({ call }) => call),
-        now,
       );
       groups.push(group);
     }
@@ -341,22 +394,25 @@ export class RedisStore implements SpoolStore {
           lastId = await this.#lastEventId(streamId);
           owner = meta && meta !== 'expired' ? meta : undefined;
         }
-        const multi = this.#redis
-          .multi()
-          .xadd(this.#keys.events(streamId), `0-${lastId + 1}`, 'end', state)
-          .hset(this.#keys.meta(streamId), 'state', state, 'endedAt', Date.now(), 'lastId', lastId)
-          .pexpire(this.#keys.events(streamId), this.#options.retentionMs)
-          .pexpire(this.#keys.meta(streamId), this.#options.retentionMs + this.#options.tombstoneMs)
-          .publish(this.#keys.notifyChannel(streamId), 'end');
-        if (owner?.idempotencyKey !== undefined) {
-          multi.pexpire(
-            this.#keys.idempotency(owner.ownerId, owner.idempotencyKey),
-            this.#options.retentionMs,
+        const ended = await this.#lifecycle.finish({
+          eventsKey: this.#keys.events(streamId),
+          metaKey: this.#keys.meta(streamId),
+          notifyChannel: this.#keys.notifyChannel(streamId),
+          idempotencyKey:
+            owner?.idempotencyKey === undefined
+              ? undefined
+              : this.#keys.idempotency(owner.ownerId, owner.idempotencyKey),
+          lastId,
+          state,
+          now: Date.now(),
+          eventsRetentionMs: this.#options.retentionMs,
+          metaRetentionMs: this.#options.retentionMs + this.#options.tombstoneMs,
+        });
+        if (ended === 0) {
+          throw new StoreUnavailableError(
+            `Stream ${streamId} was already ended: this instance was taken for dead (spool.lostAfterMs)`,
           );
         }
-        const results = await multi.exec();
-        const failed = results?.find(([error]) => error);
-        if (failed) throw failed[0];
       });
       writer?.end(state);
     } catch (error) {
@@ -373,21 +429,78 @@ export class RedisStore implements SpoolStore {
     return entryId ? Number(entryId.split('-')[1]) : 0;
   }
 
-  async getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined> {
+  getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined> {
+    return this.#getMeta(streamId, true);
+  }
+
+  /** The stream's meta; a live stream whose instance died is first ended as lost when `mayConclude`. */
+  async #getMeta(streamId: string, mayConclude: boolean): Promise<StreamMeta | 'expired' | undefined> {
     return runRedis(async () => {
-      const [[, fields], [, eventsExist]] = (await this.#redis
-        .multi()
-        .hgetall(this.#keys.meta(streamId))
-        .exists(this.#keys.events(streamId))
-        .exec()) as [[null, Record<string, string>], [null, number]];
-      if (!fields || Object.keys(fields).length === 0) return undefined;
+      const { fields, eventsExist, instanceAlive } = await this.#lifecycle.readMeta(
+        this.#keys.meta(streamId),
+        this.#keys.events(streamId),
+        this.#keys.instancePrefix(),
+      );
+      if (Object.keys(fields).length === 0) return undefined;
       const meta = deserializeMeta(fields);
+      const live = meta.state === 'pending' || meta.state === 'streaming';
+      // A stream generated here is alive whatever Redis says of this instance's key.
+      if (live && !instanceAlive && mayConclude && !this.#writers.has(streamId)) {
+        await this.#concludeLost(meta);
+        return this.#getMeta(streamId, false);
+      }
       const ended =
         meta.state === 'done' || meta.state === 'cancelled' || (meta.state === 'error' && !meta.failure);
       if (ended && (!eventsExist || Date.now() - (meta.endedAt ?? 0) >= this.#options.retentionMs))
         return 'expired';
       return meta;
     });
+  }
+
+  /**
+   * Ends a live stream whose instance's liveness key expired: one `generation_lost` event after its
+   * last stored event, then the end (see `redis-lifecycle-scripts.ts`). Logged once, by the
+   * instance whose call ended it.
+   */
+  async #concludeLost(meta: StreamMeta): Promise<void> {
+    const streamId = meta.id;
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      const lastId = await this.#lastEventId(streamId);
+      const lostId = lastId + 1 + LOCAL_READ_AHEAD_EVENTS;
+      const body = errorBody(
+        'generation_lost',
+        'The gateway instance generating this stream stopped before it finished; send the request again to start a new generation.',
+      );
+      const ended = await this.#lifecycle.concludeLost({
+        metaKey: this.#keys.meta(streamId),
+        eventsKey: this.#keys.events(streamId),
+        notifyChannel: this.#keys.notifyChannel(streamId),
+        instanceKey: this.#keys.instance(meta.instanceId ?? ''),
+        idempotencyKey:
+          meta.idempotencyKey === undefined
+            ? undefined
+            : this.#keys.idempotency(meta.ownerId, meta.idempotencyKey),
+        streamId,
+        lastId,
+        skip: LOCAL_READ_AHEAD_EVENTS,
+        eventBytes: encodeEvent({ id: lostId, data: JSON.stringify(body) }),
+        now: Date.now(),
+        eventsRetentionMs: this.#options.retentionMs,
+        metaRetentionMs: this.#options.retentionMs + this.#options.tombstoneMs,
+      });
+      if (ended === 1) {
+        this.#options.log?.warn(
+          {
+            streamId,
+            instanceId: meta.instanceId,
+            lostEventId: lostId,
+            lostAfterMs: this.#options.lostAfterMs,
+          },
+          'generation lost: the instance generating the stream stopped marking itself alive; ended it with generation_lost',
+        );
+      }
+      if (ended !== -1) return;
+    }
   }
 
   read(streamId: string, afterId: number): SpoolReader {
@@ -414,14 +527,15 @@ export class RedisStore implements SpoolStore {
     if (streamId !== undefined) this.#waiters.wake(streamId);
   }
 
+  /** Renews this instance's liveness key: one command per period, whatever the number of streams. */
+  async #setAlive(): Promise<void> {
+    await this.#redis.set(this.#keys.instance(this.#instanceId), '1', 'PX', this.#options.lostAfterMs);
+  }
+
   async #markAlive(): Promise<void> {
-    if (this.#writers.size === 0) return;
-    const now = Date.now();
-    const pipeline = this.#redis.pipeline();
-    for (const streamId of this.#writers.keys()) pipeline.hset(this.#keys.meta(streamId), 'aliveAt', now);
-    await pipeline
-      .exec()
-      .catch((error) => this.#options.log?.warn({ err: error }, 'could not mark streams alive'));
+    await this.#setAlive().catch((error) =>
+      this.#options.log?.warn({ err: error }, 'could not mark this instance alive'),
+    );
   }
 
   async forget(streamId: string): Promise<void> {

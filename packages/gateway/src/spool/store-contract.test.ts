@@ -41,7 +41,7 @@ describe.each([
         keyPrefix: `t${Date.now()}:`,
         retentionMs: 60_000,
         maxStreamBytes: 1_000,
-        livenessIntervalMs: 200,
+        lostAfterMs: 1000,
       }),
   ],
 ] as Array<[string, () => Promise<SpoolStore>]>)('%s spool store', (_kind, makeStore) => {

@@ -36,8 +36,13 @@ export interface StreamMeta {
    * request's input items, for `previous_response_id`); kept as long as the stream.
    */
   surfaceData?: string | undefined;
-  /** Epoch ms of the generating instance's last liveness mark (shared stores only). */
-  aliveAt?: number | undefined;
+  /** The instance generating the stream (shared stores only: its liveness decides whether the stream is lost). */
+  instanceId?: string | undefined;
+  /**
+   * The generating instance died before the stream ended: the store ended it (state `error`) with
+   * one `generation_lost` error event, and freed its idempotency key (shared stores only).
+   */
+  lost?: boolean | undefined;
 }
 
 /** The outcome of `create`: a new stream, or the one already under the same idempotency key. */

@@ -14,9 +14,12 @@ describe('CircuitBreaker', () => {
     breaker.recordFailure();
     expect(breaker.state).toBe('open');
     expect(breaker.tryAcquire()).toBe(false);
+    expect(breaker.msUntilProbe()).toBe(1000);
     now = 999;
     expect(breaker.tryAcquire()).toBe(false);
+    expect(breaker.msUntilProbe()).toBe(1);
     now = 1000;
+    expect(breaker.msUntilProbe()).toBe(0);
     expect(breaker.state).toBe('half-open');
     expect(breaker.tryAcquire()).toBe(true);
     expect(breaker.tryAcquire()).toBe(false);

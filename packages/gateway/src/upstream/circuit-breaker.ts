@@ -31,6 +31,12 @@ export class CircuitBreaker {
     return this.#state;
   }
 
+  /** How long until an open breaker lets a probe through (0 when it is not open). */
+  msUntilProbe(): number {
+    if (this.#state !== 'open') return 0;
+    return Math.max(0, this.options.cooldownMs - (this.now() - this.#openedAt));
+  }
+
   /** Whether a request may go to this upstream now; in half-open, only the first caller gets `true`. */
   tryAcquire(): boolean {
     const state = this.state;

@@ -1,6 +1,7 @@
 import { backoffDelayMs, normalizeRetryOptions } from '@spool/client';
 import { type ChatCompletionRequest, errorBody, isErrorBody } from '@spool/protocol';
 import { GatewayError, UpstreamError } from '../errors.js';
+import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { ITERATION_DONE } from '../iteration.js';
 import {
   type BufferedEventSource,
@@ -178,6 +179,8 @@ export function isMeaningful(event: UpstreamEvent): boolean {
  */
 export class UpstreamChain {
   readonly #breakers = new Map<string, CircuitBreaker>();
+  /** The last retryable failure of each provider, to say why its breaker is open. */
+  readonly #lastFailures = new Map<string, GatewayError>();
   readonly #options: ResilienceOptions;
   /** The backoff between attempts, normalized once rather than on every request. */
   readonly #retry: ReturnType<typeof normalizeRetryOptions>;
@@ -311,13 +314,39 @@ export class UpstreamChain {
     body: ChatCompletionRequest,
     context: ProviderCallContext,
   ): Promise<CompletionResult & { provider: ChatProvider }> {
-    return this.#run(targets, context.signal, async (target) => {
-      const release = await this.#acquire(target, context.signal);
+    return this.#answer(targets, context.signal, (provider, model) =>
+      provider.complete({ ...body, model }, context),
+    );
+  }
+
+  /** Runs an embeddings request on the first target that answers. */
+  embeddings(
+    targets: readonly UpstreamTarget[],
+    body: EmbeddingsRequest,
+    context: ProviderCallContext,
+  ): Promise<CompletionResult & { provider: ChatProvider }> {
+    return this.#answer(targets, context.signal, (provider, model) => {
+      if (!provider.embeddings) {
+        throw GatewayError.of(
+          'invalid_request',
+          `The model \`${body.model}\` is routed to "${provider.name}", whose API has no embeddings; route it to an OpenAI-compatible provider.`,
+          { param: 'model' },
+        );
+      }
+      return provider.embeddings({ ...body, model }, context);
+    });
+  }
+
+  /** One JSON answer from the first target that gives one, holding a pooled connection meanwhile. */
+  #answer(
+    targets: readonly UpstreamTarget[],
+    signal: AbortSignal,
+    call: (provider: ChatProvider, upstreamModel: string) => Promise<CompletionResult>,
+  ): Promise<CompletionResult & { provider: ChatProvider }> {
+    return this.#run(targets, signal, async (target) => {
+      const release = await this.#acquire(target, signal);
       try {
-        return {
-          ...(await target.provider.complete({ ...body, model: target.upstreamModel }, context)),
-          provider: target.provider,
-        };
+        return { ...(await call(target.provider, target.upstreamModel)), provider: target.provider };
       } finally {
         release();
       }
@@ -341,13 +370,7 @@ export class UpstreamChain {
       const name = target.provider.name;
       const breaker = this.breaker(name);
       if (!breaker.tryAcquire()) {
-        lastError ??= GatewayError.of(
-          'upstream_unreachable',
-          `Upstream "${name}" is failing; its circuit breaker is open.`,
-          {
-            retryAfterSeconds: Math.ceil(this.#options.breaker.cooldownMs / 1000),
-          },
-        );
+        lastError ??= this.#breakerOpen(name, breaker);
         continue;
       }
       if (previous !== undefined && lastError) this.#hooks.onFailover?.(previous, name, lastError);
@@ -362,12 +385,15 @@ export class UpstreamChain {
             breaker.releaseProbe();
             throw signal.reason ?? error;
           }
+          // Says whose error it is: a client tells "rate limited by the provider" from the gateway's own.
+          if (error instanceof UpstreamError) error.body.error.provider ??= name;
           if (!(error instanceof UpstreamError) || !error.retryable) {
             // The upstream answered (a client error): it is healthy, and another one would say the same.
             breaker.recordSuccess();
             throw error;
           }
           lastError = error;
+          this.#lastFailures.set(name, error);
           this.#hooks.onFailure?.(name, error);
           if (error.status !== 429) breaker.recordFailure();
           else breaker.releaseProbe();
@@ -383,6 +409,23 @@ export class UpstreamChain {
       }
     }
     throw lastError ?? GatewayError.of('upstream_unreachable', 'No upstream is configured for this model.');
+  }
+
+  /**
+   * The answer while an upstream's breaker is open: why it opened (the last failure's message) and
+   * when it is tried again. No `Retry-After`: the cool-down is the gateway's, not a rate limit the
+   * client should wait out; a client that retries sooner is told the same at once.
+   */
+  #breakerOpen(name: string, breaker: CircuitBreaker): GatewayError {
+    const last = this.#lastFailures.get(name);
+    const seconds = Math.ceil(breaker.msUntilProbe() / 1000);
+    const why = last ? last.message.replace(/\.$/, '') : `Upstream "${name}" is failing`;
+    const error = GatewayError.of(
+      'upstream_unreachable',
+      `${why}. The gateway stopped sending to it after repeated failures and tries it again in ${seconds} s.`,
+    );
+    error.body.error.provider = name;
+    return error;
   }
 
   /**

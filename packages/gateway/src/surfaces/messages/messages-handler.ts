@@ -9,7 +9,8 @@ import {
 import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { UpstreamError } from '../../errors.js';
-import { routeFor, startSpooledStream, withHeaders } from '../../handlers/chat-completions.js';
+import { startSpooledStream, withHeaders } from '../../handlers/chat-completions.js';
+import { routeModel } from '../../handlers/route-model.js';
 import { serveStream } from '../../handlers/serve-stream.js';
 import { readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
@@ -45,7 +46,7 @@ async function readCall(
 ): Promise<{ raw: Buffer; body: MessagesRequest; route: ResolvedRoute }> {
   const raw = await readBody(request, context.config.server.bodyLimitBytes);
   const body = parseMessagesRequest(raw, schema);
-  const route = routeFor(context, caller, body.model);
+  const route = routeModel(context, caller, body.model);
   return { raw, body, route };
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { GatewayError } from '../../errors.js';
-import { parseJsonObject } from '../../http/validate-chat-request.js';
+import { parseJsonObject } from '../../http/parse-json-object.js';
 
 // What the gateway itself relies on in a Messages request, with Anthropic's types and bounds
 // (https://docs.anthropic.com/en/api/messages). Objects are loose: unknown fields and block types

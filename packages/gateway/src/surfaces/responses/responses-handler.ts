@@ -8,9 +8,9 @@ import {
   GenerationAccounting,
   readIdempotency,
   requestedAfterId,
-  routeFor,
   withHeaders,
 } from '../../handlers/chat-completions.js';
+import { routeModel } from '../../handlers/route-model.js';
 import { readyToReplay, serveStream } from '../../handlers/serve-stream.js';
 import { readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
@@ -79,7 +79,7 @@ export async function handleCreateResponse(
 ): Promise<void> {
   const raw = await readBody(request, context.config.server.bodyLimitBytes);
   const body = parseResponsesRequest(raw);
-  const route = routeFor(context, caller, body.model);
+  const route = routeModel(context, caller, body.model);
   const items = [
     ...(body.previous_response_id
       ? await previousConversation(context, caller, body.previous_response_id)

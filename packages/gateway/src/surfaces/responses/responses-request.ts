@@ -1,4 +1,5 @@
-import { invalid, parseJsonObject, typeName } from '../../http/validate-chat-request.js';
+import { parseJsonObject, typeName } from '../../http/parse-json-object.js';
+import { invalid } from '../../http/validate-chat-request.js';
 
 /** One item of a Responses `input` (messages, function calls and their outputs, and what a native upstream takes). */
 export type InputItem = Record<string, unknown>;

@@ -1,0 +1,206 @@
+import { createOpenAI } from '@ai-sdk/openai';
+import { ChatOpenAI } from '@langchain/openai';
+import {
+  type Gateway,
+  parseConfig,
+  type SimServer,
+  simText,
+  startGateway,
+  startSimServer,
+} from '@spool/gateway';
+import { createFaultProxy, cutAfterBytes, seededRandom } from '@spool/testkit';
+import { streamText } from 'ai';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resumableFetch } from '../src/index.js';
+import { formatTable } from './chaos-plan.js';
+
+// Replay a run with SPOOL_CHAOS_SEED=<seed printed below>.
+const SEED = Number(process.env.SPOOL_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const STREAMS_PER_SDK = 24;
+const CONCURRENCY = 6;
+/** The gateway sends `retry: 1000`; capping the backoff at 20 ms keeps hundreds of resumes fast. */
+const RETRY = { initialDelayMs: 1, maxDelayMs: 20, maxAttempts: 50 };
+
+/** Streams one prompt's completion through an SDK given `fetch`, returning the text it assembled. */
+type SdkRun = (baseURL: string, fetch: typeof globalThis.fetch, prompt: string) => Promise<string>;
+
+const SDKS: Record<string, SdkRun> = {
+  'openai chat.completions.create({ stream: true })': async (baseURL, fetch, prompt) => {
+    const client = new OpenAI({ baseURL, apiKey: 'sk-test', fetch });
+    const stream = await client.chat.completions.create({
+      model: 'sim',
+      messages: [{ role: 'user', content: prompt }],
+      stream: true,
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    return text;
+  },
+  "AI SDK streamText(createOpenAI({ fetch }).chat('sim'))": async (baseURL, fetch, prompt) => {
+    const provider = createOpenAI({ baseURL, apiKey: 'sk-test', fetch });
+    const errors: unknown[] = [];
+    const result = streamText({
+      model: provider.chat('sim'),
+      messages: [{ role: 'user', content: prompt }],
+      onError: ({ error }) => {
+        errors.push(error);
+      },
+    });
+    let text = '';
+    for await (const delta of result.textStream) text += delta;
+    if (errors.length > 0) throw errors[0];
+    return text;
+  },
+  'LangChain ChatOpenAI.stream()': async (baseURL, fetch, prompt) => {
+    const model = new ChatOpenAI({ model: 'sim', apiKey: 'sk-test', configuration: { baseURL, fetch } });
+    let text = '';
+    for await (const chunk of await model.stream([{ role: 'user', content: prompt }])) {
+      text += typeof chunk.content === 'string' ? chunk.content : '';
+    }
+    return text;
+  },
+};
+
+let sim: SimServer;
+let gateway: Gateway;
+
+beforeAll(async () => {
+  sim = await startSimServer({ port: 0 });
+  gateway = await startGateway(
+    parseConfig({
+      server: { port: 0, logLevel: 'silent', shutdownGraceMs: 1_000 },
+      providers: { upstream: { type: 'openai', baseURL: sim.baseURL } },
+      models: [{ match: '*', provider: 'upstream' }],
+      resilience: { retry: { attempts: 0 } },
+    }),
+    { env: {} },
+  );
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await sim?.close();
+});
+
+interface Outcome {
+  text: string;
+  expected: string;
+  cuts: number;
+  reconnects: number;
+  bytesSpliced: number;
+}
+
+/** One stream through a proxy that cuts each of its first connections at the drawn byte offsets. */
+async function runCut(run: SdkRun, prompt: string, offsets: number[]): Promise<Outcome> {
+  let cuts = 0;
+  const proxy = await createFaultProxy({
+    target: { host: '127.0.0.1', port: gateway.port },
+    plan: (connectionIndex) => {
+      const offset = offsets[connectionIndex];
+      return offset === undefined ? [] : [cutAfterBytes(offset)];
+    },
+    onEvent: (event) => {
+      if (event.type === 'cut') cuts += 1;
+    },
+  });
+  try {
+    const fetch = resumableFetch({ retry: RETRY });
+    const text = await run(`${proxy.url}/v1`, fetch, prompt);
+    const stats = fetch.stats();
+    return {
+      text,
+      expected: simText({ model: 'sim', messages: [{ role: 'user', content: prompt }] }),
+      cuts,
+      reconnects: stats?.reconnects ?? 0,
+      bytesSpliced: stats?.bytesSpliced ?? 0,
+    };
+  } finally {
+    await proxy.close();
+  }
+}
+
+async function runAll(run: SdkRun, plans: Array<{ prompt: string; offsets: number[] }>): Promise<Outcome[]> {
+  const outcomes: Outcome[] = new Array(plans.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < plans.length) {
+      const index = next++;
+      const plan = plans[index]!;
+      outcomes[index] = await runCut(run, plan.prompt, plan.offsets);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return outcomes;
+}
+
+describe(`resumableFetch under the official SDKs, cut at random byte offsets (seed ${SEED})`, () => {
+  const cutsBySdk: Record<string, number> = {};
+  const random = seededRandom(SEED);
+  const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
+
+  for (const [name, run] of Object.entries(SDKS)) {
+    const plans = Array.from({ length: STREAMS_PER_SDK }, (_, index) => ({
+      prompt: `${name.split(' ')[0]} stream ${index} seed ${SEED}`,
+      // Offsets span the response headers and the first events of each connection.
+      offsets: Array.from({ length: between(3, 5) }, () => between(0, 1_500)),
+    }));
+
+    it(`${name} given only fetch: resumableFetch() delivers exactly the uncut text from one generation`, async () => {
+      const streamsBefore = sim.stats.streams;
+      const startedAt = performance.now();
+      const outcomes = await runAll(run, plans);
+      const elapsedMs = performance.now() - startedAt;
+      const cuts = outcomes.reduce((total, outcome) => total + outcome.cuts, 0);
+      cutsBySdk[name] = cuts;
+      console.log(
+        formatTable(`${name}: seed ${SEED}`, [
+          ['streams', STREAMS_PER_SDK],
+          ['cuts', cuts],
+          ['reconnects', outcomes.reduce((total, outcome) => total + outcome.reconnects, 0)],
+          ['bytes spliced', outcomes.reduce((total, outcome) => total + outcome.bytesSpliced, 0)],
+          ['sim generations', sim.stats.streams - streamsBefore],
+          ['wall time', `${(elapsedMs / 1000).toFixed(1)} s`],
+        ]),
+      );
+      const context = `seed ${SEED}`;
+      expect(
+        outcomes.filter((outcome) => outcome.text !== outcome.expected),
+        context,
+      ).toEqual([]);
+      expect(sim.stats.streams - streamsBefore, context).toBe(STREAMS_PER_SDK);
+      expect(cuts, context).toBeGreaterThanOrEqual(STREAMS_PER_SDK * 2);
+    }, 60_000);
+  }
+
+  it('resumes with resumableFetch() at its defaults under each SDK (one cut, the gateway’s 1 s retry)', async () => {
+    const streamsBefore = sim.stats.streams;
+    const outcomes = await Promise.all(
+      Object.entries(SDKS).map(async ([name, run]) => {
+        const proxy = await createFaultProxy({
+          target: { host: '127.0.0.1', port: gateway.port },
+          plan: (connectionIndex) => (connectionIndex === 0 ? [cutAfterBytes(900)] : []),
+        });
+        try {
+          const prompt = `${name} with defaults`;
+          const text = await run(`${proxy.url}/v1`, resumableFetch(), prompt);
+          return {
+            name,
+            exact: text === simText({ model: 'sim', messages: [{ role: 'user', content: prompt }] }),
+            cuts: proxy.stats.cuts,
+          };
+        } finally {
+          await proxy.close();
+        }
+      }),
+    );
+    expect(outcomes).toEqual(Object.keys(SDKS).map((name) => ({ name, exact: true, cuts: 1 })));
+    expect(sim.stats.streams - streamsBefore).toBe(Object.keys(SDKS).length);
+  }, 20_000);
+
+  it('made at least 200 cuts across the three SDKs', () => {
+    const total = Object.values(cutsBySdk).reduce((sum, cuts) => sum + cuts, 0);
+    expect(Object.keys(cutsBySdk)).toHaveLength(Object.keys(SDKS).length);
+    expect(total, `seed ${SEED}`).toBeGreaterThanOrEqual(200);
+  });
+});

@@ -1,0 +1,59 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { REQUEST_ID_HEADER } from '@spool/protocol';
+import type { Caller } from '../auth.js';
+import type { GatewayContext } from '../context.js';
+import { readBody } from '../http/read-body.js';
+import { sendJson } from '../http/respond.js';
+import { parseEmbeddingsRequest } from '../http/validate-embeddings-request.js';
+import { estimateEmbeddingTokens } from '../limits/estimate-tokens.js';
+import { RequestAccount } from '../relay/request-account.js';
+import { withHeaders } from './chat-completions.js';
+import { routeModel } from './route-model.js';
+
+/**
+ * `POST /v1/embeddings`: checked, routed by its model like a chat request, admitted against the
+ * key's limits, relayed to the first upstream that answers (retries, failover and breakers as for
+ * chat), accounted by the upstream's usage, and answered as the upstream answered.
+ */
+export async function handleEmbeddings(
+  context: GatewayContext,
+  caller: Caller,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const body = parseEmbeddingsRequest(await readBody(request, context.config.server.bodyLimitBytes));
+  const route = routeModel(context, caller, body.model);
+  const tokens = () => estimateEmbeddingTokens(body.input);
+  const account = await RequestAccount.admitEstimated(context, caller, requestId, {
+    model: body.model,
+    promptTokens: tokens,
+    reservedTokens: tokens,
+  });
+  const abortOnClose = new AbortController();
+  const onClose = () => abortOnClose.abort();
+  response.on('close', onClose);
+  try {
+    const result = await context.chain.embeddings(route.targets, body, {
+      requestId,
+      headers: request.headers,
+      signal: abortOnClose.signal,
+    });
+    const usage = (result.body as { usage?: { prompt_tokens?: unknown } } | null)?.usage;
+    const promptTokens = typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : undefined;
+    account.settle({
+      outcome: 'completed',
+      usage:
+        promptTokens === undefined
+          ? undefined
+          : { prompt_tokens: promptTokens, completion_tokens: 0, total_tokens: promptTokens },
+      provider: result.provider.name,
+    });
+    sendJson(response, 200, result.body, { ...account.headers, [REQUEST_ID_HEADER]: requestId });
+  } catch (error) {
+    account.settle({ outcome: abortOnClose.signal.aborted ? 'cancelled' : 'failed' });
+    throw withHeaders(error, account.headers);
+  } finally {
+    response.off('close', onClose);
+  }
+}

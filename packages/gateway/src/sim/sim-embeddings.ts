@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { GatewayError } from '../errors.js';
+import { type EmbeddingsRequest, embeddingInputs } from '../http/validate-embeddings-request.js';
+
+/** Vector length when the request sets no `dimensions` (that of OpenAI's text-embedding-3-small). */
+export const SIM_EMBEDDING_DIMENSIONS = 1536;
+/** Longest vector the sim makes, so one request cannot ask it for gigabytes. */
+export const SIM_MAX_EMBEDDING_DIMENSIONS = 8192;
+
+/** OpenAI's embeddings response (`CreateEmbeddingResponse`). */
+export interface EmbeddingsResponse {
+  object: 'list';
+  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
+/** sfc32: a small seeded generator, so a vector depends on its input only. */
+function seededRandom(seed: Buffer): () => number {
+  let a = seed.readUInt32LE(0);
+  let b = seed.readUInt32LE(4);
+  let c = seed.readUInt32LE(8);
+  let d = seed.readUInt32LE(12);
+  return () => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+}
+
+/** A unit vector of `dimensions` float32 values determined by the model and the input. */
+export function simEmbedding(model: string, input: string | number[], dimensions: number): Float32Array {
+  const seed = createHash('sha256')
+    .update(`${model}\n${JSON.stringify(input)}`)
+    .digest();
+  const random = seededRandom(seed);
+  const vector = new Float32Array(dimensions);
+  let norm = 0;
+  for (let index = 0; index < dimensions; index++) {
+    const value = random() * 2 - 1;
+    vector[index] = value;
+    norm += value * value;
+  }
+  const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+  for (let index = 0; index < dimensions; index++) vector[index] = (vector[index] as number) * scale;
+  return vector;
+}
+
+/** The float32 values as OpenAI's `base64` encoding: their little-endian bytes. */
+function toBase64(vector: Float32Array): string {
+  const bytes = Buffer.alloc(vector.length * 4);
+  for (let index = 0; index < vector.length; index++) bytes.writeFloatLE(vector[index] as number, index * 4);
+  return bytes.toString('base64');
+}
+
+/** Tokens the sim charges for an input: a token array's length, or a text's characters / 4. */
+function inputTokens(input: string | number[]): number {
+  return typeof input === 'string' ? Math.max(1, Math.ceil(input.length / 4)) : input.length;
+}
+
+/**
+ * The sim's answer to an embeddings request: one deterministic unit vector per input (the same
+ * input and model always give the same vector, so it works offline and in tests), in the format
+ * asked for.
+ */
+export function simEmbeddings(request: EmbeddingsRequest): EmbeddingsResponse {
+  const dimensions = request.dimensions ?? SIM_EMBEDDING_DIMENSIONS;
+  if (dimensions > SIM_MAX_EMBEDDING_DIMENSIONS) {
+    throw GatewayError.of(
+      'invalid_request',
+      `The sim makes vectors of at most ${SIM_MAX_EMBEDDING_DIMENSIONS} dimensions, got ${dimensions}.`,
+      { param: 'dimensions' },
+    );
+  }
+  const inputs = embeddingInputs(request.input);
+  let tokens = 0;
+  const data = inputs.map((input, index) => {
+    tokens += inputTokens(input);
+    const vector = simEmbedding(request.model, input, dimensions);
+    return {
+      object: 'embedding' as const,
+      index,
+      embedding: request.encoding_format === 'base64' ? toBase64(vector) : Array.from(vector),
+    };
+  });
+  return {
+    object: 'list',
+    data,
+    model: request.model,
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  };
+}
