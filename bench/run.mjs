@@ -173,6 +173,20 @@ async function latencyRound(loadgen, target) {
     maxRequestsPerWorker: PLAN.sequentialRequests,
     timeoutMs: STREAM_TIMEOUT_MS,
   });
+  // The same one-stream-at-a-time measure on /v1/messages, right after the chat path's in the same
+  // process, so the two are compared under the same conditions.
+  const messages = target.messagesUrl
+    ? await loadgen.run('streams', {
+        url: target.messagesUrl,
+        headers: target.headers,
+        model: 'sim-fast',
+        api: 'messages',
+        concurrency: 1,
+        durationMs: 5000,
+        maxRequestsPerWorker: PLAN.sequentialRequests,
+        timeoutMs: STREAM_TIMEOUT_MS,
+      })
+    : undefined;
   const concurrent = {};
   for (const step of PLAN.concurrent) {
     // The target's CPU over the whole step (its processes only; 0 for the direct path), as a share
@@ -194,7 +208,7 @@ async function latencyRound(loadgen, target) {
   const resume = target.resumeBaseUrl
     ? await loadgen.run('resume', { baseUrl: target.resumeBaseUrl, count: PLAN.resumes })
     : undefined;
-  return { sequential, concurrent, resume };
+  return { sequential, messages, concurrent, resume };
 }
 
 /** `items` starting at `offset`, wrapping around: each level (or probe round) starts with another target. */
@@ -352,6 +366,16 @@ function summarizeTarget(rounds) {
       cpuShare: pick((round) => round.concurrent[streams].cpuShare),
       requests: rounds.reduce((sum, round) => sum + round.concurrent[streams].requests, 0),
       failed: rounds.reduce((sum, round) => sum + round.concurrent[streams].failed, 0),
+    };
+  }
+  if (rounds[0]?.messages) {
+    summary.messages = {
+      ttftP50: pick((round) => round.messages.ttft.p50),
+      ttftP99: pick((round) => round.messages.ttft.p99),
+      // The difference within each round (same process, back to back), then its median.
+      addedP50: pick((round) => round.messages.ttft.p50 - round.sequential.ttft.p50),
+      requests: rounds.reduce((sum, round) => sum + round.messages.requests, 0),
+      failed: rounds.reduce((sum, round) => sum + round.messages.failed, 0),
     };
   }
   if (rounds[0]?.resume) {

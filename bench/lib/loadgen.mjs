@@ -19,13 +19,25 @@ function chatBody(model, sequence, extra = {}) {
   });
 }
 
+/** The same prompt as an Anthropic Messages body, for `POST /v1/messages` (`max_tokens` is required there). */
+function messagesBody(model, sequence, extra = {}) {
+  return JSON.stringify({
+    model,
+    stream: true,
+    max_tokens: 4096,
+    messages: [{ role: 'user', content: `Benchmark request number ${sequence}, tell me something.` }],
+    ...extra,
+  });
+}
+
 let sequence = 0;
 
 /**
  * The event that carries the first token: non-empty `content` (the role-only opening chunk is not a
- * token, and a gateway may hold it until the first token), or the end of a stream without any.
+ * token, and a gateway may hold it until the first token), or a Messages `text_delta` (non-empty
+ * `text`: a text block starts with `"text":""`), or the end of a stream without any.
  */
-const FIRST_TOKEN = /"content":"[^"]|data: \[DONE\]/;
+const FIRST_TOKEN = /"content":"[^"]|"text":"[^"]|data: \[DONE\]|"type":"message_stop"/;
 
 /**
  * One streamed POST. Resolves with its timings; never rejects (failures are counted, not thrown).
@@ -111,6 +123,7 @@ async function runStreams(options) {
     headers = {},
     model = 'sim',
     bodyExtra = {},
+    api = 'chat',
     concurrency,
     rampMs = 0,
     warmupMs = 0,
@@ -135,7 +148,7 @@ async function runStreams(options) {
       const result = await streamOnce({
         url: target,
         headers,
-        body: chatBody(model, sequence++, bodyExtra),
+        body: (api === 'messages' ? messagesBody : chatBody)(model, sequence++, bodyExtra),
         agent,
         timeoutMs,
         gaps: measuring ? gaps : undefined,

@@ -75,6 +75,32 @@ function headline(report) {
   );
 }
 
+/** The Anthropic Messages surface against the chat path of the same gateway, one stream at a time. */
+function messagesTable(report) {
+  const rows = measured(report)
+    .filter(([, target]) => target.messages)
+    .map(([, target]) => [
+      target.label,
+      formatMs(target.sequential.ttftP50),
+      formatMs(target.messages.ttftP50),
+      formatMs(target.messages.ttftP99),
+      formatDeltaMs(target.messages.addedP50),
+      `${target.messages.failed} / ${target.messages.requests}`,
+    ]);
+  if (rows.length === 0) return 'Not measured in this run.';
+  return markdownTable(
+    [
+      'target',
+      'chat TTFT p50',
+      '/v1/messages TTFT p50',
+      '/v1/messages TTFT p99',
+      'messages − chat, p50 (goal ≤ 0.3 ms)',
+      'failed / streams',
+    ],
+    rows,
+  );
+}
+
 /** CPU time as a share of one core ('–' when the target has no process of its own). */
 function formatCpu(share) {
   return Number.isFinite(share) && share > 0 ? `${(share * 100).toFixed(0)}%` : '–';
@@ -294,6 +320,14 @@ CPU: the target's own processes over the whole concurrent step, as a share of on
 and the load generator share the same two cores, so a target's CPU is capacity taken from them).
 
 ${absolutes(report)}
+
+## Anthropic Messages (\`/v1/messages\`, translated to the sim)
+
+The same prompt as an Anthropic Messages request, one stream at a time, right after the chat path's
+measure in each round: what the Messages surface (request and event translation, \`event:\` lines)
+adds to the time to first token. The difference is taken within each round, then its median.
+
+${messagesTable(report)}
 
 ## Capacity steps
 

@@ -153,6 +153,8 @@ export async function startSpool(
       name: `spool-${store}`,
       label: `Spool (${store} spool)`,
       url: `${url}/v1/chat/completions`,
+      // The Anthropic Messages surface of the same gateway, translated to the same sim.
+      messagesUrl: `${url}/v1/messages`,
       resumeBaseUrl: url,
       headers: {},
       pids: () => (redis ? [child.pid, redis.pid] : [child.pid]),

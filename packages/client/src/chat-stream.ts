@@ -122,22 +122,65 @@ export class EventLog<T> {
 }
 
 /**
- * Streams one chat completion from `url` with the resilient engine, assembling OpenAI deltas: POSTs
- * `body`, or with `body` undefined GETs (with `engineOptions.streamId`: attaches to that stream).
- * `client.chat.stream` and `client.chat.resume` are the usual entry points; this is them without the client's defaults.
+ * How a stream of one API is read: each event's data folded into the chat-shaped events the stream
+ * yields, and into the final answer (`TFinal`: a `chat.completion`, an Anthropic message).
  */
-export function streamChatCompletion(
+export interface StreamCodec<TFinal> {
+  /** Folds one event's data; throws a `StreamError` for data that is not this API's. */
+  apply(data: string): ChatDeltaEvent[];
+  /** Forgets what was folded (the stream restarted from the beginning). */
+  reset(): void;
+  /** The answer's text so far. */
+  text(): string;
+  /** The answer assembled so far. */
+  final(): TFinal;
+  /** An event that ends the stream besides `data: [DONE]`. */
+  isTerminal?: EventStreamOptions['isTerminal'];
+}
+
+/** A stream's options, for any final answer: chat's, with `onDone` and `done` carrying `TFinal`. */
+export type AssembledStreamOptions<TFinal> = Omit<ChatStreamOptions, 'onEvent' | 'onStatus' | 'onDone'> & {
+  onEvent?: (event: AssembledStreamEvent<TFinal>) => void;
+  onStatus?: (status: AssembledStatusEvent<TFinal>) => void;
+  onDone?: (final: TFinal) => void;
+};
+
+/** A connection state change; `done` carries the final answer. */
+export type AssembledStatusEvent<TFinal> =
+  | Exclude<StreamStatus, { type: 'done' }>
+  | { type: 'done'; final: TFinal };
+
+/** Everything a stream yields: chat-shaped deltas and status changes. */
+export type AssembledStreamEvent<TFinal> = ChatDeltaEvent | AssembledStatusEvent<TFinal>;
+
+/** A running stream of any API, folded by its codec. */
+export interface AssembledStream<TFinal> extends AsyncIterable<AssembledStreamEvent<TFinal>> {
+  text(): Promise<string>;
+  final(): Promise<TFinal>;
+  cancel(): Promise<void>;
+  detach(): Promise<void>;
+  readonly streamId: string | undefined;
+  readonly lastEventId: number;
+  stats(): StreamStats;
+}
+
+/**
+ * Streams from `url` with the resilient engine (reconnects, resume, watchdog, stats), folding each
+ * event with `codec`: POSTs `body`, or with `body` undefined GETs (with `engineOptions.streamId`:
+ * attaches to that stream). Chat completions and Anthropic Messages streams are both this.
+ */
+export function streamAssembled<TFinal>(
   url: string,
   body: string | undefined,
   engineOptions: EventStreamOptions,
-  options: ChatStreamOptions = {},
-): ChatStream {
-  const assembler = new DeltaAssembler();
+  options: AssembledStreamOptions<TFinal>,
+  codec: StreamCodec<TFinal>,
+): AssembledStream<TFinal> {
   const stats = new StatsRecorder();
-  const log = new EventLog<ChatStreamEvent>();
-  let completion: ChatCompletion | undefined;
+  const log = new EventLog<AssembledStreamEvent<TFinal>>();
+  let final: TFinal | undefined;
 
-  const emit = (event: ChatStreamEvent) => {
+  const emit = (event: AssembledStreamEvent<TFinal>) => {
     log.push(event);
     options.onEvent?.(event);
     switch (event.type) {
@@ -164,31 +207,23 @@ export function streamChatCompletion(
       method: body === undefined ? 'GET' : 'POST',
       body,
       requireDone: true,
+      isTerminal: codec.isTerminal,
       signal: options.signal,
       stats,
     },
     {
       onEvent(message) {
-        let chunk: ChatCompletionChunk;
-        try {
-          chunk = JSON.parse(message.data) as ChatCompletionChunk;
-        } catch (error) {
-          throw new StreamError(
-            `The server sent an event that is not JSON (${message.data.slice(0, 80)}); is ${url} an OpenAI-compatible endpoint?`,
-            { code: 'invalid_chunk', retryable: false, cause: error },
-          );
-        }
-        for (const event of assembler.apply(chunk)) {
+        for (const event of codec.apply(message.data)) {
           if (event.type === 'text-delta') stats.addToken();
           emit(event);
         }
       },
       onStatus(status) {
-        if (status.type === 'restarted') assembler.reset();
+        if (status.type === 'restarted') codec.reset();
         if (status.type === 'done') {
-          completion = assembler.toCompletion();
-          emit({ type: 'done', completion });
-          options.onDone?.(completion);
+          final = codec.final();
+          emit({ type: 'done', final });
+          options.onDone?.(final);
           return;
         }
         emit(status);
@@ -203,8 +238,74 @@ export function streamChatCompletion(
 
   return {
     [Symbol.asyncIterator]: () => log.read(),
-    text: () => stream.done.then(() => assembler.text(0)),
-    finalCompletion: () => stream.done.then(() => completion ?? assembler.toCompletion()),
+    text: () => stream.done.then(() => codec.text()),
+    final: () => stream.done.then(() => final ?? codec.final()),
+    cancel: () => stream.cancel(),
+    detach: () => stream.detach(),
+    get streamId() {
+      return stream.streamId;
+    },
+    get lastEventId() {
+      return stream.lastEventId;
+    },
+    stats: () => stream.stats(),
+  };
+}
+
+/** Chat completions: OpenAI chunks folded by the {@link DeltaAssembler}. */
+function chatCodec(url: string): StreamCodec<ChatCompletion> {
+  const assembler = new DeltaAssembler();
+  return {
+    apply(data) {
+      let chunk: ChatCompletionChunk;
+      try {
+        chunk = JSON.parse(data) as ChatCompletionChunk;
+      } catch (error) {
+        throw new StreamError(
+          `The server sent an event that is not JSON (${data.slice(0, 80)}); is ${url} an OpenAI-compatible endpoint?`,
+          { code: 'invalid_chunk', retryable: false, cause: error },
+        );
+      }
+      return assembler.apply(chunk);
+    },
+    reset: () => assembler.reset(),
+    text: () => assembler.text(0),
+    final: () => assembler.toCompletion(),
+  };
+}
+
+/**
+ * Streams one chat completion from `url` with the resilient engine, assembling OpenAI deltas: POSTs
+ * `body`, or with `body` undefined GETs (with `engineOptions.streamId`: attaches to that stream).
+ * `client.chat.stream` and `client.chat.resume` are the usual entry points; this is them without the client's defaults.
+ */
+export function streamChatCompletion(
+  url: string,
+  body: string | undefined,
+  engineOptions: EventStreamOptions,
+  options: ChatStreamOptions = {},
+): ChatStream {
+  const { onEvent, onStatus, onDone, ...rest } = options;
+  const toChat = (event: AssembledStreamEvent<ChatCompletion>): ChatStreamEvent =>
+    event.type === 'done' ? { type: 'done', completion: event.final } : event;
+  const stream = streamAssembled<ChatCompletion>(
+    url,
+    body,
+    engineOptions,
+    {
+      ...rest,
+      onEvent: onEvent && ((event) => onEvent(toChat(event))),
+      onStatus: onStatus && ((status) => onStatus(toChat(status) as ChatStatusEvent)),
+      onDone,
+    },
+    chatCodec(url),
+  );
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const event of stream) yield toChat(event);
+    },
+    text: () => stream.text(),
+    finalCompletion: () => stream.final(),
     cancel: () => stream.cancel(),
     detach: () => stream.detach(),
     get streamId() {

@@ -3,12 +3,16 @@ import {
   type ChatResumeOptions,
   type ChatStream,
   type ChatStreamOptions,
+  type StreamCodec,
+  streamAssembled,
   streamChatCompletion,
 } from './chat-stream.js';
 import type { HttpError } from './errors.js';
 import type { EventStreamOptions, HeadersOption, RetryContext } from './event-stream-types.js';
 import { memoizeImport } from './lazy-import.js';
 import type { LifecycleSource } from './lifecycle.js';
+import type { AssembledMessage } from './messages-assembler.js';
+import type { MessagesResumeOptions, MessagesStream, MessagesStreamOptions } from './messages-stream.js';
 import {
   type ResponsesStream,
   type ResponsesStreamOptions,
@@ -107,6 +111,20 @@ export interface SpoolClient {
       options?: ResponsesStreamOptions,
     ): ResponsesStream;
   };
+  /** Anthropic's Messages API (`{baseURL}/messages`), on a Spool gateway: the same reconnects, resume, watchdog and stats. */
+  messages: {
+    /**
+     * Starts a streamed Messages request (`stream: true` is set for you) that survives drops. Events
+     * are chat's (`text-delta`, `tool-call-delta` for tool_use blocks, `usage`, `finish`); `final()`
+     * resolves with the Anthropic message (thinking and other blocks included).
+     * @example
+     * const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 1024, messages });
+     * for await (const event of stream) if (event.type === 'text-delta') render(event.delta);
+     */
+    stream(params: Record<string, unknown>, options?: MessagesStreamOptions): MessagesStream;
+    /** Attaches to a Messages stream already under way or finished, as `chat.resume` does. */
+    resume(streamId: string, options?: MessagesResumeOptions): MessagesStream;
+  };
   /** The admission scheduler shared by this client's streams, when limits are set (loaded on first use). */
   readonly scheduler: Scheduler | undefined;
 }
@@ -128,17 +146,50 @@ export function createClient(options: ClientOptions): SpoolClient {
     ? lazyScheduler({ maxConcurrent: options.maxConcurrent, requestsPerMinute: options.requestsPerMinute })
     : undefined;
 
-  /** The headers of every attempt: the client's, then the call's, over the SSE defaults. */
+  /**
+   * The headers of every attempt: the API's (`apiHeaders`), the client's, then the call's, over the
+   * SSE defaults; `beforeAttempt` runs first (a stream that loads its codec on demand).
+   */
   const headersFor =
-    (hasBody: boolean, callHeaders: HeadersOption | undefined) =>
+    (
+      hasBody: boolean,
+      callHeaders: HeadersOption | undefined,
+      apiHeaders: Record<string, string> = {},
+      beforeAttempt?: () => Promise<void>,
+    ) =>
     async (): Promise<Record<string, string>> => {
+      await beforeAttempt?.();
       const merged: Record<string, string> = { accept: 'text/event-stream' };
       if (hasBody) merged['content-type'] = 'application/json';
       if (options.apiKey) merged.authorization = `Bearer ${options.apiKey}`;
+      assignLowercase(merged, apiHeaders);
       assignLowercase(merged, await resolve(options.headers));
       assignLowercase(merged, await resolve(callHeaders));
       return merged;
     };
+
+  /** The engine's options of a stream resumed by `GET /streams/{id}` (chat, Messages). */
+  const engineFor = (
+    headers: EventStreamOptions['headers'],
+    streamOptions: ChatResumeOptions | MessagesResumeOptions,
+    streamId: string | undefined,
+  ): EventStreamOptions => ({
+    headers,
+    retry: streamOptions.retry ?? options.retry,
+    onRetry: streamOptions.onRetry ?? options.onRetry,
+    idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
+    transport: options.transport,
+    fetch: options.fetch,
+    XMLHttpRequest: options.XMLHttpRequest,
+    resumeUrl: streamUrl,
+    onNoResume: options.onNoResume,
+    onUnauthorized: options.onUnauthorized,
+    lifecycle: options.lifecycle,
+    reconnectOnVisible: options.reconnectOnVisible,
+    scheduler,
+    streamId,
+    lastEventId: streamOptions.lastEventId,
+  });
 
   const start = (
     url: string,
@@ -147,24 +198,33 @@ export function createClient(options: ClientOptions): SpoolClient {
     streamId?: string,
   ): ChatStream => {
     const headers = headersFor(body !== undefined, streamOptions.headers);
-    const engineOptions: EventStreamOptions = {
-      headers,
-      retry: streamOptions.retry ?? options.retry,
-      onRetry: streamOptions.onRetry ?? options.onRetry,
-      idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
-      transport: options.transport,
-      fetch: options.fetch,
-      XMLHttpRequest: options.XMLHttpRequest,
-      resumeUrl: streamUrl,
-      onNoResume: options.onNoResume,
-      onUnauthorized: options.onUnauthorized,
-      lifecycle: options.lifecycle,
-      reconnectOnVisible: options.reconnectOnVisible,
-      scheduler,
-      streamId,
-      lastEventId: streamOptions.lastEventId,
+    return streamChatCompletion(url, body, engineFor(headers, streamOptions, streamId), streamOptions);
+  };
+
+  // Anthropic's clients send their API version; a gateway forwards it to Anthropic upstreams.
+  const messagesHeaders = { 'anthropic-version': '2023-06-01' };
+  const startMessages = (
+    url: string,
+    body: string | undefined,
+    streamOptions: MessagesResumeOptions,
+    streamId?: string,
+  ): MessagesStream => {
+    // The Messages codec is its own chunk, loaded before the first request goes out (the engine
+    // awaits the headers of every attempt), so no event can arrive before it is there.
+    let codec: StreamCodec<AssembledMessage> | undefined;
+    const load = async () => {
+      codec ??= (await loadMessagesCodec()).messagesCodec();
     };
-    return streamChatCompletion(url, body, engineOptions, streamOptions);
+    const loaded = () => codec as StreamCodec<AssembledMessage>;
+    const lazy: StreamCodec<AssembledMessage> = {
+      apply: (data) => loaded().apply(data),
+      reset: () => codec?.reset(),
+      text: () => codec?.text() ?? '',
+      final: () => loaded().final(),
+      isTerminal: (message) => codec?.isTerminal?.(message) === true,
+    };
+    const headers = headersFor(body !== undefined, streamOptions.headers, messagesHeaders, load);
+    return streamAssembled(url, body, engineFor(headers, streamOptions, streamId), streamOptions, lazy);
   };
 
   const startResponses = (params: Record<string, unknown>, streamOptions: ResponsesStreamOptions) => {
@@ -207,6 +267,12 @@ export function createClient(options: ClientOptions): SpoolClient {
       resume: (streamId, resumeOptions = {}) =>
         start(streamUrl(streamId), undefined, resumeOptions, streamId),
     },
+    messages: {
+      stream: (params, streamOptions = {}) =>
+        startMessages(`${baseURL}/messages`, JSON.stringify({ ...params, stream: true }), streamOptions),
+      resume: (streamId, resumeOptions = {}) =>
+        startMessages(streamUrl(streamId), undefined, resumeOptions, streamId),
+    },
   };
 }
 
@@ -214,6 +280,8 @@ export function createClient(options: ClientOptions): SpoolClient {
  * A {@link Scheduler} whose implementation is imported on the first `acquire`, so clients without
  * limits never load it. Acquires made while it loads keep their order and count as waiting.
  */
+const loadMessagesCodec = memoizeImport(() => import('./messages-stream.js'));
+
 function lazyScheduler(options: SchedulerOptions): Scheduler {
   let loaded: Scheduler | undefined;
   const load = memoizeImport(() =>

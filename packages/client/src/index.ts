@@ -5,6 +5,8 @@ export * from './errors.js';
 export * from './event-stream.js';
 export * from './event-stream-types.js';
 export * from './lifecycle.js';
+export * from './messages-assembler.js';
+export * from './messages-stream.js';
 export * from './responses-stream.js';
 export { resumableFetch } from './resumable-fetch.js';
 export type {

@@ -26,6 +26,7 @@ import { StreamRelay } from './relay/stream-relay.js';
 import { ROUTES, type Route, RouteTable } from './routes.js';
 import { createProviders, ModelRouter } from './routing.js';
 import { createStore } from './spool/create-store.js';
+import { MESSAGES_SURFACE } from './surfaces/messages/messages-surface.js';
 import { ConcurrencyLimiter } from './upstream/concurrency-limiter.js';
 import { UpstreamChain } from './upstream/upstream-chain.js';
 import { createUsageLedger, type UsageLedgerStoreOptions } from './usage/create-usage-ledger.js';
@@ -309,7 +310,11 @@ async function handle(
       context.log.error({ err: error, requestId }, 'request failed');
     }
     // Each surface answers errors in its own API's shape (OpenAI's unless the route says otherwise).
-    const send = route?.surface?.sendError ?? sendError;
+    // Routes of no one surface (models, streams, unknown paths) answer Anthropic's clients, which
+    // send `anthropic-version`, in Anthropic's shape, so their SDKs raise their own error classes.
+    const send =
+      route?.surface?.sendError ??
+      (request.headers['anthropic-version'] !== undefined ? MESSAGES_SURFACE.sendError : sendError);
     if (!response.headersSent) send(response, gatewayError, { [REQUEST_ID_HEADER]: requestId });
     else if (!response.writableEnded) response.end();
   } finally {

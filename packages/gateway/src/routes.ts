@@ -10,6 +10,8 @@ import { handleUsage } from './handlers/usage.js';
 import { decodePathSegment } from './http/request-target.js';
 import { sendJson } from './http/respond.js';
 import { CHAT_SURFACE } from './surfaces/chat/chat-surface.js';
+import { handleCountTokens, handleMessages } from './surfaces/messages/messages-handler.js';
+import { MESSAGES_SURFACE } from './surfaces/messages/messages-surface.js';
 import {
   handleCancelResponse,
   handleCreateResponse,
@@ -94,6 +96,21 @@ export const ROUTES: readonly Route[] = [
       handleChatCompletions(context, context.auth.authenticate(request), request, response, requestId),
   },
   {
+    path: '/v1/messages',
+    methods: ['POST'],
+    streamingMethods: ['POST'],
+    surface: MESSAGES_SURFACE,
+    handle: ({ context, request, response, requestId }) =>
+      handleMessages(context, context.auth.authenticate(request), request, response, requestId),
+  },
+  {
+    path: '/v1/messages/count_tokens',
+    methods: ['POST'],
+    surface: MESSAGES_SURFACE,
+    handle: ({ context, request, response, requestId }) =>
+      handleCountTokens(context, context.auth.authenticate(request), request, response, requestId),
+  },
+  {
     path: '/v1/responses',
     methods: ['POST'],
     streamingMethods: ['POST'],
@@ -167,8 +184,14 @@ export const ROUTES: readonly Route[] = [
   {
     path: '/v1/models',
     methods: ['GET'],
+    // Anthropic's clients send `anthropic-version` and read Anthropic's list shape.
     handle: ({ context, request, response }) =>
-      handleListModels(context, context.auth.authenticate(request), response),
+      handleListModels(
+        context,
+        context.auth.authenticate(request),
+        response,
+        request.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai',
+      ),
   },
   {
     // A model id may hold a `/` (`meta-llama/Llama-3-8B` on vLLM), sent raw or as `%2F`.

@@ -27,6 +27,10 @@ export const ALLOWED_REQUEST_HEADERS: readonly string[] = [
   REQUEST_ID_HEADER,
   FAULT_HEADER,
   'x-api-key',
+  // Anthropic's SDK in a browser (`dangerouslyAllowBrowser`) sends these on every Messages request.
+  'anthropic-version',
+  'anthropic-beta',
+  'anthropic-dangerous-direct-browser-access',
   'x-stainless-arch',
   'x-stainless-lang',
   'x-stainless-os',
@@ -43,6 +47,7 @@ export const EXPOSED_HEADERS: readonly string[] = [
   REQUEST_ID_HEADER,
   'retry-after',
   'x-spool-cache',
+  'x-spool-token-count',
   'x-ratelimit-limit-requests',
   'x-ratelimit-remaining-requests',
   'x-ratelimit-reset-requests',

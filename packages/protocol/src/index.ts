@@ -1,3 +1,4 @@
+export * from './anthropic-stop-reasons.js';
 export * from './errors.js';
 export * from './event-id.js';
 export * from './headers.js';

@@ -17,16 +17,17 @@ import { bodyBounds, readBody } from '../http/read-body.js';
 import { sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
 import { newStreamId } from '../ids.js';
+import type { UpstreamEvent } from '../providers/provider.js';
 import { RequestAccount } from '../relay/request-account.js';
 import type { GenerationObserver } from '../relay/stream-relay.js';
 import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import { CHAT_SURFACE } from '../surfaces/chat/chat-surface.js';
-import type { Surface } from '../surfaces/surface.js';
+import type { EventPolicy, Surface } from '../surfaces/surface.js';
 import { routeModel } from './route-model.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
-const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * The client-connection faults a request asks for, honoured only in dev mode or with
@@ -264,11 +265,8 @@ async function completeOnce({
   }
 }
 
-/**
- * Starts (or attaches to) the spooled stream of a streamed request; the caller then serves it.
- * Resolves `undefined` when the response was already answered (an attach with nothing left to send).
- */
-async function startStreamed({
+/** Starts (or attaches to) the spooled stream of a streamed chat request. */
+function startStreamed({
   context,
   caller,
   request,
@@ -278,36 +276,85 @@ async function startStreamed({
   body,
   route,
 }: ChatCall): Promise<StartedStream | undefined> {
-  const providerContext = { requestId, headers: request.headers };
-  const afterId = requestedAfterId(request);
+  return startSpooledStream({
+    context,
+    caller,
+    request,
+    response,
+    requestId,
+    raw,
+    model: body.model,
+    admitBody: body,
+    // Usage is always asked of the upstream (token accounting needs it) and stripped again
+    // when the client did not ask for it.
+    stripUsage: body.stream_options?.include_usage !== true,
+    open: (signal) => {
+      const upstreamBody = { ...body, stream_options: { ...body.stream_options, include_usage: true } };
+      return context.chain.openStream(route.targets, upstreamBody, {
+        requestId,
+        headers: request.headers,
+        signal,
+      });
+    },
+  });
+}
+
+/** What a surface's handler gives {@link startSpooledStream}. */
+export interface SpooledStreamInput {
+  context: GatewayContext;
+  caller: Caller;
+  request: IncomingMessage;
+  response: ServerResponse;
+  requestId: string;
+  /** The body's bytes: a retry with the same Idempotency-Key must send the same. */
+  raw: Buffer;
+  /** The model the client asked for. */
+  model: string;
+  /** The request in chat form, for the rate limits' estimate. */
+  admitBody: ChatCompletionRequest;
+  /** The surface the stream belongs to (recorded on it, and its resume parameter). @default chat */
+  surface?: Surface;
+  /** The relay's rules for the stream's events. @default the surface's */
+  events?: EventPolicy;
+  /** Drop usage-only events the client did not ask for. @default false */
+  stripUsage?: boolean;
+  /** Opens the upstream once the request is admitted. */
+  open(signal: AbortSignal): Promise<{ events: AsyncIterable<UpstreamEvent>; provider: { name: string } }>;
+}
+
+/**
+ * Starts (or attaches to, by Idempotency-Key) the spooled stream of a streamed request, for every
+ * surface: the key checked, the body hashed, the request admitted against its limits only when a
+ * new generation starts, the generation accounted. The caller then serves it. Resolves `undefined`
+ * when the response was already answered (an attach with nothing left to send).
+ */
+export async function startSpooledStream(input: SpooledStreamInput): Promise<StartedStream | undefined> {
+  const { context, caller, request, response, requestId, raw, model, admitBody, surface } = input;
+  const afterId = requestedAfterId(request, undefined, surface);
   const { idempotencyKey, bodyHash } = readIdempotency(request, raw);
   const streamId = newStreamId();
   // Admission happens only when a new generation starts: a retry that attaches to one under way
   // (same Idempotency-Key) is a resume, not a new request, and is never rate limited.
-  const accounting = new GenerationAccounting(context, body.model, streamId);
+  const accounting = new GenerationAccounting(context, model, streamId);
   const started = await context.relay.start({
     meta: {
       id: streamId,
       ownerId: caller.id,
       idempotencyKey,
       bodyHash,
-      model: body.model,
+      model,
       createdAt: Date.now(),
       state: 'pending',
+      ...(surface ? { surface: surface.name } : {}),
     },
-    // Usage is always asked of the upstream (token accounting needs it) and stripped again
-    // when the client did not ask for it.
-    stripUsage: body.stream_options?.include_usage !== true,
+    stripUsage: input.stripUsage ?? false,
+    events: input.events ?? surface?.events,
     observer: accounting,
     open: async (signal) => {
-      const account = await RequestAccount.admit(context, caller, body, requestId);
+      const account = await RequestAccount.admit(context, caller, admitBody, requestId);
       accounting.account = account;
       try {
-        const upstreamBody = { ...body, stream_options: { ...body.stream_options, include_usage: true } };
-        const opened = await context.chain.openStream(route.targets, upstreamBody, {
-          ...providerContext,
-          signal,
-        });
+        const opened = await input.open(signal);
         accounting.provider = opened.provider.name;
         return opened.events;
       } catch (error) {

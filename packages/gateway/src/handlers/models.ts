@@ -3,15 +3,33 @@ import { type Caller, isLoopback } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { sendJson } from '../http/respond.js';
 
-/** `GET /v1/models`: what the routing rules and the upstreams they point to offer this caller. */
+/**
+ * `GET /v1/models`: what the routing rules and the upstreams they point to offer this caller, in
+ * OpenAI's list shape or (`shape: 'anthropic'`) Anthropic's.
+ */
 export async function handleListModels(
   context: GatewayContext,
   caller: Caller,
   response: ServerResponse,
+  shape: 'openai' | 'anthropic' = 'openai',
 ): Promise<void> {
   const signal = AbortSignal.timeout(10_000);
   const models = (await context.router.listModels(signal)).filter((model) => caller.mayUse(model.id));
-  sendJson(response, 200, { object: 'list', data: models });
+  if (shape === 'openai') {
+    sendJson(response, 200, { object: 'list', data: models });
+    return;
+  }
+  sendJson(response, 200, {
+    data: models.map((model) => ({
+      type: 'model',
+      id: model.id,
+      display_name: model.id,
+      created_at: new Date(model.created * 1000).toISOString(),
+    })),
+    has_more: false,
+    first_id: models[0]?.id ?? null,
+    last_id: models.at(-1)?.id ?? null,
+  });
 }
 
 /**

@@ -28,19 +28,28 @@ export function hasUnreadBody(request: IncomingMessage): boolean {
 }
 
 /**
- * Sends a gateway error in OpenAI's shape, with `Retry-After` when it has one. An error answered
- * before the request's body arrived closes the connection: node:http would otherwise read the
- * rest of it (a bad key could still upload its whole body) to reuse the connection.
+ * The headers of an error's answer: its own (rate limits, `Allow`), `headers`, `Retry-After` when it
+ * has one, and `Connection: close` when the request's body has not all arrived: node:http would
+ * otherwise read the rest of it (a bad key could still upload its whole body) to reuse the connection.
  */
+export function errorHeaders(
+  response: ServerResponse,
+  error: GatewayError,
+  headers: Record<string, string> = {},
+): Record<string, string> {
+  const extra = { ...error.headers, ...headers };
+  if (error.retryAfterSeconds !== undefined) extra['retry-after'] = String(error.retryAfterSeconds);
+  if (response.req && hasUnreadBody(response.req)) extra.connection = 'close';
+  return extra;
+}
+
+/** Sends a gateway error in OpenAI's shape (headers as `errorHeaders` says). */
 export function sendError(
   response: ServerResponse,
   error: GatewayError,
   headers: Record<string, string> = {},
 ): void {
-  const extra = { ...error.headers, ...headers };
-  if (error.retryAfterSeconds !== undefined) extra['retry-after'] = String(error.retryAfterSeconds);
-  if (response.req && hasUnreadBody(response.req)) extra.connection = 'close';
-  sendJson(response, error.status, error.body, extra);
+  sendJson(response, error.status, error.body, errorHeaders(response, error, headers));
 }
 
 /** Sends one of Spool's own error codes. */

@@ -1,6 +1,8 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool } from 'undici';
+import { UpstreamError } from '../errors.js';
+import type { ApiName } from '../surfaces/surface.js';
 import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-response.js';
 import { toAnthropicRequest } from './anthropic-translate.js';
 import { toUpstreamError } from './openai-provider.js';
@@ -61,12 +63,17 @@ function resolveOptions(options: AnthropicProviderOptions): ResolvedOptions {
 /** Anthropic's "overloaded" status; not a standard HTTP status, so clients would not know it. */
 const ANTHROPIC_OVERLOADED_STATUS = 529;
 
+/** The headers of a Messages client forwarded to Anthropic. */
+const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta'] as const;
+
 /**
  * A chat provider that serves OpenAI chat completions from Anthropic's Messages API, translating
  * requests, streams and answers both ways, through a pooled keep-alive undici client.
  */
 export class AnthropicProvider implements ChatProvider {
   readonly name: string;
+  /** Chat completions (translated) and Messages (passed through untouched). */
+  readonly apis: readonly ApiName[] = ['chat', 'messages'];
   readonly #pool: Pool;
   readonly #pathPrefix: string;
   readonly #options: ResolvedOptions;
@@ -84,25 +91,110 @@ export class AnthropicProvider implements ChatProvider {
     });
   }
 
-  #headers(accept: string, requestId?: string): Record<string, string> {
+  #headers(
+    accept: string,
+    requestId?: string,
+    client?: ProviderCallContext['headers'],
+  ): Record<string, string> {
     const headers: Record<string, string> = {
       accept,
       'content-type': 'application/json',
       'anthropic-version': this.#options.anthropicVersion,
       ...this.#options.headers,
     };
+    // A Messages client's own version and betas (Claude Code sends both) reach Anthropic as sent.
+    for (const name of FORWARDED_HEADERS) {
+      const value = client?.[name];
+      if (typeof value === 'string' && value !== '') headers[name] = value;
+    }
     if (this.#options.apiKey) headers['x-api-key'] = this.#options.apiKey;
     if (requestId) headers[REQUEST_ID_HEADER] = requestId;
     return headers;
   }
 
-  async #postMessages(body: unknown, context: ProviderCallContext, accept: string) {
+  /** Streams a Messages request as it is (model already replaced); events come back untouched. */
+  async openNative(
+    api: ApiName,
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<AsyncIterable<UpstreamEvent>> {
+    if (api !== 'messages') throw new Error(`Anthropic upstreams do not speak the ${api} API natively.`);
+    return this.#streamMessages({ ...body, stream: true }, context, context.headers);
+  }
+
+  /** Posts a streamed Messages request; resolves with its events once the upstream accepted it. */
+  async #streamMessages(
+    body: unknown,
+    context: ProviderCallContext,
+    clientHeaders?: ProviderCallContext['headers'],
+  ): Promise<AsyncIterable<UpstreamEvent>> {
+    const { name } = this;
+    const { signal } = context;
+    const response = await requestSse(
+      this.#pool,
+      {
+        method: 'POST',
+        path: `${this.#pathPrefix}/v1/messages`,
+        headers: this.#headers('text/event-stream', context.requestId, clientHeaders),
+        body: Buffer.from(JSON.stringify(body)),
+        signal,
+        headersTimeout: this.#options.firstByteTimeoutMs,
+        bodyTimeout: this.#options.idleTimeoutMs,
+        maxEventBytes: this.#options.maxEventBytes,
+      },
+      (error) => toUpstreamError(error, name, signal),
+    );
+    if (response.kind !== 'events')
+      throw notAnEventStream(name, response, { overloadedStatus: ANTHROPIC_OVERLOADED_STATUS });
+    return response.events;
+  }
+
+  /** Runs a non-streamed Messages request as it is; the answer comes back untouched. */
+  async completeNative(
+    api: ApiName,
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<CompletionResult> {
+    if (api !== 'messages') throw new Error(`Anthropic upstreams do not speak the ${api} API natively.`);
+    const response = await this.#postMessages({ ...body, stream: false }, context, 'application/json');
+    try {
+      return { body: await response.body.json() };
+    } catch (error) {
+      throw toUpstreamError(error, this.name, context.signal);
+    }
+  }
+
+  /**
+   * Anthropic's exact count of a Messages request's input tokens (`POST /v1/messages/count_tokens`),
+   * the body passed through as it is (model already replaced).
+   */
+  async countMessageTokens(
+    body: Readonly<Record<string, unknown>>,
+    context: ProviderCallContext,
+  ): Promise<{ input_tokens: number }> {
+    const response = await this.#postMessages(body, context, 'application/json', '/count_tokens');
+    let answer: { input_tokens?: unknown };
+    try {
+      answer = (await response.body.json()) as { input_tokens?: unknown };
+    } catch (error) {
+      throw toUpstreamError(error, this.name, context.signal);
+    }
+    if (typeof answer.input_tokens !== 'number') {
+      throw UpstreamError.ofCode(
+        'upstream_error',
+        `Upstream "${this.name}" answered count_tokens without input_tokens.`,
+      );
+    }
+    return { input_tokens: answer.input_tokens };
+  }
+
+  async #postMessages(body: unknown, context: ProviderCallContext, accept: string, subpath = '') {
     let response: Awaited<ReturnType<Pool['request']>>;
     try {
       response = await this.#pool.request({
         method: 'POST',
-        path: `${this.#pathPrefix}/v1/messages`,
-        headers: this.#headers(accept, context.requestId),
+        path: `${this.#pathPrefix}/v1/messages${subpath}`,
+        headers: this.#headers(accept, context.requestId, context.headers),
         body: JSON.stringify(body),
         signal: context.signal,
         headersTimeout: this.#options.firstByteTimeoutMs,
@@ -123,30 +215,14 @@ export class AnthropicProvider implements ChatProvider {
     request: ChatCompletionRequest,
     context: ProviderCallContext,
   ): Promise<AsyncIterable<UpstreamEvent>> {
-    const { name } = this;
-    const { signal } = context;
-    const response = await requestSse(
-      this.#pool,
-      {
-        method: 'POST',
-        path: `${this.#pathPrefix}/v1/messages`,
-        headers: this.#headers('text/event-stream', context.requestId),
-        body: JSON.stringify(toAnthropicRequest({ ...request, stream: true }, this.#options)),
-        signal,
-        headersTimeout: this.#options.firstByteTimeoutMs,
-        bodyTimeout: this.#options.idleTimeoutMs,
-        maxEventBytes: this.#options.maxEventBytes,
-      },
-      (error) => toUpstreamError(error, name, signal),
-    );
-    if (response.kind !== 'events')
-      throw notAnEventStream(name, response, { overloadedStatus: ANTHROPIC_OVERLOADED_STATUS });
+    const body = toAnthropicRequest({ ...request, stream: true }, this.#options);
+    const events = await this.#streamMessages(body, context);
     const translator = new AnthropicStreamTranslator({
       model: request.model,
       includeUsage: request.stream_options?.include_usage === true,
       now: this.#options.now,
     });
-    return translateStream(response.events, translator, name, signal);
+    return translateStream(events, translator, this.name, context.signal);
   }
 
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {

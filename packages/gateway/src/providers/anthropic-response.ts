@@ -1,26 +1,8 @@
 import type { ChatCompletion, ChatCompletionChunk, FinishReason, ToolCall, Usage } from '@spool/protocol';
-import { DONE_DATA, normalizeErrorBody } from '@spool/protocol';
+import { DONE_DATA, normalizeErrorBody, toFinishReason } from '@spool/protocol';
 import { UpstreamError } from '../errors.js';
 import { asNumber, asRecord, asString, type JsonRecord } from './anthropic-json.js';
 import type { AnthropicUsage } from './anthropic-types.js';
-
-export function toFinishReason(stopReason: string | null | undefined): FinishReason | null {
-  switch (stopReason) {
-    case null:
-    case undefined:
-      return null;
-    case 'max_tokens':
-    case 'model_context_window_exceeded':
-      return 'length';
-    case 'tool_use':
-      return 'tool_calls';
-    case 'refusal':
-      return 'content_filter';
-    default:
-      // end_turn, stop_sequence, pause_turn and reasons added later: the model stopped on its own.
-      return 'stop';
-  }
-}
 
 function promptTokensOf(usage: AnthropicUsage): number {
   // OpenAI's prompt_tokens counts cached tokens; Anthropic reports them apart from input_tokens.

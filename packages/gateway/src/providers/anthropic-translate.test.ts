@@ -1,7 +1,8 @@
 import type { ChatCompletionRequest, ChatMessage } from '@spool/protocol';
+import { toFinishReason } from '@spool/protocol';
 import { describe, expect, it } from 'vitest';
 import { GatewayError, UpstreamError } from '../errors.js';
-import { AnthropicStreamTranslator, fromAnthropicResponse, toFinishReason } from './anthropic-response.js';
+import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-response.js';
 import { toAnthropicRequest } from './anthropic-translate.js';
 
 const OPTIONS = { defaultMaxTokens: 4096 };

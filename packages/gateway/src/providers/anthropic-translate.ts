@@ -1,5 +1,6 @@
 import type { ChatCompletionRequest, ChatMessage, ToolCall } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
+import { toImageBlock } from '../translate/anthropic-images.js';
 import { asRecord, asString } from './anthropic-json.js';
 import type {
   AnthropicContentBlock,
@@ -20,8 +21,6 @@ export interface AnthropicRequestOptions {
   /** `max_tokens` when the request sets neither `max_tokens` nor `max_completion_tokens` (Anthropic requires one). */
   defaultMaxTokens: number;
 }
-
-const DATA_URL_PATTERN = /^data:(image\/(?:png|jpeg|gif|webp));base64,(.+)$/s;
 
 /**
  * Maps an OpenAI chat-completions request to a Messages API request. System and developer
@@ -129,7 +128,9 @@ function contentBlocks(
       return;
     }
     if (part.type === 'image_url' && allowImages) {
-      blocks.push(imageBlock(part.image_url, `${param}[${index}]`));
+      blocks.push(
+        toImageBlock(asString(asRecord(part.image_url)?.url) ?? '', `${param}[${index}].image_url.url`),
+      );
       return;
     }
     throw invalidRequest(
@@ -138,19 +139,6 @@ function contentBlocks(
     );
   });
   return blocks;
-}
-
-function imageBlock(imageUrl: unknown, param: string): AnthropicContentBlock {
-  const url = asString(asRecord(imageUrl)?.url) ?? '';
-  const dataUrl = DATA_URL_PATTERN.exec(url);
-  if (dataUrl?.[1] && dataUrl[2]) {
-    return { type: 'image', source: { type: 'base64', media_type: dataUrl[1], data: dataUrl[2] } };
-  }
-  if (/^https?:\/\//i.test(url)) return { type: 'image', source: { type: 'url', url } };
-  throw invalidRequest(
-    'Images must be https URLs or base64 data URLs of type image/png, image/jpeg, image/gif or image/webp.',
-    `${param}.image_url.url`,
-  );
 }
 
 function toolUseBlocks(message: ChatMessage, param: string): AnthropicContentBlock[] {

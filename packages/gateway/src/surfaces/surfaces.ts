@@ -1,4 +1,5 @@
 import { CHAT_SURFACE } from './chat/chat-surface.js';
+import { MESSAGES_SURFACE } from './messages/messages-surface.js';
 import { RESPONSES_SURFACE } from './responses/responses-surface.js';
 import type { ApiName, Surface } from './surface.js';
 
@@ -6,6 +7,7 @@ import type { ApiName, Surface } from './surface.js';
 const SURFACES: Partial<Record<ApiName, Surface>> = {
   chat: CHAT_SURFACE,
   responses: RESPONSES_SURFACE,
+  messages: MESSAGES_SURFACE,
 };
 
 /** The surface a stream was created on (`StreamMeta.surface`; streams without one are chat's). */
