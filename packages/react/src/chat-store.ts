@@ -20,7 +20,6 @@ import {
   type InflightRecord,
   loadHistory,
   loadInflight,
-  type StorageLike,
   saveHistory,
   saveInflightProgress,
   saveInflightStart,
@@ -33,6 +32,7 @@ import type {
   ChatStatus,
   ChatStoreOptions,
   SendOptions,
+  StorageLike,
 } from './chat-types.js';
 
 /** A chat conversation's state and actions, framework-free: React binds it with `useSyncExternalStore`. */

@@ -1,8 +1,7 @@
 import type { FetchLike } from '@spool/client';
 import { type Gateway, type GatewayConfigInput, parseConfig, startGateway } from '@spool/gateway';
-import type { StorageLike } from '../src/chat-persistence.js';
 import type { ChatStore } from '../src/chat-store.js';
-import type { ChatState } from '../src/chat-types.js';
+import type { ChatState, StorageLike } from '../src/chat-types.js';
 
 /**
  * Parses a gateway configuration with the gateway's own upstream retries turned off where it has
