@@ -11,7 +11,7 @@ function faultKey(): string {
 }
 
 /** The network drills, each as the request options it arms. */
-export const DRILLS: ReadonlyArray<{ id: string; label: string; make: () => SendOptions }> = [
+const DRILLS: ReadonlyArray<{ id: string; label: string; make: () => SendOptions }> = [
   {
     id: 'cut',
     label: 'Cut the connection after 8 events',

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { ChatCompletionRequest, ChatMessage } from '@spool/protocol';
 
 /** Where `spool chat` connects unless told otherwise. */
-export const DEFAULT_BASE_URL = 'http://127.0.0.1:8787/v1';
+const DEFAULT_BASE_URL = 'http://127.0.0.1:8787/v1';
 
 export const CHAT_USAGE = `Usage: spool chat [options] "prompt"
        echo "prompt" | spool chat [options]

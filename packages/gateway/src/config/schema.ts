@@ -381,8 +381,6 @@ export type GatewayConfigInput = z.input<typeof configSchema>;
 export type GatewayConfig = z.output<typeof configSchema>;
 /** One provider's configuration. */
 export type ProviderConfig = z.output<typeof providerSchema>;
-/** Retries, breakers and read-ahead. */
-export type ResilienceConfig = z.output<typeof resilienceSchema>;
 /** One routing rule. */
 export type RouteConfig = z.output<typeof routeSchema>;
 /** One gateway API key. */

@@ -9,7 +9,7 @@ export interface TokenEstimateOptions {
 }
 
 /** The defaults of {@link TokenEstimateOptions}. */
-export const TOKEN_ESTIMATE_DEFAULTS = {
+const TOKEN_ESTIMATE_DEFAULTS = {
   defaultCompletionTokens: 1024,
   maxReservedCompletionTokens: 4096,
   charsPerToken: 4,

@@ -25,7 +25,7 @@ export interface RedisUsageLedgerOptions {
 }
 
 /** The defaults of {@link RedisUsageLedgerOptions}. */
-export const REDIS_LEDGER_DEFAULTS = { keyPrefix: 'spool:usage:', commandTimeoutMs: 2000 } as const;
+const REDIS_LEDGER_DEFAULTS = { keyPrefix: 'spool:usage:', commandTimeoutMs: 2000 } as const;
 
 const METRICS = ['requests', 'promptTokens', 'completionTokens'] as const;
 
