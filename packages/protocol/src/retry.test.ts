@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, DEFAULT_BACKOFF, isRetryableStatus, parseRetryAfter } from './retry.js';
+import { backoffDelayMs, DEFAULT_BACKOFF } from './backoff.js';
+import { isRetryableStatus, parseRetryAfter } from './retry-after.js';
 
 const headers = (values: Record<string, string>) => ({ get: (name: string) => values[name] ?? null });
 
