@@ -14,6 +14,9 @@ describe('client bundle size (bench/client-size)', () => {
     expect(size.core.externals).toEqual(['eventsource-parser']);
     expect(size.core.code).toContain('eventsource-parser');
     expect(size.core.gzipBytes).toBeLessThan(size.core.minBytes);
+    // Tree-shaking and the lazy chunks work: createClient alone is well under the whole package,
+    // which also holds resumableFetch, connectEventStream's XHR transport, the error bodies …
+    expect(size.core.minBytes).toBeLessThan(size.allExports.minBytes * 0.8);
   });
 
   it('spots node: imports in any form', () => {

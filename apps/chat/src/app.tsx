@@ -1,5 +1,7 @@
+import { fetchCanStream } from '@spool/client';
 import { type ChatMessage, useChat } from '@spool/react';
 import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
+import { createCuttableFetch } from './cuttable-fetch.js';
 import { type ArmedDrill, DrillPanel } from './drill-panel.js';
 import { Markdown } from './markdown.js';
 import { useCorsBlocked, useOnline } from './network-facts.js';
@@ -54,7 +56,9 @@ function Message({ message }: { message: ChatMessage }) {
 
 /** The chat page: model picker, conversation, status bar, composer, and the network drill. */
 export function App({ baseURL }: { baseURL: string }) {
-  const chat = useChat({ baseURL, model: 'sim' });
+  // The drill's "cut now" wraps the fetch the store's client uses (where fetch streams; else XHR, uncut).
+  const [cuttable] = useState(createCuttableFetch);
+  const chat = useChat({ baseURL, model: 'sim', client: fetchCanStream() ? { fetch: cuttable.fetch } : {} });
   const { models, error: modelsError, network: modelsUnreachable } = useModels(baseURL);
   const online = useOnline();
   const failureCode = chat.status === 'error' ? chat.error?.code : chat.retryInfo?.code;
@@ -114,7 +118,9 @@ export function App({ baseURL }: { baseURL: string }) {
               : modelsError}
           </p>
         ) : null}
-        {models.includes('sim') ? <DrillPanel chat={chat} armed={armed} onArm={setArmed} /> : null}
+        {models.includes('sim') ? (
+          <DrillPanel chat={chat} armed={armed} onArm={setArmed} onCut={cuttable.cut} />
+        ) : null}
       </header>
 
       <main className="conversation">

@@ -11,7 +11,7 @@ function faultKey(): string {
 }
 
 /** The network drills, each as the request options it arms. */
-export const DRILLS: ReadonlyArray<{ id: string; label: string; make: () => SendOptions }> = [
+const DRILLS: ReadonlyArray<{ id: string; label: string; make: () => SendOptions }> = [
   {
     id: 'cut',
     label: 'Cut the connection after 8 events',
@@ -42,10 +42,13 @@ export function DrillPanel({
   chat,
   armed,
   onArm,
+  onCut,
 }: {
   chat: UseChatResult;
   armed: ArmedDrill | undefined;
   onArm: (drill: ArmedDrill | undefined) => void;
+  /** Drops the page's connection under way (see cuttable-fetch.ts). */
+  onCut: () => void;
 }) {
   return (
     <details className="drill">
@@ -74,7 +77,7 @@ export function DrillPanel({
             className="button"
             data-drill="client-cut"
             disabled={!chat.isBusy}
-            onClick={() => chat.cutConnection()}
+            onClick={onCut}
           >
             Cut now (this page drops its connection)
           </button>

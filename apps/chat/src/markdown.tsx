@@ -70,7 +70,7 @@ export function parseMarkdown(source: string): MarkdownBlock[] {
 const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\s][^*\n]*\*|_[^_\s][^_\n]*_)|(\[[^\]\n]+\]\([^)\s]+\))/g;
 
 /** Inline Markdown (code, bold, italic, links to http/https/mailto only) as React nodes. */
-export function renderInline(text: string): ReactNode[] {
+function renderInline(text: string): ReactNode[] {
   const nodes: ReactNode[] = [];
   let last = 0;
   for (const match of text.matchAll(INLINE)) {

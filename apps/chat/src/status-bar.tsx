@@ -26,7 +26,7 @@ export interface StatusDescription {
 const ICONS: Record<StatusTone, string> = { ok: '✓', busy: '●', waiting: '↻', offline: '⏸', error: '!' };
 
 /** The status line for a state: the cause in words first, then what happens next. */
-export function describeStatus(
+function describeStatus(
   status: UseChatResult['status'],
   retryInfo: ChatRetryInfo | undefined,
   error: UseChatResult['error'],

@@ -39,7 +39,7 @@ const GATEWAY_RATE_LIMIT_CODES = new Set([
 ]);
 
 /** The provider named in an error body (`{"error": {"provider": …}}`), when there is one. */
-export function providerOf(body: unknown): string | undefined {
+function providerOf(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const error = (body as { error?: unknown }).error;
   if (typeof error !== 'object' || error === null) return undefined;

@@ -2,11 +2,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Gateway, type GatewayConfigInput, parseConfig, simText, startGateway } from '@spool/gateway';
+import { type Gateway, simText, startGateway } from '@spool/gateway';
 import { createFaultProxy, cutAfterBytes } from '@spool/testkit';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { configWithoutUpstreamRetries } from '../../../packages/react/test/chat-fixtures.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const APP_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -20,18 +21,6 @@ let browser: Browser;
 let gateway: Gateway;
 let staticDir: string;
 let context: BrowserContext | undefined;
-
-/**
- * The gateway's configuration with its own upstream retries off where it has them, so that a 429 the
- * sim is told to answer reaches the page (which then shows its countdown) instead of being absorbed.
- */
-function configWithoutUpstreamRetries(input: GatewayConfigInput) {
-  try {
-    return parseConfig({ ...input, resilience: { retry: { attempts: 0 } } } as GatewayConfigInput);
-  } catch {
-    return parseConfig(input);
-  }
-}
 
 beforeAll(async () => {
   staticDir = await mkdtemp(join(tmpdir(), 'spool-chat-page-'));

@@ -2,15 +2,10 @@
  * Reading failures into errors: HTTP error responses and error events. Imported on the first
  * failure (see error-mapping.ts), so the happy path never loads it.
  */
-import { normalizeErrorBody, REQUEST_ID_HEADER } from '@spool/protocol';
+import { isRetryableStatus, normalizeErrorBody, parseRetryAfter, REQUEST_ID_HEADER } from '@spool/protocol';
 import { HttpError, StreamError } from './errors.js';
 import type { PlannedRequest } from './resume-planner.js';
-import {
-  isRetryableAnswer,
-  isRetryableStatus,
-  isTransientStreamError,
-  parseRetryAfter,
-} from './retry-signals.js';
+import { isRetryableAnswer, isTransientStreamError } from './retry-signals.js';
 import type { TransportResponse } from './transport.js';
 
 const ERROR_BODY_LIMIT_CHARS = 64 * 1024;

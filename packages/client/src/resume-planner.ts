@@ -5,7 +5,7 @@ import { EventIdTracker, IDEMPOTENCY_KEY_HEADER, LAST_EVENT_ID_HEADER } from '@s
  * (`GET …/streams/{id}`); a re-send of the original request with the same `Idempotency-Key` when no
  * response ever told us the stream id; or a restart from scratch when the server cannot resume.
  */
-export type AttemptKind = 'initial' | 'resume' | 'repost' | 'restart';
+type AttemptKind = 'initial' | 'resume' | 'repost' | 'restart';
 
 /** One HTTP request the engine should make next. */
 export interface PlannedRequest {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, normalizeRetryOptions, retryDelayMs } from './retry-policy.js';
+import { normalizeRetryOptions, retryDelayMs } from './retry-policy.js';
 
 describe('normalizeRetryOptions', () => {
   it('holds the documented defaults', () => {
@@ -23,24 +23,6 @@ describe('normalizeRetryOptions', () => {
     const options = normalizeRetryOptions({ initialDelayMs: 10, maxDelayMs: undefined });
     expect(options.initialDelayMs).toBe(10);
     expect(options.maxDelayMs).toBe(30_000);
-  });
-});
-
-describe('backoffDelayMs', () => {
-  it('doubles from initialDelayMs up to maxDelayMs without jitter', () => {
-    const options = normalizeRetryOptions({ jitter: 'none', maxDelayMs: 5_000 });
-    const sequence = [1, 2, 3, 4, 5, 6, 7].map((attempt) => backoffDelayMs(attempt, options, () => 0.5));
-    expect(sequence).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000]);
-  });
-
-  it('spreads full jitter over [0, ceiling] and equal jitter over [ceiling/2, ceiling]', () => {
-    const options = normalizeRetryOptions({});
-    expect(backoffDelayMs(3, options, () => 0)).toBe(0);
-    expect(backoffDelayMs(3, options, () => 0.999999)).toBe(2000);
-    expect(backoffDelayMs(3, options, () => 0.25)).toBe(500);
-    const equal = normalizeRetryOptions({ jitter: 'equal' });
-    expect(backoffDelayMs(3, equal, () => 0)).toBe(1000);
-    expect(backoffDelayMs(3, equal, () => 0.5)).toBe(1500);
   });
 });
 

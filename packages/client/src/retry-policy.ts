@@ -1,5 +1,6 @@
-/** How random spreading is applied to each backoff delay. */
-export type JitterMode = 'full' | 'equal' | 'none';
+import { backoffDelayMs, DEFAULT_BACKOFF, type JitterMode } from '@spool/protocol';
+
+export type { JitterMode } from '@spool/protocol';
 
 /** Reconnection and retry tuning. Every default lives in {@link normalizeRetryOptions}. */
 export interface RetryOptions {
@@ -48,10 +49,7 @@ export function normalizeRetryOptions(
   retry: number | boolean | RetryOptions | undefined,
 ): NormalizedRetryOptions {
   const defaults: NormalizedRetryOptions = {
-    initialDelayMs: 500,
-    maxDelayMs: 30_000,
-    multiplier: 2,
-    jitter: 'full',
+    ...DEFAULT_BACKOFF,
     maxAttempts: 8,
     maxElapsedMs: 120_000,
   };
@@ -63,22 +61,6 @@ export function normalizeRetryOptions(
     if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
   }
   return merged;
-}
-
-/**
- * The backoff delay before retry number `attempt` (1-based): `initialDelayMs · multiplier^(attempt-1)`,
- * capped at `maxDelayMs`, then jittered with `random()` ∈ [0, 1).
- */
-export function backoffDelayMs(
-  attempt: number,
-  options: NormalizedRetryOptions,
-  random: () => number,
-): number {
-  const exponent = Math.max(0, attempt - 1);
-  const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * options.multiplier ** exponent);
-  if (options.jitter === 'none') return Math.round(ceiling);
-  if (options.jitter === 'equal') return Math.round(ceiling / 2 + random() * (ceiling / 2));
-  return Math.round(random() * ceiling);
 }
 
 /** What decides the wait before a retry besides the attempt number. */

@@ -1,4 +1,4 @@
-import type { HeaderReader } from './retry-signals.js';
+import type { HeaderReader } from '@spool/protocol';
 
 /** One HTTP request as the engine hands it to a transport. */
 export interface TransportRequest {

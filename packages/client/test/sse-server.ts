@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { encodeComment, encodeEvent } from '@spool/protocol';
 
 /** What the next request should suffer; requests take faults from the queue in order. */
-export type Fault =
+type Fault =
   | { kind: 'status'; status: number; headers?: Record<string, string>; code?: string }
   | { kind: 'destroy-before-headers' }
   | { kind: 'cut-after'; events: number; midEvent?: boolean }
@@ -14,7 +14,7 @@ export type Fault =
   | { kind: 'no-content' };
 
 /** One request the server saw. */
-export interface RecordedRequest {
+interface RecordedRequest {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;

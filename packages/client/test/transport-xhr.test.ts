@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ChatStreamEvent, createClient, createXhrTransport } from '../src/index.js';
+import { type ChatStreamEvent, createClient } from '../src/index.js';
+import { createXhrTransport } from '../src/transport-xhr.js';
 import { NodeXhr } from './node-xhr.js';
 import { type SseServer, startSseServer } from './sse-server.js';
 

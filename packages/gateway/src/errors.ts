@@ -1,4 +1,10 @@
-import { errorBody, type OpenAIErrorBody, type SpoolErrorCode, statusForCode } from '@spool/protocol';
+import {
+  errorBody,
+  isRetryableStatus,
+  type OpenAIErrorBody,
+  type SpoolErrorCode,
+  statusForCode,
+} from '@spool/protocol';
 
 /**
  * The gateway's base error: an HTTP status and an OpenAI-shaped body, ready for the wire.
@@ -60,8 +66,7 @@ export class UpstreamError extends GatewayError {
   ) {
     super(status, body, options);
     this.name = 'UpstreamError';
-    this.retryable =
-      options.retryable ?? (status === 408 || status === 409 || status === 429 || status >= 500);
+    this.retryable = options.retryable ?? isRetryableStatus(status);
   }
 
   /** Builds an upstream error for one of Spool's own codes. */

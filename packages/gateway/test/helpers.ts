@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { createParser } from 'eventsource-parser';
 import { expect } from 'vitest';
 import { type Gateway, type GatewayConfigInput, parseConfig, startGateway } from '../src/index.js';
 
@@ -95,28 +96,27 @@ export function postChat(
   });
 }
 
-/** One parsed SSE event of a raw body (a test-side parser: split on blank lines, read fields). */
+/** One SSE event of a raw body, as eventsource-parser reads it. */
 export interface ParsedEvent {
   id?: string;
   event?: string;
   data: string;
 }
 
-/** Parses an SSE body into events, ignoring comments and `retry:` blocks. */
+/** Parses an SSE body into events with eventsource-parser (comments and `retry:` fields are not events). */
 export function parseSse(body: string): ParsedEvent[] {
   const events: ParsedEvent[] = [];
-  for (const block of body.split('\n\n')) {
-    const event: ParsedEvent = { data: '' };
-    const data: string[] = [];
-    for (const line of block.split('\n')) {
-      if (line.startsWith('id: ')) event.id = line.slice(4);
-      else if (line.startsWith('event: ')) event.event = line.slice(7);
-      else if (line.startsWith('data: ')) data.push(line.slice(6));
-    }
-    if (data.length === 0) continue;
-    event.data = data.join('\n');
-    events.push(event);
-  }
+  const parser = createParser({
+    onEvent: ({ id, event, data }) => {
+      const parsed: ParsedEvent = { data };
+      if (id !== undefined) parsed.id = id;
+      if (event !== undefined) parsed.event = event;
+      events.push(parsed);
+    },
+  });
+  parser.feed(body);
+  // A body cut inside its last event still yields what it holds of it.
+  parser.feed('\n\n');
   return events;
 }
 

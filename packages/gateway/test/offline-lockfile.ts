@@ -1,5 +1,5 @@
 /** One entry of a package-lock.json v3 `packages` map (the fields this file reads or writes). */
-export interface LockEntry {
+interface LockEntry {
   version?: string;
   resolved?: string;
   integrity?: string;

@@ -1,11 +1,4 @@
-import type { ChatMessage } from './chat-types.js';
-
-/** The part of the Web Storage API the chat store uses (localStorage, sessionStorage or an adapter). */
-export interface StorageLike {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-  removeItem(key: string): void;
-}
+import type { ChatMessage, StorageLike } from './chat-types.js';
 
 /** What survives a reload while an answer streams: enough to reattach without repeating a token. */
 export interface InflightRecord {

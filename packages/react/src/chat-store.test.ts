@@ -265,17 +265,6 @@ describe('createChatStore against a real gateway', () => {
     expect(answerOf(state)).toBe(second);
   });
 
-  test('the client side can cut its own connection; the answer still completes exactly', async () => {
-    const { store } = newStore();
-    const sending = store.send('client cut', { headers: { 'x-spool-fault': 'tps=50' } });
-    await waitForState(store, (state) => answerOf(state).length > 0);
-    expect(store.cutConnection()).toBe(true);
-    await sending;
-    const state = store.getSnapshot();
-    expect(state.stats?.reconnects).toBe(1);
-    expect(answerOf(state)).toBe(expectedText(['user', 'client cut']));
-  });
-
   test('history survives a new store; clear forgets it; persistHistory false stores nothing', async () => {
     const { store, history, session } = newStore();
     await store.send('remember me');

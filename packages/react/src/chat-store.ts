@@ -3,8 +3,6 @@ import {
   type ChatStatusEvent,
   type ChatStream,
   createClient,
-  type FetchLike,
-  fetchCanStream,
   globalLifecycle,
   type LifecycleSource,
   NetworkError,
@@ -20,7 +18,6 @@ import {
   type InflightRecord,
   loadHistory,
   loadInflight,
-  type StorageLike,
   saveHistory,
   saveInflightProgress,
   saveInflightStart,
@@ -33,6 +30,7 @@ import type {
   ChatStatus,
   ChatStoreOptions,
   SendOptions,
+  StorageLike,
 } from './chat-types.js';
 
 /** A chat conversation's state and actions, framework-free: React binds it with `useSyncExternalStore`. */
@@ -55,11 +53,6 @@ export interface ChatStore {
   setModel(model: string): void;
   /** Reattaches to an answer that was streaming when the page was reloaded; no-op when there is none. */
   resume(): Promise<void>;
-  /**
-   * Drops the current connection from the client side, as a network failure would; the client then
-   * reconnects and resumes. For demos and drills. @returns whether there was a connection to cut
-   */
-  cutConnection(): boolean;
   /**
    * Lets go of the answer under way without stopping it: the connection closes (no `DELETE`), the
    * gateway generates on, and the answer waits, as after a reload, for `resume()` to pick it up after
@@ -121,8 +114,6 @@ class SpoolChatStore implements ChatStore {
   readonly #inflightKey: string;
   readonly #listeners = new Set<() => void>();
   readonly #unsubscribeLifecycle: () => void;
-  /** Aborts the fetch under way, for {@link cutConnection}. */
-  #currentTransport: AbortController | undefined;
   #pendingResume: InflightRecord | undefined;
   #active: ActiveAnswer | undefined;
 
@@ -162,7 +153,6 @@ class SpoolChatStore implements ChatStore {
       baseURL: options.baseURL,
       apiKey: options.apiKey,
       lifecycle: this.#lifecycle,
-      fetch: this.#cuttableFetch(),
     });
     this.#messages = settleInterrupted(loadHistory(this.#history, this.#historyKey));
     const inflight = loadInflight(this.#session, this.#inflightKey);
@@ -249,13 +239,6 @@ class SpoolChatStore implements ChatStore {
     if (model === this.#model) return;
     this.#model = model;
     this.#changed();
-  };
-
-  cutConnection = (): boolean => {
-    const transport = this.#currentTransport;
-    if (!transport || transport.signal.aborted || !this.#active) return false;
-    transport.abort(new NetworkError('Connection cut on purpose (network drill).', { code: 'drill_cut' }));
-    return true;
   };
 
   dispose = (): void => {
@@ -460,37 +443,10 @@ class SpoolChatStore implements ChatStore {
     );
   }
 
-  /** The client's fetch, wrapped so {@link cutConnection} can abort the request under way. */
-  #cuttableFetch(): FetchLike | undefined {
-    const client = this.#options.client ?? {};
-    if (client.transport !== undefined && client.transport !== 'fetch' && client.transport !== 'auto') {
-      return client.fetch;
-    }
-    if (!client.fetch && !fetchCanStream()) return undefined;
-    return (input, init) => {
-      const controller = new AbortController();
-      this.#currentTransport = controller;
-      const signal = init.signal ? anySignal(init.signal, controller.signal) : controller.signal;
-      const doFetch = client.fetch ?? ((url: string, request: RequestInit) => globalThis.fetch(url, request));
-      return doFetch(input, { ...init, signal });
-    };
-  }
-
   #changed(): void {
     this.#snapshot = undefined;
     for (const listener of [...this.#listeners]) listener();
   }
-}
-
-/** Aborts when either signal does (`AbortSignal.any` where the runtime has it: Safari < 17.4 does not). */
-function anySignal(first: AbortSignal, second: AbortSignal): AbortSignal {
-  if (typeof AbortSignal.any === 'function') return AbortSignal.any([first, second]);
-  const controller = new AbortController();
-  for (const signal of [first, second]) {
-    if (signal.aborted) controller.abort(signal.reason);
-    else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
-  }
-  return controller.signal;
 }
 
 /**

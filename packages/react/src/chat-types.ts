@@ -1,6 +1,5 @@
 import type { ClientOptions, SpoolClientError, StreamStats } from '@spool/client';
 import type { ChatCompletionRequest } from '@spool/protocol';
-import type { StorageLike } from './chat-persistence.js';
 
 /**
  * Where the conversation stands: `connecting` until the gateway answers, `streaming` while tokens
@@ -98,4 +97,11 @@ export interface ChatStoreOptions {
   client?: Omit<ClientOptions, 'baseURL' | 'apiKey'>;
   /** The clock, for retry countdowns. @default Date.now */
   now?: () => number;
+}
+
+/** The part of the Web Storage API the chat store uses (localStorage, sessionStorage or an adapter). */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
 }

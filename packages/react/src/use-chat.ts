@@ -15,7 +15,6 @@ export interface UseChatResult extends ChatState {
   retry: ChatStore['retry'];
   clear: ChatStore['clear'];
   setModel: ChatStore['setModel'];
-  cutConnection: ChatStore['cutConnection'];
   /** Whether an answer is under way (connecting, streaming, reconnecting or offline). */
   isBusy: boolean;
   /** The underlying store, for code outside React. */
@@ -79,7 +78,6 @@ export function useChat(options: ChatStoreOptions | { store: ChatStore }): UseCh
     retry: store.retry,
     clear: store.clear,
     setModel: store.setModel,
-    cutConnection: store.cutConnection,
     isBusy,
     store,
   };

@@ -1,20 +1,17 @@
 import type { FetchLike } from '@spool/client';
 import { type Gateway, type GatewayConfigInput, parseConfig, startGateway } from '@spool/gateway';
-import type { StorageLike } from '../src/chat-persistence.js';
 import type { ChatStore } from '../src/chat-store.js';
-import type { ChatState } from '../src/chat-types.js';
+import type { ChatState, StorageLike } from '../src/chat-types.js';
 
 /**
- * Parses a gateway configuration with the gateway's own upstream retries turned off where it has
- * them (`resilience.retry.attempts`), so that a 429/503 the sim is told to answer reaches the client
- * and the page can show its countdown; gateways without that setting pass such answers on anyway.
+ * Parses a gateway configuration with the gateway's own upstream retries turned off, so that a
+ * 429/503 the sim is told to answer reaches the client (and the page can show its countdown).
  */
 export function configWithoutUpstreamRetries(input: GatewayConfigInput) {
-  try {
-    return parseConfig({ ...input, resilience: { retry: { attempts: 0 } } } as GatewayConfigInput);
-  } catch {
-    return parseConfig(input);
-  }
+  return parseConfig({
+    ...input,
+    resilience: { ...input.resilience, retry: { ...input.resilience?.retry, attempts: 0 } },
+  });
 }
 
 /** Starts a dev-mode gateway on a free loopback port whose sim answers as fast as it can. */

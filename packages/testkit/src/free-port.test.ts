@@ -12,6 +12,8 @@ describe('getFreePort', () => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', resolve);
     });
+    // While that port is taken, the next one asked for is another.
+    expect(await getFreePort()).not.toBe(port);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });

@@ -5,18 +5,15 @@ import { startTestGateway } from '../../test/helpers.js';
 import type { Gateway } from '../gateway.js';
 import { type SimServer, startSimServer } from '../sim/sim-server.js';
 import { simText } from '../sim/sim-text.js';
+import { buildChatRequest, ChatUsageError, parseChatArgs } from './chat-args.js';
+import { type ChatCommandIo, runChatCommand } from './chat-command.js';
 import {
-  buildChatRequest,
-  type ChatCommandIo,
-  ChatUsageError,
   eraseSequence,
   formatStats,
   formatStatusLine,
   nextStatusView,
-  parseChatArgs,
-  runChatCommand,
   type StatusView,
-} from './chat-command.js';
+} from './chat-status-line.js';
 
 function runOptions(argv: string[], env: Record<string, string> = {}) {
   const parsed = parseChatArgs(argv, env);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisConnection } from '../redis/redis-connection.js';
 
 /** An exact-match cache of non-streamed completions. */
 export interface CompletionCache {
@@ -54,13 +55,9 @@ export class RedisCompletionCache implements CompletionCache {
     private readonly prefix: string,
     private readonly ttlMs: number,
   ) {
-    this.#redis = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 500,
-      lazyConnect: false,
-    });
-    this.#redis.on('error', () => {});
+    this.#redis = createRedisConnection(url, { commandTimeoutMs: 500 });
+    // A cache that cannot connect is a miss; it keeps reconnecting in the background.
+    this.#redis.connect().catch(() => {});
   }
 
   async get(key: string): Promise<unknown | undefined> {

@@ -17,6 +17,17 @@ describe('the configuration reference', () => {
     expect(rows.find((row) => row.key === 'server.port')?.defaultValue).toBe('`8787`');
   });
 
+  it('names records, arrays and union members by their shape, with the default of each leaf', () => {
+    const rows = new Map(configReferenceRows().map((row) => [row.key, row]));
+    expect(rows.get('providers.<name>(sim).ttftMs')?.defaultValue).toBe('`300`');
+    expect(rows.get('models[].targets[].weight')?.defaultValue).toBe('`1`');
+    expect(rows.get('models[].match')?.defaultValue).toBe('—');
+    expect(rows.get('spool.disconnectGraceMs')?.defaultValue).toBe('`null`');
+    expect(rows.get('usage.groupCommitMs')?.defaultValue).toBe('`10`');
+    // Containers are walked into, never listed themselves.
+    expect(rows.has('providers') || rows.has('models') || rows.has('server')).toBe(false);
+  });
+
   it('accepts the example configuration the README shows', () => {
     const readme = readFileSync(README, 'utf8');
     const example = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];

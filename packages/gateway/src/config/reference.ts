@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { configSchema } from './schema.js';
 
 /** One documented configuration key. */
@@ -7,23 +8,18 @@ export interface ReferenceRow {
   description: string;
 }
 
-interface SchemaNode {
+/** The parts of a JSON Schema (as `z.toJSONSchema` writes it) the reference reads. */
+interface JsonSchemaNode {
   description?: string;
-  def: {
-    type: string;
-    innerType?: SchemaNode;
-    defaultValue?: unknown;
-    shape?: Record<string, SchemaNode>;
-    valueType?: SchemaNode;
-    element?: SchemaNode;
-    options?: SchemaNode[];
-    values?: unknown[];
-    entries?: Record<string, unknown>;
-  };
-  shape?: Record<string, SchemaNode>;
+  default?: unknown;
+  properties?: Record<string, JsonSchemaNode>;
+  additionalProperties?: JsonSchemaNode | boolean;
+  items?: JsonSchemaNode;
+  type?: string | string[];
+  const?: unknown;
+  oneOf?: JsonSchemaNode[];
+  anyOf?: JsonSchemaNode[];
 }
-
-const WRAPPERS = new Set(['default', 'prefault', 'optional', 'nullable']);
 
 function formatDefault(value: unknown): string {
   if (value === undefined) return '—';
@@ -31,54 +27,49 @@ function formatDefault(value: unknown): string {
   return `\`${JSON.stringify(value)}\``;
 }
 
-/** Walks the schema: one row per leaf, records as `<name>`, arrays as `[]`, union members by `type`. */
-function walk(
-  node: SchemaNode,
-  key: string,
-  rows: ReferenceRow[],
-  inherited: { description?: string; defaultValue?: unknown },
-): void {
-  let current = node;
-  let description = node.description ?? inherited.description;
-  let defaultValue = inherited.defaultValue;
-  while (WRAPPERS.has(current.def.type) && current.def.innerType) {
-    if (current.def.type === 'default' && defaultValue === undefined) defaultValue = current.def.defaultValue;
-    current = current.def.innerType;
-    description ??= current.description;
-  }
-  const { type } = current.def;
-  if (type === 'object' && current.shape) {
-    for (const [name, child] of Object.entries(current.shape))
-      walk(child, key ? `${key}.${name}` : name, rows, {});
+/**
+ * Walks the JSON Schema: one row per leaf, records of objects as `<name>`, arrays of objects as `[]`,
+ * members of a union of objects by their `type` (a union of scalars, such as a nullable number, is a leaf).
+ */
+function walk(node: JsonSchemaNode, key: string, rows: ReferenceRow[]): void {
+  if (node.properties) {
+    for (const [name, child] of Object.entries(node.properties))
+      walk(child, key ? `${key}.${name}` : name, rows);
     return;
   }
-  const valueType = current.def.valueType?.def.type;
-  if (type === 'record' && current.def.valueType && (valueType === 'object' || valueType === 'union')) {
-    walk(current.def.valueType, `${key}.<name>`, rows, {});
+  const values = node.additionalProperties;
+  if (typeof values === 'object' && (values.properties || objectMembers(values).length > 0)) {
+    walk(values, `${key}.<name>`, rows);
     return;
   }
-  if (type === 'array' && current.def.element && current.def.element.def.type !== 'string') {
-    walk(current.def.element, `${key}[]`, rows, {});
+  if (node.items && node.items.type !== 'string') {
+    walk(node.items, `${key}[]`, rows);
     return;
   }
-  if (type === 'union' && current.def.options) {
-    for (const option of current.def.options) {
-      const literal = option.shape?.type?.def.values?.[0];
+  const members = objectMembers(node);
+  if (members.length > 0) {
+    for (const member of members) {
+      const literal = member.properties?.type?.const;
       const label = typeof literal === 'string' ? `${key}(${literal})` : key;
-      if (!option.shape) continue;
-      for (const [name, child] of Object.entries(option.shape)) {
-        if (name !== 'type') walk(child, `${label}.${name}`, rows, {});
+      for (const [name, child] of Object.entries(member.properties ?? {})) {
+        if (name !== 'type') walk(child, `${label}.${name}`, rows);
       }
     }
     return;
   }
-  rows.push({ key, defaultValue: formatDefault(defaultValue), description: description ?? '' });
+  rows.push({ key, defaultValue: formatDefault(node.default), description: node.description ?? '' });
+}
+
+/** The members of a union that are objects (those the reference lists key by key). */
+function objectMembers(node: JsonSchemaNode): JsonSchemaNode[] {
+  return (node.oneOf ?? node.anyOf ?? []).filter((member) => member.properties !== undefined);
 }
 
 /** Every configuration key with its default and meaning, straight from the schema. */
 export function configReferenceRows(): ReferenceRow[] {
   const rows: ReferenceRow[] = [];
-  walk(configSchema as unknown as SchemaNode, '', rows, {});
+  // The input side: defaults are what a key may be left out for; refinements cannot be represented.
+  walk(z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode, '', rows);
   return rows;
 }
 

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { FILE_LEDGER_DEFAULTS } from '../usage/file-usage-ledger.js';
 
 const duration = z.number().int().nonnegative();
 
@@ -298,7 +297,7 @@ export const configSchema = z
           .describe('Where usage records are kept (durable unless memory).'),
         path: z.string().default('./.spool/usage.jsonl').describe("The usage file (fsync'd JSONL appends)."),
         groupCommitMs: duration
-          .default(FILE_LEDGER_DEFAULTS.groupCommitWindowMs)
+          .default(10)
           .describe('How long a usage record waits to share one durable write with others (file store).'),
         redisUrl: z.string().optional().describe('Redis URL for the usage store (default: spool.redisUrl).'),
         postgresUrl: z.string().optional().describe('PostgreSQL connection string for the usage store.'),
@@ -417,8 +416,6 @@ export type GatewayConfigInput = z.input<typeof configSchema>;
 export type GatewayConfig = z.output<typeof configSchema>;
 /** One provider's configuration. */
 export type ProviderConfig = z.output<typeof providerSchema>;
-/** Retries, breakers and read-ahead. */
-export type ResilienceConfig = z.output<typeof resilienceSchema>;
 /** One routing rule. */
 export type RouteConfig = z.output<typeof routeSchema>;
 /** One gateway API key. */

@@ -28,7 +28,7 @@ export interface AcquireRequest {
 }
 
 /** Which limit refused a request. */
-export type RateLimitReason = 'requests' | 'tokens' | 'concurrency';
+type RateLimitReason = 'requests' | 'tokens' | 'concurrency';
 
 /** OpenAI's `x-ratelimit-*` headers, lower-case names, only for the limits that are configured. */
 export type RateLimitHeaders = Record<string, string>;

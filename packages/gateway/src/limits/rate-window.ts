@@ -54,7 +54,7 @@ export function pruneWindow(state: WindowState, now: number, windowMs = MINUTE_M
 }
 
 /** Sum of the costs inside the window (the state must be pruned). */
-export function usedUnits(state: WindowState): number {
+function usedUnits(state: WindowState): number {
   let used = 0;
   for (const entry of state) used += entry.cost;
   return used;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisConnection } from '../redis/redis-connection.js';
 import {
   type AcquireRequest,
   type AcquireResult,
@@ -67,16 +68,11 @@ export class RedisRateLimiter implements RateLimiter {
    * the limiter starts anyway and keeps reconnecting in the background.
    */
   static async connect(options: RedisRateLimiterOptions): Promise<RedisRateLimiter> {
-    const redis = new Redis(options.url, {
-      // Never queue or retry for long: a request must be answered (or refused) now, not hang.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? RATE_LIMITER_DEFAULTS.commandTimeoutMs,
-      connectTimeout: options.connectTimeoutMs ?? RATE_LIMITER_DEFAULTS.connectTimeoutMs,
-      lazyConnect: true,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+    const redis = createRedisConnection(options.url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? RATE_LIMITER_DEFAULTS.commandTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? RATE_LIMITER_DEFAULTS.connectTimeoutMs,
+      onError: (error) => options.log?.debug({ err: error }, 'rate-limit redis error'),
     });
-    redis.on('error', (error: Error) => options.log?.debug({ err: error }, 'rate-limit redis error'));
     try {
       await redis.connect();
     } catch (error) {

@@ -2,7 +2,7 @@ import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool } from 'undici';
 import { UpstreamError } from '../errors.js';
-import type { ApiName } from '../surfaces/surface.js';
+import type { ApiName } from '../surfaces/api-name.js';
 import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-response.js';
 import { toAnthropicRequest } from './anthropic-translate.js';
 import { toUpstreamError } from './openai-provider.js';

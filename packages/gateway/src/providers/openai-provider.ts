@@ -3,7 +3,7 @@ import { REQUEST_ID_HEADER } from '@spool/protocol';
 import { Pool, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
 import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
-import type { ApiName } from '../surfaces/surface.js';
+import type { ApiName } from '../surfaces/api-name.js';
 import { normalizeChatEvents } from './normalize-chat-events.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
 import { readJsonBody } from './read-json-body.js';

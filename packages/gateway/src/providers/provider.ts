@@ -1,6 +1,6 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
-import type { ApiName } from '../surfaces/surface.js';
+import type { ApiName } from '../surfaces/api-name.js';
 
 /** One event from an upstream stream, before the gateway numbers it. */
 export interface UpstreamEvent {

@@ -1,4 +1,4 @@
-import { normalizeErrorBody } from '@spool/protocol';
+import { normalizeErrorBody, parseRetryAfter } from '@spool/protocol';
 import { UpstreamError } from '../errors.js';
 import type { ResponseHeaders } from './sse-request.js';
 
@@ -44,9 +44,8 @@ export function httpErrorFromText(
     parsed = JSON.parse(text);
   } catch {}
   const normalized = normalizeErrorBody(status, parsed, `Upstream "${name}" answered HTTP ${status}`);
-  const retryAfter = Number(headers['retry-after']);
-  const retryAfterSeconds =
-    Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.ceil(retryAfter) : undefined;
+  const retryAfterMs = parseRetryAfter({ get: (header) => headerValue(headers[header]) }, Date.now());
+  const retryAfterSeconds = retryAfterMs !== undefined ? Math.ceil(retryAfterMs / 1000) : undefined;
   if (status === 401 || status === 403) {
     normalized.error.message = `Upstream "${name}" rejected the gateway's credentials: ${normalized.error.message}`;
     normalized.error.type = 'api_error';
@@ -55,6 +54,12 @@ export function httpErrorFromText(
   if (status === options.overloadedStatus)
     return new UpstreamError(503, normalized, { retryable: true, retryAfterSeconds });
   return new UpstreamError(status, normalized, { retryAfterSeconds });
+}
+
+/** One header's value as `Headers.get` gives it (the first of repeated ones). */
+function headerValue(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? (value[0] ?? null) : value;
 }
 
 /**

@@ -4,7 +4,7 @@ import type { SpoolStore } from '../spool/store.js';
 import { CHAT_EVENTS } from '../surfaces/chat/chat-events.js';
 import type { EventPolicy } from '../surfaces/surface.js';
 import { flattenString } from './flatten-string.js';
-import type { GenerationObserver } from './stream-relay.js';
+import type { GenerationObserver } from './generation-observer.js';
 
 /**
  * One generation's numbering and batching: numbers the upstream events, encodes them (by the

@@ -1,9 +1,10 @@
-import { errorBody, type OpenAIErrorBody, type Usage } from '@spool/protocol';
+import { errorBody, type OpenAIErrorBody } from '@spool/protocol';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { takeBuffered, type UpstreamEvent } from '../providers/provider.js';
 import type { SpoolStore, StreamMeta } from '../spool/store.js';
 import type { EventPolicy } from '../surfaces/surface.js';
+import type { GenerationObserver } from './generation-observer.js';
 import { SpoolBatch } from './spool-batch.js';
 
 /** Why a generation was stopped by the gateway rather than by its upstream. */
@@ -26,16 +27,6 @@ interface LocalGeneration {
   /** When `maxDurationMs` runs out (`performance.now()` time). */
   readonly deadline: number;
   readonly finished: Promise<void>;
-}
-
-/** What a generation reports as it goes, for usage, limits and metrics. */
-export interface GenerationObserver {
-  /** The first content (or tool-call) delta was stored. */
-  onFirstToken?(): void;
-  /** The upstream reported usage. */
-  onUsage?(usage: Usage): void;
-  /** The generation ended; `contentDeltas` estimates completion tokens when no usage came. */
-  onEnd?(outcome: 'done' | 'error' | 'cancelled', info: { contentDeltas: number }): void;
 }
 
 /** What starting a stream needs. */

@@ -1,7 +1,24 @@
 import { ITERATION_DONE } from '../iteration.js';
-import type { MemoryRecord } from './memory-store.js';
-import { evictedError, SpoolReadError } from './store.js';
+import type { PackedEvents } from './packed-events.js';
+import { evictedError, SpoolReadError, type StreamMeta } from './store.js';
 import { WakeableReader } from './wakeable-reader.js';
+
+/** One stream as the memory store holds it. */
+export interface MemoryRecord {
+  meta: StreamMeta;
+  /** Retained events of a live stream; `events[i]` has id `firstId + i`. */
+  events: string[];
+  /** The events of a finished stream (then `events` is empty); `packed` event i has id `firstId + i`. */
+  packed: PackedEvents | undefined;
+  firstId: number;
+  bytes: number;
+  ended: boolean;
+  /**
+   * The readers waiting for the next event (created when the first one waits). An array: there is
+   * nearly always one, and a Set's hash table costs ~160 bytes more per open stream.
+   */
+  wakers: MemoryReader[] | undefined;
+}
 
 /** Where a reader finds its stream again after a wait (the store may have swept it meanwhile). */
 export interface MemoryRecordSource {

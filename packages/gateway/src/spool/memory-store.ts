@@ -1,4 +1,4 @@
-import { MemoryReader, type MemoryRecordSource } from './memory-reader.js';
+import { MemoryReader, type MemoryRecord, type MemoryRecordSource } from './memory-reader.js';
 import { PackedEvents } from './packed-events.js';
 import {
   type CreateResult,
@@ -8,23 +8,6 @@ import {
   type SpoolStore,
   type StreamMeta,
 } from './store.js';
-
-/** One stream as the memory store holds it. */
-export interface MemoryRecord {
-  meta: StreamMeta;
-  /** Retained events of a live stream; `events[i]` has id `firstId + i`. */
-  events: string[];
-  /** The events of a finished stream (then `events` is empty); `packed` event i has id `firstId + i`. */
-  packed: PackedEvents | undefined;
-  firstId: number;
-  bytes: number;
-  ended: boolean;
-  /**
-   * The readers waiting for the next event (created when the first one waits). An array: there is
-   * nearly always one, and a Set's hash table costs ~160 bytes more per open stream.
-   */
-  wakers: MemoryReader[] | undefined;
-}
 
 /** Options of the in-process store. */
 export interface MemoryStoreOptions extends SpoolLimits {

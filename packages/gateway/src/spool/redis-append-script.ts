@@ -15,7 +15,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
  * id, commit (1/0), live TTL ms, trim-to id ('' = none), event count and the events' bytes in id
  * order. Returns per stream the number of events added, or the error that stopped it (a string).
  */
-export const APPEND_SCRIPT = `
+const APPEND_SCRIPT = `
 local results = {}
 local at = 1
 for stream = 0, #KEYS / 3 - 1 do

@@ -1,4 +1,4 @@
-import type { ApiName } from '../surfaces/surface.js';
+import type { ApiName } from '../surfaces/api-name.js';
 import type { StreamMeta, StreamState } from './store.js';
 
 /** Writes a stream's metadata as the fields of its Redis hash, leaving out what is undefined. */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { encodeEvent, errorBody } from '@spool/protocol';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { createRedisConnection } from '../redis/redis-connection.js';
 import {
   type AppendCall,
   appendFailure,
@@ -129,20 +130,12 @@ export class RedisStore implements SpoolStore {
 
   /** Connects (two connections: commands, and pub/sub) and fails fast when Redis cannot be reached. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
-    const connectionOptions = {
-      // Fail fast instead of queueing: a request must answer 503, not hang, while Redis is down.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 2000,
-      connectTimeout: 2000,
-      lazyConnect: true,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
-    };
-    const redis = new Redis(options.url, connectionOptions);
-    const subscriber = new Redis(options.url, { ...connectionOptions, commandTimeout: undefined });
-    for (const connection of [redis, subscriber]) {
-      connection.on('error', (error: Error) => options.log?.warn({ err: error }, 'redis connection error'));
-    }
+    const onError = (error: Error) => options.log?.warn({ err: error }, 'redis connection error');
+    const redis = createRedisConnection(options.url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? 2000,
+      onError,
+    });
+    const subscriber = createRedisConnection(options.url, { commandTimeoutMs: undefined, onError });
     try {
       await Promise.all([redis.connect(), subscriber.connect()]);
     } catch (error) {

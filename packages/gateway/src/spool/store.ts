@@ -1,4 +1,4 @@
-import type { ApiName } from '../surfaces/surface.js';
+import type { ApiName } from '../surfaces/api-name.js';
 
 /** Where a spooled stream is in its life. */
 export type StreamState = 'pending' | 'streaming' | 'done' | 'error' | 'cancelled';

@@ -2,12 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { OpenAIErrorBody, Usage } from '@spool/protocol';
 import type { GatewayError } from '../errors.js';
 import type { UpstreamEvent } from '../providers/provider.js';
-
-/**
- * The APIs Spool speaks: to clients (a surface each) and to upstreams (a provider declares the ones
- * it speaks). `messages` is Anthropic's Messages API.
- */
-export type ApiName = 'chat' | 'responses' | 'messages';
+import type { ApiName } from './api-name.js';
 
 /**
  * How the relay treats one surface's events. The shared core (relay, spool) knows a surface only

@@ -1,7 +1,8 @@
+import type { ApiName } from './api-name.js';
 import { CHAT_SURFACE } from './chat/chat-surface.js';
 import { MESSAGES_SURFACE } from './messages/messages-surface.js';
 import { RESPONSES_SURFACE } from './responses/responses-surface.js';
-import type { ApiName, Surface } from './surface.js';
+import type { Surface } from './surface.js';
 
 /** Every surface the gateway serves, by name: the one place a new surface is registered. */
 const SURFACES: Partial<Record<ApiName, Surface>> = {

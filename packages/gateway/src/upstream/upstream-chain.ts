@@ -1,5 +1,11 @@
-import { backoffDelayMs, normalizeRetryOptions } from '@spool/client';
-import { type ChatCompletionRequest, errorBody, isErrorBody } from '@spool/protocol';
+import {
+  type BackoffOptions,
+  backoffDelayMs,
+  type ChatCompletionRequest,
+  DEFAULT_BACKOFF,
+  errorBody,
+  isErrorBody,
+} from '@spool/protocol';
 import { GatewayError, UpstreamError } from '../errors.js';
 import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { ITERATION_DONE } from '../iteration.js';
@@ -13,7 +19,7 @@ import {
   takeBuffered,
   type UpstreamEvent,
 } from '../providers/provider.js';
-import type { ApiName } from '../surfaces/surface.js';
+import type { ApiName } from '../surfaces/api-name.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { ConcurrencyLimiter } from './concurrency-limiter.js';
 
@@ -183,7 +189,7 @@ export class UpstreamChain {
   readonly #lastFailures = new Map<string, GatewayError>();
   readonly #options: ResilienceOptions;
   /** The backoff between attempts, normalized once rather than on every request. */
-  readonly #retry: ReturnType<typeof normalizeRetryOptions>;
+  readonly #retry: BackoffOptions;
   readonly #hooks: UpstreamChainHooks;
   readonly #random: () => number;
   readonly #now: () => number;
@@ -199,10 +205,11 @@ export class UpstreamChain {
   ) {
     this.#limiters = limiters;
     this.#options = options;
-    this.#retry = normalizeRetryOptions({
+    this.#retry = {
+      ...DEFAULT_BACKOFF,
       initialDelayMs: options.retry.initialDelayMs,
       maxDelayMs: options.retry.maxDelayMs,
-    });
+    };
     this.#hooks = hooks;
     this.#random = random;
     this.#now = now;

@@ -30,7 +30,7 @@ export interface FileUsageLedgerOptions {
 }
 
 /** The defaults of {@link FileUsageLedgerOptions}. */
-export const FILE_LEDGER_DEFAULTS = {
+const FILE_LEDGER_DEFAULTS = {
   path: './.spool/usage.jsonl',
   groupCommitWindowMs: 10,
 } as const;

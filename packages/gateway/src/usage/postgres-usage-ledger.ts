@@ -28,7 +28,7 @@ export interface PostgresUsageLedgerOptions {
 }
 
 /** The defaults of {@link PostgresUsageLedgerOptions}. */
-export const POSTGRES_LEDGER_DEFAULTS = {
+const POSTGRES_LEDGER_DEFAULTS = {
   table: 'spool_usage',
   poolSize: 4,
   connectTimeoutMs: 5000,

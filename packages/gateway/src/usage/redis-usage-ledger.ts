@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { createRedisConnection } from '../redis/redis-connection.js';
 import {
   dayRange,
   normalizeUsageRecord,
@@ -24,7 +25,7 @@ export interface RedisUsageLedgerOptions {
 }
 
 /** The defaults of {@link RedisUsageLedgerOptions}. */
-export const REDIS_LEDGER_DEFAULTS = { keyPrefix: 'spool:usage:', commandTimeoutMs: 2000 } as const;
+const REDIS_LEDGER_DEFAULTS = { keyPrefix: 'spool:usage:', commandTimeoutMs: 2000 } as const;
 
 const METRICS = ['requests', 'promptTokens', 'completionTokens'] as const;
 
@@ -47,15 +48,10 @@ export class RedisUsageLedger implements UsageLedger {
 
   /** Connects, failing with `store_unavailable` when Redis cannot be reached. */
   static async connect(options: RedisUsageLedgerOptions): Promise<RedisUsageLedger> {
-    const redis = new Redis(options.url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? REDIS_LEDGER_DEFAULTS.commandTimeoutMs,
-      connectTimeout: 2000,
-      lazyConnect: true,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+    const redis = createRedisConnection(options.url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? REDIS_LEDGER_DEFAULTS.commandTimeoutMs,
+      onError: (error) => options.log?.debug({ err: error }, 'usage redis error'),
     });
-    redis.on('error', (error: Error) => options.log?.debug({ err: error }, 'usage redis error'));
     try {
       await redis.connect();
     } catch (error) {
