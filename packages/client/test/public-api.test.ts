@@ -7,6 +7,7 @@ test('the package exports exactly its chosen API, no internal (planner, transpor
     'CallbackError',
     'HttpError',
     'IdleTimeoutError',
+    'MessagesAssembler',
     'NetworkError',
     'ResumeUnsupportedError',
     'SpoolClientError',

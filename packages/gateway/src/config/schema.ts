@@ -47,15 +47,12 @@ const openaiProviderSchema = z
       .default([])
       .describe('Client request headers copied upstream.'),
     apis: z
-      .array(
-        z
-          .enum(['chat', 'responses'])
-          .describe(
-            'The APIs the upstream speaks: a surface it speaks passes through natively, others are translated through chat. Default ["chat", "responses"] for api.openai.com and *.openai.azure.com, else ["chat"] (Ollama, vLLM, DeepSeek, llama.cpp …).',
-          ),
-      )
+      .array(z.enum(['chat', 'responses']))
       .min(1)
-      .optional(),
+      .optional()
+      .describe(
+        'The APIs the upstream speaks: a surface it speaks passes through natively, others are translated through chat. Default ["chat", "responses"] for api.openai.com and *.openai.azure.com, else ["chat"] (Ollama, vLLM, DeepSeek, llama.cpp …).',
+      ),
     ...connectionFields,
   })
   .strict();
