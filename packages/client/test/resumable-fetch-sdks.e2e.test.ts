@@ -1,4 +1,5 @@
 import { createOpenAI } from '@ai-sdk/openai';
+import Anthropic from '@anthropic-ai/sdk';
 import { ChatOpenAI } from '@langchain/openai';
 import {
   type Gateway,
@@ -22,43 +23,150 @@ const CONCURRENCY = 6;
 /** The gateway sends `retry: 1000`; capping the backoff at 20 ms keeps hundreds of resumes fast. */
 const RETRY = { initialDelayMs: 1, maxDelayMs: 20, maxAttempts: 50 };
 
-/** Streams one prompt's completion through an SDK given `fetch`, returning the text it assembled. */
+/**
+ * Streams one prompt's completion through an SDK given `fetch` and the gateway's `…/v1` base URL,
+ * returning the text it assembled.
+ */
 type SdkRun = (baseURL: string, fetch: typeof globalThis.fetch, prompt: string) => Promise<string>;
 
-const SDKS: Record<string, SdkRun> = {
-  'openai chat.completions.create({ stream: true })': async (baseURL, fetch, prompt) => {
-    const client = new OpenAI({ baseURL, apiKey: 'sk-test', fetch });
-    const stream = await client.chat.completions.create({
-      model: 'sim',
-      messages: [{ role: 'user', content: prompt }],
-      stream: true,
-    });
-    let text = '';
-    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-    return text;
+/** An SDK's run and the text the sim answers it with (its answer depends on the user turn's exact shape). */
+interface Sdk {
+  run: SdkRun;
+  expected: (prompt: string) => string;
+}
+
+/** The text of a Responses `response` object's message outputs (the raw event has no `output_text`). */
+function outputText(response: OpenAI.Responses.Response): string {
+  return response.output
+    .flatMap((item) => (item.type === 'message' ? item.content : []))
+    .map((part) => (part.type === 'output_text' ? part.text : ''))
+    .join('');
+}
+
+/** The sim's answer to one user turn whose content is the prompt as a string. */
+const answerTo = (prompt: string) => simText({ model: 'sim', messages: [{ role: 'user', content: prompt }] });
+/** The same for a turn sent as content parts (the gateway translates `input_text` to a `text` part). */
+const answerToParts = (prompt: string) =>
+  simText({ model: 'sim', messages: [{ role: 'user', content: [{ type: 'text', text: prompt }] }] });
+
+/** Above the sim's longest answer, so Messages (which requires it) gets the same text as the others. */
+const MAX_TOKENS = 4_096;
+
+const SDKS: Record<string, Sdk> = {
+  'openai chat.completions.create({ stream: true })': {
+    expected: answerTo,
+    run: async (baseURL, fetch, prompt) => {
+      const client = new OpenAI({ baseURL, apiKey: 'sk-test', fetch });
+      const stream = await client.chat.completions.create({
+        model: 'sim',
+        messages: [{ role: 'user', content: prompt }],
+        stream: true,
+      });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      return text;
+    },
   },
-  "AI SDK streamText(createOpenAI({ fetch }).chat('sim'))": async (baseURL, fetch, prompt) => {
-    const provider = createOpenAI({ baseURL, apiKey: 'sk-test', fetch });
-    const errors: unknown[] = [];
-    const result = streamText({
-      model: provider.chat('sim'),
-      messages: [{ role: 'user', content: prompt }],
-      onError: ({ error }) => {
-        errors.push(error);
-      },
-    });
-    let text = '';
-    for await (const delta of result.textStream) text += delta;
-    if (errors.length > 0) throw errors[0];
-    return text;
+  "AI SDK streamText(createOpenAI({ fetch }).chat('sim'))": {
+    expected: answerTo,
+    run: async (baseURL, fetch, prompt) => {
+      const provider = createOpenAI({ baseURL, apiKey: 'sk-test', fetch });
+      const errors: unknown[] = [];
+      const result = streamText({
+        model: provider.chat('sim'),
+        messages: [{ role: 'user', content: prompt }],
+        onError: ({ error }) => {
+          errors.push(error);
+        },
+      });
+      let text = '';
+      for await (const delta of result.textStream) text += delta;
+      if (errors.length > 0) throw errors[0];
+      return text;
+    },
   },
-  'LangChain ChatOpenAI.stream()': async (baseURL, fetch, prompt) => {
-    const model = new ChatOpenAI({ model: 'sim', apiKey: 'sk-test', configuration: { baseURL, fetch } });
-    let text = '';
-    for await (const chunk of await model.stream([{ role: 'user', content: prompt }])) {
-      text += typeof chunk.content === 'string' ? chunk.content : '';
-    }
-    return text;
+  'openai responses.create({ stream: true })': {
+    expected: answerTo,
+    run: async (baseURL, fetch, prompt) => {
+      const client = new OpenAI({ baseURL, apiKey: 'sk-test', fetch });
+      const stream = await client.responses.create({ model: 'sim', input: prompt, stream: true });
+      let text = '';
+      let completed: string | undefined;
+      for await (const event of stream) {
+        if (event.type === 'response.output_text.delta') text += event.delta;
+        if (event.type === 'response.completed') completed = outputText(event.response);
+      }
+      // The final response object must agree with the deltas: a replayed or lost event would not.
+      if (completed !== text) throw new Error(`response.completed says ${JSON.stringify(completed)}`);
+      return text;
+    },
+  },
+  'openai responses.stream().finalResponse()': {
+    expected: answerTo,
+    run: async (baseURL, fetch, prompt) => {
+      const client = new OpenAI({ baseURL, apiKey: 'sk-test', fetch });
+      let deltas = '';
+      const stream = client.responses.stream({ model: 'sim', input: prompt });
+      stream.on('response.output_text.delta', (event) => {
+        deltas += event.delta;
+      });
+      const response = await stream.finalResponse();
+      if (response.output_text !== deltas) throw new Error(`deltas ${JSON.stringify(deltas)}`);
+      return response.output_text;
+    },
+  },
+  "AI SDK streamText(createOpenAI({ fetch })('sim')), the Responses API": {
+    expected: answerToParts,
+    run: async (baseURL, fetch, prompt) => {
+      const provider = createOpenAI({ baseURL, apiKey: 'sk-test', fetch });
+      const errors: unknown[] = [];
+      const result = streamText({
+        model: provider('sim'),
+        messages: [{ role: 'user', content: prompt }],
+        onError: ({ error }) => {
+          errors.push(error);
+        },
+      });
+      let text = '';
+      for await (const delta of result.textStream) text += delta;
+      if (errors.length > 0) throw errors[0];
+      return text;
+    },
+  },
+  '@anthropic-ai/sdk messages.stream().finalMessage()': {
+    expected: answerTo,
+    run: async (baseURL, fetch, prompt) => {
+      // The Anthropic SDK appends `/v1/messages` to its base URL itself.
+      const client = new Anthropic({ baseURL: baseURL.replace(/\/v1$/, ''), apiKey: 'sk-test', fetch });
+      let deltas = '';
+      const stream = client.messages.stream({
+        model: 'sim',
+        max_tokens: MAX_TOKENS,
+        messages: [{ role: 'user', content: prompt }],
+      });
+      stream.on('text', (delta) => {
+        deltas += delta;
+      });
+      const message = await stream.finalMessage();
+      const text = message.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
+      if (text !== deltas || message.stop_reason !== 'end_turn') {
+        throw new Error(
+          `final ${JSON.stringify(text)} (${message.stop_reason}) ≠ deltas ${JSON.stringify(deltas)}`,
+        );
+      }
+      return text;
+    },
+  },
+  'LangChain ChatOpenAI.stream()': {
+    expected: answerTo,
+    run: async (baseURL, fetch, prompt) => {
+      const model = new ChatOpenAI({ model: 'sim', apiKey: 'sk-test', configuration: { baseURL, fetch } });
+      let text = '';
+      for await (const chunk of await model.stream([{ role: 'user', content: prompt }])) {
+        text += typeof chunk.content === 'string' ? chunk.content : '';
+      }
+      return text;
+    },
   },
 };
 
@@ -92,7 +200,7 @@ interface Outcome {
 }
 
 /** One stream through a proxy that cuts each of its first connections at the drawn byte offsets. */
-async function runCut(run: SdkRun, prompt: string, offsets: number[]): Promise<Outcome> {
+async function runCut(sdk: Sdk, prompt: string, offsets: number[]): Promise<Outcome> {
   let cuts = 0;
   const proxy = await createFaultProxy({
     target: { host: '127.0.0.1', port: gateway.port },
@@ -106,11 +214,11 @@ async function runCut(run: SdkRun, prompt: string, offsets: number[]): Promise<O
   });
   try {
     const fetch = resumableFetch({ retry: RETRY });
-    const text = await run(`${proxy.url}/v1`, fetch, prompt);
+    const text = await sdk.run(`${proxy.url}/v1`, fetch, prompt);
     const stats = fetch.stats();
     return {
       text,
-      expected: simText({ model: 'sim', messages: [{ role: 'user', content: prompt }] }),
+      expected: sdk.expected(prompt),
       cuts,
       reconnects: stats?.reconnects ?? 0,
       bytesSpliced: stats?.bytesSpliced ?? 0,
@@ -120,14 +228,14 @@ async function runCut(run: SdkRun, prompt: string, offsets: number[]): Promise<O
   }
 }
 
-async function runAll(run: SdkRun, plans: Array<{ prompt: string; offsets: number[] }>): Promise<Outcome[]> {
+async function runAll(sdk: Sdk, plans: Array<{ prompt: string; offsets: number[] }>): Promise<Outcome[]> {
   const outcomes: Outcome[] = new Array(plans.length);
   let next = 0;
   const worker = async () => {
     while (next < plans.length) {
       const index = next++;
       const plan = plans[index]!;
-      outcomes[index] = await runCut(run, plan.prompt, plan.offsets);
+      outcomes[index] = await runCut(sdk, plan.prompt, plan.offsets);
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -139,7 +247,7 @@ describe(`resumableFetch under the official SDKs, cut at random byte offsets (se
   const random = seededRandom(SEED);
   const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
 
-  for (const [name, run] of Object.entries(SDKS)) {
+  for (const [name, sdk] of Object.entries(SDKS)) {
     const plans = Array.from({ length: STREAMS_PER_SDK }, (_, index) => ({
       prompt: `${name.split(' ')[0]} stream ${index} seed ${SEED}`,
       // Offsets span the response headers and the first events of each connection.
@@ -149,7 +257,7 @@ describe(`resumableFetch under the official SDKs, cut at random byte offsets (se
     it(`${name} given only fetch: resumableFetch() delivers exactly the uncut text from one generation`, async () => {
       const streamsBefore = sim.stats.streams;
       const startedAt = performance.now();
-      const outcomes = await runAll(run, plans);
+      const outcomes = await runAll(sdk, plans);
       const elapsedMs = performance.now() - startedAt;
       const cuts = outcomes.reduce((total, outcome) => total + outcome.cuts, 0);
       cutsBySdk[name] = cuts;
@@ -176,17 +284,17 @@ describe(`resumableFetch under the official SDKs, cut at random byte offsets (se
   it('resumes with resumableFetch() at its defaults under each SDK (one cut, the gateway’s 1 s retry)', async () => {
     const streamsBefore = sim.stats.streams;
     const outcomes = await Promise.all(
-      Object.entries(SDKS).map(async ([name, run]) => {
+      Object.entries(SDKS).map(async ([name, sdk]) => {
         const proxy = await createFaultProxy({
           target: { host: '127.0.0.1', port: gateway.port },
           plan: (connectionIndex) => (connectionIndex === 0 ? [cutAfterBytes(900)] : []),
         });
         try {
           const prompt = `${name} with defaults`;
-          const text = await run(`${proxy.url}/v1`, resumableFetch(), prompt);
+          const text = await sdk.run(`${proxy.url}/v1`, resumableFetch(), prompt);
           return {
             name,
-            exact: text === simText({ model: 'sim', messages: [{ role: 'user', content: prompt }] }),
+            exact: text === sdk.expected(prompt),
             cuts: proxy.stats.cuts,
           };
         } finally {
@@ -198,7 +306,7 @@ describe(`resumableFetch under the official SDKs, cut at random byte offsets (se
     expect(sim.stats.streams - streamsBefore).toBe(Object.keys(SDKS).length);
   }, 20_000);
 
-  it('made at least 200 cuts across the three SDKs', () => {
+  it('made at least 200 cuts across the SDKs', () => {
     const total = Object.values(cutsBySdk).reduce((sum, cuts) => sum + cuts, 0);
     expect(Object.keys(cutsBySdk)).toHaveLength(Object.keys(SDKS).length);
     expect(total, `seed ${SEED}`).toBeGreaterThanOrEqual(200);
