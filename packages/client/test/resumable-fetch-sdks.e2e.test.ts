@@ -197,6 +197,55 @@ interface Outcome {
   cuts: number;
   reconnects: number;
   bytesSpliced: number;
+  /** Resumes that sent `Last-Event-ID` and got an event back. */
+  resumes: number;
+  /** Of those, the ones whose first event was not the one after `Last-Event-ID`. */
+  misresumed: Resume[];
+}
+
+/** A resume as sent and answered. */
+interface Resume {
+  lastEventId: string;
+  firstId: string;
+}
+
+/**
+ * `fetch` that checks each resume on the wire: the first event after `Last-Event-ID: n` must be
+ * `n + 1` on every surface (Responses numbers from 0, the others from 1). The splicer drops replays,
+ * so without this a gateway that replayed one event too many would go unnoticed.
+ */
+function resumeCheckingFetch(checks: Array<Promise<Resume | undefined>>): typeof fetch {
+  return async (input, init) => {
+    const response = await globalThis.fetch(input, init);
+    const lastEventId = new Headers(init?.headers).get('last-event-id');
+    if (lastEventId !== null && response.status === 200 && response.body) {
+      checks.push(
+        firstEventId(response.clone()).then((firstId) =>
+          firstId === undefined ? undefined : { lastEventId, firstId },
+        ),
+      );
+    }
+    return response;
+  };
+}
+
+/** The `id:` of a response's first event, or `undefined` if the body ends (or is cut) before one. */
+async function firstEventId(response: Response): Promise<string | undefined> {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return undefined;
+      text += value;
+      const id = /(?:^|\n)id: ?([^\r\n]*)\r?\n/.exec(text);
+      if (id) return id[1];
+    }
+  } catch {
+    return undefined;
+  } finally {
+    void reader.cancel().catch(() => {});
+  }
 }
 
 /** One stream through a proxy that cuts each of its first connections at the drawn byte offsets. */
@@ -213,15 +262,19 @@ async function runCut(sdk: Sdk, prompt: string, offsets: number[]): Promise<Outc
     },
   });
   try {
-    const fetch = resumableFetch({ retry: RETRY });
+    const checks: Array<Promise<Resume | undefined>> = [];
+    const fetch = resumableFetch({ retry: RETRY, fetch: resumeCheckingFetch(checks) });
     const text = await sdk.run(`${proxy.url}/v1`, fetch, prompt);
     const stats = fetch.stats();
+    const resumes = (await Promise.all(checks)).filter((resume) => resume !== undefined);
     return {
       text,
       expected: sdk.expected(prompt),
       cuts,
       reconnects: stats?.reconnects ?? 0,
       bytesSpliced: stats?.bytesSpliced ?? 0,
+      resumes: resumes.length,
+      misresumed: resumes.filter(({ lastEventId, firstId }) => Number(firstId) !== Number(lastEventId) + 1),
     };
   } finally {
     await proxy.close();
@@ -267,6 +320,7 @@ describe(`resumableFetch under the official SDKs, cut at random byte offsets (se
           ['cuts', cuts],
           ['reconnects', outcomes.reduce((total, outcome) => total + outcome.reconnects, 0)],
           ['bytes spliced', outcomes.reduce((total, outcome) => total + outcome.bytesSpliced, 0)],
+          ['resumes after an event', outcomes.reduce((total, outcome) => total + outcome.resumes, 0)],
           ['sim generations', sim.stats.streams - streamsBefore],
           ['wall time', `${(elapsedMs / 1000).toFixed(1)} s`],
         ]),
@@ -274,6 +328,10 @@ describe(`resumableFetch under the official SDKs, cut at random byte offsets (se
       const context = `seed ${SEED}`;
       expect(
         outcomes.filter((outcome) => outcome.text !== outcome.expected),
+        context,
+      ).toEqual([]);
+      expect(
+        outcomes.flatMap((outcome) => outcome.misresumed),
         context,
       ).toEqual([]);
       expect(sim.stats.streams - streamsBefore, context).toBe(STREAMS_PER_SDK);
