@@ -26,6 +26,7 @@ export const ALLOWED_REQUEST_HEADERS: readonly string[] = [
   LAST_EVENT_ID_HEADER,
   REQUEST_ID_HEADER,
   FAULT_HEADER,
+  'prefer',
   'x-api-key',
   'x-stainless-arch',
   'x-stainless-lang',

@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.js';
 import { sendJson } from '../http/respond.js';
 import type { StreamMeta } from '../spool/store.js';
 import { requestedAfterId } from './chat-completions.js';
+import { handleLongPollRead, isLongPollRead } from './long-poll-read.js';
 import { readyToReplay, serveStream } from './serve-stream.js';
 
 const STREAM_ID_PATTERN = /^str_[A-Za-z0-9_-]{16,64}$/;
@@ -25,7 +26,8 @@ async function findStream(context: GatewayContext, streamId: string): Promise<St
 }
 
 /**
- * `GET /v1/streams/{id}`: replay after `Last-Event-ID` (header or `?last_event_id=`), then tail; 204
+ * `GET /v1/streams/{id}`: replay after `Last-Event-ID` (header or `?last_event_id=`), then tail; with
+ * `?after=n&wait=s`, a long-poll read answered in JSON instead (`handleLongPollRead`); 204
  * when the stream has ended and the client already has its last event. Resolves once serving has
  * started; every answer carries `requestId` as `x-request-id`.
  * The stream id is the capability, so native EventSource (which cannot send headers) works; a
@@ -40,11 +42,13 @@ export async function handleGetStream(
   requestId: string,
   query: URLSearchParams,
 ): Promise<void> {
-  const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
+  const longPoll = isLongPollRead(query);
+  const afterId = longPoll ? 0 : requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
   const meta = await findStream(context, streamId);
   if (caller && caller.id !== meta.ownerId) {
     throw GatewayError.of('stream_forbidden', 'This stream belongs to another API key.');
   }
+  if (longPoll) return handleLongPollRead(context, request, response, meta, requestId, query);
   const ready = await readyToReplay(context, meta, afterId, response, requestId);
   context.metrics.resumes.inc({ via: 'get' });
   if (ready) serveStream(context, request, response, streamId, afterId, requestId, {});
