@@ -1,3 +1,9 @@
+export {
+  BUFFERED_VERDICT_TTL_MS,
+  BufferedVerdicts,
+  sharedBufferedVerdicts,
+  type VerdictStorage,
+} from './buffered-verdict.js';
 export * from './chat-stream.js';
 export * from './client.js';
 export * from './delta-assembler.js';
@@ -19,6 +25,12 @@ export * from './retry-signals.js';
 export * from './scheduler.js';
 export * from './stats.js';
 export * from './transport.js';
+export {
+  type BufferDetectionOptions,
+  type FallbackReason,
+  withLongPollFallback,
+} from './transport-auto-fallback.js';
 export * from './transport-fetch.js';
+export { createLongPollTransport, type LongPollTransportOptions } from './transport-long-poll.js';
 export * from './transport-select.js';
 export * from './transport-xhr.js';
