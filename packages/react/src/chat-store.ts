@@ -131,6 +131,7 @@ class SpoolChatStore implements ChatStore {
   #online: boolean;
   #error: SpoolClientError | undefined;
   #retryInfo: ChatRetryInfo | undefined;
+  #slowNetwork = false;
   #stats: StreamStats | undefined;
   #streamId: string | undefined;
   #model: string;
@@ -189,6 +190,7 @@ class SpoolChatStore implements ChatStore {
       stats: this.#stats,
       streamId: this.#streamId,
       model: this.#model,
+      slowNetwork: this.#slowNetwork,
     };
     return this.#snapshot;
   };
@@ -366,6 +368,10 @@ class SpoolChatStore implements ChatStore {
     switch (status.type) {
       case 'connecting':
         this.#phase = 'connecting';
+        this.#slowNetwork = false;
+        break;
+      case 'transport-fallback':
+        this.#slowNetwork = true;
         break;
       case 'open':
         this.#phase = 'streaming';
