@@ -56,8 +56,9 @@ function parseBlock(text: string, start: number, end: number): StoredEvent | und
   }
   // A block of only comments or `retry:` is no event (§9.2.6: an empty data buffer dispatches nothing).
   if (data === undefined) return undefined;
-  const parsed: StoredEvent = { data };
-  if (id !== undefined) parsed.id = id;
+  // Built in wire order (id, event, data), which is how the JSON answer lists them.
+  const parsed: StoredEvent = id === undefined ? ({} as StoredEvent) : ({ id } as StoredEvent);
   if (event !== undefined) parsed.event = event;
+  parsed.data = data;
   return parsed;
 }
