@@ -1,5 +1,12 @@
 import { type Gateway, parseConfig, simText, startGateway } from '@spool/gateway';
-import { type BufferingProxy, type BufferMode, createBufferingProxy } from '@spool/testkit';
+import {
+  type BufferingProxy,
+  type BufferMode,
+  createBufferingProxy,
+  createFaultProxy,
+  cutAtRandom,
+  seededRandom,
+} from '@spool/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BufferedVerdicts, type ChatStreamEvent, createClient } from '../src/index.js';
 
@@ -96,5 +103,62 @@ describe('auto transport on a network that does not buffer', () => {
     expect(text).toBe(expected);
     expect(events.some(({ event }) => event.type === 'transport-fallback')).toBe(false);
     expect(stream.stats().longPoll).toBe(false);
+  });
+});
+
+describe('the long-poll transport', () => {
+  it.each([1, 2, 3])(
+    'delivers the answer exactly, from one generation, when its connections are cut at random bytes (seed %i)',
+    async (seed) => {
+      const random = seededRandom(seed);
+      // Every other connection is cut somewhere in its first 2,000 bytes: POSTs and reads alike.
+      const faults = await createFaultProxy({
+        target: { host: '127.0.0.1', port: gateway.port },
+        plan: (index) => (index % 2 === 1 ? [cutAtRandom({ maxBytes: 2000, random })] : []),
+      });
+      try {
+        const opensBefore = upstreamOpens;
+        const client = createClient({
+          baseURL: `${faults.url}/v1`,
+          transport: 'long-poll',
+          retry: { maxAttempts: 50, initialDelayMs: 0, maxDelayMs: 0 },
+        });
+        const stream = client.chat.stream(request);
+        expect(await stream.text()).toBe(expected);
+        expect(upstreamOpens - opensBefore).toBe(1);
+        expect(faults.stats.cuts).toBeGreaterThan(0);
+        expect(stream.stats().reconnects).toBeGreaterThan(0);
+      } finally {
+        await faults.close();
+      }
+    },
+  );
+
+  it('stops the generation on cancel(), as the streaming transports do', async () => {
+    const client = createClient({ baseURL: `${gateway.url}/v1`, transport: 'long-poll' });
+    const stream = client.chat.stream(request);
+    for await (const event of stream) {
+      if (event.type === 'text-delta') break;
+    }
+    await stream.cancel();
+    const streamId = stream.streamId as string;
+    expect(streamId).toMatch(/^str_/);
+    // Read the stream to its end: it ends short, cancelled, well before the whole answer.
+    let after = 0;
+    let data = '';
+    for (;;) {
+      const answer = await fetch(`${gateway.url}/v1/streams/${streamId}?after=${after}&wait=5`);
+      const body = (await answer.json()) as {
+        events: Array<{ data: string }>;
+        next_after: number;
+        ended: boolean;
+      };
+      data += body.events.map((event) => event.data).join('');
+      after = body.next_after;
+      if (body.ended) break;
+    }
+    const meta = await gateway.context.store.getMeta(streamId);
+    expect(typeof meta === 'object' ? meta.state : meta).toBe('cancelled');
+    expect(data.length).toBeGreaterThan(0);
   });
 });
