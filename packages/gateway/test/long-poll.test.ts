@@ -89,19 +89,30 @@ describe('long-poll read of a stream (GET /v1/streams/{id}?after=n&wait=s)', () 
   });
 
   it('holds a read with nothing new for the wait asked, capped by longPollMaxWaitMs, then answers no events', async () => {
-    const paused = await startTestGateway({
-      providers: { sim: { type: 'sim', ttftMs: 2000, tokensPerSecond: 0 } },
-      server: { longPollMaxWaitMs: 150 },
-    });
+    const paused = await startTestGateway({ server: { longPollMaxWaitMs: 150 } });
     try {
-      const answer = await postChat(paused.url, request, { prefer: 'respond-async' });
+      // The sim sends two chunks, then holds the stream still for 5 s.
+      const answer = await postChat(paused.url, request, {
+        prefer: 'respond-async',
+        'x-spool-fault': 'stall-after=2;stall-ms=5000',
+      });
       const { id } = JSON.parse(answer.body) as StreamAccepted;
-      const started = performance.now();
-      const read = await rawRequest(`${paused.url}/v1/streams/${id}?after=0&wait=600`);
-      const elapsedMs = performance.now() - started;
-      expect(JSON.parse(read.body)).toMatchObject({ events: [], ended: false, next_after: 0 });
-      expect(elapsedMs).toBeGreaterThanOrEqual(140);
-      expect(elapsedMs).toBeLessThan(2000);
+      let after = 0;
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const started = performance.now();
+        const read = await rawRequest(`${paused.url}/v1/streams/${id}?after=${after}&wait=600`);
+        const elapsedMs = performance.now() - started;
+        const body = JSON.parse(read.body) as LongPollAnswer;
+        if (body.events.length > 0) {
+          after = body.next_after;
+          continue;
+        }
+        expect(body).toMatchObject({ events: [], ended: false, next_after: after });
+        expect(elapsedMs).toBeGreaterThanOrEqual(140);
+        expect(elapsedMs).toBeLessThan(2000);
+        return;
+      }
+      throw new Error('no read waited');
     } finally {
       await paused.close();
     }

@@ -9,7 +9,7 @@ import {
 } from '@spool/protocol';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
-import { sendJson } from '../http/respond.js';
+import { sendError, sendJson } from '../http/respond.js';
 import { SpoolReadError, type SpoolReader, StoreUnavailableError, type StreamMeta } from '../spool/store.js';
 import { readyToReplay } from './serve-stream.js';
 import { countStoredEvents, parseStoredEvents } from './stored-events.js';
@@ -57,7 +57,8 @@ export function parseLongPollQuery(query: URLSearchParams, maxWaitMs: number): L
  * The long-poll read of a found, owned stream: answers as soon as at least one event after `after`
  * is spooled, or after `wait` seconds with none, as one JSON body (`LongPollAnswer`) any buffering
  * proxy passes intact. Waiting costs one reader registered for the store's wake-up and one timer,
- * no polling. Resolves once answered; errors before the answer are thrown for the route to send.
+ * no polling. Resolves once the read is under way (it answers itself); errors found before it
+ * starts are thrown for the route to send.
  */
 export async function handleLongPollRead(
   context: GatewayContext,
@@ -84,10 +85,8 @@ export async function handleLongPollRead(
   context.metrics.resumes.inc({ via: 'long_poll' });
   if (!ready) return;
   request.socket.setNoDelay(true);
-  const read = new LongPollRead(context, response, meta.id, afterId, waitMs);
-  const outcome = await read.done;
-  if (outcome.error !== undefined) throw outcome.error;
-  answer(response, headers, { afterId, text: outcome.text, ended: outcome.ended });
+  // Answered from the read's callbacks: a waiting read holds no suspended frame or promise (bench/resume).
+  new LongPollRead(context, response, meta.id, afterId, waitMs, headers);
 }
 
 function isEnded(meta: StreamMeta): boolean {
@@ -109,13 +108,6 @@ function answer(
   sendJson(response, 200, body, headers);
 }
 
-/** What one long-poll read collected: spooled bytes and whether they end the stream, or an error. */
-interface ReadOutcome {
-  text: string;
-  ended: boolean;
-  error?: GatewayError;
-}
-
 /**
  * One waiting long-poll read: pulls the first batch (waiting on the reader's wake-up), then takes
  * whatever else the reader hands over at once, up to `server.longPollMaxBytes`. It ends early,
@@ -123,8 +115,9 @@ interface ReadOutcome {
  * client reads on at another instance).
  */
 class LongPollRead {
-  readonly done: Promise<ReadOutcome>;
   readonly #context: GatewayContext;
+  readonly #headers: Record<string, string>;
+  readonly #afterId: number;
   readonly #streamId: string;
   readonly #reader: SpoolReader;
   readonly #maxBytes: number;
@@ -132,7 +125,6 @@ class LongPollRead {
   readonly #response: ServerResponse;
   #text = '';
   #settled = false;
-  #resolve: (outcome: ReadOutcome) => void = () => {};
   readonly #onClose = () => this.abort();
   readonly #onBatch = (result: IteratorResult<string>) => this.#take(result);
   readonly #onError = (error: unknown) => this.#failed(error);
@@ -143,14 +135,14 @@ class LongPollRead {
     streamId: string,
     afterId: number,
     waitMs: number,
+    headers: Record<string, string>,
   ) {
     this.#context = context;
     this.#response = response;
     this.#streamId = streamId;
+    this.#afterId = afterId;
+    this.#headers = headers;
     this.#maxBytes = context.config.server.longPollMaxBytes;
-    this.done = new Promise((resolve) => {
-      this.#resolve = resolve;
-    });
     this.#timer = setTimeout(() => this.abort(), waitMs);
     response.on('close', this.#onClose);
     context.readers.add(this);
@@ -162,37 +154,38 @@ class LongPollRead {
 
   /** Ends the read with what it has (the wait ran out, the client left, the gateway drains). */
   abort(): void {
-    this.#settle({ text: this.#text, ended: false });
+    this.#settle(false);
   }
 
   #take(result: IteratorResult<string>): void {
     if (this.#settled) return;
     if (result.done) {
-      this.#settle({ text: this.#text, ended: true });
+      this.#settle(true);
       return;
     }
     this.#text += result.value;
     if (this.#text.length >= this.#maxBytes) {
-      this.#settle({ text: this.#text, ended: false });
+      this.#settle(false);
       return;
     }
     // Whatever else the reader holds comes before `pull` returns (the end of a finished stream
     // too); a reader that would wait means this read has all there is now.
     this.#reader.pull(this.#onBatch, this.#onError);
-    if (!this.#settled) this.#settle({ text: this.#text, ended: false });
+    if (!this.#settled) this.#settle(false);
   }
 
   #failed(error: unknown): void {
     if (this.#settled) return;
     // Events already read are answered; the next read meets the error again and is told it.
     if (this.#text !== '') {
-      this.#settle({ text: this.#text, ended: false });
+      this.#settle(false);
       return;
     }
-    this.#settle({ text: '', ended: false, error: readError(this.#context, this.#streamId, error) });
+    this.#settle(false, readError(this.#context, this.#streamId, error));
   }
 
-  #settle(outcome: ReadOutcome): void {
+  /** Lets go of the read and answers: the events collected (`ended`: they end the stream), or `error`. */
+  #settle(ended: boolean, error?: GatewayError): void {
     if (this.#settled) return;
     this.#settled = true;
     clearTimeout(this.#timer);
@@ -202,7 +195,8 @@ class LongPollRead {
     context.metrics.streamsOpen.dec();
     context.relay.readerDetached(this.#streamId);
     this.#reader.return?.().catch(() => {});
-    this.#resolve(outcome);
+    if (error) sendError(this.#response, error, this.#headers);
+    else answer(this.#response, this.#headers, { afterId: this.#afterId, text: this.#text, ended });
   }
 }
 
