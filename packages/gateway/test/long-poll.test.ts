@@ -135,6 +135,38 @@ describe('long-poll read of a stream (GET /v1/streams/{id}?after=n&wait=s)', () 
     expect(missing.status).toBe(404);
   });
 
+  it("refuses another key's long-poll read (403) and the same POST from another key starts its own stream", async () => {
+    const keyed = await startTestGateway({
+      keys: [
+        { name: 'alice', key: 'sk-alice-0000000000' },
+        { name: 'bob', key: 'sk-bob-00000000000' },
+      ],
+    });
+    try {
+      const alice = { authorization: 'Bearer sk-alice-0000000000', prefer: 'respond-async' };
+      const accepted = await postChat(keyed.url, request, { ...alice, 'idempotency-key': 'shared-key' });
+      const { id } = JSON.parse(accepted.body) as StreamAccepted;
+      const asBob = await rawRequest(`${keyed.url}/v1/streams/${id}?after=0&wait=1`, {
+        headers: { authorization: 'Bearer sk-bob-00000000000' },
+      });
+      expect(asBob.status).toBe(403);
+      expect(JSON.parse(asBob.body).error.code).toBe('stream_forbidden');
+      // A key is looked up per owner: Bob's POST with Alice's key value finds nothing of hers.
+      const bobs = await postChat(keyed.url, request, {
+        authorization: 'Bearer sk-bob-00000000000',
+        prefer: 'respond-async',
+        'idempotency-key': 'shared-key',
+      });
+      expect((JSON.parse(bobs.body) as StreamAccepted).id).not.toBe(id);
+      const asAlice = await rawRequest(`${keyed.url}/v1/streams/${id}?after=0&wait=1`, {
+        headers: { authorization: alice.authorization },
+      });
+      expect(asAlice.status).toBe(200);
+    } finally {
+      await keyed.close();
+    }
+  });
+
   it('resumes exactly when long-poll answers are cut at random bytes (a cut answer is asked again)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.nat({ max: 400 }), { minLength: 4, maxLength: 8 }), async (cuts) => {
