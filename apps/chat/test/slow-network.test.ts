@@ -29,8 +29,9 @@ beforeAll(async () => {
   gateway = await startGateway(
     parseConfig({
       server: { port: 0, logLevel: 'silent', staticDir, shutdownGraceMs: 1000 },
-      // 10 tokens/s: the answer takes several seconds, longer than the 3 s it takes to notice the buffer.
-      providers: { sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 10 } },
+      // 5 tokens/s: the answer takes some 14 s, well past the 6 s it takes to notice a whole-response
+      // buffer (the page keeps the default detection), so part of it is still to come when noticed.
+      providers: { sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 5 } },
     }),
   );
   const chain = gateway.context.chain;
