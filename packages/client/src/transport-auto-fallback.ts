@@ -1,7 +1,7 @@
 import { IDEMPOTENCY_KEY_HEADER, STREAM_ID_HEADER } from '@spool/protocol';
 import { type BufferedVerdicts, sharedBufferedVerdicts } from './buffered-verdict.js';
 import type { Transport, TransportResponse } from './transport.js';
-import { isLongPollable } from './transport-long-poll.js';
+import { isLongPollable } from './transport-long-pollable.js';
 
 /** Why a stream is read by long-poll rather than streamed. */
 export type FallbackReason =

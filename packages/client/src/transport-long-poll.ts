@@ -9,9 +9,10 @@ import {
   STREAM_ID_HEADER,
   type StreamAccepted,
 } from '@spool/protocol';
-import type { ChunkHandler, Transport, TransportRequest, TransportResponse } from './transport.js';
+import type { ChunkHandler, Transport, TransportResponse } from './transport.js';
 import { utf8ByteLength } from './transport.js';
 import { type FetchLike, toTransportResponse } from './transport-fetch.js';
+import { isStreamUrl } from './transport-long-pollable.js';
 
 /** Options of {@link createLongPollTransport}. */
 export interface LongPollTransportOptions {
@@ -89,11 +90,6 @@ function headersForReads(headers: Record<string, string>): Record<string, string
   return kept;
 }
 
-/** Whether a URL names one stream (`…/streams/{id}`), the resume target of the engine. */
-function isStreamUrl(url: string): boolean {
-  return /\/streams\/[^/?#]+$/.test(new URL(url).pathname);
-}
-
 /** Encodes one long-poll event as the event stream would have carried it. */
 function toSse(event: LongPollAnswer['events'][number]): string {
   return encodeEvent({ id: event.id, event: event.event, data: event.data });
@@ -158,9 +154,4 @@ class LongPollReads {
       answer = undefined;
     }
   }
-}
-
-/** A request the long-poll transport would read by long-poll (a stream POST or a stream resume). */
-export function isLongPollable(request: Pick<TransportRequest, 'method' | 'url'>): boolean {
-  return request.method === 'POST' || (request.method === 'GET' && isStreamUrl(request.url));
 }
