@@ -62,6 +62,8 @@ export function withLongPollFallback(
     if (!isLongPollable(request)) return streaming(request);
     const origin = new URL(request.url).origin;
     const fallBack = (reason: FallbackReason): Promise<TransportResponse> => {
+      // The caller gave up first (its idle watchdog, a Stop): that is no verdict on the network.
+      if (request.signal.aborted) return Promise.reject(request.signal.reason);
       if (reason !== 'remembered') verdicts.remember(origin, options.rememberMs);
       try {
         request.onFallback?.({ reason });
@@ -124,6 +126,8 @@ export function withLongPollFallback(
         let received = false;
         let buffered = false;
         const silence = setTimeout(() => {
+          // A loop that was blocked runs an earlier watchdog's abort first: then nothing is buffered.
+          if (request.signal.aborted) return;
           buffered = true;
           attempt.abort(new BufferedStream());
         }, firstByteTimeoutMs);
