@@ -190,7 +190,7 @@ export function connectEventStream(
   /** The last response named a new stream in place of the one being read (see `ResumePlanner.onResponse`). */
   let generationReplaced = false;
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
-    const response = await transport({ ...planned, signal, onFallback });
+    const response = await transport({ ...planned, signal, onFallback, idleTimeoutMs });
     touch();
     if (response.status < 200 || response.status > 299)
       throw await (await loadErrorBodies()).toHttpError(response, planned);

@@ -43,6 +43,9 @@ export function createLongPollTransport(options: LongPollTransportOptions = {}):
   return async (request) => {
     const doFetch = options.fetch ?? ((input: string, init: RequestInit) => globalThis.fetch(input, init));
     const readHeaders = headersForReads(request.headers);
+    // Each answer, events or none, is traffic for the caller's idle watchdog: wait well within it.
+    const idleMs = request.idleTimeoutMs ?? 0;
+    const wait = idleMs > 0 ? Math.min(waitSeconds, Math.floor(idleMs / 2) / 1000) : waitSeconds;
     const afterHeader = request.headers[LAST_EVENT_ID_HEADER] ?? request.headers['Last-Event-ID'];
     const after = afterHeader === undefined ? 0 : Number(afterHeader) || 0;
     if (request.method === 'POST') {
@@ -57,13 +60,13 @@ export function createLongPollTransport(options: LongPollTransportOptions = {}):
       const streamId = response.headers.get(STREAM_ID_HEADER) ?? accepted.id;
       const streamUrl = new URL(response.headers.get('location') ?? accepted.poll_url, request.url);
       streamUrl.search = '';
-      const reads = new LongPollReads(doFetch, streamUrl.href, readHeaders, waitSeconds, request.signal);
+      const reads = new LongPollReads(doFetch, streamUrl.href, readHeaders, wait, request.signal);
       return reads.response(streamId, after, response.headers.get('x-request-id'));
     }
     if (request.method === 'GET' && isStreamUrl(request.url)) {
       const streamUrl = new URL(request.url);
       streamUrl.search = '';
-      const reads = new LongPollReads(doFetch, streamUrl.href, readHeaders, waitSeconds, request.signal);
+      const reads = new LongPollReads(doFetch, streamUrl.href, readHeaders, wait, request.signal);
       // The first read answers now, so a 404 or 410 comes back as the response the engine judges.
       const first = await reads.fetchAnswer(after, 0);
       // A 204 (nothing left) or an error status is answered as the SSE read would answer it.

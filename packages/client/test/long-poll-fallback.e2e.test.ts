@@ -162,3 +162,20 @@ describe('the long-poll transport', () => {
     expect(data.length).toBeGreaterThan(0);
   });
 });
+
+describe('the long-poll transport with a short idle watchdog', () => {
+  it('waits well within the watchdog, so a quiet stream is not taken for a dead connection', async () => {
+    const client = createClient({
+      baseURL: `${gateway.url}/v1`,
+      transport: 'long-poll',
+      // 25 tokens/s leaves gaps of 40 ms; with reads held for the default 20 s, a 400 ms watchdog
+      // would cut every read that waits.
+      idleTimeoutMs: 400,
+    });
+    const stream = client.chat.stream(request, {
+      headers: { 'x-spool-fault': 'stall-after=3;stall-ms=1500' },
+    });
+    expect(await stream.text()).toBe(expected);
+    expect(stream.stats().reconnects).toBe(0);
+  });
+});
