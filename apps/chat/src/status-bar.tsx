@@ -88,6 +88,7 @@ export function StatusBar({ chat, facts }: { chat: UseChatResult; facts: Network
       data-status={chat.status}
       data-tone={shown.tone}
       data-stream-id={chat.streamId ?? ''}
+      data-slow-network={chat.slowNetwork ? 'true' : 'false'}
     >
       <p className="status" role="status" aria-live="polite">
         <span className={`status-icon tone-${shown.tone}`} aria-hidden="true">
@@ -95,6 +96,14 @@ export function StatusBar({ chat, facts }: { chat: UseChatResult; facts: Network
         </span>
         <span className="status-text">{shown.text}</span>
         {shown.detail ? <span className="status-detail">({shown.detail})</span> : null}
+        {chat.slowNetwork ? (
+          <span
+            className="status-detail slow-network"
+            title="This network holds streamed answers back until they end, so the answer is fetched in small batches (long-poll)."
+          >
+            · slow network mode
+          </span>
+        ) : null}
       </p>
       {chat.status === 'error' ? (
         <button type="button" className="button" onClick={() => void chat.retry()}>

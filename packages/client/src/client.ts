@@ -21,6 +21,7 @@ import {
 } from './responses-stream.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Scheduler, SchedulerOptions } from './scheduler.js';
+import type { BufferDetectionOptions } from './transport-auto-fallback.js';
 import type { FetchLike } from './transport-fetch.js';
 import type { TransportOption } from './transport-select.js';
 import type { XhrConstructor } from './transport-xhr.js';
@@ -38,10 +39,16 @@ export interface ClientOptions {
   /** The `XMLHttpRequest` class for the XHR transport. @default globalThis.XMLHttpRequest */
   XMLHttpRequest?: XhrConstructor;
   /**
-   * `'auto'` uses streaming fetch where the runtime has it (browsers, Node, Deno, Bun), else XHR (React Native).
+   * `'auto'` uses streaming fetch where the runtime has it (browsers, Node, Deno, Bun), else XHR (React Native),
+   * and falls back to `'long-poll'` reads by itself when the network buffers event streams.
    * @default 'auto'
    */
   transport?: TransportOption;
+  /**
+   * Under `'auto'`: how a buffering network is detected, or `false` never to fall back to long-poll.
+   * @default see `BufferDetectionOptions`
+   */
+  bufferDetection?: BufferDetectionOptions | false;
   /**
    * Retry settings; a number is `maxAttempts`, `false` disables.
    * @default 8 attempts, 500 ms doubling to 30 s, full jitter, 2 min per outage (see normalizeRetryOptions)
@@ -181,6 +188,7 @@ export function createClient(options: ClientOptions): SpoolClient {
     transport: options.transport,
     fetch: options.fetch,
     XMLHttpRequest: options.XMLHttpRequest,
+    bufferDetection: options.bufferDetection,
     resumeUrl: streamUrl,
     onNoResume: options.onNoResume,
     onUnauthorized: options.onUnauthorized,
@@ -243,6 +251,8 @@ export function createClient(options: ClientOptions): SpoolClient {
         transport: options.transport,
         fetch: options.fetch,
         XMLHttpRequest: options.XMLHttpRequest,
+        // Its resume is `GET /v1/responses/{id}?stream=true`, which the long-poll read does not serve yet.
+        bufferDetection: false,
         resumeUrl: (streamId, lastEventId) =>
           `${responseUrl(streamId)}?stream=true${lastEventId === undefined ? '' : `&starting_after=${lastEventId}`}`,
         stopRequest: (streamId) => ({ url: `${responseUrl(streamId)}/cancel`, method: 'POST' }),

@@ -3,6 +3,7 @@ import type { LifecycleSource } from './lifecycle.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Scheduler } from './scheduler.js';
 import type { StatsRecorder, StreamStats } from './stats.js';
+import type { BufferDetectionOptions, FallbackReason } from './transport-auto-fallback.js';
 import type { FetchLike } from './transport-fetch.js';
 import type { TransportOption } from './transport-select.js';
 import type { XhrConstructor } from './transport-xhr.js';
@@ -28,6 +29,11 @@ export type StreamStatus =
    * was shown, the text starts again.
    */
   | { type: 'restarted' }
+  /**
+   * The network buffers event streams (or was found to, a short while ago): from now on the stream
+   * is read by long-poll, the same events arriving in small batches ("slow network mode").
+   */
+  | { type: 'transport-fallback'; to: 'long-poll'; reason: FallbackReason }
   | { type: 'done' };
 
 /** What `onRetry` learns about a retry about to happen. */
@@ -74,7 +80,8 @@ export interface EventStreamOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * `'auto'` picks streaming fetch when the runtime supports it, else XMLHttpRequest.
+   * `'auto'` picks streaming fetch when the runtime supports it, else XMLHttpRequest, and falls back
+   * to `'long-poll'` reads when the network buffers the stream (see `bufferDetection`).
    * @default 'auto'
    */
   transport?: TransportOption;
@@ -82,6 +89,12 @@ export interface EventStreamOptions {
   fetch?: FetchLike;
   /** The `XMLHttpRequest` class for the XHR transport. @default globalThis.XMLHttpRequest */
   XMLHttpRequest?: XhrConstructor;
+  /**
+   * Under `transport: 'auto'`: how a network that buffers event streams is detected (the stream is
+   * then read by long-poll and a `transport-fallback` status says so), or `false` never to fall back.
+   * @default see `BufferDetectionOptions` (3 s without a body byte, 6 s without headers)
+   */
+  bufferDetection?: BufferDetectionOptions | false;
   /**
    * Whether to send an `Idempotency-Key` so a re-sent request attaches to the generation under way.
    * @default true for POST

@@ -24,6 +24,7 @@ import { type PlannedRequest, ResumePlanner } from './resume-planner.js';
 import { normalizeRetryOptions } from './retry-policy.js';
 import { StatsRecorder } from './stats.js';
 import type { TransportResponse } from './transport.js';
+import type { FallbackReason } from './transport-auto-fallback.js';
 import { selectTransport } from './transport-select.js';
 
 /** Retryable, never counted: the page became visible and the caller asked for a fresh connection. */
@@ -186,10 +187,17 @@ export function connectEventStream(
     return finished;
   };
 
+  /** Announces a switch to long-poll reads once per stream (later attempts start there, remembered). */
+  const onFallback = ({ reason }: { reason: FallbackReason }) => {
+    if (stats.snapshot().longPoll) return;
+    stats.fellBackToLongPoll();
+    emitStatus({ type: 'transport-fallback', to: 'long-poll', reason });
+  };
+
   /** The last response named a new stream in place of the one being read (see `ResumePlanner.onResponse`). */
   let generationReplaced = false;
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
-    const response = await transport({ ...planned, signal });
+    const response = await transport({ ...planned, signal, onFallback, idleTimeoutMs });
     touch();
     if (response.status < 200 || response.status > 299)
       throw await (await loadErrorBodies()).toHttpError(response, planned);

@@ -1,5 +1,7 @@
 // The public API, chosen: everything not named here (the resume planner, the transports, the retry
 // arithmetic, the SSE splicer …) is internal and free to change.
+
+export { BufferedVerdicts, type VerdictStorage } from './buffered-verdict.js';
 export type {
   AssembledStatusEvent,
   AssembledStream,
@@ -68,6 +70,7 @@ export type { JitterMode, RetryOptions } from './retry-policy.js';
 export { createScheduler, type Scheduler, type SchedulerOptions } from './scheduler.js';
 export { StatsRecorder, type StreamStats } from './stats.js';
 export type { ChunkHandler, Transport, TransportRequest, TransportResponse } from './transport.js';
+export type { BufferDetectionOptions, FallbackReason } from './transport-auto-fallback.js';
 export { type FetchLike, fetchCanStream } from './transport-fetch.js';
 export type { TransportOption } from './transport-select.js';
 export type { XhrConstructor, XhrLike } from './transport-xhr.js';

@@ -16,6 +16,8 @@ export interface StreamStats {
   events: number;
   /** Time spent disconnected: from each failure until the next connection opened, in ms. */
   stallMs: number;
+  /** The stream is read by long-poll (a buffering network was detected or remembered). */
+  longPoll: boolean;
 }
 
 /** Accumulates {@link StreamStats} from engine callbacks; pure given its clock. */
@@ -37,6 +39,7 @@ export class StatsRecorder {
       bytes: 0,
       events: 0,
       stallMs: 0,
+      longPoll: false,
     };
   }
 
@@ -73,6 +76,11 @@ export class StatsRecorder {
   /** A connection failed: stall time runs until {@link connected}. */
   disconnected(): void {
     if (this.stallStartedAt === undefined) this.stallStartedAt = this.now();
+  }
+
+  /** The stream switched to long-poll reads. */
+  fellBackToLongPoll(): void {
+    this.stats.longPoll = true;
   }
 
   /** A reconnection attempt starts. */

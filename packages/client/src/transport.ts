@@ -8,6 +8,15 @@ export interface TransportRequest {
   body: string | undefined;
   /** Aborting it must reject the pending response or read with the signal's reason. */
   signal: AbortSignal;
+  /** The caller's idle watchdog (ms without a byte; 0 = none): a long-poll read waits well within it. */
+  idleTimeoutMs?: number | undefined;
+  /**
+   * Called by a transport that switched this request to long-poll reads because the network
+   * buffers event streams (`transport: 'auto'`); the engine announces it.
+   */
+  onFallback?:
+    | ((fallback: { reason: 'body-buffered' | 'headers-buffered' | 'remembered' }) => void)
+    | undefined;
 }
 
 /**

@@ -26,6 +26,7 @@ export const ALLOWED_REQUEST_HEADERS: readonly string[] = [
   LAST_EVENT_ID_HEADER,
   REQUEST_ID_HEADER,
   FAULT_HEADER,
+  'prefer',
   'x-api-key',
   // Anthropic's SDK in a browser (`dangerouslyAllowBrowser`) sends these on every Messages request.
   'anthropic-version',

@@ -122,6 +122,7 @@ class SpoolChatStore implements ChatStore {
   #online: boolean;
   #error: SpoolClientError | undefined;
   #retryInfo: ChatRetryInfo | undefined;
+  #slowNetwork = false;
   #stats: StreamStats | undefined;
   #streamId: string | undefined;
   #model: string;
@@ -179,6 +180,7 @@ class SpoolChatStore implements ChatStore {
       stats: this.#stats,
       streamId: this.#streamId,
       model: this.#model,
+      slowNetwork: this.#slowNetwork,
     };
     return this.#snapshot;
   };
@@ -349,6 +351,10 @@ class SpoolChatStore implements ChatStore {
     switch (status.type) {
       case 'connecting':
         this.#phase = 'connecting';
+        this.#slowNetwork = false;
+        break;
+      case 'transport-fallback':
+        this.#slowNetwork = true;
         break;
       case 'open':
         this.#phase = 'streaming';

@@ -56,6 +56,11 @@ export interface ChatState {
   streamId: string | undefined;
   /** The model the next message goes to. */
   model: string;
+  /**
+   * "Slow network mode": the network buffers event streams, so the latest answer is read by
+   * long-poll (its text arrives in small batches rather than token by token).
+   */
+  slowNetwork: boolean;
 }
 
 /** Per-message options, e.g. for the chat page's network drill. */

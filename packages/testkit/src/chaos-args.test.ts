@@ -67,6 +67,15 @@ describe('parseChaosArgs', () => {
     expect(parseChaosArgs(['--cut-after-bytes', '37']).cutAfterBytes).toBe(37);
   });
 
+  it('reads --buffer body|whole and refuses any other kind', () => {
+    expect(parseChaosArgs(['--buffer', 'body']).buffer).toBe('body');
+    expect(parseChaosArgs(['--buffer=whole']).buffer).toBe('whole');
+    expect(parseChaosArgs([]).buffer).toBeUndefined();
+    const error = errorOf(['--buffer', 'headers']);
+    expect(error.param).toBe('--buffer');
+    expect(error.message).toContain('body or whole');
+  });
+
   it('recognises --help and -h', () => {
     expect(parseChaosArgs(['--help']).help).toBe(true);
     expect(parseChaosArgs(['-h', '--every', '3']).help).toBe(true);

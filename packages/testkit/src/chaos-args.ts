@@ -27,6 +27,8 @@ export interface ChaosOptions {
   every: number;
   /** `--seed S` for `--cut-random`; unset picks one and prints it. @default undefined */
   seed: number | undefined;
+  /** `--buffer body|whole`: hold each HTTP response until it ends (see `createBufferingProxy`). @default undefined */
+  buffer: 'body' | 'whole' | undefined;
 }
 
 /** Usage text of `spool chaos`. */
@@ -46,6 +48,8 @@ Options:
   --refuse-every K           reset every K-th connection on accept
   --every K                  apply the faults above to every K-th connection (default 1)
   --seed S                   seed for --cut-random (default: random, printed)
+  --buffer body|whole        hold each HTTP response until it ends, as streaming-breaking proxies do:
+                             body = headers at once, body at the end; whole = nothing until the end
   -h, --help                 show this help
 
 Connections are numbered from 1 in the log; --every 2 hits #2, #4, …
@@ -64,6 +68,7 @@ const VALUE_FLAGS = new Set([
   '--refuse-every',
   '--every',
   '--seed',
+  '--buffer',
 ]);
 
 function parseWhole(flag: string, text: string, minimum: number): number {
@@ -119,6 +124,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     refuseEvery: undefined,
     every: 1,
     seed: undefined,
+    buffer: undefined,
   };
   for (let position = 0; position < argv.length; position += 1) {
     const argument = argv[position] ?? '';
@@ -181,6 +187,11 @@ function applyFlag(options: ChaosOptions, flag: string, value: string): void {
       break;
     case '--seed':
       options.seed = parseWhole(flag, value, 0);
+      break;
+    case '--buffer':
+      if (value !== 'body' && value !== 'whole')
+        throw new InvalidArgumentError(flag, `${flag} expects body or whole, got "${value}"`);
+      options.buffer = value;
       break;
   }
 }

@@ -1,4 +1,6 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runChaosCommand } from './chaos-command.js';
 import { connectClient, patternBytes, sendOnConnect, startTcpServer } from './tcp-fixtures.test-support.js';
@@ -100,5 +102,53 @@ describe('runChaosCommand', () => {
     expect(lines.at(-1)).toBe(
       'spool chaos: SIGTERM, stopped after 3 connections (1 cut, 0 stalled, 1 refused)',
     );
+  });
+
+  it('with --buffer whole, answers an HTTP response only once it has ended, through the faults', async () => {
+    let finish = () => {};
+    let reached = () => {};
+    const requestReached = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const target = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('data: first\n\n', () => reached());
+      finish = () => response.end('data: last\n\n');
+    });
+    target.listen(0, '127.0.0.1');
+    await once(target, 'listening');
+    cleanups.push(async () => {
+      target.closeAllConnections();
+      await new Promise((resolve) => target.close(resolve));
+    });
+    const stdout = capture();
+    const signals = new EventEmitter();
+    const running = runChaosCommand(
+      [
+        '--listen',
+        '127.0.0.1:0',
+        '--target',
+        `127.0.0.1:${(target.address() as AddressInfo).port}`,
+        '--buffer',
+        'whole',
+      ],
+      { stdout, stderr: capture(), signals },
+    );
+    const [, port] = await stdout.waitFor(
+      /listening on 127\.0\.0\.1:(\d+) → .*buffering each response \(whole\)/,
+    );
+    let answered = false;
+    const got = fetch(`http://127.0.0.1:${port}/`).then(async (response) => {
+      answered = true;
+      return response.text();
+    });
+    // The target has sent its headers and first event through both proxies: nothing is answered yet.
+    await requestReached;
+    await stdout.waitFor(/#1 connection from/);
+    expect(answered).toBe(false);
+    finish();
+    expect(await got).toBe('data: first\n\ndata: last\n\n');
+    signals.emit('SIGTERM');
+    expect(await running).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import { type BufferingProxy, createBufferingProxy } from './buffering-proxy.js';
 import { CHAOS_USAGE, type ChaosOptions, parseChaosArgs } from './chaos-args.js';
 import { buildChaosPlan } from './chaos-plan.js';
 import { InvalidArgumentError, TestkitError } from './errors.js';
@@ -73,20 +74,35 @@ export async function runChaosCommand(argv: readonly string[], io: ChaosCommandI
   }
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
   let proxy: Awaited<ReturnType<typeof createFaultProxy>>;
+  let buffering: BufferingProxy | undefined;
   try {
     proxy = await createFaultProxy({
       target: options.target,
-      listen: options.listen,
+      // With --buffer, the buffering proxy takes the address and forwards through the faults.
+      listen: options.buffer ? { host: '127.0.0.1', port: 0 } : options.listen,
       plan: buildChaosPlan(options, seededRandom(seed)),
       onEvent: (event) => stdout.write(`${formatProxyEvent(event)}\n`),
     });
+    if (options.buffer) {
+      const faults = proxy;
+      buffering = await createBufferingProxy({
+        target: faults.address,
+        listen: options.listen,
+        mode: options.buffer,
+      }).catch(async (error: unknown) => {
+        await faults.close();
+        throw error;
+      });
+    }
   } catch (error) {
     if (!(error instanceof TestkitError)) throw error;
     stderr.write(`spool chaos: ${error.message}\n`);
     return 1;
   }
+  const listening = buffering ? { host: options.listen.host, port: buffering.port } : proxy.address;
+  const buffered = options.buffer ? `buffering each response (${options.buffer}); ` : '';
   stdout.write(
-    `spool chaos: listening on ${hostPort(proxy.address)} → ${hostPort(options.target)}; ${describeSchedule(options, seed)}\n`,
+    `spool chaos: listening on ${hostPort(listening)} → ${hostPort(options.target)}; ${buffered}${describeSchedule(options, seed)}\n`,
   );
   const signal = await new Promise<string>((resolve) => {
     const onInterrupt = (): void => stop('SIGINT');
@@ -99,6 +115,7 @@ export async function runChaosCommand(argv: readonly string[], io: ChaosCommandI
     signals.once('SIGINT', onInterrupt);
     signals.once('SIGTERM', onTerminate);
   });
+  await buffering?.close();
   await proxy.close();
   const { connections, cuts, stalls, refused } = proxy.stats;
   stdout.write(

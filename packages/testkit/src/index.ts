@@ -1,3 +1,4 @@
+export * from './buffering-proxy.js';
 export * from './chaos-args.js';
 export * from './chaos-command.js';
 export * from './chaos-plan.js';

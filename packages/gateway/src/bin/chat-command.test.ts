@@ -154,6 +154,7 @@ describe('status line', () => {
       bytes: 6_200,
       events: 42,
       stallMs: 410.6,
+      longPoll: false,
     };
     expect(formatStats(stats)).toBe(
       'time to first token 123 ms · 35.3 tokens/s · 40 tokens · 1 reconnect · 6.1 KiB · stall 411 ms',

@@ -244,6 +244,19 @@ export const configSchema = z
           .describe(
             'Cut a client that reads nothing for this long while its socket is full (it can resume); 0 = never.',
           ),
+        longPollMaxWaitMs: duration
+          .default(25_000)
+          .describe(
+            'Longest a long-poll read (`GET /v1/streams/{id}?after=n&wait=s`) is held open with no event: below the 30-60 s idle timeouts of common proxies.',
+          ),
+        longPollMaxBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(1024 * 1024)
+          .describe(
+            'Most event bytes one long-poll answer carries (at least one event); the rest come on the next read.',
+          ),
         shutdownGraceMs: duration
           .default(30_000)
           .describe('How long SIGTERM waits for open streams to finish.'),

@@ -24,6 +24,7 @@ import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import { CHAT_SURFACE } from '../surfaces/chat/chat-surface.js';
 import type { EventPolicy, Surface } from '../surfaces/surface.js';
+import { answerAccepted, wantsRespondAsync } from './respond-async.js';
 import { routeModel } from './route-model.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
@@ -153,7 +154,7 @@ export class GenerationAccounting implements GenerationObserver {
 
 /**
  * `POST /v1/chat/completions`: streamed requests go through the spool, others are relayed as they
- * are. Resolves once the answer is sent or serving the stream has started; every answer it sends
+ * are; a streamed one with `Prefer: respond-async` is answered 202 with its stream id instead. Resolves once the answer is sent or serving the stream has started; every answer it sends
  * carries `requestId` as `x-request-id` (errors are thrown, for the caller to answer).
  */
 export async function handleChatCompletions(
@@ -167,6 +168,10 @@ export async function handleChatCompletions(
   // body, the parsed request) is not kept alive for as long as the client reads the stream.
   const started = await answerOrStart(context, caller, request, response, requestId);
   if (!started) return;
+  if (wantsRespondAsync(request)) {
+    answerAccepted(response, started.streamId, requestId, started.headers);
+    return;
+  }
   serveStream(
     context,
     request,

@@ -7,6 +7,7 @@ import { sendJson } from '../http/respond.js';
 import type { StreamMeta } from '../spool/store.js';
 import { surfaceOf } from '../surfaces/surfaces.js';
 import { requestedAfterId } from './chat-completions.js';
+import { handleLongPollRead, isLongPollRead } from './long-poll-read.js';
 import { readyToReplay, serveStream } from './serve-stream.js';
 
 const STREAM_ID_PATTERN = /^str_[A-Za-z0-9_-]{16,64}$/;
@@ -27,7 +28,8 @@ export async function findStream(context: GatewayContext, streamId: string): Pro
 }
 
 /**
- * `GET /v1/streams/{id}`: replay after `Last-Event-ID` (header or `?last_event_id=`), then tail; 204
+ * `GET /v1/streams/{id}`: replay after `Last-Event-ID` (header or `?last_event_id=`), then tail; with
+ * `?after=n&wait=s`, a long-poll read answered in JSON instead (`handleLongPollRead`); 204
  * when the stream has ended and the client already has its last event. Resolves once serving has
  * started; every answer carries `requestId` as `x-request-id`.
  * The stream id is the capability, so native EventSource (which cannot send headers) works; a
@@ -42,14 +44,16 @@ export async function handleGetStream(
   requestId: string,
   query: URLSearchParams,
 ): Promise<void> {
+  const longPoll = isLongPollRead(query);
   // Checked before the stream is looked up; its surface then says which spool id it names.
-  requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
+  if (!longPoll) requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY));
   const meta = await findStream(context, streamId);
-  const surface = surfaceOf(meta.surface);
-  const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY), surface);
   if (caller && caller.id !== meta.ownerId) {
     throw GatewayError.of('stream_forbidden', 'This stream belongs to another API key.');
   }
+  if (longPoll) return handleLongPollRead(context, request, response, meta, requestId, query);
+  const surface = surfaceOf(meta.surface);
+  const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY), surface);
   const ready = await readyToReplay(context, meta, afterId, response, requestId);
   context.metrics.resumes.inc({ via: 'get' });
   if (ready) serveStream(context, request, response, streamId, afterId, requestId, {}, {}, surface.events);

@@ -10,6 +10,7 @@ import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { UpstreamError } from '../../errors.js';
 import { startSpooledStream, withHeaders } from '../../handlers/chat-completions.js';
+import { answerAccepted, wantsRespondAsync } from '../../handlers/respond-async.js';
 import { routeModel } from '../../handlers/route-model.js';
 import { serveStream } from '../../handlers/serve-stream.js';
 import { bodyBounds, readBody } from '../../http/read-body.js';
@@ -67,6 +68,10 @@ export async function handleMessages(
   if (body.stream !== true) return completeOnce(call);
   const started = await startStreamed(call);
   if (!started) return;
+  if (wantsRespondAsync(request)) {
+    answerAccepted(response, started.streamId, requestId, started.headers);
+    return;
+  }
   serveStream(
     context,
     request,

@@ -1,0 +1,181 @@
+import { type Gateway, parseConfig, simText, startGateway } from '@spool/gateway';
+import {
+  type BufferingProxy,
+  type BufferMode,
+  createBufferingProxy,
+  createFaultProxy,
+  cutAtRandom,
+  seededRandom,
+} from '@spool/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BufferedVerdicts, type ChatStreamEvent, createClient } from '../src/index.js';
+
+const messages = [
+  { role: 'user' as const, content: 'Tell me, slowly, why buffering proxies break streams.' },
+];
+const request = { model: 'sim', messages };
+const expected = simText({ model: 'sim', messages });
+
+let gateway: Gateway;
+let upstreamOpens = 0;
+let proxy: BufferingProxy | undefined;
+
+beforeAll(async () => {
+  gateway = await startGateway(
+    parseConfig({
+      server: { port: 0, logLevel: 'silent', shutdownGraceMs: 1_000, longPollMaxWaitMs: 5_000 },
+      // The sim's slow pace (25 tokens/s): the answer takes seconds, so a first token that arrives
+      // within a long-poll round trip is told apart from one that waited for the whole answer.
+      providers: { sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 25 } },
+      models: [{ match: '*', provider: 'sim' }],
+      usage: { store: 'memory' },
+    }),
+    { env: {} },
+  );
+  const chain = gateway.context.chain;
+  const openStream = chain.openStream.bind(chain);
+  chain.openStream = (...args: Parameters<typeof openStream>) => {
+    upstreamOpens += 1;
+    return openStream(...args);
+  };
+});
+
+afterEach(async () => {
+  await proxy?.close();
+  proxy = undefined;
+});
+
+afterAll(() => gateway?.close());
+
+/** Streams the request through the proxy, recording when each event arrived (ms from the start). */
+async function streamThrough(url: string, verdicts: BufferedVerdicts) {
+  const client = createClient({
+    baseURL: `${url}/v1`,
+    bufferDetection: { firstByteTimeoutMs: 300, headersTimeoutMs: 600, verdicts },
+  });
+  const started = performance.now();
+  const stream = client.chat.stream(request);
+  const events: Array<{ event: ChatStreamEvent; atMs: number }> = [];
+  for await (const event of stream) events.push({ event, atMs: performance.now() - started });
+  return { stream, events, text: await stream.text() };
+}
+
+describe.each(['body', 'whole'] as BufferMode[])(
+  'auto transport behind a proxy that buffers the %s',
+  (mode) => {
+    it('falls back to long-poll by itself and delivers the answer in pieces as generated, exact, one generation', async () => {
+      proxy = await createBufferingProxy({ target: { host: '127.0.0.1', port: gateway.port }, mode });
+      const verdicts = new BufferedVerdicts({ storage: null });
+      const opensBefore = upstreamOpens;
+      const { stream, events, text } = await streamThrough(proxy.url, verdicts);
+
+      expect(text).toBe(expected);
+      expect(upstreamOpens - opensBefore).toBe(1);
+      const fallback = events.find(({ event }) => event.type === 'transport-fallback');
+      expect(fallback?.event).toMatchObject({
+        type: 'transport-fallback',
+        to: 'long-poll',
+        reason: mode === 'body' ? 'body-buffered' : 'headers-buffered',
+      });
+      expect(events.some(({ event }) => event.type === 'restarted')).toBe(false);
+      expect(stream.stats().longPoll).toBe(true);
+      // In pieces as generated: the first text arrives well before the last, not all at once at the end.
+      const deltas = events.filter(({ event }) => event.type === 'text-delta');
+      const first = deltas[0]?.atMs as number;
+      const last = deltas.at(-1)?.atMs as number;
+      expect(last - first).toBeGreaterThan(1000);
+      expect(new Set(deltas.map(({ atMs }) => Math.round(atMs / 100))).size).toBeGreaterThan(5);
+
+      // The verdict is remembered: the next stream starts in long-poll at once.
+      const again = await streamThrough(proxy.url, verdicts);
+      expect(again.text).toBe(expected);
+      expect(again.events.find(({ event }) => event.type === 'transport-fallback')?.event).toMatchObject({
+        reason: 'remembered',
+      });
+    });
+  },
+);
+
+describe('auto transport on a network that does not buffer', () => {
+  it('streams without falling back', async () => {
+    const verdicts = new BufferedVerdicts({ storage: null });
+    const { stream, events, text } = await streamThrough(gateway.url, verdicts);
+    expect(text).toBe(expected);
+    expect(events.some(({ event }) => event.type === 'transport-fallback')).toBe(false);
+    expect(stream.stats().longPoll).toBe(false);
+  });
+});
+
+describe('the long-poll transport', () => {
+  it.each([1, 2, 3])(
+    'delivers the answer exactly, from one generation, when its connections are cut at random bytes (seed %i)',
+    async (seed) => {
+      const random = seededRandom(seed);
+      // Every other connection is cut somewhere in its first 2,000 bytes: POSTs and reads alike.
+      const faults = await createFaultProxy({
+        target: { host: '127.0.0.1', port: gateway.port },
+        plan: (index) => (index % 2 === 1 ? [cutAtRandom({ maxBytes: 2000, random })] : []),
+      });
+      try {
+        const opensBefore = upstreamOpens;
+        const client = createClient({
+          baseURL: `${faults.url}/v1`,
+          transport: 'long-poll',
+          retry: { maxAttempts: 50, initialDelayMs: 0, maxDelayMs: 0 },
+        });
+        const stream = client.chat.stream(request);
+        expect(await stream.text()).toBe(expected);
+        expect(upstreamOpens - opensBefore).toBe(1);
+        expect(faults.stats.cuts).toBeGreaterThan(0);
+        expect(stream.stats().reconnects).toBeGreaterThan(0);
+      } finally {
+        await faults.close();
+      }
+    },
+  );
+
+  it('stops the generation on cancel(), as the streaming transports do', async () => {
+    const client = createClient({ baseURL: `${gateway.url}/v1`, transport: 'long-poll' });
+    const stream = client.chat.stream(request);
+    for await (const event of stream) {
+      if (event.type === 'text-delta') break;
+    }
+    await stream.cancel();
+    const streamId = stream.streamId as string;
+    expect(streamId).toMatch(/^str_/);
+    // Read the stream to its end: it ends short, cancelled, well before the whole answer.
+    let after = 0;
+    let data = '';
+    for (;;) {
+      const answer = await fetch(`${gateway.url}/v1/streams/${streamId}?after=${after}&wait=5`);
+      const body = (await answer.json()) as {
+        events: Array<{ data: string }>;
+        next_after: number;
+        ended: boolean;
+      };
+      data += body.events.map((event) => event.data).join('');
+      after = body.next_after;
+      if (body.ended) break;
+    }
+    const meta = await gateway.context.store.getMeta(streamId);
+    expect(typeof meta === 'object' ? meta.state : meta).toBe('cancelled');
+    expect(data.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the long-poll transport with a short idle watchdog', () => {
+  it('waits well within the watchdog, so a quiet stream is not taken for a dead connection', async () => {
+    const client = createClient({
+      baseURL: `${gateway.url}/v1`,
+      transport: 'long-poll',
+      // 25 tokens/s leaves gaps of 40 ms; with reads held for the default 20 s, a 400 ms watchdog
+      // would cut every read that waits.
+      idleTimeoutMs: 400,
+    });
+    const stream = client.chat.stream(request, {
+      headers: { 'x-spool-fault': 'stall-after=3;stall-ms=1500' },
+    });
+    expect(await stream.text()).toBe(expected);
+    expect(stream.stats().reconnects).toBe(0);
+  });
+});
