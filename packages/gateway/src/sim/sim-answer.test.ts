@@ -390,6 +390,10 @@ describe('requests the sim refuses as OpenAI does', () => {
     expect(() => simAnswer({ ...body, n: 40 })).toThrow(/more than 10000 JSON values/);
   });
 
+  it('names a value it refuses without converting it to a string (an object without toString is a 400)', () => {
+    expect(() => simChunks(request('hi', { n: { toString: false }, stream: true }))).toThrow(UpstreamError);
+  });
+
   it('answers any values of its fields with an answer or a 400 naming a param, nothing else', () => {
     const anything = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined));
     fc.assert(

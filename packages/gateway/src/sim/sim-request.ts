@@ -47,7 +47,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function readSimDirectives(request: ChatCompletionRequest): SimDirectives {
   const n = request.n ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) {
-    throw simRequestError(`'n' must be an integer from 1 to ${MAX_CHOICES}, got ${n}.`, 'n');
+    throw simRequestError(`'n' must be an integer from 1 to ${MAX_CHOICES}, got ${JSON.stringify(n)}.`, 'n');
   }
   const tools = readTools(request.tools);
   const toolChoice = readToolChoice(request.tool_choice, tools);
