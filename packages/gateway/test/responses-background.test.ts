@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +36,15 @@ function holdingUpstream() {
       next.response.end(JSON.stringify(refusal));
     } else writeChatStream(next.response, textChunks('Answered in the background.'));
   };
-  return { upstream, release };
+  /** Waits until the next held request is closed by the gateway; whether it was left unanswered. */
+  const dropped = async (): Promise<boolean> => {
+    while (held.length === 0) await new Promise<void>((resolve) => waiters.push(resolve));
+    const next = held.shift();
+    if (!next) return false;
+    if (!next.response.closed) await once(next.response, 'close');
+    return !next.response.headersSent;
+  };
+  return { upstream, release, dropped };
 }
 
 /** Polls `responses.retrieve` (each poll one round trip, no timers) until the response has ended. */
@@ -49,6 +58,7 @@ async function pollUntilEnded(client: OpenAI, responseId: string): Promise<OpenA
 describe('/v1/responses background: true answers before its upstream does', () => {
   let upstream: ScriptedUpstream;
   let release: () => Promise<void>;
+  let dropped: () => Promise<boolean>;
   let gateway: Gateway;
   let client: OpenAI;
 
@@ -56,6 +66,7 @@ describe('/v1/responses background: true answers before its upstream does', () =
     const holding = holdingUpstream();
     upstream = await holding.upstream;
     release = holding.release;
+    dropped = holding.dropped;
     gateway = await startTestGateway({
       providers: { chat: { type: 'openai', baseURL: `${upstream.url}/v1` } },
       models: [{ match: '*', provider: 'chat' }],
@@ -85,6 +96,16 @@ describe('/v1/responses background: true answers before its upstream does', () =
     const failed = await pollUntilEnded(client, started.id);
     expect(failed.status).toBe('failed');
     expect(failed.error?.message).toContain('The upstream refuses this one.');
+  });
+
+  it('cancels a background response while its upstream has not answered yet (the upstream request is released)', async () => {
+    const started = await client.responses.create({ model: 'm', input: 'Hello', background: true });
+    const cancelled = await client.responses.cancel(started.id);
+    expect(cancelled.status).toBe('cancelled');
+    const ended = await pollUntilEnded(client, started.id);
+    expect(ended.status).toBe('cancelled');
+    expect(ended.output).toEqual([]);
+    expect(await dropped()).toBe(true);
   });
 
   it('streams a background response whose upstream refuses to its error event', async () => {
