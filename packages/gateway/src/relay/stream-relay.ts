@@ -123,11 +123,11 @@ export class StreamRelay {
     }
     // Without an idempotency key nothing can attach to this stream, so its record is written while
     // the upstream opens rather than before: a shared store's round trip leaves the first token's path.
-    const opening = async () => {
-      await input.admit?.();
-      return input.open(controller.signal);
-    };
-    const [created, opened] = await Promise.allSettled([creating, opening()]);
+    // Without `admit` the upstream opens in this turn, as it always did (the chat path's first token).
+    const opening = input.admit
+      ? input.admit().then(() => input.open(controller.signal))
+      : input.open(controller.signal);
+    const [created, opened] = await Promise.allSettled([creating, opening]);
     if (opened.status === 'rejected') {
       const gatewayError = asGatewayError(opened.reason);
       if (created.status === 'fulfilled') await this.#recordFailure(streamId, gatewayError);
