@@ -173,20 +173,23 @@ async function latencyRound(loadgen, target) {
     maxRequestsPerWorker: PLAN.sequentialRequests,
     timeoutMs: STREAM_TIMEOUT_MS,
   });
-  // The same one-stream-at-a-time measure on /v1/messages, right after the chat path's in the same
-  // process, so the two are compared under the same conditions.
-  const messages = target.messagesUrl
-    ? await loadgen.run('streams', {
-        url: target.messagesUrl,
-        headers: target.headers,
-        model: 'sim-fast',
-        api: 'messages',
-        concurrency: 1,
-        durationMs: 5000,
-        maxRequestsPerWorker: PLAN.sequentialRequests,
-        timeoutMs: STREAM_TIMEOUT_MS,
-      })
-    : undefined;
+  // The same one-stream-at-a-time measure on /v1/messages and /v1/responses, right after the chat
+  // path's in the same process, so the three are compared under the same conditions.
+  const surface = (url, api) =>
+    url
+      ? loadgen.run('streams', {
+          url,
+          headers: target.headers,
+          model: 'sim-fast',
+          api,
+          concurrency: 1,
+          durationMs: 5000,
+          maxRequestsPerWorker: PLAN.sequentialRequests,
+          timeoutMs: STREAM_TIMEOUT_MS,
+        })
+      : undefined;
+  const messages = await surface(target.messagesUrl, 'messages');
+  const responses = await surface(target.responsesUrl, 'responses');
   const concurrent = {};
   for (const step of PLAN.concurrent) {
     // The target's CPU over the whole step (its processes only; 0 for the direct path), as a share
@@ -208,7 +211,7 @@ async function latencyRound(loadgen, target) {
   const resume = target.resumeBaseUrl
     ? await loadgen.run('resume', { baseUrl: target.resumeBaseUrl, count: PLAN.resumes })
     : undefined;
-  return { sequential, messages, concurrent, resume };
+  return { sequential, messages, responses, concurrent, resume };
 }
 
 /** `items` starting at `offset`, wrapping around: each level (or probe round) starts with another target. */
@@ -368,14 +371,15 @@ function summarizeTarget(rounds) {
       failed: rounds.reduce((sum, round) => sum + round.concurrent[streams].failed, 0),
     };
   }
-  if (rounds[0]?.messages) {
-    summary.messages = {
-      ttftP50: pick((round) => round.messages.ttft.p50),
-      ttftP99: pick((round) => round.messages.ttft.p99),
+  for (const api of ['messages', 'responses']) {
+    if (!rounds[0]?.[api]) continue;
+    summary[api] = {
+      ttftP50: pick((round) => round[api].ttft.p50),
+      ttftP99: pick((round) => round[api].ttft.p99),
       // The difference within each round (same process, back to back), then its median.
-      addedP50: pick((round) => round.messages.ttft.p50 - round.sequential.ttft.p50),
-      requests: rounds.reduce((sum, round) => sum + round.messages.requests, 0),
-      failed: rounds.reduce((sum, round) => sum + round.messages.failed, 0),
+      addedP50: pick((round) => round[api].ttft.p50 - round.sequential.ttft.p50),
+      requests: rounds.reduce((sum, round) => sum + round[api].requests, 0),
+      failed: rounds.reduce((sum, round) => sum + round[api].failed, 0),
     };
   }
   if (rounds[0]?.resume) {

@@ -30,14 +30,29 @@ function messagesBody(model, sequence, extra = {}) {
   });
 }
 
+/** The same prompt as an OpenAI Responses body, for `POST /v1/responses`. */
+function responsesBody(model, sequence, extra = {}) {
+  return JSON.stringify({
+    model,
+    stream: true,
+    input: `Benchmark request number ${sequence}, tell me something.`,
+    ...extra,
+  });
+}
+
+/** The request body of each API the load generator speaks. */
+const BODIES = { chat: chatBody, messages: messagesBody, responses: responsesBody };
+
 let sequence = 0;
 
 /**
  * The event that carries the first token: non-empty `content` (the role-only opening chunk is not a
  * token, and a gateway may hold it until the first token), or a Messages `text_delta` (non-empty
- * `text`: a text block starts with `"text":""`), or the end of a stream without any.
+ * `text`: a text block starts with `"text":""`), or a Responses `response.output_text.delta`
+ * (non-empty string `delta`), or the end of a stream without any.
  */
-const FIRST_TOKEN = /"content":"[^"]|"text":"[^"]|data: \[DONE\]|"type":"message_stop"/;
+const FIRST_TOKEN =
+  /"content":"[^"]|"text":"[^"]|"delta":"[^"]|data: \[DONE\]|"type":"message_stop"|"type":"response\.completed"/;
 
 /**
  * One streamed POST. Resolves with its timings; never rejects (failures are counted, not thrown).
@@ -148,7 +163,7 @@ async function runStreams(options) {
       const result = await streamOnce({
         url: target,
         headers,
-        body: (api === 'messages' ? messagesBody : chatBody)(model, sequence++, bodyExtra),
+        body: BODIES[api](model, sequence++, bodyExtra),
         agent,
         timeoutMs,
         gaps: measuring ? gaps : undefined,

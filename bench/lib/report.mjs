@@ -75,26 +75,29 @@ function headline(report) {
   );
 }
 
-/** The Anthropic Messages surface against the chat path of the same gateway, one stream at a time. */
-function messagesTable(report) {
+/**
+ * A surface of the gateway (`messages`, `responses`) against its chat path, one stream at a time:
+ * the surface's TTFT and its difference from the chat path's in the same rounds.
+ */
+function surfaceTable(report, api, path) {
   const rows = measured(report)
-    .filter(([, target]) => target.messages)
+    .filter(([, target]) => target[api])
     .map(([, target]) => [
       target.label,
       formatMs(target.sequential.ttftP50),
-      formatMs(target.messages.ttftP50),
-      formatMs(target.messages.ttftP99),
-      formatDeltaMs(target.messages.addedP50),
-      `${target.messages.failed} / ${target.messages.requests}`,
+      formatMs(target[api].ttftP50),
+      formatMs(target[api].ttftP99),
+      formatDeltaMs(target[api].addedP50),
+      `${target[api].failed} / ${target[api].requests}`,
     ]);
   if (rows.length === 0) return 'Not measured in this run.';
   return markdownTable(
     [
       'target',
       'chat TTFT p50',
-      '/v1/messages TTFT p50',
-      '/v1/messages TTFT p99',
-      'messages − chat, p50 (goal ≤ 0.3 ms)',
+      `${path} TTFT p50`,
+      `${path} TTFT p99`,
+      `${api} − chat, p50 (goal ≤ 0.3 ms)`,
       'failed / streams',
     ],
     rows,
@@ -327,7 +330,16 @@ The same prompt as an Anthropic Messages request, one stream at a time, right af
 measure in each round: what the Messages surface (request and event translation, \`event:\` lines)
 adds to the time to first token. The difference is taken within each round, then its median.
 
-${messagesTable(report)}
+${surfaceTable(report, 'messages', '/v1/messages')}
+
+## OpenAI Responses (\`/v1/responses\`, translated to the sim)
+
+The same prompt as a Responses request (\`input\` a string), one stream at a time, right after the
+Messages measure in each round: what the Responses surface (request translation, Responses events
+with their \`sequence_number\`, \`event:\` lines) adds to the time to first token (the first
+\`response.output_text.delta\`). The difference is taken within each round, then its median.
+
+${surfaceTable(report, 'responses', '/v1/responses')}
 
 ## Capacity steps
 

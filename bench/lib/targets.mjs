@@ -155,6 +155,8 @@ export async function startSpool(
       url: `${url}/v1/chat/completions`,
       // The Anthropic Messages surface of the same gateway, translated to the same sim.
       messagesUrl: `${url}/v1/messages`,
+      // The OpenAI Responses surface of the same gateway, translated to the same sim.
+      responsesUrl: `${url}/v1/responses`,
       resumeBaseUrl: url,
       headers: {},
       pids: () => (redis ? [child.pid, redis.pid] : [child.pid]),

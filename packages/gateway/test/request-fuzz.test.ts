@@ -6,17 +6,25 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPOOL_CLI } from './helpers.js';
-import { openRaw } from './raw-socket.js';
+import { openRaw, type RawConnection } from './raw-socket.js';
 
 /**
  * Random request lines, headers, paths and bodies thrown at a gateway in its own process over raw
  * TCP (so malformed request lines really go out): after every case the process must live, answer
- * `/health`, never have answered 500, and never have logged at error level.
+ * `/health`, never have answered 500, and never have logged at error level. Every surface is in it:
+ * chat, `/v1/responses` (create, retrieve and resume from odd `starting_after`, cancel, input items),
+ * `/v1/messages` and `count_tokens`, and `/v1/streams/{id}?after=` on real, finished streams.
  */
 
 const FUZZ_TIME_MS = 15_000;
-/** A case that gets neither an answer nor a closed connection within this is a hang. */
+/**
+ * A case that gets neither an answer nor a closed connection within this is suspected of hanging;
+ * it is called a hang only once the gateway has answered later requests too (see `exchange`).
+ */
 const ANSWER_WITHIN_MS = 10_000;
+/** Ids of a finished Responses stream and of a finished chat stream, made before fuzzing. */
+let responseId = 'resp_aaaaaaaaaaaaaaaaaaaaaa';
+let streamId = 'str_aaaaaaaaaaaaaaaaaaaaaa';
 
 let child: ChildProcess;
 let port: number;
@@ -67,7 +75,38 @@ beforeAll(async () => {
     });
   });
   port = await listening;
+  // Real ids, so that resumes with odd positions reach a stream's replay, not only the 404.
+  const created = await (
+    await openRaw(port, post('/v1/responses', JSON.stringify({ model: 'sim', input: 'hi', stream: true })))
+  ).answer.catch(() => undefined);
+  // A Response's id is its stream's id with the `resp_` prefix (surfaces/responses/response-ids.ts).
+  const madeResponse = /\r\nx-stream-id: *str_([A-Za-z0-9_-]+)/i.exec(created?.head ?? '')?.[1];
+  if (!madeResponse) throw new Error(`no Responses stream to fuzz resumes of: ${created?.head}`);
+  responseId = `resp_${madeResponse}`;
+  const chat = await (
+    await openRaw(
+      port,
+      post(
+        '/v1/chat/completions',
+        JSON.stringify({ model: 'sim', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      ),
+    )
+  ).answer.catch(() => undefined);
+  const madeStream = /\r\nx-stream-id: *(str_[A-Za-z0-9_-]+)/i.exec(chat?.head ?? '')?.[1];
+  if (!madeStream) throw new Error(`no chat stream to fuzz resumes of: ${chat?.head}`);
+  streamId = madeStream;
 });
+
+/** A well-formed POST of a JSON body, closing the connection after it. */
+function post(path: string, json: string): Buffer {
+  const bytes = Buffer.from(json);
+  return Buffer.concat([
+    Buffer.from(
+      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${bytes.length}\r\n\r\n`,
+    ),
+    bytes,
+  ]);
+}
 
 afterAll(async () => {
   if (child && child.exitCode === null && child.signalCode === null) {
@@ -99,6 +138,17 @@ const PATHS = [
   '/v1/models/sim',
   '/v1/models/%ZZ',
   '/v1/embeddings',
+  '/v1/responses',
+  '/v1/responses/',
+  '/v1/responses/resp_aaaaaaaaaaaaaaaaaaaaaa',
+  '/v1/responses/resp_%ZZ',
+  '/v1/responses/resp_aaaaaaaaaaaaaaaaaaaaaa/cancel',
+  '/v1/responses/%E0%A4%A/cancel',
+  '/v1/responses/resp_aaaaaaaaaaaaaaaaaaaaaa/input_items?limit=0&order=x&after=%',
+  '/v1/messages',
+  '/v1/messages/',
+  '/v1/messages/count_tokens',
+  '/v1/messages/count_tokens?x=%',
   '/v1/usage?from=%&to=x',
   '/v1/usage?from=2026-13-45',
   '/health',
@@ -143,6 +193,46 @@ const path = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 1000, max: 40_000 }).map((size) => `/${'a'.repeat(size)}`) },
 );
 
+/** Resume positions: numbers out of range, not numbers, encoded and raw. */
+const position = fc.oneof(
+  fc.constantFrom(
+    '-1',
+    '0',
+    '1',
+    '2',
+    '1.5',
+    '1e3',
+    '0x10',
+    '99999999999999999999',
+    'NaN',
+    '',
+    '%',
+    '%00',
+    '+1',
+  ),
+  fc.integer({ min: -5, max: 5000 }).map(String),
+  fc.string({ unit: 'grapheme-ascii', maxLength: 12 }),
+  fc.string({ unit: 'grapheme', maxLength: 12 }).map(encodeURIComponent),
+);
+
+/** Resumes and reads of a real (finished) Responses or chat stream, or a made-up one, from odd positions. */
+const resumePath = fc
+  .record({
+    real: fc.boolean(),
+    surface: fc.constantFrom('responses', 'streams', 'cancel', 'input_items'),
+    stream: fc.constantFrom('true', 'false', '1', ''),
+    at: position,
+    parameter: fc.constantFrom('starting_after', 'after', 'limit'),
+  })
+  .map(({ real, surface, stream, at, parameter }) => {
+    const response = real ? responseId : 'resp_bbbbbbbbbbbbbbbbbbbbbb';
+    if (surface === 'streams')
+      return `/v1/streams/${real ? streamId : 'str_bbbbbbbbbbbbbbbbbbbbbb'}?after=${at}`;
+    if (surface === 'cancel') return `/v1/responses/${response}/cancel?${parameter}=${at}`;
+    if (surface === 'input_items') return `/v1/responses/${response}/input_items?${parameter}=${at}`;
+    return `/v1/responses/${response}?stream=${stream}&${parameter}=${at}`;
+  });
+
 const method = fc.oneof(
   {
     weight: 8,
@@ -181,6 +271,10 @@ const appHeader = fc.oneof(
     fc.oneof(fc.constantFrom('0', '-1', 'abc', '99999999999999999999999'), anyText),
   ),
   fc.tuple(fc.constant('Idempotency-Key'), anyText),
+  fc.tuple(
+    fc.constantFrom('anthropic-version', 'anthropic-beta'),
+    fc.oneof(fc.constantFrom('2023-06-01', 'x', ''), anyText),
+  ),
   fc.tuple(fc.constant('X-Request-Id'), anyText),
   fc.tuple(fc.constant('Content-Type'), fc.oneof(fc.constantFrom('application/json', 'text/plain'), anyText)),
 );
@@ -199,10 +293,16 @@ const framingHeader = fc.oneof(
 
 const header = fc.oneof({ weight: 6, arbitrary: appHeader }, { weight: 1, arbitrary: framingHeader });
 
-const deepJson = fc.tuple(fc.integer({ min: 1, max: 20_000 }), fc.boolean()).map(([depth, inChat]) => {
-  const nested = `${'['.repeat(depth)}${']'.repeat(depth)}`;
-  return inChat ? `{"model":"sim","messages":[{"role":"user","content":"x"}],"x":${nested}}` : nested;
-});
+const deepJson = fc
+  .tuple(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom('bare', 'chat', 'responses', 'messages'))
+  .map(([depth, shape]) => {
+    const nested = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+    if (shape === 'chat') return `{"model":"sim","messages":[{"role":"user","content":"x"}],"x":${nested}}`;
+    if (shape === 'responses') return `{"model":"sim","input":${nested}}`;
+    if (shape === 'messages')
+      return `{"model":"sim","max_tokens":5,"messages":[{"role":"user","content":${nested}}]}`;
+    return nested;
+  });
 const chatJson = fc
   .record({
     model: fc.oneof(fc.constant('sim'), anyText),
@@ -223,6 +323,86 @@ const validChat = fc
     JSON.stringify({ model: 'sim', messages: [{ role: 'user', content }], ...rest }),
   );
 
+/** Responses requests: sometimes valid, with fields of every odd type (none required). */
+const responsesJson = fc
+  .record(
+    {
+      model: fc.oneof(fc.constant('sim'), anyText),
+      input: fc.oneof(
+        anyText,
+        fc.jsonValue(),
+        fc.array(
+          fc.oneof(
+            fc.record({
+              role: fc.constantFrom('user', 'assistant', 'system', 'developer', 'x'),
+              content: fc.oneof(
+                anyText,
+                fc.array(
+                  fc.record({
+                    type: fc.constantFrom('input_text', 'input_image', 'output_text', 'x'),
+                    text: fc.oneof(anyText, fc.jsonValue()),
+                  }),
+                  { maxLength: 3 },
+                ),
+              ),
+            }),
+            fc.record({
+              type: fc.constantFrom('function_call', 'function_call_output', 'message', 'x'),
+              call_id: anyText,
+              output: fc.jsonValue(),
+            }),
+          ),
+          { maxLength: 3 },
+        ),
+      ),
+      stream: fc.oneof(fc.boolean(), fc.jsonValue()),
+      background: fc.oneof(fc.boolean(), fc.jsonValue()),
+      store: fc.boolean(),
+      previous_response_id: fc.oneof(fc.constant('resp_aaaaaaaaaaaaaaaaaaaaaa'), anyText, fc.jsonValue()),
+      max_output_tokens: fc.oneof(fc.integer({ min: -1, max: 20 }), fc.jsonValue()),
+      tools: fc.jsonValue(),
+      text: fc.jsonValue(),
+      instructions: fc.oneof(anyText, fc.jsonValue()),
+    },
+    { requiredKeys: [] },
+  )
+  .map((body) => JSON.stringify(body));
+
+/** Messages requests: sometimes valid, with fields of every odd type (none required). */
+const messagesJson = fc
+  .record(
+    {
+      model: fc.oneof(fc.constant('sim'), anyText),
+      max_tokens: fc.oneof(fc.integer({ min: -1, max: 20 }), fc.jsonValue()),
+      messages: fc.oneof(
+        fc.constant([{ role: 'user', content: 'hi' }]),
+        fc.jsonValue(),
+        fc.array(
+          fc.record({
+            role: fc.constantFrom('user', 'assistant', 'system', 'x'),
+            content: fc.oneof(
+              anyText,
+              fc.array(
+                fc.record({
+                  type: fc.constantFrom('text', 'image', 'tool_use', 'tool_result', 'thinking', 'x'),
+                  text: fc.oneof(anyText, fc.jsonValue()),
+                }),
+                { maxLength: 3 },
+              ),
+            ),
+          }),
+          { maxLength: 3 },
+        ),
+      ),
+      system: fc.oneof(anyText, fc.jsonValue()),
+      stream: fc.oneof(fc.boolean(), fc.jsonValue()),
+      tools: fc.jsonValue(),
+      thinking: fc.jsonValue(),
+    },
+    { requiredKeys: [] },
+  )
+  .map((body) => JSON.stringify(body));
+
 const embeddingsJson = fc
   .record({ model: fc.constant('sim'), input: fc.oneof(anyText, fc.jsonValue()) })
   .map((body) => JSON.stringify(body));
@@ -230,6 +410,8 @@ const embeddingsJson = fc
 const body = fc.oneof(
   { weight: 3, arbitrary: fc.constant('') },
   { weight: 1, arbitrary: embeddingsJson },
+  { weight: 2, arbitrary: responsesJson },
+  { weight: 2, arbitrary: messagesJson },
   { weight: 2, arbitrary: validChat },
   { weight: 3, arbitrary: chatJson },
   { weight: 2, arbitrary: deepJson },
@@ -249,6 +431,25 @@ const framing = fc.oneof(
   { weight: 1, arbitrary: fc.constant('short' as const) },
 );
 
+/** The Responses and Messages routes with bodies of their own kind (independent draws rarely pair them). */
+const surfaceCall = fc.oneof(
+  fc.record({
+    method: fc.constant('POST'),
+    path: fc.constant('/v1/responses'),
+    body: fc.oneof(responsesJson, deepJson, fc.json()),
+  }),
+  fc.record({
+    method: fc.constant('POST'),
+    path: fc.constantFrom('/v1/messages', '/v1/messages/count_tokens', '/v1/messages?beta=true'),
+    body: fc.oneof(messagesJson, deepJson, fc.json()),
+  }),
+  fc.record({
+    method: fc.constantFrom('GET', 'POST', 'DELETE'),
+    path: resumePath,
+    body: fc.oneof(fc.constant(''), fc.json()),
+  }),
+);
+
 const request = fc
   .record({
     method,
@@ -258,7 +459,9 @@ const request = fc
     body,
     framing,
     host: fc.nat(9).map((value) => value > 0),
+    surface: fc.option(surfaceCall, { freq: 2 }),
   })
+  .map(({ surface, ...drawn }) => ({ ...drawn, ...(surface ?? {}) }))
   .map(({ method, path, version, headers, body, framing, host }) => {
     const lines = [`${method} ${path} ${version}`.trimEnd()];
     if (host) lines.push('Host: 127.0.0.1');
@@ -278,28 +481,61 @@ const request = fc
     return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), payload]);
   });
 
-/** The status of the first answer, or `closed` when the gateway closed without one. */
+const HEALTH = Buffer.from('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+
+/** The status of the first answer on a connection, or `closed` when the gateway closed without one. */
+function outcomeOf(connection: RawConnection): Promise<number | 'closed'> {
+  return Promise.race([connection.status, connection.closed.then(() => 'closed' as const)]);
+}
+
+/** What `exchange` sees of a case that has not been answered in time. */
+const LATE = Symbol('late');
+
+/** Resolves after one turn of this process's event loop (its ready sockets read). */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The status of the first answer, or `closed`. A hang is judged by the gateway's own progress,
+ * not by wall time alone: a case still unanswered after `ANSWER_WITHIN_MS` is a hang only if the
+ * gateway has since answered two `/health` requests in turn (so its event loop ran, with every
+ * bound of its own that was due by then) and the case still has nothing. A machine too loaded to
+ * run the gateway, or this test, thus reads as slow, never as a hang.
+ */
 async function exchange(bytes: Buffer): Promise<number | 'closed'> {
   const connection = await openRaw(port, bytes);
+  const outcome = outcomeOf(connection);
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([
-      connection.status,
-      connection.closed.then(() => 'closed' as const),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer within ${ANSWER_WITHIN_MS} ms`)),
-          ANSWER_WITHIN_MS,
-        );
+    const first = await Promise.race([
+      outcome,
+      new Promise<typeof LATE>((resolve) => {
+        timer = setTimeout(() => resolve(LATE), ANSWER_WITHIN_MS);
       }),
     ]);
+    if (first !== LATE) return first;
+    for (let probe = 0; probe < 2; probe++) await askHealth();
+    await turn();
+    await turn();
+    const settled = await Promise.race([outcome, turn().then((): typeof LATE => LATE)]);
+    if (settled === LATE) throw new Error(`no answer within ${ANSWER_WITHIN_MS} ms, while /health answered`);
+    return settled;
   } finally {
     clearTimeout(timer);
     connection.socket.destroy();
   }
 }
 
-const HEALTH = Buffer.from('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+/** `/health`'s status: only the test's own time bound limits it (a gateway that stops answering fails it). */
+async function askHealth(): Promise<number | 'closed'> {
+  const connection = await openRaw(port, HEALTH);
+  try {
+    return await outcomeOf(connection);
+  } finally {
+    connection.socket.destroy();
+  }
+}
 
 function alive(): boolean {
   return child.exitCode === null && child.signalCode === null;
@@ -315,7 +551,7 @@ describe('request fuzzing against a gateway in its own process', () => {
           cases++;
           const context = `request ${JSON.stringify(bytes.toString('utf8').slice(0, 300))}`;
           const outcome = await exchange(bytes).catch((error: Error) => error.message);
-          const health = await exchange(HEALTH).catch((error: Error) => error.message);
+          const health = await askHealth().catch((error: Error) => error.message);
           if (health !== 200 && alive())
             await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 500))]);
           expect(alive(), `the gateway died after ${context}:\n${stderr.slice(-2000)}`).toBe(true);

@@ -40,8 +40,19 @@ export interface StartInput {
    * `disconnectGraceMs` set. @default false
    */
   background?: boolean;
+  /**
+   * Resolve once the stream's record exists, before the upstream opens (Responses' `background:
+   * true` is answered at once): an upstream that then refuses ends the stream with its error event
+   * instead of rejecting `start`. @default false
+   */
+  detached?: boolean;
   /** How the stream's surface encodes and ends its events. @default chat's */
   events?: EventPolicy;
+  /**
+   * Admits the request (key limits) before the upstream opens; a refusal rejects `start`, detached
+   * or not. Not called when `start` attaches to an existing stream.
+   */
+  admit?(): Promise<void>;
   /** Opens the upstream; throws `GatewayError` when it refuses (before any byte). */
   open(signal: AbortSignal): Promise<AsyncIterable<UpstreamEvent>>;
 }
@@ -99,9 +110,10 @@ export class StreamRelay {
   /**
    * Starts a generation, or attaches to the one already under the same idempotency key. Resolves
    * once the upstream has accepted (the caller may then commit its 200); rejects with the upstream's
-   * error otherwise.
+   * error otherwise. A `detached` start resolves once the record exists and admission passed.
    */
   async start(input: StartInput): Promise<StartResult> {
+    if (input.detached === true) return this.#startDetached(input);
     const streamId = input.meta.id;
     const controller = new AbortController();
     const creating = this.#store.create(input.meta);
@@ -111,26 +123,14 @@ export class StreamRelay {
     }
     // Without an idempotency key nothing can attach to this stream, so its record is written while
     // the upstream opens rather than before: a shared store's round trip leaves the first token's path.
-    const [created, opened] = await Promise.allSettled([creating, input.open(controller.signal)]);
+    // Without `admit` the upstream opens in this turn, as it always did (the chat path's first token).
+    const opening = input.admit
+      ? input.admit().then(() => input.open(controller.signal))
+      : input.open(controller.signal);
+    const [created, opened] = await Promise.allSettled([creating, opening]);
     if (opened.status === 'rejected') {
-      const error = opened.reason;
-      const gatewayError =
-        error instanceof GatewayError
-          ? error
-          : GatewayError.of('internal_error', 'The gateway failed to open the upstream stream.', {
-              cause: error,
-            });
-      if (created.status === 'fulfilled') {
-        await this.#store
-          .fail(streamId, {
-            status: gatewayError.status,
-            body: gatewayError.body,
-            retryAfterSeconds: gatewayError.retryAfterSeconds,
-          })
-          .catch((storeError) =>
-            this.#log.warn({ err: storeError, streamId }, 'could not record a failed start'),
-          );
-      }
+      const gatewayError = asGatewayError(opened.reason);
+      if (created.status === 'fulfilled') await this.#recordFailure(streamId, gatewayError);
       throw gatewayError;
     }
     const events = opened.value;
@@ -144,6 +144,39 @@ export class StreamRelay {
       throw created.reason;
     }
     await this.#store.commit(streamId);
+    this.#run(input, controller, events);
+    return { kind: 'started', meta: { ...input.meta, state: 'streaming' } };
+  }
+
+  /**
+   * The `detached` start: the record is written and committed before the upstream opens, so the
+   * stream is served (and found) at once; the upstream's answer, a refusal included, is spooled.
+   */
+  async #startDetached(input: StartInput): Promise<StartResult> {
+    const streamId = input.meta.id;
+    const created = await this.#store.create(input.meta);
+    if (!created.created) return { kind: 'attached', meta: created.meta };
+    try {
+      await input.admit?.();
+    } catch (error) {
+      const gatewayError = asGatewayError(error);
+      await this.#recordFailure(streamId, gatewayError);
+      throw gatewayError;
+    }
+    await this.#store.commit(streamId);
+    const controller = new AbortController();
+    // Registered before the upstream opens, so a cancel, the duration bound or a shutdown reaches it.
+    this.#run(input, controller, input.open(controller.signal));
+    return { kind: 'started', meta: { ...input.meta, state: 'streaming' } };
+  }
+
+  /** Registers a committed generation and pumps its events (a refused open is pumped as its error). */
+  #run(
+    input: StartInput,
+    controller: AbortController,
+    opening: AsyncIterable<UpstreamEvent> | Promise<AsyncIterable<UpstreamEvent>>,
+  ): void {
+    const streamId = input.meta.id;
     let resolveFinished = () => {};
     const generation: LocalGeneration = {
       controller,
@@ -160,12 +193,27 @@ export class StreamRelay {
     // Only what the generation uses is passed on: `input` (its meta, its `open` closure and what
     // that holds) is not kept for the life of the stream.
     const { stripUsage = false, observer = {}, events: policy } = input;
-    void this.#pump(streamId, events, controller, stripUsage, observer, policy).finally(() => {
+    const pump = (events: AsyncIterable<UpstreamEvent>) =>
+      this.#pump(streamId, events, controller, stripUsage, observer, policy);
+    // An upstream already open is pumped at once (the first token's path takes no extra turn).
+    const pumping =
+      opening instanceof Promise
+        ? opening.then(pump, (error: unknown) => pump(refused(asGatewayError(error))))
+        : pump(opening);
+    void pumping.finally(() => {
       if (generation.graceTimer) clearTimeout(generation.graceTimer);
       this.#local.delete(streamId);
       resolveFinished();
     });
-    return { kind: 'started', meta: { ...input.meta, state: 'streaming' } };
+  }
+
+  /** Records that a stream's upstream refused before it was committed (its readers get the error). */
+  async #recordFailure(streamId: string, error: GatewayError): Promise<void> {
+    await this.#store
+      .fail(streamId, { status: error.status, body: error.body, retryAfterSeconds: error.retryAfterSeconds })
+      .catch((storeError) =>
+        this.#log.warn({ err: storeError, streamId }, 'could not record a failed start'),
+      );
   }
 
   async #pump(
@@ -345,6 +393,22 @@ export class StreamRelay {
     }
     await all();
   }
+}
+
+/** The error a failed start answers with: a `GatewayError` as it is, anything else as an internal error. */
+function asGatewayError(error: unknown): GatewayError {
+  return error instanceof GatewayError
+    ? error
+    : GatewayError.of('internal_error', 'The gateway failed to open the upstream stream.', { cause: error });
+}
+
+/** The events of an upstream that refused after the stream was committed: its refusal, thrown on the first read. */
+function refused(error: GatewayError): AsyncIterable<UpstreamEvent> {
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => Promise.reject(error),
+    }),
+  };
 }
 
 function describeStop(

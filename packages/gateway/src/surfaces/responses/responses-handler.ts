@@ -119,10 +119,14 @@ export async function handleCreateResponse(
     },
     events: RESPONSES_EVENTS,
     background: body.background === true,
+    // Background work is answered at once; its upstream's answer (a refusal too) is spooled.
+    detached: body.background === true,
     observer: accounting,
+    admit: async () => {
+      accounting.account = await RequestAccount.admit(context, caller, chatBody, requestId);
+    },
     open: async (signal) => {
-      const account = await RequestAccount.admit(context, caller, chatBody, requestId);
-      accounting.account = account;
+      const account = accounting.account as RequestAccount;
       try {
         const opened = await context.chain.openSurface(
           route.targets,
@@ -169,7 +173,10 @@ export async function handleCreateResponse(
     attached && meta.surfaceData ? (JSON.parse(meta.surfaceData) as StoredResponse) : stored;
   if (body.background === true) {
     // Answered at once, as OpenAI does: the work goes on whether or not anyone is connected.
-    sendJson(response, 200, { ...attachedStored.base, status: 'in_progress', output: [] }, answerHeaders);
+    const now = attached
+      ? await currentResponse(context, { meta, stored: attachedStored })
+      : { ...stored.base, status: 'queued', output: [] };
+    sendJson(response, 200, now, answerHeaders);
     return;
   }
   const text = await readSpooled(context.store, meta.id, { untilEnd: true });
