@@ -50,6 +50,8 @@ export interface StartGatewayOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Metrics to record into (a registry per gateway by default). */
   metrics?: GatewayMetrics;
+  /** Draws in [0, 1) for weighted target choice and retry jitter (seed it for a repeatable test). @default Math.random */
+  random?: () => number;
 }
 
 function errorClass(error: GatewayError): string {
@@ -184,6 +186,7 @@ async function createContext(
         onFailure: (provider, error) => metrics.upstreamErrors.inc({ provider, class: errorClass(error) }),
       },
       createLimiters(config),
+      options.random,
     ),
     auth: new Authenticator(config.keys),
     store,

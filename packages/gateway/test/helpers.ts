@@ -3,10 +3,19 @@ import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createParser } from 'eventsource-parser';
 import { expect } from 'vitest';
-import { type Gateway, type GatewayConfigInput, parseConfig, startGateway } from '../src/index.js';
+import {
+  type Gateway,
+  type GatewayConfigInput,
+  parseConfig,
+  type StartGatewayOptions,
+  startGateway,
+} from '../src/index.js';
 
 /** Starts a gateway on a free port with a silent logger and an instant sim, merged with `overrides`. */
-export async function startTestGateway(overrides: Partial<GatewayConfigInput> = {}): Promise<Gateway> {
+export async function startTestGateway(
+  overrides: Partial<GatewayConfigInput> = {},
+  options: Omit<StartGatewayOptions, 'env'> = {},
+): Promise<Gateway> {
   const config = parseConfig({
     providers: { sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 0 } },
     models: [{ match: '*', provider: 'sim' }],
@@ -16,7 +25,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfigInput> = 
     resilience: { ...overrides.resilience, retry: { attempts: 0, ...overrides.resilience?.retry } },
     usage: { store: 'memory', ...overrides.usage },
   });
-  return startGateway(config, { env: {} });
+  return startGateway(config, { ...options, env: {} });
 }
 
 /** A raw HTTP exchange: status, lower-case headers and the whole body as text. */
