@@ -27,7 +27,7 @@ import type { EventPolicy, Surface } from '../surfaces/surface.js';
 import { routeModel } from './route-model.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
-export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * The client-connection faults a request asks for, honoured only in dev mode or with
