@@ -1,21 +1,16 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Gateway, simText, startGateway } from '@spool/gateway';
 import { createFaultProxy, cutAfterBytes } from '@spool/testkit';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { configWithoutUpstreamRetries } from '../../../packages/react/test/chat-fixtures.js';
+import { buildChatPage, DESKTOP, launchChromium, openChatPage, PHONE } from './page-harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const APP_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
 /** The README's screenshots are rewritten only when asked (`SPOOL_UPDATE_SCREENSHOTS=1`): they are tracked. */
 const UPDATE_SCREENSHOTS = process.env.SPOOL_UPDATE_SCREENSHOTS === '1';
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 let browser: Browser;
 let gateway: Gateway;
@@ -23,12 +18,7 @@ let staticDir: string;
 let context: BrowserContext | undefined;
 
 beforeAll(async () => {
-  staticDir = await mkdtemp(join(tmpdir(), 'spool-chat-page-'));
-  await build({
-    configFile: join(APP_ROOT, 'vite.config.ts'),
-    logLevel: 'silent',
-    build: { outDir: staticDir, emptyOutDir: true, sourcemap: false },
-  });
+  staticDir = await buildChatPage('spool-chat-page-');
   gateway = await startGateway(
     configWithoutUpstreamRetries({
       server: { port: 0, logLevel: 'silent', staticDir, retryMs: 1000 },
@@ -36,19 +26,7 @@ beforeAll(async () => {
       providers: { sim: { type: 'sim', ttftMs: 100, tokensPerSecond: 20 } },
     }),
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   await mkdir(SCREENSHOTS, { recursive: true });
 });
 
@@ -64,11 +42,8 @@ afterAll(async () => {
 });
 
 async function openPage(viewport = DESKTOP): Promise<Page> {
-  context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  await page.goto(gateway.url);
-  // The model list arrived once the drill panel (shown when `sim` is listed) is there.
-  await page.locator('details.drill').waitFor();
+  let page: Page;
+  ({ context, page } = await openChatPage(browser, gateway.url, viewport));
   return page;
 }
 

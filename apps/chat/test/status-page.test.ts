@@ -1,20 +1,14 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Gateway, parseConfig, startGateway } from '@spool/gateway';
 import { getFreePort } from '@spool/testkit';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { buildChatPage, DESKTOP, launchChromium, openChatPage, PHONE } from './page-harness.js';
 
 // Writes no screenshots: the tracked docs/screenshots/*.png belong to chat-page.test.ts.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const APP_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 let browser: Browser;
 let gateway: Gateway;
@@ -24,12 +18,7 @@ let context: BrowserContext | undefined;
 let pageServers: Server[] = [];
 
 beforeAll(async () => {
-  staticDir = await mkdtemp(join(tmpdir(), 'spool-status-page-'));
-  await build({
-    configFile: join(APP_ROOT, 'vite.config.ts'),
-    logLevel: 'silent',
-    build: { outDir: staticDir, emptyOutDir: true, sourcemap: false },
-  });
+  staticDir = await buildChatPage('spool-status-page-');
   gateway = await startGateway(
     parseConfig({
       server: { port: 0, logLevel: 'silent', staticDir },
@@ -44,16 +33,7 @@ beforeAll(async () => {
       resilience: { retry: { attempts: 0 } },
     }),
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterEach(async () => {
@@ -70,10 +50,8 @@ afterAll(async () => {
 });
 
 async function openPage(viewport = DESKTOP): Promise<Page> {
-  context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  await page.goto(gateway.url);
-  await page.locator('details.drill').waitFor();
+  let page: Page;
+  ({ context, page } = await openChatPage(browser, gateway.url, viewport));
   return page;
 }
 

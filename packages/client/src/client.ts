@@ -175,10 +175,13 @@ export function createClient(options: ClientOptions): SpoolClient {
       return merged;
     };
 
-  /** The engine's options of a stream resumed by `GET /streams/{id}` (chat, Messages). */
+  /**
+   * The engine's options of a stream: the call's over the client's, resumed by `GET /streams/{id}`
+   * (chat, Messages; Responses overrides `resumeUrl`).
+   */
   const engineFor = (
     headers: EventStreamOptions['headers'],
-    streamOptions: ChatResumeOptions | MessagesResumeOptions,
+    streamOptions: Pick<ChatResumeOptions, 'retry' | 'onRetry' | 'idleTimeoutMs' | 'lastEventId'>,
     streamId: string | undefined,
   ): EventStreamOptions => ({
     headers,
@@ -244,23 +247,12 @@ export function createClient(options: ClientOptions): SpoolClient {
       `${baseURL}/responses`,
       body,
       {
-        headers,
-        retry: streamOptions.retry ?? options.retry,
-        onRetry: streamOptions.onRetry ?? options.onRetry,
-        idleTimeoutMs: streamOptions.idleTimeoutMs ?? options.idleTimeoutMs,
-        transport: options.transport,
-        fetch: options.fetch,
-        XMLHttpRequest: options.XMLHttpRequest,
+        ...engineFor(headers, streamOptions, undefined),
         // Its resume is `GET /v1/responses/{id}?stream=true`, which the long-poll read does not serve yet.
         bufferDetection: false,
         resumeUrl: (streamId, lastEventId) =>
           `${responseUrl(streamId)}?stream=true${lastEventId === undefined ? '' : `&starting_after=${lastEventId}`}`,
         stopRequest: (streamId) => ({ url: `${responseUrl(streamId)}/cancel`, method: 'POST' }),
-        onNoResume: options.onNoResume,
-        onUnauthorized: options.onUnauthorized,
-        lifecycle: options.lifecycle,
-        reconnectOnVisible: options.reconnectOnVisible,
-        scheduler,
       },
       streamOptions,
     );

@@ -8,7 +8,6 @@ import {
   MemoryCompletionCache,
   RedisCompletionCache,
 } from './cache/completion-cache.js';
-import { ConfigError } from './config/load-config.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
@@ -50,6 +49,8 @@ export interface StartGatewayOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Metrics to record into (a registry per gateway by default). */
   metrics?: GatewayMetrics;
+  /** Draws in [0, 1) for weighted target choice and retry jitter (seed it for a repeatable test). @default Math.random */
+  random?: () => number;
 }
 
 function errorClass(error: GatewayError): string {
@@ -57,25 +58,16 @@ function errorClass(error: GatewayError): string {
   return code === 'upstream_timeout' || code === 'upstream_unreachable' ? code : String(error.status);
 }
 
-function requireRedisUrl(url: string | undefined, field: string): string {
-  if (!url)
-    throw new ConfigError(
-      `${field}: a Redis URL is required for the redis store (or set spool.redisUrl / REDIS_URL)`,
-    );
-  return url;
-}
-
+/** The usage store's options; `parseConfig` has refused a redis or postgres store without its URL. */
 function usageLedgerOptions(config: GatewayConfig): UsageLedgerStoreOptions {
   const { usage, spool } = config;
   switch (usage.store) {
     case 'memory':
       return { store: 'memory' };
     case 'redis':
-      return { store: 'redis', url: requireRedisUrl(usage.redisUrl ?? spool.redisUrl, 'usage.redisUrl') };
+      return { store: 'redis', url: (usage.redisUrl ?? spool.redisUrl) as string };
     case 'postgres':
-      if (!usage.postgresUrl)
-        throw new ConfigError('usage.postgresUrl: required when usage.store is "postgres"');
-      return { store: 'postgres', connectionString: usage.postgresUrl, table: usage.table };
+      return { store: 'postgres', connectionString: usage.postgresUrl as string, table: usage.table };
     default:
       return { store: 'file', path: usage.path, groupCommitWindowMs: usage.groupCommitMs };
   }
@@ -158,7 +150,8 @@ async function createContext(
     config.limits.store === 'redis'
       ? {
           store: 'redis',
-          url: requireRedisUrl(config.limits.redisUrl ?? config.spool.redisUrl, 'limits.redisUrl'),
+          // parseConfig has refused a redis store without a URL.
+          url: (config.limits.redisUrl ?? config.spool.redisUrl) as string,
           keyPrefix: config.limits.keyPrefix,
           failMode: config.limits.failMode,
           log,
@@ -184,6 +177,7 @@ async function createContext(
         onFailure: (provider, error) => metrics.upstreamErrors.inc({ provider, class: errorClass(error) }),
       },
       createLimiters(config),
+      options.random,
     ),
     auth: new Authenticator(config.keys),
     store,

@@ -23,7 +23,7 @@ import { RESPONSES_SURFACE } from './surfaces/responses/responses-surface.js';
 import type { Surface } from './surfaces/surface.js';
 
 /** One request, matched to its route. */
-export interface RouteCall {
+interface RouteCall {
   context: GatewayContext;
   request: IncomingMessage;
   response: ServerResponse;

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RedisServer, seededRandom, startRedisServer } from '@spool/testkit';
@@ -14,6 +14,7 @@ import {
   spawnSim,
   spawnSpool,
   textOf,
+  writeSimGatewayConfig,
 } from './helpers.js';
 
 // Replay a run with SPOOL_EXACTLY_ONCE_SEED=<seed printed below>.
@@ -163,26 +164,8 @@ describe(`exactly once: ${STREAMS} streams with random cuts and racing same-key 
   let directory: string;
   const children: ChildProcess[] = [];
 
-  const spawnGateway = async (name: string, spool: string[]) => {
-    const configPath = join(directory, `${name}.yaml`);
-    await writeFile(
-      configPath,
-      [
-        'server:',
-        '  logLevel: warn',
-        '  retryMs: 10',
-        'providers:',
-        '  upstream:',
-        '    type: openai',
-        `    baseURL: ${sim.baseURL}`,
-        '    passHeaders: [x-spool-fault]',
-        'models:',
-        '  - match: "*"',
-        '    provider: upstream',
-        'spool:',
-        ...spool,
-      ].join('\n'),
-    );
+  const spawnGateway = async (name: string, spool: Record<string, string>) => {
+    const configPath = await writeSimGatewayConfig(directory, name, sim.baseURL, spool);
     const gateway = await spawnSpool(['serve', '--config', configPath, '--port', '0']);
     children.push(gateway.child);
     return gateway.url;
@@ -238,12 +221,12 @@ describe(`exactly once: ${STREAMS} streams with random cuts and racing same-key 
   }
 
   it('on the memory store: every stream exact, one generation per key', async () => {
-    const url = await spawnGateway('memory', ['  store: memory']);
+    const url = await spawnGateway('memory', { store: 'memory' });
     await check('memory', [url]);
   }, 120_000);
 
   it('on two Redis instances: every stream exact wherever each read lands, one generation per key', async () => {
-    const spool = ['  store: redis', `  redisUrl: ${redis.url}`, `  keyPrefix: "once${Date.now()}:"`];
+    const spool = { store: 'redis', redisUrl: redis.url, keyPrefix: `once${Date.now()}:` };
     const urls = await Promise.all([spawnGateway('redis-a', spool), spawnGateway('redis-b', spool)]);
     await check('redis', urls);
   }, 120_000);

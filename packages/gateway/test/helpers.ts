@@ -1,12 +1,23 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createParser } from 'eventsource-parser';
 import { expect } from 'vitest';
-import { type Gateway, type GatewayConfigInput, parseConfig, startGateway } from '../src/index.js';
+import {
+  type Gateway,
+  type GatewayConfigInput,
+  parseConfig,
+  type StartGatewayOptions,
+  startGateway,
+} from '../src/index.js';
 
 /** Starts a gateway on a free port with a silent logger and an instant sim, merged with `overrides`. */
-export async function startTestGateway(overrides: Partial<GatewayConfigInput> = {}): Promise<Gateway> {
+export async function startTestGateway(
+  overrides: Partial<GatewayConfigInput> = {},
+  options: Omit<StartGatewayOptions, 'env'> = {},
+): Promise<Gateway> {
   const config = parseConfig({
     providers: { sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 0 } },
     models: [{ match: '*', provider: 'sim' }],
@@ -16,7 +27,7 @@ export async function startTestGateway(overrides: Partial<GatewayConfigInput> = 
     resilience: { ...overrides.resilience, retry: { attempts: 0, ...overrides.resilience?.retry } },
     usage: { store: 'memory', ...overrides.usage },
   });
-  return startGateway(config, { env: {} });
+  return startGateway(config, { ...options, env: {} });
 }
 
 /** A raw HTTP exchange: status, lower-case headers and the whole body as text. */
@@ -166,6 +177,39 @@ export async function spawnSpool(
 export async function spawnSim(extraArgs: string[] = []): Promise<{ child: ChildProcess; baseURL: string }> {
   const { child, url } = await spawnSpool(['sim', '--port', '0', ...extraArgs]);
   return { child, baseURL: url };
+}
+
+/**
+ * Writes `directory/name.yaml`: a gateway (`spool serve --config`) that sends every model to the
+ * standalone sim at `simBaseURL` (passing `x-spool-fault` on) and spools as `spool` says (strings are
+ * quoted, so a key prefix may end with a colon). Returns the file's path.
+ */
+export async function writeSimGatewayConfig(
+  directory: string,
+  name: string,
+  simBaseURL: string,
+  spool: Record<string, string | number>,
+): Promise<string> {
+  const path = join(directory, `${name}.yaml`);
+  await writeFile(
+    path,
+    [
+      'server:',
+      '  logLevel: warn',
+      '  retryMs: 10',
+      'providers:',
+      '  upstream:',
+      '    type: openai',
+      `    baseURL: ${simBaseURL}`,
+      '    passHeaders: [x-spool-fault]',
+      'models:',
+      '  - match: "*"',
+      '    provider: upstream',
+      'spool:',
+      ...Object.entries(spool).map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`),
+    ].join('\n'),
+  );
+  return path;
 }
 
 /** The standalone sim's request counters. */

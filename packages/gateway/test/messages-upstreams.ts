@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** One request an upstream written for the tests received. */
-export interface ReceivedRequest {
+interface ReceivedRequest {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
@@ -72,7 +72,7 @@ export async function startUpstream(reply: Reply): Promise<TestUpstream> {
 const base = { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1, model: 'upstream' };
 
 /** A chat-completions chunk with one choice. */
-export function chatChunk(delta: Record<string, unknown>, finishReason: string | null = null) {
+function chatChunk(delta: Record<string, unknown>, finishReason: string | null = null) {
   return { data: { ...base, choices: [{ index: 0, delta, finish_reason: finishReason }] } };
 }
 

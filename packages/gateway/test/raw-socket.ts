@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 
 /** The first response read off a raw connection: status, head lines and its body (when it has a length). */
-export interface RawAnswer {
+interface RawAnswer {
   status: number;
   head: string;
   body: string;

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import {
   spawnSim,
   spawnSpool,
   textOf,
+  writeSimGatewayConfig,
 } from './helpers.js';
 
 const LOST_AFTER_MS = 1000;
@@ -103,28 +104,16 @@ describe('two gateway processes on one redis-server when the generating one is S
 
   beforeAll(async () => {
     [redis, sim] = await Promise.all([startRedisServer(), spawnSim()]);
-    const directory = await mkdtemp(join(tmpdir(), 'spool-loss-'));
-    configPath = join(directory, 'spool.yaml');
-    await writeFile(
-      configPath,
-      [
-        'server:',
-        '  logLevel: warn',
-        '  retryMs: 10',
-        'providers:',
-        '  upstream:',
-        '    type: openai',
-        `    baseURL: ${sim.baseURL}`,
-        '    passHeaders: [x-spool-fault]',
-        'models:',
-        '  - match: "*"',
-        '    provider: upstream',
-        'spool:',
-        '  store: redis',
-        `  redisUrl: ${redis.url}`,
-        `  keyPrefix: "loss${Date.now()}:"`,
-        `  lostAfterMs: ${LOST_AFTER_MS}`,
-      ].join('\n'),
+    configPath = await writeSimGatewayConfig(
+      await mkdtemp(join(tmpdir(), 'spool-loss-')),
+      'spool',
+      sim.baseURL,
+      {
+        store: 'redis',
+        redisUrl: redis.url,
+        keyPrefix: `loss${Date.now()}:`,
+        lostAfterMs: LOST_AFTER_MS,
+      },
     );
   });
 

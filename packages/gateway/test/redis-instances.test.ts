@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
   spawnSpool,
   startTestGateway,
   textOf,
+  writeSimGatewayConfig,
 } from './helpers.js';
 
 const messages = [{ role: 'user' as const, content: 'Resume me on another instance.' }];
@@ -43,27 +44,15 @@ describe('two gateway processes sharing one redis-server', () => {
 
   beforeAll(async () => {
     [redis, sim] = await Promise.all([startRedisServer(), spawnSim()]);
-    const directory = await mkdtemp(join(tmpdir(), 'spool-redis-'));
-    configPath = join(directory, 'spool.yaml');
-    await writeFile(
-      configPath,
-      [
-        'server:',
-        '  logLevel: warn',
-        '  retryMs: 10',
-        'providers:',
-        '  upstream:',
-        '    type: openai',
-        `    baseURL: ${sim.baseURL}`,
-        '    passHeaders: [x-spool-fault]',
-        'models:',
-        '  - match: "*"',
-        '    provider: upstream',
-        'spool:',
-        '  store: redis',
-        `  redisUrl: ${redis.url}`,
-        `  keyPrefix: "it${Date.now()}:"`,
-      ].join('\n'),
+    configPath = await writeSimGatewayConfig(
+      await mkdtemp(join(tmpdir(), 'spool-redis-')),
+      'spool',
+      sim.baseURL,
+      {
+        store: 'redis',
+        redisUrl: redis.url,
+        keyPrefix: `it${Date.now()}:`,
+      },
     );
     [a, b] = await Promise.all([
       spawnSpool(['serve', '--config', configPath, '--port', '0']),

@@ -116,6 +116,33 @@ describe('configuration', () => {
     expect(issues).toHaveLength(5);
   });
 
+  it('names a limits, usage or spool store that lacks its URL beside type errors, and takes spool.redisUrl for all', () => {
+    let issues: readonly string[] = [];
+    try {
+      parseConfig({
+        server: { port: -1 },
+        limits: { store: 'redis' },
+        usage: { store: 'postgres' },
+        spool: { store: 'redis', redisUrl: '' },
+      });
+    } catch (error) {
+      issues = (error as ConfigError).issues;
+    }
+    expect(issues).toEqual([
+      expect.stringMatching(/^server\.port:/),
+      'spool.redisUrl: required when spool.store is "redis" (or set REDIS_URL)',
+      'limits.redisUrl: required when limits.store is "redis" (or set spool.redisUrl / REDIS_URL)',
+      'usage.postgresUrl: required when usage.store is "postgres"',
+    ]);
+    expect(() => parseConfig({ usage: { store: 'redis' } })).toThrow(/usage\.redisUrl: required/);
+    const shared = parseConfig({
+      limits: { store: 'redis' },
+      usage: { store: 'redis' },
+      spool: { store: 'redis', redisUrl: 'redis://127.0.0.1:6379' },
+    });
+    expect([shared.limits.redisUrl, shared.usage.redisUrl]).toEqual([undefined, undefined]);
+  });
+
   it('refuses a route to a provider that is not configured, and unknown fields', () => {
     expect(() => parseConfig({ models: [{ match: '*', provider: 'ghost' }] })).toThrow(
       /models\[0\]\.provider: unknown provider "ghost"/,

@@ -26,60 +26,17 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   });
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
- * The checks the schema alone cannot make (every route names a configured provider; a Redis spool
- * has a URL), over the input as given: they run whether or not the schema accepted it, so one
- * error names every bad field, not only the schema's.
- */
-function crossFieldIssues(input: Record<string, unknown>): string[] {
-  const issues: string[] = [];
-  // What the schema defaults to when a field is left out.
-  const providers = input.providers === undefined ? { sim: {} } : input.providers;
-  const models = input.models ?? [];
-  if (isRecord(providers) && Array.isArray(models)) {
-    const known = Object.keys(providers).join(', ') || 'none';
-    const check = (provider: unknown, path: string) => {
-      if (typeof provider === 'string' && !Object.hasOwn(providers, provider))
-        issues.push(`${path}: unknown provider "${provider}" (configured: ${known})`);
-    };
-    models.forEach((route: unknown, index) => {
-      if (!isRecord(route)) return;
-      check(route.provider, `models[${index}].provider`);
-      if (Array.isArray(route.targets))
-        route.targets.forEach((target: unknown, targetIndex) => {
-          if (isRecord(target)) check(target.provider, `models[${index}].targets[${targetIndex}].provider`);
-        });
-    });
-  }
-  const spool = input.spool;
-  if (isRecord(spool) && spool.store === 'redis' && (spool.redisUrl === undefined || spool.redisUrl === '')) {
-    issues.push('spool.redisUrl: required when spool.store is "redis" (or set REDIS_URL)');
-  }
-  const usage = input.usage;
-  if (isRecord(usage) && usage.store === 'postgres' && usage.postgresUrl === undefined) {
-    issues.push('usage.postgresUrl: required when usage.store is "postgres"');
-  }
-  return issues;
-}
-
-/**
- * Validates a configuration object, applying defaults, and checks what the schema alone cannot
- * (every route names a configured provider). Every bad field is named in one `ConfigError`.
+ * Validates a configuration object, applying defaults, including the checks across fields (every
+ * route names a configured provider, a Redis store has a URL). Every bad field is named in one
+ * `ConfigError`.
  * @param source names the file in error messages.
  */
 export function parseConfig(input: unknown, source = 'configuration'): GatewayConfig {
   const result = configSchema.safeParse(input ?? {});
-  const issues = [
-    ...(result.success ? [] : formatIssues(result.error.issues)),
-    ...(isRecord(input ?? {}) ? crossFieldIssues((input ?? {}) as Record<string, unknown>) : []),
-  ];
-  if (issues.length > 0 || !result.success)
-    throw new ConfigError(`Invalid ${source}:\n  ${issues.join('\n  ')}`, issues);
-  return result.data;
+  if (result.success) return result.data;
+  const issues = formatIssues(result.error.issues);
+  throw new ConfigError(`Invalid ${source}:\n  ${issues.join('\n  ')}`, issues);
 }
 
 /** Where the configuration comes from besides the file. */

@@ -418,7 +418,51 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  // `when`: run even when other fields failed, so one error names every bad field, not only the
+  // schema's; the value may then be partly unparsed, so every field is checked before use.
+  .superRefine(crossFieldChecks, { when: () => true });
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The checks no single field can make: every route names a configured provider, and a store that
+ * needs a Redis or PostgreSQL URL has one.
+ */
+function crossFieldChecks(config: unknown, context: z.RefinementCtx): void {
+  if (!isRecord(config)) return;
+  const issue = (path: PropertyKey[], message: string) => context.addIssue({ code: 'custom', path, message });
+  const { providers, models, spool, limits, usage } = config;
+  if (isRecord(providers) && Array.isArray(models)) {
+    const known = Object.keys(providers).join(', ') || 'none';
+    const check = (provider: unknown, path: PropertyKey[]) => {
+      if (typeof provider === 'string' && !Object.hasOwn(providers, provider))
+        issue(path, `unknown provider "${provider}" (configured: ${known})`);
+    };
+    models.forEach((route: unknown, index) => {
+      if (!isRecord(route)) return;
+      check(route.provider, ['models', index, 'provider']);
+      if (Array.isArray(route.targets))
+        route.targets.forEach((target: unknown, targetIndex) => {
+          if (isRecord(target)) check(target.provider, ['models', index, 'targets', targetIndex, 'provider']);
+        });
+    });
+  }
+  const spoolUrl = isRecord(spool) ? spool.redisUrl : undefined;
+  if (isRecord(spool) && spool.store === 'redis' && (spoolUrl === undefined || spoolUrl === ''))
+    issue(['spool', 'redisUrl'], 'required when spool.store is "redis" (or set REDIS_URL)');
+  for (const [name, section] of [
+    ['limits', limits],
+    ['usage', usage],
+  ] as const) {
+    if (isRecord(section) && section.store === 'redis' && !(section.redisUrl ?? spoolUrl))
+      issue([name, 'redisUrl'], `required when ${name}.store is "redis" (or set spool.redisUrl / REDIS_URL)`);
+  }
+  if (isRecord(usage) && usage.store === 'postgres' && usage.postgresUrl === undefined)
+    issue(['usage', 'postgresUrl'], 'required when usage.store is "postgres"');
+}
 
 /** The configuration as written (defaults optional). */
 export type GatewayConfigInput = z.input<typeof configSchema>;

@@ -24,11 +24,15 @@ import type { ResolvedRoute } from '../routing.js';
 import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import { CHAT_SURFACE } from '../surfaces/chat/chat-surface.js';
 import type { EventPolicy, Surface } from '../surfaces/surface.js';
+import { answerAccounted, withHeaders } from './accounted-answer.js';
 import { answerAccepted, wantsRespondAsync } from './respond-async.js';
 import { routeModel } from './route-model.js';
 import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
 
-export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+// The Responses handler (another branch is changing it) still imports withHeaders from here.
+export { withHeaders };
+
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * The client-connection faults a request asks for, honoured only in dev mode or with
@@ -90,16 +94,6 @@ export function readIdempotency(
   }
   const bodyHash = idempotencyKey === undefined ? undefined : createHash('sha256').update(raw).digest('hex');
   return { idempotencyKey, bodyHash };
-}
-
-/** Puts the rate-limit headers on an error that will become the response. */
-export function withHeaders(error: unknown, headers: Readonly<Record<string, string>>): unknown {
-  if (!(error instanceof GatewayError) || Object.keys(headers).length === 0) return error;
-  return new GatewayError(error.status, error.body, {
-    retryAfterSeconds: error.retryAfterSeconds,
-    cause: error,
-    headers: { ...headers, ...error.headers },
-  });
 }
 
 /**
@@ -233,7 +227,6 @@ async function completeOnce({
   body,
   route,
 }: ChatCall): Promise<void> {
-  const abortOnClose = new AbortController();
   const providerContext = { requestId, headers: request.headers };
   const cacheKey = context.cache ? completionCacheKey(caller.id, raw) : undefined;
   if (context.cache && cacheKey) {
@@ -244,13 +237,8 @@ async function completeOnce({
     }
   }
   const account = await RequestAccount.admit(context, caller, body, requestId);
-  const onClose = () => abortOnClose.abort();
-  response.on('close', onClose);
-  try {
-    const result = await context.chain.complete(route.targets, body, {
-      ...providerContext,
-      signal: abortOnClose.signal,
-    });
+  await answerAccounted(account, response, async (signal) => {
+    const result = await context.chain.complete(route.targets, body, { ...providerContext, signal });
     account.settle({
       outcome: 'completed',
       usage: (result.body as { usage?: Usage }).usage,
@@ -262,12 +250,7 @@ async function completeOnce({
       [REQUEST_ID_HEADER]: requestId,
       ...(context.cache ? { 'x-spool-cache': 'miss' } : {}),
     });
-  } catch (error) {
-    account.settle({ outcome: abortOnClose.signal.aborted ? 'cancelled' : 'failed' });
-    throw withHeaders(error, account.headers);
-  } finally {
-    response.off('close', onClose);
-  }
+  });
 }
 
 /** Starts (or attaches to) the spooled stream of a streamed chat request. */

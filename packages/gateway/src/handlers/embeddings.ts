@@ -7,7 +7,7 @@ import { sendJson } from '../http/respond.js';
 import { parseEmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { estimateEmbeddingTokens } from '../limits/estimate-tokens.js';
 import { RequestAccount } from '../relay/request-account.js';
-import { withHeaders } from './chat-completions.js';
+import { answerAccounted } from './accounted-answer.js';
 import { routeModel } from './route-model.js';
 
 /**
@@ -31,14 +31,11 @@ export async function handleEmbeddings(
     promptTokens: tokens,
     reservedTokens: tokens,
   });
-  const abortOnClose = new AbortController();
-  const onClose = () => abortOnClose.abort();
-  response.on('close', onClose);
-  try {
+  await answerAccounted(account, response, async (signal) => {
     const result = await context.chain.embeddings(route.targets, body, {
       requestId,
       headers: request.headers,
-      signal: abortOnClose.signal,
+      signal,
     });
     const usage = (result.body as { usage?: { prompt_tokens?: unknown } } | null)?.usage;
     const promptTokens = typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : undefined;
@@ -51,10 +48,5 @@ export async function handleEmbeddings(
       provider: result.provider.name,
     });
     sendJson(response, 200, result.body, { ...account.headers, [REQUEST_ID_HEADER]: requestId });
-  } catch (error) {
-    account.settle({ outcome: abortOnClose.signal.aborted ? 'cancelled' : 'failed' });
-    throw withHeaders(error, account.headers);
-  } finally {
-    response.off('close', onClose);
-  }
+  });
 }

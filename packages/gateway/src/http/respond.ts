@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorBody, type SpoolErrorCode, statusForCode } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
 import { StoreUnavailableError } from '../spool/store.js';
 
@@ -21,7 +20,7 @@ export function sendJson(
 }
 
 /** Whether a request has a body that has not all arrived (nothing is known of one without a length). */
-export function hasUnreadBody(request: IncomingMessage): boolean {
+function hasUnreadBody(request: IncomingMessage): boolean {
   if (request.complete) return false;
   const { headers } = request;
   return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
@@ -50,16 +49,6 @@ export function sendError(
   headers: Record<string, string> = {},
 ): void {
   sendJson(response, error.status, error.body, errorHeaders(response, error, headers));
-}
-
-/** Sends one of Spool's own error codes. */
-export function sendErrorCode(
-  response: ServerResponse,
-  code: SpoolErrorCode,
-  message: string,
-  param: string | null = null,
-): void {
-  sendJson(response, statusForCode(code), errorBody(code, message, param));
 }
 
 /** Converts anything thrown into a gateway error (500 for what was not expected). */

@@ -1,7 +1,7 @@
 // The parts of Anthropic's Messages API (https://docs.anthropic.com/en/api/messages) Spool speaks.
 
 /** A text block. */
-export interface AnthropicTextBlock {
+interface AnthropicTextBlock {
   type: 'text';
   text: string;
 }
@@ -13,7 +13,7 @@ export interface AnthropicImageBlock {
 }
 
 /** A tool call the model made (in an assistant message). */
-export interface AnthropicToolUseBlock {
+interface AnthropicToolUseBlock {
   type: 'tool_use';
   id: string;
   name: string;
@@ -21,7 +21,7 @@ export interface AnthropicToolUseBlock {
 }
 
 /** A tool's answer (in a user message). */
-export interface AnthropicToolResultBlock {
+interface AnthropicToolResultBlock {
   type: 'tool_result';
   tool_use_id: string;
   content: string | AnthropicTextBlock[];
@@ -87,12 +87,4 @@ export interface AnthropicMessageResponse {
   stop_reason: string | null;
   stop_sequence?: string | null;
   usage?: AnthropicUsage;
-}
-
-/** One entry of `GET /v1/models`. */
-export interface AnthropicModel {
-  id: string;
-  type: 'model';
-  display_name?: string;
-  created_at?: string;
 }

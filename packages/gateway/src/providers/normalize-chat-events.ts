@@ -81,7 +81,7 @@ function isCompleteErrorBody(value: object): boolean {
  * An upstream's error, as sent in an `event: error` or an `{"error": …}` chunk (OpenAI's shape, a
  * bare string, `{"message": …}`), in OpenAI's shape with the upstream's own message and code.
  */
-export function upstreamErrorBody(raw: unknown): OpenAIErrorBody {
+function upstreamErrorBody(raw: unknown): OpenAIErrorBody {
   const record = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : undefined;
   const inner =
     record && typeof record.error === 'object' && record.error !== null

@@ -21,7 +21,7 @@ export interface SimProviderOptions {
 }
 
 /** Reads the fault header of a request, turning a malformed one into a 400. */
-export function faultSpecFromHeaders(headers: ProviderCallContext['headers']): FaultSpec {
+function faultSpecFromHeaders(headers: ProviderCallContext['headers']): FaultSpec {
   const raw = headers[FAULT_HEADER];
   try {
     return parseFaultSpec(Array.isArray(raw) ? raw.join(';') : raw);
@@ -64,7 +64,7 @@ export function paceFor(defaults: SimPace, spec: FaultSpec, model?: string): Sim
 }
 
 /** The error a `status=` fault answers with before the first byte. */
-export function simStatusError(spec: FaultSpec & { status: number }): UpstreamError {
+function simStatusError(spec: FaultSpec & { status: number }): UpstreamError {
   const body = normalizeErrorBody(
     spec.status,
     null,

@@ -85,7 +85,7 @@ export function parseFaultSpec(header: string | undefined): FaultSpec {
 }
 
 /** Whether a spec asks for any fault (as opposed to pacing only). */
-export function hasFault(spec: FaultSpec): boolean {
+function hasFault(spec: FaultSpec): boolean {
   return (
     spec.status !== undefined ||
     spec.dropAfter !== undefined ||

@@ -17,7 +17,7 @@ import {
 } from './sim-text.js';
 
 /** One tool call of a sim answer; `pieces` are its arguments as streamed (joined, valid JSON). */
-export interface SimToolCall {
+interface SimToolCall {
   id: string;
   name: string;
   pieces: string[];
@@ -91,7 +91,7 @@ export function simAnswer(request: ChatCompletionRequest): SimAnswer {
  * (`get_weather` in "use get_weather for Paris"), outside `<system-reminder>` blocks. With
  * `parallel_tool_calls: false`, one call at most.
  */
-export function toolsToCall(request: ChatCompletionRequest, directives: SimDirectives): SimFunctionTool[] {
+function toolsToCall(request: ChatCompletionRequest, directives: SimDirectives): SimFunctionTool[] {
   const { toolChoice, tools } = directives;
   if (toolChoice === 'none') return [];
   if (typeof toolChoice === 'object')

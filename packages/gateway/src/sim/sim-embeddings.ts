@@ -3,9 +3,9 @@ import { GatewayError } from '../errors.js';
 import { type EmbeddingsRequest, embeddingInputs } from '../http/validate-embeddings-request.js';
 
 /** Vector length when the request sets no `dimensions` (that of OpenAI's text-embedding-3-small). */
-export const SIM_EMBEDDING_DIMENSIONS = 1536;
+const SIM_EMBEDDING_DIMENSIONS = 1536;
 /** Longest vector the sim makes, so one request cannot ask it for gigabytes. */
-export const SIM_MAX_EMBEDDING_DIMENSIONS = 8192;
+const SIM_MAX_EMBEDDING_DIMENSIONS = 8192;
 
 /** OpenAI's embeddings response (`CreateEmbeddingResponse`). */
 export interface EmbeddingsResponse {
@@ -33,7 +33,7 @@ function seededRandom(seed: Buffer): () => number {
 }
 
 /** A unit vector of `dimensions` float32 values determined by the model and the input. */
-export function simEmbedding(model: string, input: string | number[], dimensions: number): Float32Array {
+function simEmbedding(model: string, input: string | number[], dimensions: number): Float32Array {
   const seed = createHash('sha256')
     .update(`${model}\n${JSON.stringify(input)}`)
     .digest();

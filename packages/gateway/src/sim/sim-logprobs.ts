@@ -1,7 +1,7 @@
 import { seededRandom } from './sim-text.js';
 
 /** One alternative token and its log probability, as in OpenAI's `top_logprobs`. */
-export interface SimTopLogprob {
+interface SimTopLogprob {
   token: string;
   logprob: number;
   bytes: number[];

@@ -90,7 +90,7 @@ function choiceChunks(choice: SimChoice, withLogprobs: boolean): ChunkChoice[] {
 }
 
 /** The usage the sim reports for a request that produced `completionTokens` tokens. */
-export function simUsage(request: ChatCompletionRequest, completionTokens: number): Usage {
+function simUsage(request: ChatCompletionRequest, completionTokens: number): Usage {
   const promptTokens = estimatePromptTokens(request.messages);
   return {
     prompt_tokens: promptTokens,
@@ -178,7 +178,7 @@ export class SimDropSignal extends Error {
 }
 
 /** The error event the sim sends for an `error-after` fault. */
-export const SIM_ERROR_EVENT = JSON.stringify({
+const SIM_ERROR_EVENT = JSON.stringify({
   error: {
     message: 'Simulated upstream failure (X-Spool-Fault error-after)',
     type: 'server_error',

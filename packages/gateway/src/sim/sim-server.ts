@@ -28,7 +28,7 @@ export interface SimServerOptions {
 }
 
 /** How many requests the sim has served, by kind (`GET /sim/stats`). */
-export interface SimStats {
+interface SimStats {
   requests: number;
   chatCompletions: number;
   /** `POST /v1/embeddings` requests. */

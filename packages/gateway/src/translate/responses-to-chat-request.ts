@@ -81,7 +81,7 @@ function textOf(content: string | ChatPart[]): string {
 }
 
 /** Responses input items as chat messages; consecutive function calls join one assistant message. */
-export function toChatMessages(items: readonly InputItem[], instructions?: string | null): ChatMessage[] {
+function toChatMessages(items: readonly InputItem[], instructions?: string | null): ChatMessage[] {
   const messages: ChatMessage[] = [];
   if (instructions) messages.push({ role: 'system', content: instructions });
   items.forEach((item, index) => {

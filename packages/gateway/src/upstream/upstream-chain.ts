@@ -156,7 +156,7 @@ class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent>, Buffere
 }
 
 /** Whether an event tells the client something (the first role-only chunk does not). */
-export function isMeaningful(event: UpstreamEvent): boolean {
+function isMeaningful(event: UpstreamEvent): boolean {
   if (event.data === '[DONE]' || event.event === 'error') return true;
   try {
     const chunk = JSON.parse(event.data) as {

@@ -10,7 +10,7 @@ export interface AnthropicErrorBody {
 }
 
 /** The error types Anthropic's API answers with. */
-export type AnthropicErrorType =
+type AnthropicErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
   | 'permission_error'
@@ -21,7 +21,7 @@ export type AnthropicErrorType =
   | 'overloaded_error';
 
 /** Anthropic's status for "overloaded, come back later"; its SDKs retry it like a 5xx. */
-export const OVERLOADED_STATUS = 529;
+const OVERLOADED_STATUS = 529;
 
 /**
  * The status a Messages client gets for a gateway status: a 503 (Spool saturated, every upstream
@@ -33,7 +33,7 @@ export function anthropicStatus(status: number): number {
 }
 
 /** Anthropic's error type for a (gateway) status. */
-export function anthropicErrorType(status: number): AnthropicErrorType {
+function anthropicErrorType(status: number): AnthropicErrorType {
   switch (status) {
     case 401:
       return 'authentication_error';

@@ -9,7 +9,8 @@ import {
 import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { UpstreamError } from '../../errors.js';
-import { startSpooledStream, withHeaders } from '../../handlers/chat-completions.js';
+import { answerAccounted } from '../../handlers/accounted-answer.js';
+import { startSpooledStream } from '../../handlers/chat-completions.js';
 import { answerAccepted, wantsRespondAsync } from '../../handlers/respond-async.js';
 import { routeModel } from '../../handlers/route-model.js';
 import { serveStream } from '../../handlers/serve-stream.js';
@@ -173,16 +174,13 @@ function planOf(body: MessagesRequest, targets: readonly UpstreamTarget[]): Plan
 async function completeOnce({ context, caller, request, response, requestId, body, route }: MessagesCall) {
   const { chatBody, targets } = planOf(body, route.targets);
   const account = await RequestAccount.admit(context, caller, chatBody, requestId);
-  const abortOnClose = new AbortController();
-  const onClose = () => abortOnClose.abort();
-  response.on('close', onClose);
-  const policy = new MessagesEvents();
-  let usage: Usage | undefined;
-  try {
+  await answerAccounted(account, response, async (signal) => {
+    const policy = new MessagesEvents();
+    let usage: Usage | undefined;
     const opened = await openMessages(context, targets, body, chatBody, {
       requestId,
       headers: request.headers,
-      signal: abortOnClose.signal,
+      signal,
     });
     const assembler = new MessagesAssembler();
     let ending: 'done' | 'error' | undefined;
@@ -208,12 +206,7 @@ async function completeOnce({ context, caller, request, response, requestId, bod
     message.model = body.model;
     account.settle({ outcome: 'completed', usage, provider: opened.provider.name });
     sendJson(response, 200, message, { ...account.headers, [REQUEST_ID_HEADER]: requestId });
-  } catch (error) {
-    account.settle({ outcome: abortOnClose.signal.aborted ? 'cancelled' : 'failed' });
-    throw withHeaders(error, account.headers);
-  } finally {
-    response.off('close', onClose);
-  }
+  });
 }
 
 /** Anthropic's error types that say "come back later", by the gateway status that answers them. */

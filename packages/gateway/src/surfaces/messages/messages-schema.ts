@@ -7,9 +7,9 @@ import { parseJsonObject } from '../../http/parse-json-object.js';
 // pass through to a native upstream untouched; a translation refuses what it cannot honour.
 
 /** Most messages in one request. */
-export const MAX_MESSAGES = 100_000;
+const MAX_MESSAGES = 100_000;
 /** Most content blocks in one message, system blocks, tools or stop sequences. */
-export const MAX_ITEMS = 10_000;
+const MAX_ITEMS = 10_000;
 
 const nonEmptyName = z.string().min(1).max(256);
 
@@ -54,8 +54,6 @@ export const messagesRequestSchema = z.looseObject({
 
 /** A Messages request as the gateway reads it (unknown fields kept). */
 export type MessagesRequest = z.infer<typeof messagesRequestSchema>;
-/** One message of a {@link MessagesRequest}. */
-export type MessagesRequestMessage = MessagesRequest['messages'][number];
 
 /** The body of `POST /v1/messages/count_tokens`: a Messages request without `max_tokens`. */
 export const countTokensRequestSchema = messagesRequestSchema.extend({
@@ -63,7 +61,7 @@ export const countTokensRequestSchema = messagesRequestSchema.extend({
 });
 
 /** Formats a zod issue path as the `param` of an error: `messages[0].content[2].type`. */
-export function paramOf(path: readonly PropertyKey[]): string {
+function paramOf(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
