@@ -161,7 +161,21 @@ export async function handleChatCompletions(
   // Everything up to the first byte happens in `answerOrStart`, so what only that needs (the raw
   // body, the parsed request) is not kept alive for as long as the client reads the stream.
   const started = await answerOrStart(context, caller, request, response, requestId);
-  if (!started) return;
+  if (started) serveStarted(context, request, response, requestId, started);
+}
+
+/**
+ * Serves a started (or attached) stream to the request that started it: its events, or — asked
+ * with `Prefer: respond-async` — a 202 with its id, for the client to read by long-poll.
+ */
+export function serveStarted(
+  context: GatewayContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+  started: StartedStream,
+  events?: EventPolicy,
+): void {
   if (wantsRespondAsync(request)) {
     answerAccepted(response, started.streamId, requestId, started.headers);
     return;
@@ -175,6 +189,7 @@ export async function handleChatCompletions(
     requestId,
     started.headers,
     started.faults,
+    events,
   );
 }
 
@@ -196,7 +211,7 @@ async function answerOrStart(
 }
 
 /** A stream ready to be served to this request's client. */
-interface StartedStream {
+export interface StartedStream {
   streamId: string;
   afterId: number;
   headers: Record<string, string>;

@@ -10,10 +10,8 @@ import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { UpstreamError } from '../../errors.js';
 import { answerAccounted } from '../../handlers/accounted-answer.js';
-import { startSpooledStream } from '../../handlers/chat-completions.js';
-import { answerAccepted, wantsRespondAsync } from '../../handlers/respond-async.js';
+import { serveStarted, startSpooledStream } from '../../handlers/chat-completions.js';
 import { routeModel } from '../../handlers/route-model.js';
-import { serveStream } from '../../handlers/serve-stream.js';
 import { bodyBounds, readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
 import { type ProviderCallContext, speaksNatively, type UpstreamEvent } from '../../providers/provider.js';
@@ -68,22 +66,7 @@ export async function handleMessages(
   const call: MessagesCall = { context, caller, request, response, requestId, raw, body, route };
   if (body.stream !== true) return completeOnce(call);
   const started = await startStreamed(call);
-  if (!started) return;
-  if (wantsRespondAsync(request)) {
-    answerAccepted(response, started.streamId, requestId, started.headers);
-    return;
-  }
-  serveStream(
-    context,
-    request,
-    response,
-    started.streamId,
-    started.afterId,
-    requestId,
-    started.headers,
-    started.faults,
-    MESSAGES_SURFACE.events,
-  );
+  if (started) serveStarted(context, request, response, requestId, started, MESSAGES_SURFACE.events);
 }
 
 /** A provider that counts Messages tokens exactly (Anthropic's count_tokens). */
