@@ -218,8 +218,8 @@ export interface StartedStream {
   faults: DownstreamFaults;
 }
 
-/** One validated, routed chat request and where its answer goes. */
-interface ChatCall {
+/** One validated, routed request of a surface (its parsed `body`) and where its answer goes. */
+export interface SurfaceCall<TBody> {
   context: GatewayContext;
   caller: Caller;
   request: IncomingMessage;
@@ -227,9 +227,11 @@ interface ChatCall {
   requestId: string;
   /** The body's bytes, for the idempotency and cache hashes. */
   raw: Buffer;
-  body: ChatCompletionRequest;
+  body: TBody;
   route: ResolvedRoute;
 }
+
+type ChatCall = SurfaceCall<ChatCompletionRequest>;
 
 /** A non-streamed completion: cached when enabled, accounted, relayed as the upstream answered. */
 async function completeOnce({
@@ -269,23 +271,10 @@ async function completeOnce({
 }
 
 /** Starts (or attaches to) the spooled stream of a streamed chat request. */
-function startStreamed({
-  context,
-  caller,
-  request,
-  response,
-  requestId,
-  raw,
-  body,
-  route,
-}: ChatCall): Promise<StartedStream | undefined> {
+function startStreamed(call: ChatCall): Promise<StartedStream | undefined> {
+  const { context, request, requestId, body, route } = call;
   return startSpooledStream({
-    context,
-    caller,
-    request,
-    response,
-    requestId,
-    raw,
+    ...call,
     model: body.model,
     admitBody: body,
     // Usage is always asked of the upstream (token accounting needs it) and stripped again

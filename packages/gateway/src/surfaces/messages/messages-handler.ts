@@ -10,7 +10,7 @@ import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { UpstreamError } from '../../errors.js';
 import { answerAccounted } from '../../handlers/accounted-answer.js';
-import { serveStarted, startSpooledStream } from '../../handlers/chat-completions.js';
+import { type SurfaceCall, serveStarted, startSpooledStream } from '../../handlers/chat-completions.js';
 import { routeModel } from '../../handlers/route-model.js';
 import { bodyBounds, readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
@@ -25,17 +25,7 @@ import { isMeaningfulMessagesEvent, MessagesEvents } from './messages-events.js'
 import { countTokensRequestSchema, type MessagesRequest, parseMessagesRequest } from './messages-schema.js';
 import { MESSAGES_SURFACE } from './messages-surface.js';
 
-/** One validated, routed Messages request and where its answer goes. */
-interface MessagesCall {
-  context: GatewayContext;
-  caller: Caller;
-  request: IncomingMessage;
-  response: ServerResponse;
-  requestId: string;
-  raw: Buffer;
-  body: MessagesRequest;
-  route: ResolvedRoute;
-}
+type MessagesCall = SurfaceCall<MessagesRequest>;
 
 /** Reads, checks and routes a Messages (or count_tokens) body. */
 async function readCall(
@@ -207,15 +197,11 @@ function errorOfEvent(data: string): UpstreamError {
 }
 
 /** Starts (or attaches to, by Idempotency-Key) the spooled stream of a streamed request. */
-function startStreamed({ context, caller, request, response, requestId, raw, body, route }: MessagesCall) {
+function startStreamed(call: MessagesCall) {
+  const { context, request, requestId, body, route } = call;
   const { chatBody, targets } = planOf(body, route.targets);
   return startSpooledStream({
-    context,
-    caller,
-    request,
-    response,
-    requestId,
-    raw,
+    ...call,
     model: body.model,
     admitBody: chatBody,
     surface: MESSAGES_SURFACE,
