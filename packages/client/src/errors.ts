@@ -86,7 +86,7 @@ export class StreamError extends SpoolClientError {
 export class ResumeUnsupportedError extends SpoolClientError {
   constructor(cause: unknown) {
     super(
-      "The connection dropped and the server cannot resume (no `X-Stream-Id`). Set `onNoResume: 'restart'` or use a Spool gateway.",
+      "The connection dropped and the server cannot resume (no `X-Stream-Id`; from OpenAI, only a `background: true` Response resumes). Set `onNoResume: 'restart'` or use a Spool gateway.",
       { code: 'resume_unsupported', retryable: false, cause },
     );
     this.name = 'ResumeUnsupportedError';

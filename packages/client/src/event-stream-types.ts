@@ -121,6 +121,17 @@ export interface EventStreamOptions {
    */
   isTerminal?: (message: EventStreamMessage) => boolean;
   /**
+   * The id of an event that came without an `id:` line, read from its data, so replays are skipped and
+   * a resume starts after it (OpenAI's Responses events carry `sequence_number`).
+   */
+  eventIdOf?: (message: EventStreamMessage) => string | undefined;
+  /**
+   * Names a stream whose response carried no `X-Stream-Id`, from one of its events, so that a drop
+   * resumes by `resumeUrl` instead of restarting (OpenAI's background Response: `response.created`'s
+   * `response.id`). `undefined` leaves the stream unnamed.
+   */
+  streamIdOf?: (message: EventStreamMessage) => string | undefined;
+  /**
    * Whether a body that ends without `data: [DONE]` is a drop to recover from rather than the end.
    * @default false, but true once the server sent `X-Stream-Id` (Spool streams never end silently short)
    */
@@ -183,7 +194,7 @@ export interface EventStream {
    * from `lastEventId`. `done` rejects with an `AbortError` whose code is `detached`.
    */
   detach(): Promise<void>;
-  /** The server's stream id, once known. */
+  /** The server's stream id (`X-Stream-Id`, else what `streamIdOf` named), once known. */
   readonly streamId: string | undefined;
   /**
    * The highest event id received so far (0 before any; `[DONE]`'s id once it arrives), from the

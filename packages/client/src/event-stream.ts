@@ -156,7 +156,17 @@ export function connectEventStream(
       },
       onEvent: (message) => {
         if (finished || stop || errorEvent) return;
-        if (!planner.accept(message.id)) return;
+        let eventId = message.id;
+        let named: string | undefined;
+        try {
+          eventId ??= options.eventIdOf?.(message);
+          if (planner.streamId === undefined) named = options.streamIdOf?.(message);
+        } catch (error) {
+          stop = new CallbackError(error);
+          return;
+        }
+        if (!planner.accept(eventId)) return;
+        if (named !== undefined) planner.nameStream(named);
         if (isErrorEvent(message)) {
           errorEvent = message;
           return;

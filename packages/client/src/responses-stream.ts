@@ -49,13 +49,26 @@ export interface ResponsesStream extends AsyncIterable<ResponsesStreamEvent> {
   cancel(): void;
   /** Stops reading but lets the generation go on (resume it later by `responseId`). */
   detach(): void;
-  /** Spool's stream id (`X-Stream-Id`), once known. */
+  /** The id reconnects resume by, once known: Spool's `X-Stream-Id`, or OpenAI's background Response id. */
   readonly streamId: string | undefined;
   /** The Response id, once known. */
   readonly responseId: string | undefined;
   /** The `sequence_number` of the last event delivered (-1 before the first). */
   readonly lastSequenceNumber: number;
   stats(): StreamStats;
+}
+
+/** A Responses stream event as parsed, before normalization. */
+type RawResponsesEvent = { type: string; sequence_number?: unknown; [key: string]: unknown };
+
+/**
+ * The id of a background Response, from its `response.created` event: only those can be resumed by
+ * `GET /responses/{id}?stream=true&starting_after=N` (OpenAI refuses it for any other Response).
+ */
+function backgroundResponseId(event: RawResponsesEvent | undefined): string | undefined {
+  if (event?.type !== 'response.created') return undefined;
+  const response = event.response as Partial<ResponseObject> | undefined;
+  return response?.background === true && typeof response.id === 'string' ? response.id : undefined;
 }
 
 const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
@@ -105,10 +118,28 @@ export function streamResponses(
     calls.clear();
   };
 
-  const onEvent = (message: EventStreamMessage) => {
-    let event: { type: string; [key: string]: unknown };
+  // The engine reads an unnumbered event's id and stream name before `onEvent` sees it: parse once.
+  let parsedData: string | undefined;
+  let parsedEvent: RawResponsesEvent | undefined;
+  const parse = (data: string): RawResponsesEvent => {
+    if (data !== parsedData || parsedEvent === undefined) {
+      parsedEvent = JSON.parse(data) as RawResponsesEvent;
+      parsedData = data;
+    }
+    return parsedEvent;
+  };
+  const parsedOrUndefined = (data: string): RawResponsesEvent | undefined => {
     try {
-      event = JSON.parse(message.data) as typeof event;
+      return parse(data);
+    } catch {
+      return undefined;
+    }
+  };
+
+  const onEvent = (message: EventStreamMessage) => {
+    let event: RawResponsesEvent;
+    try {
+      event = parse(message.data);
     } catch (error) {
       throw new StreamError(`The server sent an event that is not JSON (${message.data.slice(0, 80)}).`, {
         code: 'invalid_chunk',
@@ -177,6 +208,13 @@ export function streamResponses(
       body,
       requireDone: true,
       firstEventId: 0,
+      // OpenAI sends neither `X-Stream-Id` nor `id:` lines: a background Response is named by
+      // `response.created` and positioned by `sequence_number` (what `starting_after` takes).
+      eventIdOf: (message) => {
+        const sequence = parsedOrUndefined(message.data)?.sequence_number;
+        return Number.isSafeInteger(sequence) && (sequence as number) >= 0 ? String(sequence) : undefined;
+      },
+      streamIdOf: (message) => backgroundResponseId(parsedOrUndefined(message.data)),
       isTerminal: (message) => TERMINAL.has(message.event ?? ''),
       signal: options.signal,
       stats,

@@ -32,6 +32,30 @@ describe('ResumePlanner', () => {
     expect(planner.onDrop('fail')).toBe('resume');
   });
 
+  it('resumes a stream named by one of its events (no X-Stream-Id), and a response-named stream keeps its name', () => {
+    const planner = new ResumePlanner({
+      url: 'https://api/v1/responses',
+      method: 'POST',
+      body: '{}',
+      resumeUrl: (id, last) => `https://api/v1/responses/${id}?stream=true&starting_after=${last}`,
+      firstEventId: 0,
+      idempotency: false,
+      generateKey: () => 'unused',
+    });
+    planner.plan({});
+    planner.onResponse(null);
+    expect(planner.accept('0')).toBe(true);
+    planner.nameStream('resp_1');
+    expect(planner.accept('1')).toBe(true);
+    planner.nameStream('resp_2');
+    expect(planner.onDrop('fail')).toBe('resume');
+    expect(planner.plan({})).toMatchObject({
+      kind: 'resume',
+      method: 'GET',
+      url: 'https://api/v1/responses/resp_1?stream=true&starting_after=1',
+    });
+  });
+
   it('sends the first POST with an idempotency key and no Last-Event-ID', () => {
     const planned = makePlanner().plan({ authorization: 'Bearer x' });
     expect(planned).toMatchObject({ kind: 'initial', method: 'POST', fromEventId: 0 });

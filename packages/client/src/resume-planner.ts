@@ -131,6 +131,14 @@ export class ResumePlanner {
     return replaced;
   }
 
+  /**
+   * Names the stream being read when its response did not (no `X-Stream-Id`) but one of its events
+   * did, so that a drop resumes it by `resumeUrl` instead of restarting.
+   */
+  nameStream(streamId: string): void {
+    this.currentStreamId ??= streamId;
+  }
+
   /** Whether an event is new; replayed events at or below the last delivered id are not. */
   accept(eventId: string | undefined): boolean {
     const numeric = this.idShift === 0 || eventId === undefined || !/^\d{1,15}$/.test(eventId.trim());
