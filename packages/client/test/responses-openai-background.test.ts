@@ -246,6 +246,23 @@ describe('responses.stream against OpenAI background streams (no X-Stream-Id, no
     }
   });
 
+  it('replaces a stalled background stream after idleTimeoutMs and resumes it by GET', async () => {
+    const openai = await startOpenAiLikeServer();
+    server = openai;
+    openai.cuts.push({ events: 6, stall: true });
+    const client = createClient({ baseURL: openai.baseURL, idleTimeoutMs: 150, retry: fastRetry });
+    const stream = client.responses.stream({ model: 'gpt-test', input: 'Hi', background: true });
+    const { shown, sequence, events } = await render(stream);
+    expect(shown).toBe(TEXT);
+    expect(sequence).toEqual(allSequence);
+    const reconnecting = events.find((event) => event.type === 'reconnecting');
+    expect(reconnecting).toMatchObject({ reason: { code: 'idle_timeout' } });
+    expect(openai.requests.map(({ method, url }) => `${method} ${url}`)).toEqual([
+      'POST /v1/responses',
+      'GET /v1/responses/resp_1?stream=true&starting_after=5',
+    ]);
+  });
+
   it('skips events at or below the last sequence_number delivered when a resume replays them', async () => {
     const openai = await startOpenAiLikeServer();
     server = openai;
