@@ -14,6 +14,7 @@ import {
 import type {
   EventStream,
   EventStreamHandlers,
+  EventStreamMessage,
   EventStreamOptions,
   StreamStatus,
 } from './event-stream-types.js';
@@ -156,11 +157,12 @@ export function connectEventStream(
       },
       onEvent: (message) => {
         if (finished || stop || errorEvent) return;
+        const delivered: EventStreamMessage = { id: message.id, event: message.event, data: message.data };
         let eventId = message.id;
         let named: string | undefined;
         try {
-          eventId ??= options.eventIdOf?.(message);
-          if (planner.streamId === undefined) named = options.streamIdOf?.(message);
+          eventId ??= options.eventIdOf?.(delivered);
+          if (planner.streamId === undefined) named = options.streamIdOf?.(delivered);
         } catch (error) {
           stop = new CallbackError(error);
           return;
@@ -177,13 +179,12 @@ export function connectEventStream(
         }
         stats.addEvent();
         try {
-          handlers.onEvent?.({ id: message.id, event: message.event, data: message.data });
+          handlers.onEvent?.(delivered);
         } catch (error) {
           // A handler may stop the stream with an error of ours (chat-stream's invalid_chunk).
           stop = error instanceof SpoolClientError ? error : new CallbackError(error);
         }
-        if (options.isTerminal?.({ id: message.id, event: message.event, data: message.data }))
-          finished = true;
+        if (options.isTerminal?.(delivered)) finished = true;
       },
     });
     await response.read((text, byteLength) => {

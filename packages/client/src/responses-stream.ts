@@ -59,7 +59,7 @@ export interface ResponsesStream extends AsyncIterable<ResponsesStreamEvent> {
 }
 
 /** A Responses stream event as parsed, before normalization. */
-type RawResponsesEvent = { type: string; sequence_number?: unknown; [key: string]: unknown };
+type RawResponsesEvent = { type: string; [key: string]: unknown };
 
 /**
  * The id of a background Response, from its `response.created` event: only those can be resumed by
