@@ -26,6 +26,7 @@ import { ROUTES, type Route, RouteTable } from './routes.js';
 import { createProviders, ModelRouter } from './routing.js';
 import { createStore } from './spool/create-store.js';
 import { MESSAGES_SURFACE } from './surfaces/messages/messages-surface.js';
+import type { Surface } from './surfaces/surface.js';
 import { ConcurrencyLimiter } from './upstream/concurrency-limiter.js';
 import { UpstreamChain } from './upstream/upstream-chain.js';
 import { createUsageLedger, type UsageLedgerStoreOptions } from './usage/create-usage-ledger.js';
@@ -262,6 +263,7 @@ async function handle(
   let label = 'unknown';
   let path: string | undefined;
   let route: Route | undefined;
+  let errorSurface: Surface | undefined;
   try {
     if (context.auth.devMode) refuseForeignHost(request);
     const target = parseRequestTarget(request.url);
@@ -287,6 +289,9 @@ async function handle(
         requestId,
         query: target.query,
         params: match.params,
+        answerErrorsAs: (surface) => {
+          errorSurface = surface;
+        },
       });
       return;
     }
@@ -303,11 +308,12 @@ async function handle(
     if (gatewayError.status >= 500 && gatewayError.body.error.code === 'internal_error') {
       context.log.error({ err: error, requestId }, 'request failed');
     }
-    // Each surface answers errors in its own API's shape (OpenAI's unless the route says otherwise).
-    // Routes of no one surface (models, streams, unknown paths) answer Anthropic's clients, which
-    // send `anthropic-version`, in Anthropic's shape, so their SDKs raise their own error classes.
+    // Each surface answers errors in its own API's shape (OpenAI's unless the route, or the stream
+    // a request names, says otherwise). Requests of no known surface (models, unknown stream ids,
+    // unknown paths) answer Anthropic's clients, which send `anthropic-version`, in Anthropic's
+    // shape, so their SDKs raise their own error classes.
     const send =
-      route?.surface?.sendError ??
+      (errorSurface ?? route?.surface)?.sendError ??
       (request.headers['anthropic-version'] !== undefined ? MESSAGES_SURFACE.sendError : sendError);
     if (!response.headersSent) send(response, gatewayError, { [REQUEST_ID_HEADER]: requestId });
     else if (!response.writableEnded) response.end();

@@ -31,6 +31,11 @@ interface RouteCall {
   query: URLSearchParams;
   /** The path's `{name}` placeholders, percent-decoded. */
   params: Readonly<Record<string, string>>;
+  /**
+   * Answers the request's errors from now on in `surface`'s shape, once the handler knows it (the
+   * surface a stream was started on, for `/v1/streams/{id}`); the route's `surface` until then.
+   */
+  answerErrorsAs(surface: Surface): void;
 }
 
 /** A route of the gateway: the one place that says what exists, for dispatch, `Allow` and metrics. */
@@ -204,10 +209,16 @@ export const ROUTES: readonly Route[] = [
     path: '/v1/streams/{id}',
     methods: ['GET', 'DELETE'],
     streamingMethods: ['GET'],
-    handle: ({ context, request, response, requestId, query, params }) => {
+    handle: ({ context, request, response, requestId, query, params, answerErrorsAs }) => {
       const streamId = params.id as string;
       if (request.method === 'DELETE')
-        return handleDeleteStream(context, context.auth.authenticate(request), response, streamId);
+        return handleDeleteStream(
+          context,
+          context.auth.authenticate(request),
+          response,
+          streamId,
+          answerErrorsAs,
+        );
       return handleGetStream(
         context,
         optionalCaller(context, request),
@@ -216,6 +227,7 @@ export const ROUTES: readonly Route[] = [
         streamId,
         requestId,
         query,
+        answerErrorsAs,
       );
     },
   },

@@ -9,8 +9,10 @@ import {
 } from '@spool/protocol';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
-import { sendError, sendJson } from '../http/respond.js';
+import { sendJson } from '../http/respond.js';
 import { SpoolReadError, type SpoolReader, StoreUnavailableError, type StreamMeta } from '../spool/store.js';
+import type { Surface } from '../surfaces/surface.js';
+import { surfaceOf } from '../surfaces/surfaces.js';
 import { readyToReplay } from './serve-stream.js';
 import { countStoredEvents, parseStoredEvents } from './stored-events.js';
 
@@ -86,7 +88,7 @@ export async function handleLongPollRead(
   if (!ready) return;
   request.socket.setNoDelay(true);
   // Answered from the read's callbacks: a waiting read holds no suspended frame or promise (bench/resume).
-  new LongPollRead(context, response, meta.id, afterId, waitMs, headers);
+  new LongPollRead(context, response, meta.id, afterId, waitMs, headers, surfaceOf(meta.surface).sendError);
 }
 
 function isEnded(meta: StreamMeta): boolean {
@@ -123,6 +125,8 @@ class LongPollRead {
   readonly #maxBytes: number;
   readonly #timer: NodeJS.Timeout;
   readonly #response: ServerResponse;
+  /** Answers a failed read in the shape of the surface the stream was started on. */
+  readonly #sendError: Surface['sendError'];
   #text = '';
   #settled = false;
   readonly #onClose = () => this.abort();
@@ -136,8 +140,10 @@ class LongPollRead {
     afterId: number,
     waitMs: number,
     headers: Record<string, string>,
+    sendError: Surface['sendError'],
   ) {
     this.#context = context;
+    this.#sendError = sendError;
     this.#response = response;
     this.#streamId = streamId;
     this.#afterId = afterId;
@@ -195,7 +201,7 @@ class LongPollRead {
     context.metrics.streamsOpen.dec();
     context.relay.readerDetached(this.#streamId);
     this.#reader.return?.().catch(() => {});
-    if (error) sendError(this.#response, error, this.#headers);
+    if (error) this.#sendError(this.#response, error, this.#headers);
     else answer(this.#response, this.#headers, { afterId: this.#afterId, text: this.#text, ended });
   }
 }
