@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, ResumeUnsupportedError, type ResponsesStreamEvent } from '../src/index.js';
+import { createClient, type ResponsesStreamEvent, ResumeUnsupportedError } from '../src/index.js';
 
 const TOKENS = ['Back', 'ground', ' ', 'wör', 'ld', ' 🙂', ' — ', 'résumé', ' ok', '.'];
 const TEXT = TOKENS.join('');
@@ -117,7 +117,11 @@ async function startOpenAiLikeServer(): Promise<OpenAiLikeServer> {
     let body = '';
     for await (const chunk of req) body += chunk;
     const url = new URL(req.url ?? '/', 'http://localhost');
-    server.requests.push({ method: req.method ?? '', url: `${url.pathname}${url.search}`, headers: req.headers });
+    server.requests.push({
+      method: req.method ?? '',
+      url: `${url.pathname}${url.search}`,
+      headers: req.headers,
+    });
     const cancel = /^\/v1\/responses\/([^/]+)\/cancel$/.exec(url.pathname);
     if (req.method === 'POST' && cancel) {
       resolveCancelled(url.pathname);

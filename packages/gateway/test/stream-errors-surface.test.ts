@@ -82,7 +82,11 @@ describe('errors on /v1/streams/{id} take the shape of the surface the stream wa
     for (const surface of ['chat', 'responses'] as const) {
       const streamUrl = `${gateway.url}/v1/streams/${await startStream(surface)}`;
       for (const url of [streamUrl, `${streamUrl}?after=0&wait=0`]) {
-        expectOpenAiError(await rawRequest(url, { headers: { ...BOB, ...ANTHROPIC } }), 403, 'stream_forbidden');
+        expectOpenAiError(
+          await rawRequest(url, { headers: { ...BOB, ...ANTHROPIC } }),
+          403,
+          'stream_forbidden',
+        );
         expectOpenAiError(await rawRequest(url, { headers: BOB }), 403, 'stream_forbidden');
       }
     }
