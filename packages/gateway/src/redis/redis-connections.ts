@@ -18,7 +18,7 @@ export interface RedisConnectionsOptions {
 }
 
 /** The defaults of {@link RedisConnectionsOptions}. */
-export const REDIS_CONNECTIONS_DEFAULTS = { commandTimeoutMs: 2000, connectTimeoutMs: 2000 } as const;
+const REDIS_CONNECTIONS_DEFAULTS = { commandTimeoutMs: 2000, connectTimeoutMs: 2000 } as const;
 
 /** One user's hold on a connection. */
 export interface RedisLease {

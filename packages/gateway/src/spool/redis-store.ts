@@ -65,7 +65,7 @@ export interface RedisStoreOptions extends SpoolLimits {
 }
 
 /** The defaults of {@link RedisStoreOptions}. */
-export const REDIS_STORE_DEFAULTS = {
+const REDIS_STORE_DEFAULTS = {
   keyPrefix: 'spool:',
   commandTimeoutMs: 2000,
   tombstoneMs: 86_400_000,
