@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { startRedisServer } from '@spool/testkit';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +49,42 @@ describe("a gateway's Redis connections", () => {
       await gateway.close();
       otherAdmin.disconnect();
       await other.stop();
+    }
+  });
+
+  it("lets an embedded gateway's process exit when it is closed while Redis is down", async () => {
+    const redis = await startRedisServer();
+    // The built gateway in a process of its own: the test is whether that process can end.
+    const gatewayModule = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      const { parseConfig, startGateway } = await import(${JSON.stringify(gatewayModule)});
+      const gateway = await startGateway(parseConfig({
+        server: { port: 0, logLevel: 'silent' },
+        spool: { store: 'redis', redisUrl: ${JSON.stringify(redis.url)} },
+        limits: { store: 'redis' },
+        usage: { store: 'memory' },
+      }));
+      process.stdout.write('started\\n');
+      process.stdin.once('data', () => void gateway.close().then(() => process.stdout.write('closed\\n')));
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    try {
+      while (!stdout.includes('started')) await once(child.stdout, 'data');
+      await redis.kill();
+      child.stdin.end('close\n');
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      // Killed at the deadline: a connection kept reconnecting to the dead Redis after close().
+      expect({ code, signal, stdout }).toEqual({ code: 0, signal: null, stdout: 'started\nclosed\n' });
+    } finally {
+      clearTimeout(deadline);
+      child.kill('SIGKILL');
     }
   });
 });
