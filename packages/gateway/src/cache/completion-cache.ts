@@ -47,7 +47,10 @@ export class MemoryCompletionCache implements CompletionCache {
   }
 }
 
-/** Options of {@link RedisCompletionCache}. */
+/** The defaults of {@link RedisCompletionCacheOptions}. */
+const REDIS_CACHE_DEFAULTS = { commandTimeoutMs: 500 } as const;
+
+/** Options of {@link RedisCompletionCache}; their defaults are {@link REDIS_CACHE_DEFAULTS}. */
 export interface RedisCompletionCacheOptions {
   /** `redis://host:port/db`. */
   url: string;
@@ -69,7 +72,7 @@ export class RedisCompletionCache implements CompletionCache {
   readonly #commandTimeoutMs: number;
 
   constructor(options: RedisCompletionCacheOptions) {
-    this.#commandTimeoutMs = options.commandTimeoutMs ?? 500;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? REDIS_CACHE_DEFAULTS.commandTimeoutMs;
     const connections =
       options.connections ?? new RedisConnections({ commandTimeoutMs: this.#commandTimeoutMs });
     // A cache that cannot connect is a miss; it keeps reconnecting in the background.
