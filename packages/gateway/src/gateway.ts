@@ -20,6 +20,7 @@ import { asGatewayError, sendError } from './http/respond.js';
 import { newRequestId } from './ids.js';
 import { createRateLimiter } from './limits/create-rate-limiter.js';
 import { GatewayMetrics } from './metrics.js';
+import { RedisConnections } from './redis/redis-connections.js';
 import { HeartbeatScheduler } from './relay/sse-writer.js';
 import { StreamRelay } from './relay/stream-relay.js';
 import { ROUTES, type Route, RouteTable } from './routes.js';
@@ -60,13 +61,13 @@ function errorClass(error: GatewayError): string {
 }
 
 /** The usage store's options; `parseConfig` has refused a redis or postgres store without its URL. */
-function usageLedgerOptions(config: GatewayConfig): UsageLedgerStoreOptions {
+function usageLedgerOptions(config: GatewayConfig, connections: RedisConnections): UsageLedgerStoreOptions {
   const { usage, spool } = config;
   switch (usage.store) {
     case 'memory':
       return { store: 'memory' };
     case 'redis':
-      return { store: 'redis', url: (usage.redisUrl ?? spool.redisUrl) as string };
+      return { store: 'redis', url: (usage.redisUrl ?? spool.redisUrl) as string, connections };
     case 'postgres':
       return { store: 'postgres', connectionString: usage.postgresUrl as string, table: usage.table };
     default:
@@ -83,11 +84,16 @@ function createLimiters(config: GatewayConfig): Map<string, ConcurrencyLimiter> 
   return limiters;
 }
 
-function createCache(config: GatewayConfig): CompletionCache | undefined {
+function createCache(config: GatewayConfig, connections: RedisConnections): CompletionCache | undefined {
   const { cache, spool } = config;
   if (!cache.enabled) return undefined;
   if (cache.store === 'redis' && spool.redisUrl)
-    return new RedisCompletionCache(spool.redisUrl, spool.keyPrefix, cache.ttlMs);
+    return new RedisCompletionCache({
+      url: spool.redisUrl,
+      keyPrefix: spool.keyPrefix,
+      ttlMs: cache.ttlMs,
+      connections,
+    });
   return new MemoryCompletionCache(cache.ttlMs, cache.maxEntries);
 }
 
@@ -145,7 +151,12 @@ async function createContext(
   const log = options.logger ?? pino({ level: config.server.logLevel, base: { service: 'spool-gateway' } });
   const providers = createProviders(config, options.env ?? process.env);
   opened.push(() => Promise.all([...providers.values()].map((provider) => provider.close())));
-  const store = await createStore(config, log);
+  // One command connection per Redis URL for the spool, limits, usage and cache (each part
+  // closes its lease; the connection closes with the last), plus the spool's subscriber.
+  const redis = new RedisConnections({
+    onError: (error, purpose) => log.warn({ err: error, purpose }, 'redis connection error'),
+  });
+  const store = await createStore(config, log, redis);
   opened.push(() => store.close());
   const limiter = await createRateLimiter(
     config.limits.store === 'redis'
@@ -156,13 +167,14 @@ async function createContext(
           keyPrefix: config.limits.keyPrefix,
           failMode: config.limits.failMode,
           log,
+          connections: redis,
         }
       : { store: 'memory', failMode: config.limits.failMode, log },
   );
   opened.push(() => limiter.close());
-  const ledger = await createUsageLedger(usageLedgerOptions(config));
+  const ledger = await createUsageLedger(usageLedgerOptions(config, redis));
   opened.push(() => ledger.close());
-  const cache = createCache(config);
+  const cache = createCache(config, redis);
   opened.push(() => cache?.close());
   const metrics = options.metrics ?? new GatewayMetrics();
   const heartbeats = new HeartbeatScheduler(config.server.heartbeatIntervalMs);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { createRedisConnection } from '../redis/redis-connection.js';
+import { withDeadline } from '../redis/command-deadline.js';
+import { RedisConnections, type RedisLease } from '../redis/redis-connections.js';
 
 /** An exact-match cache of non-streamed completions. */
 export interface CompletionCache {
@@ -47,22 +47,46 @@ export class MemoryCompletionCache implements CompletionCache {
   }
 }
 
+/** The defaults of {@link RedisCompletionCacheOptions}. */
+const REDIS_CACHE_DEFAULTS = { commandTimeoutMs: 500 } as const;
+
+/** Options of {@link RedisCompletionCache}; their defaults are {@link REDIS_CACHE_DEFAULTS}. */
+export interface RedisCompletionCacheOptions {
+  /** `redis://host:port/db`. */
+  url: string;
+  /** Prefix of every key (entries are `<prefix>cache:<key>`). */
+  keyPrefix: string;
+  /** How long an entry is served. */
+  ttlMs: number;
+  /** Longest a lookup or a store may take before it counts as a miss (per call). @default 500 */
+  commandTimeoutMs?: number;
+  /** Connections to share (the gateway's); by default the cache opens its own. */
+  connections?: RedisConnections | undefined;
+}
+
 /** Completions in Redis, shared by every instance; a Redis failure is a miss, never an error. */
 export class RedisCompletionCache implements CompletionCache {
-  readonly #redis: Redis;
-  constructor(
-    url: string,
-    private readonly prefix: string,
-    private readonly ttlMs: number,
-  ) {
-    this.#redis = createRedisConnection(url, { commandTimeoutMs: 500 });
+  readonly #lease: RedisLease;
+  readonly #prefix: string;
+  readonly #ttlMs: number;
+  readonly #commandTimeoutMs: number;
+
+  constructor(options: RedisCompletionCacheOptions) {
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? REDIS_CACHE_DEFAULTS.commandTimeoutMs;
+    const connections =
+      options.connections ?? new RedisConnections({ commandTimeoutMs: this.#commandTimeoutMs });
     // A cache that cannot connect is a miss; it keeps reconnecting in the background.
-    this.#redis.connect().catch(() => {});
+    this.#lease = connections.commands(options.url);
+    this.#prefix = options.keyPrefix;
+    this.#ttlMs = options.ttlMs;
   }
 
   async get(key: string): Promise<unknown | undefined> {
     try {
-      const text = await this.#redis.get(`${this.prefix}cache:${key}`);
+      const text = await withDeadline(
+        this.#lease.redis.get(`${this.#prefix}cache:${key}`),
+        this.#commandTimeoutMs,
+      );
       return text === null ? undefined : JSON.parse(text);
     } catch {
       return undefined;
@@ -70,12 +94,13 @@ export class RedisCompletionCache implements CompletionCache {
   }
 
   async set(key: string, value: unknown): Promise<void> {
-    await this.#redis
-      .set(`${this.prefix}cache:${key}`, JSON.stringify(value), 'PX', this.ttlMs)
-      .catch(() => {});
+    await withDeadline(
+      this.#lease.redis.set(`${this.#prefix}cache:${key}`, JSON.stringify(value), 'PX', this.#ttlMs),
+      this.#commandTimeoutMs,
+    ).catch(() => {});
   }
 
   async close(): Promise<void> {
-    await this.#redis.quit().catch(() => {});
+    await this.#lease.release();
   }
 }

@@ -1,6 +1,7 @@
 import { errorBody } from '@spool/protocol';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
+import type { RedisConnections } from '../redis/redis-connections.js';
 import { formatResetDuration, MINUTE_MS, retryAfterSeconds, type WindowDecision } from './rate-window.js';
 
 /** The limits of one API key; a limit left out is not enforced (and gets no headers). */
@@ -90,10 +91,12 @@ export interface RedisRateLimiterOptions extends RateLimiterOptions {
   url: string;
   /** Prefix of every key. @default 'spool:rl:' */
   keyPrefix?: string;
-  /** Longest a Redis command may take before the store counts as unavailable. @default 500 */
+  /** Longest a call to Redis may take before the store counts as unavailable (per call). @default 500 */
   commandTimeoutMs?: number;
-  /** Longest the first connection may take. @default 2000 */
+  /** Longest the first connection may take (when the limiter opens its own). @default 2000 */
   connectTimeoutMs?: number;
+  /** Connections to share (the gateway's); by default the limiter opens its own. */
+  connections?: RedisConnections | undefined;
 }
 
 /** Every default of the limiters, in one place. */

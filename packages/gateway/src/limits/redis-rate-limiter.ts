@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { createRedisConnection } from '../redis/redis-connection.js';
+import { withDeadline } from '../redis/command-deadline.js';
+import { RedisConnections, type RedisLease } from '../redis/redis-connections.js';
 import {
   type AcquireRequest,
   type AcquireResult,
@@ -40,12 +41,15 @@ interface KeyNames {
  * Lua script, so N instances enforce one limit, not N. Concurrency slots are leases scored by
  * expiry and extended by a heartbeat, so a crashed instance's slots come back after `leaseTtlMs`.
  *
- * Commands time out (`commandTimeoutMs`) and are never queued while disconnected; then
+ * Each call has a deadline (`commandTimeoutMs`, enforced per call: the connection may be shared with
+ * users that allow their commands longer), and nothing is queued while disconnected; then
  * `failMode: 'closed'` throws {@link RateLimitStoreUnavailableError} and `'open'` admits and logs.
  */
 export class RedisRateLimiter implements RateLimiter {
   readonly kind = 'redis';
+  readonly #connection: RedisLease;
   readonly #redis: Redis;
+  readonly #commandTimeoutMs: number;
   readonly #prefix: string;
   readonly #options: ReturnType<typeof normalizeRateLimiterOptions>;
   /** Leases this instance holds: lease id → key id. */
@@ -53,8 +57,10 @@ export class RedisRateLimiter implements RateLimiter {
   readonly #heartbeat: NodeJS.Timeout | undefined;
   #lastFailOpenLogAt = Number.NEGATIVE_INFINITY;
 
-  private constructor(redis: Redis, options: RedisRateLimiterOptions) {
-    this.#redis = redis;
+  private constructor(lease: RedisLease, options: RedisRateLimiterOptions) {
+    this.#connection = lease;
+    this.#redis = lease.redis;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? RATE_LIMITER_DEFAULTS.commandTimeoutMs;
     this.#prefix = options.keyPrefix ?? RATE_LIMITER_DEFAULTS.keyPrefix;
     this.#options = normalizeRateLimiterOptions(options);
     if (this.#options.leaseHeartbeatMs > 0) {
@@ -64,20 +70,24 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   /**
-   * Connects to Redis. With `failMode: 'closed'` an unreachable Redis fails here; with `'open'`
-   * the limiter starts anyway and keeps reconnecting in the background.
+   * Connects to Redis (on the shared command connection of `options.connections`, else on one of
+   * its own). With `failMode: 'closed'` an unreachable Redis fails here; with `'open'` the limiter
+   * starts anyway and keeps reconnecting in the background.
    */
   static async connect(options: RedisRateLimiterOptions): Promise<RedisRateLimiter> {
-    const redis = createRedisConnection(options.url, {
-      commandTimeoutMs: options.commandTimeoutMs ?? RATE_LIMITER_DEFAULTS.commandTimeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs ?? RATE_LIMITER_DEFAULTS.connectTimeoutMs,
-      onError: (error) => options.log?.debug({ err: error }, 'rate-limit redis error'),
-    });
+    const connections =
+      options.connections ??
+      new RedisConnections({
+        commandTimeoutMs: options.commandTimeoutMs ?? RATE_LIMITER_DEFAULTS.commandTimeoutMs,
+        connectTimeoutMs: options.connectTimeoutMs ?? RATE_LIMITER_DEFAULTS.connectTimeoutMs,
+        onError: (error) => options.log?.debug({ err: error }, 'rate-limit redis error'),
+      });
+    const lease = connections.commands(options.url);
     try {
-      await redis.connect();
+      await lease.ready();
     } catch (error) {
       if ((options.failMode ?? RATE_LIMITER_DEFAULTS.failMode) === 'closed') {
-        redis.disconnect();
+        await lease.release();
         throw new RateLimitStoreUnavailableError(
           `Cannot connect to the rate-limit Redis: ${(error as Error).message}`,
           { cause: error },
@@ -85,7 +95,7 @@ export class RedisRateLimiter implements RateLimiter {
       }
       options.log?.warn({ err: error }, 'rate-limit redis unreachable at start; failing open');
     }
-    return new RedisRateLimiter(redis, options);
+    return new RedisRateLimiter(lease, options);
   }
 
   async acquire(request: AcquireRequest): Promise<AcquireResult> {
@@ -115,11 +125,13 @@ export class RedisRateLimiter implements RateLimiter {
     const held = [...this.#held];
     const results = await Promise.allSettled(
       held.map(([leaseId, keyId]) =>
-        runScript(
-          this.#redis,
-          REFRESH,
-          [this.#keys(keyId).concurrency],
-          [now ?? '', this.#options.leaseTtlMs, leaseId],
+        this.#call(() =>
+          runScript(
+            this.#redis,
+            REFRESH,
+            [this.#keys(keyId).concurrency],
+            [now ?? '', this.#options.leaseTtlMs, leaseId],
+          ),
         ),
       ),
     );
@@ -134,17 +146,18 @@ export class RedisRateLimiter implements RateLimiter {
 
   async close(): Promise<void> {
     clearInterval(this.#heartbeat);
-    try {
-      await this.#redis.quit();
-    } catch {
-      this.#redis.disconnect();
-    }
+    await this.#connection.release();
+  }
+
+  /** Runs a call to Redis within the limiter's deadline. */
+  #call<T>(operation: () => Promise<T>): Promise<T> {
+    return withDeadline(operation(), this.#commandTimeoutMs);
   }
 
   /** Runs a store call; on failure refuses (closed) or returns undefined to admit (open). */
   async #guard<T>(operation: () => Promise<T>): Promise<T | undefined> {
     try {
-      return await operation();
+      return await this.#call(operation);
     } catch (error) {
       if (this.#options.failMode === 'closed') {
         throw new RateLimitStoreUnavailableError(
@@ -255,7 +268,7 @@ export class RedisRateLimiter implements RateLimiter {
   /** Lease operations never throw: what they could not do expires with the window or the lease. */
   async #quietly(action: string, operation: () => Promise<unknown>): Promise<void> {
     try {
-      await operation();
+      await this.#call(operation);
     } catch (error) {
       this.#options.log?.warn({ err: error }, `could not ${action} a rate-limit lease`);
     }

@@ -316,3 +316,10 @@ async function liveMeta(context: RedisReaderContext, streamId: string): Promise<
     throw new SpoolReadError('expired', `Stream ${streamId} has expired`);
   return meta;
 }
+
+/** The id of the last event stored in a stream's events (0 when none). */
+export async function lastStoredId(redis: Redis, eventsKey: string): Promise<number> {
+  const last = await redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
+  const entryId = last[0]?.[0];
+  return entryId ? Number(entryId.split('-')[1]) : 0;
+}

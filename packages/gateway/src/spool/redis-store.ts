@@ -1,28 +1,22 @@
-import { randomBytes } from 'node:crypto';
-import { encodeEvent, errorBody } from '@spool/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createRedisConnection } from '../redis/redis-connection.js';
-import {
-  type AppendCall,
-  appendFailure,
-  defineAppendScript,
-  MAX_STREAMS_PER_CALL,
-  queueAppends,
-} from './redis-append-script.js';
-import { runRedis, unavailable } from './redis-errors.js';
+import type { RedisConnections } from '../redis/redis-connections.js';
+import { runRedis } from './redis-errors.js';
+import { defineFinishScript, runFinishScript } from './redis-finish-script.js';
+import { RedisIdempotencyClaims } from './redis-idempotency-claims.js';
+import { RedisInstanceLiveness } from './redis-instance-liveness.js';
 import { RedisKeys } from './redis-keys.js';
-import { RedisLifecycleScripts } from './redis-lifecycle-scripts.js';
-import { RedisLocalWriter } from './redis-local-writer.js';
 import { deserializeMeta, serializeMeta } from './redis-meta.js';
 import {
-  LOCAL_READ_AHEAD_EVENTS,
+  lastStoredId,
   RedisLocalReader,
   RedisNotifyWaiters,
   type RedisReaderContext,
   RedisSharedReader,
   readShared,
 } from './redis-readers.js';
+import { connectSpool, releaseSpool, type SpoolConnections } from './redis-spool-connections.js';
+import { RedisWriteBehind } from './redis-write-behind.js';
 import {
   type CreateResult,
   type SpoolLimits,
@@ -33,14 +27,22 @@ import {
   type StreamMeta,
 } from './store.js';
 
-/** Options of the Redis Streams store. */
+/** Options of the Redis Streams store; their defaults are {@link REDIS_STORE_DEFAULTS}. */
 export interface RedisStoreOptions extends SpoolLimits {
   /** `redis://host:port/db`. */
   url: string;
+  /**
+   * Connections to share (the gateway's: one command connection for the spool, limits, usage and
+   * cache); by default the store opens its own. The store adds a subscriber of its own either way.
+   */
+  connections?: RedisConnections | undefined;
   /** Prefix of every key, so several deployments can share one Redis. @default 'spool:' */
   keyPrefix?: string;
   log?: Logger | undefined;
-  /** Longest a command may take before the request fails with 503. @default 2000 */
+  /**
+   * Longest a command may take before the request fails with 503, on the connections the store
+   * opens itself (shared `connections` have their own command timeout). @default 2000
+   */
   commandTimeoutMs?: number;
   /** How long an expired id keeps answering 410 rather than 404. @default 86400000 (a day) */
   tombstoneMs?: number;
@@ -62,13 +64,17 @@ export interface RedisStoreOptions extends SpoolLimits {
   recentBytes?: number;
 }
 
-type ResolvedOptions = RedisStoreOptions &
-  Required<Pick<RedisStoreOptions, 'tombstoneMs' | 'lostAfterMs' | 'maxAppendsInFlight' | 'recentBytes'>>;
+/** The defaults of {@link RedisStoreOptions}. */
+const REDIS_STORE_DEFAULTS = {
+  keyPrefix: 'spool:',
+  commandTimeoutMs: 2000,
+  tombstoneMs: 86_400_000,
+  lostAfterMs: 5000,
+  maxAppendsInFlight: 64,
+  recentBytes: 1_048_576,
+} as const;
 
-/** Liveness marks per `lostAfterMs`: a mark or two may be late without the instance taken for dead. */
-const LIVENESS_MARKS_PER_PERIOD = 5;
-/** Claims of an idempotency key tried before giving up (each lost one is replaced by the next). */
-const CLAIM_ATTEMPTS = 3;
+type ResolvedOptions = RedisStoreOptions & Required<Omit<RedisStoreOptions, 'connections' | 'log'>>;
 
 /**
  * The shared spool: each stream is a Redis Stream whose entry ids are `0-<event id>`, so the
@@ -76,91 +82,77 @@ const CLAIM_ATTEMPTS = 3;
  * never sees the end before the last event. Readers wait on a per-stream pub/sub channel and read
  * with XRANGE; writers publish after each batch of XADDs, so any instance can tail any stream.
  *
- * Each instance keeps a liveness key (with a TTL) alive while it runs. A stream whose instance's
- * key expired before the stream ended is ended by whichever instance notices first (a reader's
- * wait, a resume, a retry of its idempotency key): one numbered `generation_lost` error event, the
- * end, and its key freed, so a retry starts a fresh generation under a new stream id.
- *
- * On the relay path, appends are written behind (pipelined, batched per event-loop turn, a bounded
- * window in flight) and readers on the generating instance are fed from memory as events are
- * recorded, so a stream costs no MULTI and no read round trip per event.
+ * The parts, each in its own file: the connections (`redis-spool-connections.ts`), idempotency
+ * claims (`redis-idempotency-claims.ts`), the write-behind flush (`redis-write-behind.ts`), the
+ * readers (`redis-readers.ts`) and instance liveness, which ends the streams of a dead instance
+ * with a `generation_lost` event (`redis-instance-liveness.ts`). This class joins them into the
+ * `SpoolStore` contract.
  */
 export class RedisStore implements SpoolStore {
   readonly kind = 'redis';
+  readonly #connections: SpoolConnections;
   readonly #redis: Redis;
-  readonly #subscriber: Redis;
   readonly #keys: RedisKeys;
   readonly #options: ResolvedOptions;
-  readonly #writers = new Map<string, RedisLocalWriter>();
-  readonly #dirty = new Set<RedisLocalWriter>();
-  #flushScheduled = false;
+  readonly #writes: RedisWriteBehind;
+  readonly #claims: RedisIdempotencyClaims;
+  readonly #liveness: RedisInstanceLiveness;
   readonly #waiters: RedisNotifyWaiters;
   readonly #readers: RedisReaderContext;
-  readonly #liveness: NodeJS.Timeout;
-  readonly #lifecycle: RedisLifecycleScripts;
-  /** This process's id among the instances sharing the Redis (named in the meta of its streams). */
-  readonly #instanceId = randomBytes(12).toString('base64url');
   #cancelHandler: (streamId: string) => void = () => {};
 
-  private constructor(redis: Redis, subscriber: Redis, options: RedisStoreOptions) {
+  private constructor(connections: SpoolConnections, options: RedisStoreOptions) {
+    this.#connections = connections;
+    const redis = connections.commands.redis;
+    const subscriber = connections.subscriber.redis;
     this.#redis = redis;
-    defineAppendScript(redis);
-    this.#lifecycle = new RedisLifecycleScripts(redis);
-    this.#subscriber = subscriber;
-    this.#keys = new RedisKeys(options.keyPrefix ?? 'spool:');
-    this.#options = {
-      tombstoneMs: 86_400_000,
-      lostAfterMs: 5000,
-      maxAppendsInFlight: 64,
-      recentBytes: 1_048_576,
-      ...options,
-    };
+    this.#options = { ...REDIS_STORE_DEFAULTS, ...options };
+    this.#keys = new RedisKeys(this.#options.keyPrefix);
+    defineFinishScript(redis);
+    this.#writes = new RedisWriteBehind(redis, this.#keys, {
+      maxAppendsInFlight: this.#options.maxAppendsInFlight,
+      maxStreamBytes: this.#options.maxStreamBytes,
+      recentBytes: this.#options.recentBytes,
+      liveTtlMs: this.#liveTtlMs,
+    });
+    this.#claims = new RedisIdempotencyClaims(redis, this.#keys, (streamId) => this.getMeta(streamId));
+    this.#liveness = new RedisInstanceLiveness(redis, this.#keys, {
+      lostAfterMs: this.#options.lostAfterMs,
+      eventsRetentionMs: this.#options.retentionMs,
+      metaRetentionMs: this.#options.retentionMs + this.#options.tombstoneMs,
+      log: this.#options.log,
+    });
     this.#waiters = new RedisNotifyWaiters(subscriber);
     this.#readers = {
       redis,
       keys: this.#keys,
       waiters: this.#waiters,
-      livenessIntervalMs: this.#livenessIntervalMs,
+      livenessIntervalMs: this.#liveness.intervalMs,
       getMeta: (streamId) => this.getMeta(streamId),
     };
-    this.#subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
-    this.#liveness = setInterval(() => void this.#markAlive(), this.#livenessIntervalMs);
-    this.#liveness.unref();
+    subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
   }
 
-  /** Connects (two connections: commands, and pub/sub) and fails fast when Redis cannot be reached. */
+  /**
+   * Connects (a command connection, shared when `options.connections` is given, and a pub/sub
+   * subscriber of its own) and fails fast when Redis cannot be reached.
+   */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
-    const onError = (error: Error) => options.log?.warn({ err: error }, 'redis connection error');
-    const redis = createRedisConnection(options.url, {
-      commandTimeoutMs: options.commandTimeoutMs ?? 2000,
-      onError,
+    const connections = await connectSpool({
+      url: options.url,
+      connections: options.connections,
+      commandTimeoutMs: options.commandTimeoutMs ?? REDIS_STORE_DEFAULTS.commandTimeoutMs,
+      log: options.log,
     });
-    const subscriber = createRedisConnection(options.url, { commandTimeoutMs: undefined, onError });
+    const store = new RedisStore(connections, options);
     try {
-      await Promise.all([redis.connect(), subscriber.connect()]);
-    } catch (error) {
-      redis.disconnect();
-      subscriber.disconnect();
-      throw new StoreUnavailableError(
-        `Cannot connect to Redis at ${redactUrl(options.url)}: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
-    const store = new RedisStore(redis, subscriber, options);
-    try {
-      await runRedis(() => store.#setAlive());
-      await subscriber.subscribe(store.#keys.cancelChannel());
+      await runRedis(() => store.#liveness.start());
+      await connections.subscriber.redis.subscribe(store.#keys.cancelChannel());
     } catch (error) {
       await store.close();
       throw error;
     }
     return store;
-  }
-
-  get #livenessIntervalMs(): number {
-    return this.#options.lostAfterMs / LIVENESS_MARKS_PER_PERIOD;
   }
 
   /** Longest a stream may run before its keys expire even if its instance dies without finishing. */
@@ -170,9 +162,15 @@ export class RedisStore implements SpoolStore {
 
   async create(meta: StreamMeta): Promise<CreateResult> {
     return runRedis(async () => {
-      const fields = serializeMeta({ ...meta, instanceId: this.#instanceId, firstId: 1 });
+      const fields = serializeMeta({ ...meta, instanceId: this.#liveness.instanceId, firstId: 1 });
       if (meta.idempotencyKey !== undefined) {
-        const existing = await this.#claim(meta.id, meta.ownerId, meta.idempotencyKey, fields);
+        const existing = await this.#claims.claim({
+          streamId: meta.id,
+          ownerId: meta.ownerId,
+          idempotencyKey: meta.idempotencyKey,
+          fields,
+          liveTtlMs: this.#liveTtlMs,
+        });
         if (existing) return { created: false, meta: existing };
       } else {
         await this.#redis
@@ -181,67 +179,20 @@ export class RedisStore implements SpoolStore {
           .pexpire(this.#keys.meta(meta.id), this.#liveTtlMs)
           .exec();
       }
-      this.#writers.set(
-        meta.id,
-        new RedisLocalWriter(
-          meta.id,
-          meta.ownerId,
-          meta.idempotencyKey,
-          this.#options.maxStreamBytes,
-          Math.min(this.#options.recentBytes, this.#options.maxStreamBytes),
-        ),
-      );
+      this.#writes.start(meta.id, meta.ownerId, meta.idempotencyKey);
       return { created: true, meta };
     });
   }
 
-  /**
-   * Claims an idempotency key for a new stream, writing its meta in the same step; returns the
-   * stream already under the key instead, unless that one expired or was lost (then it is replaced).
-   */
-  async #claim(
-    streamId: string,
-    ownerId: string,
-    idempotencyKey: string,
-    fields: Record<string, string>,
-  ): Promise<StreamMeta | undefined> {
-    let replaceId: string | undefined;
-    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-      const existingId = await this.#lifecycle.claim({
-        indexKey: this.#keys.idempotency(ownerId, idempotencyKey),
-        metaKey: this.#keys.meta(streamId),
-        streamId,
-        liveTtlMs: this.#liveTtlMs,
-        streamKeyPrefix: this.#keys.streamPrefix(),
-        replaceId,
-        fields,
-      });
-      if (existingId === null) return undefined;
-      const existing = await this.getMeta(existingId);
-      if (existing !== undefined && existing !== 'expired' && !existing.lost) return existing;
-      replaceId = existingId;
-    }
-    throw new StoreUnavailableError(
-      `The Idempotency-Key's stream changed hands ${CLAIM_ATTEMPTS} times while it was claimed; retry the request`,
-    );
-  }
-
   async commit(streamId: string): Promise<void> {
-    const writer = this.#writers.get(streamId);
-    if (!writer) {
-      await runRedis(() => this.#redis.hset(this.#keys.meta(streamId), 'state', 'streaming'));
-      return;
-    }
-    // Written behind, ahead of the first events in the same pipeline: nothing waits on it but a
-    // reader on another instance polling a pending stream, and one round trip less stands between
-    // the upstream's first token and the client.
-    writer.commitPending = true;
-    this.#markDirty(writer);
+    const writer = this.#writes.writer(streamId);
+    if (writer) this.#writes.commit(writer);
+    else await runRedis(() => this.#redis.hset(this.#keys.meta(streamId), 'state', 'streaming'));
   }
 
   async fail(streamId: string, failure: NonNullable<StreamMeta['failure']>): Promise<void> {
-    const writer = this.#writers.get(streamId);
-    this.#writers.delete(streamId);
+    const writer = this.#writes.writer(streamId);
+    this.#writes.stop(streamId, writer);
     // Local readers of a stream that never started end empty, as shared readers do on `failure`.
     writer?.end('error');
     await runRedis(async () => {
@@ -266,116 +217,13 @@ export class RedisStore implements SpoolStore {
   }
 
   append(streamId: string, firstId: number, events: readonly string[]): Promise<void> | undefined {
-    if (events.length === 0) return undefined;
-    const writer = this.#writers.get(streamId);
-    // Not generated here (or already finished): written through, as nothing local tracks it.
-    if (!writer) return this.#appendThrough(streamId, firstId, events);
-    if (writer.failure) return Promise.reject(writer.failure);
-    try {
-      writer.record(firstId, events);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    writer.wake();
-    this.#markDirty(writer);
-    // Write-behind with a bounded window: the generation waits only when Redis falls behind.
-    const behind = writer.lastId - this.#options.maxAppendsInFlight;
-    return writer.ackedId < behind ? this.#catchUp(writer, behind) : undefined;
-  }
-
-  async #catchUp(writer: RedisLocalWriter, untilId: number): Promise<void> {
-    await writer.acknowledged(untilId);
-    if (writer.failure) throw writer.failure;
-  }
-
-  async #appendThrough(streamId: string, firstId: number, events: readonly string[]): Promise<void> {
-    await runRedis(async () => {
-      const pipeline = this.#redis.pipeline();
-      events.forEach((bytes, index) => {
-        pipeline.xadd(this.#keys.events(streamId), `0-${firstId + index}`, 'd', bytes);
-      });
-      const results = await pipeline
-        .publish(this.#keys.notifyChannel(streamId), String(firstId + events.length - 1))
-        .exec();
-      const failed = results?.find(([error]) => error);
-      if (failed) throw failed[0];
-    });
-  }
-
-  /** Queues a stream for the next write; everything queued in one turn of the event loop goes out in one. */
-  #markDirty(writer: RedisLocalWriter): void {
-    this.#dirty.add(writer);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
-    }
-  }
-
-  /**
-   * Writes the queued appends of every stream in one pipeline (one connection keeps their order),
-   * one Lua call per group of streams (see `redis-append-script.ts`).
-   */
-  #flush(): void {
-    this.#flushScheduled = false;
-    const queued: Array<{ writer: RedisLocalWriter; lastId: number; call: AppendCall }> = [];
-    for (const writer of this.#dirty) {
-      const streamId = writer.streamId;
-      const { events, trimTo, commit } = writer.takeQueued();
-      const first = events[0];
-      if (!first && !commit) continue;
-      queued.push({
-        writer,
-        lastId: events.at(-1)?.[0] ?? writer.ackedId,
-        call: {
-          eventsKey: this.#keys.events(streamId),
-          metaKey: this.#keys.meta(streamId),
-          notifyChannel: this.#keys.notifyChannel(streamId),
-          firstId: first?.[0] ?? writer.lastId + 1,
-          commit,
-          liveTtlMs: this.#liveTtlMs,
-          trimTo,
-          events: events.map(([, bytes]) => bytes),
-        },
-      });
-    }
-    this.#dirty.clear();
-    if (queued.length === 0) return;
-    // One Lua call per group of streams; `groups[i]` are the streams of call i, in its order.
-    const pipeline = this.#redis.pipeline();
-    const groups: Array<typeof queued> = [];
-    for (let start = 0; start < queued.length; start += MAX_STREAMS_PER_CALL) {
-      const group = queued.slice(start, start + MAX_STREAMS_PER_CALL);
-      queueAppends(
-        pipeline,
-        group.map(({ call }) => call),
-      );
-      groups.push(group);
-    }
-    const failAll = (error: unknown) => {
-      for (const { writer } of queued) writer.fail(unavailable(error));
-    };
-    pipeline.exec().then((results) => {
-      if (!results) return failAll(new Error('the pipeline was discarded'));
-      groups.forEach((group, call) => {
-        const [callError, reply] = results[call] ?? [new Error('the pipeline answered no result')];
-        group.forEach(({ writer, lastId }, index) => {
-          const error = callError ?? appendFailure(reply, index);
-          if (error) writer.fail(unavailable(error));
-          else writer.acknowledge(lastId);
-        });
-      });
-    }, failAll);
+    return this.#writes.append(streamId, firstId, events);
   }
 
   async finish(streamId: string, state: 'done' | 'error' | 'cancelled'): Promise<void> {
-    const writer = this.#writers.get(streamId);
-    // A commit still queued must reach Redis before the end, or it would set the state back.
-    if (writer?.commitPending) this.#flush();
+    const writer = this.#writes.writer(streamId);
     try {
-      if (writer) {
-        await writer.acknowledged(writer.lastId);
-        if (writer.failure) throw writer.failure;
-      }
+      if (writer) await this.#writes.drained(writer);
       await runRedis(async () => {
         let lastId: number;
         let owner: { ownerId: string; idempotencyKey?: string | undefined } | undefined;
@@ -384,10 +232,10 @@ export class RedisStore implements SpoolStore {
           owner = writer;
         } else {
           const meta = await this.getMeta(streamId);
-          lastId = await this.#lastEventId(streamId);
+          lastId = await lastStoredId(this.#redis, this.#keys.events(streamId));
           owner = meta && meta !== 'expired' ? meta : undefined;
         }
-        const ended = await this.#lifecycle.finish({
+        const ended = await runFinishScript(this.#redis, {
           eventsKey: this.#keys.events(streamId),
           metaKey: this.#keys.meta(streamId),
           notifyChannel: this.#keys.notifyChannel(streamId),
@@ -412,14 +260,8 @@ export class RedisStore implements SpoolStore {
       writer?.fail(error as Error);
       throw error;
     } finally {
-      if (this.#writers.get(streamId) === writer) this.#writers.delete(streamId);
+      this.#writes.stop(streamId, writer);
     }
-  }
-
-  async #lastEventId(streamId: string): Promise<number> {
-    const last = await this.#redis.xrevrange(this.#keys.events(streamId), '+', '-', 'COUNT', 1);
-    const entryId = last[0]?.[0];
-    return entryId ? Number(entryId.split('-')[1]) : 0;
   }
 
   getMeta(streamId: string): Promise<StreamMeta | 'expired' | undefined> {
@@ -429,17 +271,13 @@ export class RedisStore implements SpoolStore {
   /** The stream's meta; a live stream whose instance died is first ended as lost when `mayConclude`. */
   async #getMeta(streamId: string, mayConclude: boolean): Promise<StreamMeta | 'expired' | undefined> {
     return runRedis(async () => {
-      const { fields, eventsExist, instanceAlive } = await this.#lifecycle.readMeta(
-        this.#keys.meta(streamId),
-        this.#keys.events(streamId),
-        this.#keys.instancePrefix(),
-      );
+      const { fields, eventsExist, instanceAlive } = await this.#liveness.readMeta(streamId);
       if (Object.keys(fields).length === 0) return undefined;
       const meta = deserializeMeta(fields);
       const live = meta.state === 'pending' || meta.state === 'streaming';
       // A stream generated here is alive whatever Redis says of this instance's key.
-      if (live && !instanceAlive && mayConclude && !this.#writers.has(streamId)) {
-        await this.#concludeLost(meta);
+      if (live && !instanceAlive && mayConclude && !this.#writes.writer(streamId)) {
+        await this.#liveness.concludeLost(meta);
         return this.#getMeta(streamId, false);
       }
       const ended =
@@ -450,55 +288,9 @@ export class RedisStore implements SpoolStore {
     });
   }
 
-  /**
-   * Ends a live stream whose instance's liveness key expired: one `generation_lost` event after its
-   * last stored event, then the end (see `redis-lifecycle-scripts.ts`). Logged once, by the
-   * instance whose call ended it.
-   */
-  async #concludeLost(meta: StreamMeta): Promise<void> {
-    const streamId = meta.id;
-    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-      const lastId = await this.#lastEventId(streamId);
-      const lostId = lastId + 1 + LOCAL_READ_AHEAD_EVENTS;
-      const body = errorBody(
-        'generation_lost',
-        'The gateway instance generating this stream stopped before it finished; send the request again to start a new generation.',
-      );
-      const ended = await this.#lifecycle.concludeLost({
-        metaKey: this.#keys.meta(streamId),
-        eventsKey: this.#keys.events(streamId),
-        notifyChannel: this.#keys.notifyChannel(streamId),
-        instanceKey: this.#keys.instance(meta.instanceId ?? ''),
-        idempotencyKey:
-          meta.idempotencyKey === undefined
-            ? undefined
-            : this.#keys.idempotency(meta.ownerId, meta.idempotencyKey),
-        streamId,
-        lastId,
-        skip: LOCAL_READ_AHEAD_EVENTS,
-        eventBytes: encodeEvent({ id: lostId, data: JSON.stringify(body) }),
-        now: Date.now(),
-        eventsRetentionMs: this.#options.retentionMs,
-        metaRetentionMs: this.#options.retentionMs + this.#options.tombstoneMs,
-      });
-      if (ended === 1) {
-        this.#options.log?.warn(
-          {
-            streamId,
-            instanceId: meta.instanceId,
-            lostEventId: lostId,
-            lostAfterMs: this.#options.lostAfterMs,
-          },
-          'generation lost: the instance generating the stream stopped marking itself alive; ended it with generation_lost',
-        );
-      }
-      if (ended !== -1) return;
-    }
-  }
-
   read(streamId: string, afterId: number): SpoolReader {
     // A stream generated here is known without asking Redis: no round trip before its first byte.
-    const writer = this.#writers.get(streamId);
+    const writer = this.#writes.writer(streamId);
     if (writer) return new RedisLocalReader(this.#readers, streamId, writer, afterId);
     return new RedisSharedReader((signal) => this.#readShared(streamId, afterId, signal));
   }
@@ -520,19 +312,8 @@ export class RedisStore implements SpoolStore {
     if (streamId !== undefined) this.#waiters.wake(streamId);
   }
 
-  /** Renews this instance's liveness key: one command per period, whatever the number of streams. */
-  async #setAlive(): Promise<void> {
-    await this.#redis.set(this.#keys.instance(this.#instanceId), '1', 'PX', this.#options.lostAfterMs);
-  }
-
-  async #markAlive(): Promise<void> {
-    await this.#setAlive().catch((error) =>
-      this.#options.log?.warn({ err: error }, 'could not mark this instance alive'),
-    );
-  }
-
   async forget(streamId: string): Promise<void> {
-    if (this.#writers.has(streamId)) return;
+    if (this.#writes.writer(streamId)) return;
     await runRedis(async () => {
       const state = await this.#redis.hget(this.#keys.meta(streamId), 'state');
       if (state === 'done' || state === 'error' || state === 'cancelled')
@@ -553,22 +334,10 @@ export class RedisStore implements SpoolStore {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#liveness);
+    this.#liveness.stop();
     // What is queued goes out ahead of the QUIT rather than after it.
-    if (this.#dirty.size > 0) this.#flush();
+    this.#writes.close(new StoreUnavailableError('The spool was closed'));
     this.#waiters.wakeAll();
-    for (const writer of this.#writers.values())
-      writer.fail(new StoreUnavailableError('The spool was closed'));
-    await Promise.allSettled([this.#redis.quit(), this.#subscriber.quit()]);
-  }
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'the configured URL';
+    await releaseSpool(this.#connections);
   }
 }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createRedisConnection } from '../redis/redis-connection.js';
+import { withDeadline } from '../redis/command-deadline.js';
+import { RedisConnections, type RedisLease } from '../redis/redis-connections.js';
 import {
   dayRange,
   normalizeUsageRecord,
@@ -19,9 +20,11 @@ export interface RedisUsageLedgerOptions {
   url: string;
   /** Prefix of every key. @default 'spool:usage:' */
   keyPrefix?: string;
-  /** Longest a command may take. @default 2000 */
+  /** Longest a call to Redis may take (per call). @default 2000 */
   commandTimeoutMs?: number;
   log?: Logger | undefined;
+  /** Connections to share (the gateway's); by default the ledger opens its own. */
+  connections?: RedisConnections | undefined;
 }
 
 /** The defaults of {@link RedisUsageLedgerOptions}. */
@@ -37,25 +40,35 @@ const METRICS = ['requests', 'promptTokens', 'completionTokens'] as const;
  */
 export class RedisUsageLedger implements UsageLedger {
   readonly kind = 'redis';
+  readonly #lease: RedisLease;
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #commandTimeoutMs: number;
   #closed = false;
 
-  private constructor(redis: Redis, prefix: string) {
-    this.#redis = redis;
-    this.#prefix = prefix;
+  private constructor(lease: RedisLease, options: RedisUsageLedgerOptions) {
+    this.#lease = lease;
+    this.#redis = lease.redis;
+    this.#prefix = options.keyPrefix ?? REDIS_LEDGER_DEFAULTS.keyPrefix;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? REDIS_LEDGER_DEFAULTS.commandTimeoutMs;
   }
 
-  /** Connects, failing with `store_unavailable` when Redis cannot be reached. */
+  /**
+   * Connects (on the shared command connection of `options.connections`, else on one of its own),
+   * failing with `store_unavailable` when Redis cannot be reached.
+   */
   static async connect(options: RedisUsageLedgerOptions): Promise<RedisUsageLedger> {
-    const redis = createRedisConnection(options.url, {
-      commandTimeoutMs: options.commandTimeoutMs ?? REDIS_LEDGER_DEFAULTS.commandTimeoutMs,
-      onError: (error) => options.log?.debug({ err: error }, 'usage redis error'),
-    });
+    const connections =
+      options.connections ??
+      new RedisConnections({
+        commandTimeoutMs: options.commandTimeoutMs ?? REDIS_LEDGER_DEFAULTS.commandTimeoutMs,
+        onError: (error) => options.log?.debug({ err: error }, 'usage redis error'),
+      });
+    const lease = connections.commands(options.url);
     try {
-      await redis.connect();
+      await lease.ready();
     } catch (error) {
-      redis.disconnect();
+      await lease.release();
       throw new UsageLedgerError(
         'store_unavailable',
         `cannot connect to the usage Redis: ${(error as Error).message}`,
@@ -64,7 +77,7 @@ export class RedisUsageLedger implements UsageLedger {
         },
       );
     }
-    return new RedisUsageLedger(redis, options.keyPrefix ?? REDIS_LEDGER_DEFAULTS.keyPrefix);
+    return new RedisUsageLedger(lease, options);
   }
 
   async record(input: UsageRecordInput): Promise<void> {
@@ -108,11 +121,7 @@ export class RedisUsageLedger implements UsageLedger {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      await this.#redis.quit();
-    } catch {
-      this.#redis.disconnect();
-    }
+    await this.#lease.release();
   }
 
   #aggregatesKey(keyId: string): string {
@@ -121,7 +130,7 @@ export class RedisUsageLedger implements UsageLedger {
 
   async #run<T>(operation: () => Promise<T>): Promise<T> {
     try {
-      const result = await operation();
+      const result = await withDeadline(operation(), this.#commandTimeoutMs);
       // MULTI reports a failed command inside its reply rather than by rejecting.
       if (Array.isArray(result)) {
         for (const entry of result) {
