@@ -151,36 +151,32 @@ const responsesEvent: fc.Arbitrary<NativeBlock> = fc.oneof(
     ),
   ),
   {
-    arbitrary: fc
-      .tuple(text, responsesStyle)
-      .map(([delta, style]) =>
-        responsesBlock(
-          () => ({
-            type: 'response.output_text.delta',
-            item_id: 'msg_1',
-            output_index: 0,
-            content_index: 0,
-            delta,
-          }),
-          style,
-        ),
-      ),
-    weight: 4,
-  },
-  fc
-    .tuple(text, responsesStyle)
-    .map(([whole, style]) =>
+    arbitrary: fc.tuple(text, responsesStyle).map(([delta, style]) =>
       responsesBlock(
         () => ({
-          type: 'response.output_text.done',
+          type: 'response.output_text.delta',
           item_id: 'msg_1',
           output_index: 0,
           content_index: 0,
-          text: whole,
+          delta,
         }),
         style,
       ),
     ),
+    weight: 4,
+  },
+  fc.tuple(text, responsesStyle).map(([whole, style]) =>
+    responsesBlock(
+      () => ({
+        type: 'response.output_text.done',
+        item_id: 'msg_1',
+        output_index: 0,
+        content_index: 0,
+        text: whole,
+      }),
+      style,
+    ),
+  ),
   fc
     .tuple(text, responsesStyle)
     .map(([delta, style]) =>
@@ -301,13 +297,11 @@ const messagesEvent: fc.Arbitrary<NativeBlock> = fc.oneof(
 
 const messagesTerminal: fc.Arbitrary<NativeBlock> = fc.oneof(
   messagesStyle.map((style) => messagesBlock({ type: 'message_stop' }, style, { terminal: true })),
-  fc
-    .tuple(text, messagesStyle)
-    .map(([note, style]) =>
-      messagesBlock({ type: 'error', error: { type: 'overloaded_error', message: note } }, style, {
-        terminal: true,
-      }),
-    ),
+  fc.tuple(text, messagesStyle).map(([note, style]) =>
+    messagesBlock({ type: 'error', error: { type: 'overloaded_error', message: note } }, style, {
+      terminal: true,
+    }),
+  ),
 );
 
 const messagesMisshapen: readonly Payload[] = [

@@ -1,6 +1,21 @@
+import { APIError as AnthropicAPIError } from '@anthropic-ai/sdk';
+import { Stream as AnthropicStream } from '@anthropic-ai/sdk/streaming';
+import fc from 'fast-check';
+import { APIError as OpenAIAPIError } from 'openai';
+import { Stream as OpenAIStream } from 'openai/streaming';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/index.js';
 import { type ParsedEvent, parseSse, rawRequest, startTestGateway } from './helpers.js';
+import {
+  expectClientStream,
+  expectedStream,
+  MAX_EVENT_BYTES,
+  type NativeSurface,
+  nativeStream,
+  openingBlocks,
+  streamBytes,
+} from './native-streams.js';
+import { split, tick } from './scripted-dispatcher.js';
 import { type ScriptedUpstream, startScriptedUpstream } from './scripted-upstream.js';
 
 /**
@@ -9,10 +24,8 @@ import { type ScriptedUpstream, startScriptedUpstream } from './scripted-upstrea
  * surface's shape, events with no `event:` line, a model that echoes its Response id.
  */
 
-const MAX_EVENT_BYTES = 8 * 1024;
-
 /** What the scripted upstream answers next: its body in these writes. */
-let script: readonly string[] = [];
+let script: ReadonlyArray<string | Buffer> = [];
 
 let upstream: ScriptedUpstream;
 let gateway: Gateway;
@@ -20,8 +33,17 @@ let gateway: Gateway;
 beforeAll(async () => {
   upstream = await startScriptedUpstream((_request, response) => {
     response.writeHead(200, { 'content-type': 'text/event-stream' });
-    for (const piece of script) response.write(piece);
-    response.end();
+    const pieces = [...script];
+    // A turn between writes, so that the gateway reads them apart (as often as the kernel lets it).
+    const write = async () => {
+      for (const piece of pieces) {
+        if (response.destroyed) return;
+        response.write(piece);
+        await tick();
+      }
+      response.end();
+    };
+    void write();
   });
   gateway = await startTestGateway({
     providers: {
@@ -44,17 +66,25 @@ afterAll(async () => {
 const sse = (data: unknown, event?: string) =>
   `${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
 
-async function postResponses(): Promise<{ events: ParsedEvent[]; responseId: string }> {
+async function postResponses(): Promise<{ events: ParsedEvent[]; responseId: string; body: string }> {
   const raw = await rawRequest(`${gateway.url}/v1/responses`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'gpt-x', input: 'Hi', stream: true }),
   });
   expect(raw.status).toBe(200);
-  return { events: parseSse(raw.body), responseId: `resp_${String(raw.headers['x-stream-id']).slice(4)}` };
+  return {
+    events: parseSse(raw.body),
+    responseId: `resp_${String(raw.headers['x-stream-id']).slice(4)}`,
+    body: raw.body,
+  };
 }
 
 async function postMessages(): Promise<ParsedEvent[]> {
+  return parseSse(await postMessagesRaw());
+}
+
+async function postMessagesRaw(): Promise<string> {
   const raw = await rawRequest(`${gateway.url}/v1/messages`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -66,7 +96,7 @@ async function postMessages(): Promise<ParsedEvent[]> {
     }),
   });
   expect(raw.status).toBe(200);
-  return parseSse(raw.body);
+  return raw.body;
 }
 
 const UPSTREAM_ID = 'resp_upstream42';
@@ -233,3 +263,66 @@ describe('a native Messages upstream', () => {
     expect(events.map((event) => event.event)).toEqual(['message_start', 'content_block_start', 'error']);
   });
 });
+
+/**
+ * Reads a served stream with the official SDK's own stream reader: every event parses, and only a
+ * stream that ends with an error raises, with the SDK's APIError.
+ */
+async function readWithSdk(surface: NativeSurface, body: string, endsInError: boolean): Promise<number> {
+  const response = new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+  const stream =
+    surface === 'responses'
+      ? OpenAIStream.fromSSEResponse<unknown>(response, new AbortController())
+      : AnthropicStream.fromSSEResponse<unknown>(response, new AbortController());
+  let count = 0;
+  try {
+    for await (const _event of stream) count++;
+  } catch (error) {
+    expect(error).toBeInstanceOf(surface === 'responses' ? OpenAIAPIError : AnthropicAPIError);
+    expect(endsInError).toBe(true);
+  }
+  return count;
+}
+
+describe.each<NativeSurface>(['responses', 'messages'])(
+  'a fuzzed native %s upstream over real sockets',
+  (surface) => {
+    it('the client always gets the surface’s shape, Spool’s numbering and exactly one terminal event, and the SDK reads it', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          nativeStream(surface),
+          fc.constantFrom('\n', '\r\n'),
+          fc.option(fc.nat(), { freq: 3 }),
+          fc.array(fc.nat(), { maxLength: 6 }),
+          async (fuzzed, eol, cut, cuts) => {
+            const opening = openingBlocks(surface);
+            const blocks = [...opening, ...fuzzed];
+            // Cut after the opening events, which end read-ahead: the stream is always answered 200.
+            const openingBytes = streamBytes(opening, eol, null).body.length;
+            const total = streamBytes(blocks, eol, null).body.length;
+            const at = cut === null ? null : openingBytes + (cut % (total - openingBytes + 1));
+            const { body, received } = streamBytes(blocks, eol, at);
+            script = split(body, cuts);
+            const want = expectedStream(surface, received);
+            let served: string;
+            let responseId = '';
+            if (surface === 'responses') ({ body: served, responseId } = await postResponses());
+            else served = await postMessagesRaw();
+            const events = parseSse(served);
+            expectClientStream(surface, events, want, responseId);
+            const endsInError = events.at(-1)?.event === 'error';
+            const read = await readWithSdk(surface, served, endsInError);
+            // The Anthropic SDK skips pings (and raises at the error event): it yields all the others.
+            if (!endsInError)
+              expect(read).toBe(
+                surface === 'responses'
+                  ? events.length
+                  : events.filter((event) => event.event !== 'ping').length,
+              );
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+  },
+);
