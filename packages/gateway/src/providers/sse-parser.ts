@@ -67,7 +67,8 @@ export class SseParser {
         text = text.slice(3);
     }
     if (this.#partial !== '') {
-      if (text.indexOf('\n') === -1 && text.indexOf('\r') === -1) {
+      // A held CR ends its line unless an LF follows: then the text is parsed, line break or not.
+      if (text.indexOf('\n') === -1 && text.indexOf('\r') === -1 && !this.#partial.endsWith('\r')) {
         this.#partial += text;
         this.#checkHeld();
         return;
