@@ -416,7 +416,8 @@ export function streamBytes(
   blocks.forEach((block, index) => {
     const size = (pieces[index] as Buffer).length;
     if (block.kind === 'oversize' && end > offset && end < offset + size) end = offset;
-    if (offset + size <= end) received.push(block);
+    // A CR alone ends a line: a CRLF block cut before its last LF has arrived whole.
+    if (offset + size - (eol === '\r\n' ? 1 : 0) <= end) received.push(block);
     offset += size;
   });
   return { body: Buffer.concat(pieces).subarray(0, end), received };

@@ -40,12 +40,12 @@ export function readNativeEvent(
   provider: string,
 ): NativeEvent | UpstreamError | undefined {
   const { data } = event;
-  if (data === DONE_DATA || data.trim() === '') return undefined;
   let payload: unknown;
   try {
     payload = JSON.parse(data);
   } catch {
-    return event.event === 'ping' ? undefined : upstreamProtocolError(provider, 'is not JSON', data);
+    if (data === DONE_DATA || data.trim() === '' || event.event === 'ping') return undefined;
+    return upstreamProtocolError(provider, 'is not JSON', data);
   }
   const type = hasKind(payload, 'object') ? (payload as { type?: unknown }).type : undefined;
   if (typeof type !== 'string' || type === '') {

@@ -38,7 +38,7 @@ const RESPONSES_EVENT_SHAPES: EventShapes = {
 };
 
 /** A top-level `sequence_number` where OpenAI writes it: last, an integer (the spool replaces it there). */
-const LAST_SEQUENCE_NUMBER = /"sequence_number"\s*:\s*\d+\s*\}\s*$/;
+const LAST_SEQUENCE_NUMBER = /^"sequence_number"\s*:\s*\d+\s*\}\s*$/;
 
 /**
  * A native Responses stream as the spool takes it: every event checked (`readNativeEvent`; a
@@ -73,9 +73,10 @@ class NativeResponsesEvents extends MappedEvents {
     if (read === undefined || read instanceof UpstreamError) return read;
     const { type, payload } = read;
     let { data } = event;
+    const sequenceAt = data.lastIndexOf('"sequence_number"');
     if (
-      data.includes('"sequence_number"') &&
-      !(Number.isInteger(payload.sequence_number) && LAST_SEQUENCE_NUMBER.test(data))
+      sequenceAt !== -1 &&
+      !(Number.isInteger(payload.sequence_number) && LAST_SEQUENCE_NUMBER.test(data.slice(sequenceAt)))
     ) {
       // Anywhere else (nested, not an integer, not last) the spool's number would land in the
       // wrong place: written again with a placeholder where the spool sets it.
