@@ -228,6 +228,21 @@ const responsesMisshapen: readonly Payload[] = [
 
 // Messages.
 
+/** A Messages stream's first event, as Anthropic sends it. */
+export const MESSAGE_START: Payload = {
+  type: 'message_start',
+  message: {
+    id: 'msg_up',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-up',
+    content: [],
+    stop_reason: null,
+    stop_sequence: null,
+    usage: { input_tokens: 3, output_tokens: 1 },
+  },
+};
+
 const messagesStyle = layout;
 
 function messagesBlock(
@@ -239,24 +254,7 @@ function messagesBlock(
 }
 
 const messagesEvent: fc.Arbitrary<NativeBlock> = fc.oneof(
-  messagesStyle.map((style) =>
-    messagesBlock(
-      {
-        type: 'message_start',
-        message: {
-          id: 'msg_up',
-          type: 'message',
-          role: 'assistant',
-          model: 'claude-up',
-          content: [],
-          stop_reason: null,
-          stop_sequence: null,
-          usage: { input_tokens: 3, output_tokens: 1 },
-        },
-      },
-      style,
-    ),
-  ),
+  messagesStyle.map((style) => messagesBlock(MESSAGE_START, style)),
   messagesStyle.map((style) => messagesBlock({ type: 'ping' }, style)),
   fc
     .tuple(fc.nat(3), messagesStyle)

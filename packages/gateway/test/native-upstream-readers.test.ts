@@ -10,6 +10,7 @@ import {
   expectClientStream,
   expectedStream,
   MAX_EVENT_BYTES,
+  MESSAGE_START,
   type NativeSurface,
   nativeStream,
   openingBlocks,
@@ -184,20 +185,49 @@ describe('a native Responses upstream', () => {
   });
 });
 
+describe('a non-streamed request to a native upstream that sends data that is not JSON', () => {
+  it('is answered 502 in its surface’s shape, naming upstream_protocol_error', async () => {
+    script = [
+      responsesEvent({ type: 'response.created', response: upstreamResponse('in_progress') }),
+      responsesEvent({ type: 'response.output_item.added', output_index: 0, item: { type: 'message' } }),
+      sse('oops', 'response.output_text.delta'),
+    ];
+    const responses = await rawRequest(`${gateway.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-x', input: 'Hi' }),
+    });
+    expect(responses.status).toBe(502);
+    expect(JSON.parse(responses.body)).toMatchObject({
+      error: { message: expect.stringContaining('is not JSON'), type: expect.any(String) },
+    });
+    script = [
+      sse(MESSAGE_START, 'message_start'),
+      sse(
+        { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+        'content_block_start',
+      ),
+      sse('oops', 'content_block_delta'),
+    ];
+    const messages = await rawRequest(`${gateway.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'claude-x',
+        max_tokens: 100,
+        messages: [{ role: 'user', content: 'Hi' }],
+      }),
+    });
+    expect(messages.status).toBe(502);
+    expect(JSON.parse(messages.body)).toEqual({
+      type: 'error',
+      error: { type: 'api_error', message: expect.stringContaining('upstream_protocol_error') },
+    });
+  });
+});
+
 describe('a native Messages upstream', () => {
-  const start = {
-    type: 'message_start',
-    message: {
-      id: 'msg_up',
-      type: 'message',
-      role: 'assistant',
-      model: 'claude-up',
-      content: [],
-      stop_reason: null,
-      stop_sequence: null,
-      usage: { input_tokens: 3, output_tokens: 1 },
-    },
-  };
+  const start = MESSAGE_START;
   const blockStart = { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } };
   const delta = { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hi' } };
   const finish = {

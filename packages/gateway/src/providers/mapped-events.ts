@@ -105,3 +105,25 @@ export abstract class MappedEvents implements AsyncIterableIterator<UpstreamEven
     return this.#source.return?.() ?? Promise.resolve(ITERATION_DONE);
   }
 }
+
+/** What one upstream event becomes, given the provider's name (for the error that names it). */
+export type EventMapper = (
+  event: UpstreamEvent,
+  provider: string,
+) => UpstreamEvent | UpstreamError | undefined;
+
+/** An upstream's events, each through a module-level `EventMapper` (no closure per stream). */
+export class ProviderMappedEvents extends MappedEvents {
+  readonly #provider: string;
+  readonly #mapEvent: EventMapper;
+
+  constructor(source: AsyncIterator<UpstreamEvent>, provider: string, mapEvent: EventMapper) {
+    super(source);
+    this.#provider = provider;
+    this.#mapEvent = mapEvent;
+  }
+
+  protected map(event: UpstreamEvent): UpstreamEvent | UpstreamError | undefined {
+    return this.#mapEvent(event, this.#provider);
+  }
+}

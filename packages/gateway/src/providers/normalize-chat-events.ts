@@ -1,6 +1,6 @@
 import { DONE_DATA, type OpenAIErrorBody } from '@spool/protocol';
 import type { UpstreamError } from '../errors.js';
-import { MappedEvents, upstreamProtocolError } from './mapped-events.js';
+import { ProviderMappedEvents, upstreamProtocolError } from './mapped-events.js';
 import type { BufferedEventSource, UpstreamEvent } from './provider.js';
 
 /** Data whose first key is `error` (the relay's test for an error event, relay/spool-batch.ts). */
@@ -115,19 +115,5 @@ export function normalizeChatEvents(
   source: AsyncIterator<UpstreamEvent>,
   provider: string,
 ): AsyncIterableIterator<UpstreamEvent> & BufferedEventSource {
-  return new NormalizedChatEvents(source, provider);
-}
-
-/** The chat surface's rule over an upstream's events. */
-class NormalizedChatEvents extends MappedEvents {
-  readonly #provider: string;
-
-  constructor(source: AsyncIterator<UpstreamEvent>, provider: string) {
-    super(source);
-    this.#provider = provider;
-  }
-
-  protected map(event: UpstreamEvent): UpstreamEvent | UpstreamError | undefined {
-    return normalizeChatEvent(event, this.#provider);
-  }
+  return new ProviderMappedEvents(source, provider, normalizeChatEvent);
 }

@@ -1,5 +1,5 @@
 import { UpstreamError } from '../../errors.js';
-import { MappedEvents } from '../../providers/mapped-events.js';
+import { ProviderMappedEvents } from '../../providers/mapped-events.js';
 import type { BufferedEventSource, UpstreamEvent } from '../../providers/provider.js';
 import { type EventShapes, namedByType, readNativeEvent } from '../native-event-shape.js';
 
@@ -25,20 +25,14 @@ export function nativeMessagesEvents(
   events: AsyncIterable<UpstreamEvent>,
   provider: string,
 ): AsyncIterableIterator<UpstreamEvent> & BufferedEventSource {
-  return new NativeMessagesEvents(events[Symbol.asyncIterator](), provider);
+  return new ProviderMappedEvents(events[Symbol.asyncIterator](), provider, readMessagesEvent);
 }
 
-class NativeMessagesEvents extends MappedEvents {
-  readonly #provider: string;
-
-  constructor(source: AsyncIterator<UpstreamEvent>, provider: string) {
-    super(source);
-    this.#provider = provider;
-  }
-
-  protected map(event: UpstreamEvent): UpstreamEvent | UpstreamError | undefined {
-    const read = readNativeEvent(event, MESSAGES_EVENT_SHAPES, this.#provider);
-    if (read === undefined || read instanceof UpstreamError) return read;
-    return namedByType(event, read.type);
-  }
+function readMessagesEvent(
+  event: UpstreamEvent,
+  provider: string,
+): UpstreamEvent | UpstreamError | undefined {
+  const read = readNativeEvent(event, MESSAGES_EVENT_SHAPES, provider);
+  if (read === undefined || read instanceof UpstreamError) return read;
+  return namedByType(event, read.type);
 }
