@@ -67,12 +67,21 @@ afterAll(async () => {
 const sse = (data: unknown, event?: string) =>
   `${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
 
-async function postResponses(): Promise<{ events: ParsedEvent[]; responseId: string; body: string }> {
-  const raw = await rawRequest(`${gateway.url}/v1/responses`, {
+/** POSTs a request of `surface` to the gateway, streamed unless `stream` is false. */
+function post(surface: NativeSurface, stream = true) {
+  const body =
+    surface === 'responses'
+      ? { model: 'gpt-x', input: 'Hi', stream }
+      : { model: 'claude-x', max_tokens: 100, stream, messages: [{ role: 'user', content: 'Hi' }] };
+  return rawRequest(`${gateway.url}/v1/${surface}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'gpt-x', input: 'Hi', stream: true }),
+    body: JSON.stringify(body),
   });
+}
+
+async function postResponses(): Promise<{ events: ParsedEvent[]; responseId: string; body: string }> {
+  const raw = await post('responses');
   expect(raw.status).toBe(200);
   return {
     events: parseSse(raw.body),
@@ -86,16 +95,7 @@ async function postMessages(): Promise<ParsedEvent[]> {
 }
 
 async function postMessagesRaw(): Promise<string> {
-  const raw = await rawRequest(`${gateway.url}/v1/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: 'claude-x',
-      max_tokens: 100,
-      stream: true,
-      messages: [{ role: 'user', content: 'Hi' }],
-    }),
-  });
+  const raw = await post('messages');
   expect(raw.status).toBe(200);
   return raw.body;
 }
@@ -192,11 +192,7 @@ describe('a non-streamed request to a native upstream that sends data that is no
       responsesEvent({ type: 'response.output_item.added', output_index: 0, item: { type: 'message' } }),
       sse('oops', 'response.output_text.delta'),
     ];
-    const responses = await rawRequest(`${gateway.url}/v1/responses`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-x', input: 'Hi' }),
-    });
+    const responses = await post('responses', false);
     expect(responses.status).toBe(502);
     expect(JSON.parse(responses.body)).toMatchObject({
       error: { message: expect.stringContaining('is not JSON'), type: expect.any(String) },
@@ -209,15 +205,7 @@ describe('a non-streamed request to a native upstream that sends data that is no
       ),
       sse('oops', 'content_block_delta'),
     ];
-    const messages = await rawRequest(`${gateway.url}/v1/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: 'claude-x',
-        max_tokens: 100,
-        messages: [{ role: 'user', content: 'Hi' }],
-      }),
-    });
+    const messages = await post('messages', false);
     expect(messages.status).toBe(502);
     expect(JSON.parse(messages.body)).toEqual({
       type: 'error',
