@@ -217,6 +217,32 @@ describe('native pass-through to an Anthropic upstream', () => {
     expect(upstream.received.length).toBe(before + 1);
   });
 
+  it('count_tokens holds at most generation.maxBytes of an Anthropic upstream’s answer', async () => {
+    const big = await startUpstream(() => ({
+      json: { input_tokens: 5, padding: 'x'.repeat(2 * 1024 * 1024) },
+    }));
+    const bigGateway = await startTestGateway({
+      providers: { claude: { type: 'anthropic', baseURL: big.url } },
+      models: [{ match: '*', provider: 'claude' }],
+      generation: { maxBytes: 1024 * 1024 },
+    });
+    try {
+      const response = await rawRequest(`${bigGateway.url}/v1/messages/count_tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude-x', messages: [{ role: 'user', content: 'Count me.' }] }),
+      });
+      expect(response.status).toBe(502);
+      expect(JSON.parse(response.body)).toMatchObject({
+        type: 'error',
+        error: { type: 'api_error', message: expect.stringContaining('generation.maxBytes') },
+      });
+    } finally {
+      await bigGateway.close();
+      await big.close();
+    }
+  });
+
   it('a native upstream that ends after message_delta without message_stop is completed with message_stop', async () => {
     const cut = await startUpstream(() => ({ events: NATIVE_EVENTS.slice(0, -1) }));
     const cutGateway = await startTestGateway({

@@ -7,7 +7,7 @@ import { AnthropicStreamTranslator, fromAnthropicResponse } from './anthropic-re
 import { toAnthropicRequest } from './anthropic-translate.js';
 import { toUpstreamError } from './openai-provider.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';
-import { readJsonBody } from './read-json-body.js';
+import { type ReadableBody, readJsonBody } from './read-json-body.js';
 import { requestSse } from './sse-request.js';
 import { notAnEventStream, upstreamHttpError } from './upstream-http-error.js';
 
@@ -157,11 +157,7 @@ export class AnthropicProvider implements ChatProvider {
   ): Promise<CompletionResult> {
     if (api !== 'messages') throw new Error(`Anthropic upstreams do not speak the ${api} API natively.`);
     const response = await this.#postMessages({ ...body, stream: false }, context, 'application/json');
-    try {
-      return { body: await response.body.json() };
-    } catch (error) {
-      throw toUpstreamError(error, this.name, context.signal);
-    }
+    return { body: await this.#readAnswer(response.body, context.signal) };
   }
 
   /**
@@ -173,12 +169,7 @@ export class AnthropicProvider implements ChatProvider {
     context: ProviderCallContext,
   ): Promise<{ input_tokens: number }> {
     const response = await this.#postMessages(body, context, 'application/json', '/count_tokens');
-    let answer: { input_tokens?: unknown };
-    try {
-      answer = (await response.body.json()) as { input_tokens?: unknown };
-    } catch (error) {
-      throw toUpstreamError(error, this.name, context.signal);
-    }
+    const answer = (await this.#readAnswer(response.body, context.signal)) as { input_tokens?: unknown };
     if (typeof answer.input_tokens !== 'number') {
       throw UpstreamError.ofCode(
         'upstream_error',
@@ -186,6 +177,15 @@ export class AnthropicProvider implements ChatProvider {
       );
     }
     return { input_tokens: answer.input_tokens };
+  }
+
+  /** Reads a JSON answer, bounded by `maxAnswerBytes` (generation.maxBytes) as every answer is. */
+  async #readAnswer(body: ReadableBody, signal: AbortSignal): Promise<unknown> {
+    try {
+      return await readJsonBody(body, this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY, this.name);
+    } catch (error) {
+      throw toUpstreamError(error, this.name, signal);
+    }
   }
 
   async #postMessages(body: unknown, context: ProviderCallContext, accept: string, subpath = '') {
@@ -228,16 +228,7 @@ export class AnthropicProvider implements ChatProvider {
   async complete(request: ChatCompletionRequest, context: ProviderCallContext): Promise<CompletionResult> {
     const body = toAnthropicRequest({ ...request, stream: false }, this.#options);
     const response = await this.#postMessages(body, context, 'application/json');
-    let answer: unknown;
-    try {
-      answer = await readJsonBody(
-        response.body,
-        this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
-        this.name,
-      );
-    } catch (error) {
-      throw toUpstreamError(error, this.name, context.signal);
-    }
+    const answer = await this.#readAnswer(response.body, context.signal);
     return { body: fromAnthropicResponse(answer, { model: request.model, now: this.#options.now }) };
   }
 
@@ -260,16 +251,7 @@ export class AnthropicProvider implements ChatProvider {
       throw await upstreamHttpError(this.name, response.statusCode, response.headers, response.body, {
         overloadedStatus: ANTHROPIC_OVERLOADED_STATUS,
       });
-    let body: { data?: unknown };
-    try {
-      body = (await readJsonBody(
-        response.body,
-        this.#options.maxAnswerBytes ?? Number.POSITIVE_INFINITY,
-        this.name,
-      )) as { data?: unknown };
-    } catch (error) {
-      throw toUpstreamError(error, this.name, signal);
-    }
+    const body = (await this.#readAnswer(response.body, signal)) as { data?: unknown };
     if (!Array.isArray(body.data)) return [];
     return body.data.flatMap((entry: unknown): ModelInfo[] => {
       const model = entry as { id?: unknown; created_at?: unknown } | null;

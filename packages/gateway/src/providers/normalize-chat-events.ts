@@ -1,13 +1,10 @@
 import { DONE_DATA, type OpenAIErrorBody } from '@spool/protocol';
-import { UpstreamError } from '../errors.js';
-import { ITERATION_DONE } from '../iteration.js';
-import { type BufferedEventSource, NO_EVENTS, takeBuffered, type UpstreamEvent } from './provider.js';
+import type { UpstreamError } from '../errors.js';
+import { ProviderMappedEvents, upstreamProtocolError } from './mapped-events.js';
+import type { BufferedEventSource, UpstreamEvent } from './provider.js';
 
 /** Data whose first key is `error` (the relay's test for an error event, relay/spool-batch.ts). */
 const ERROR_FIRST = /^\s*\{\s*"error"\s*:/;
-
-/** The longest part of an unreadable event quoted in the error that reports it. */
-const QUOTED_CHARS = 200;
 
 /**
  * What one event of an OpenAI-compatible upstream becomes on the chat surface: the event to relay
@@ -41,7 +38,7 @@ export function normalizeChatEvent(
     parsed = JSON.parse(data);
   } catch {
     if (data.trim() === '') return undefined;
-    return type === undefined ? protocolError(provider, 'is not JSON', data) : undefined;
+    return type === undefined ? upstreamProtocolError(provider, 'is not JSON', data) : undefined;
   }
   if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
     const fields = parsed as { error?: unknown; choices?: unknown };
@@ -53,7 +50,9 @@ export function normalizeChatEvent(
     }
     if (Array.isArray(fields.choices)) return unnamed;
   }
-  return type === undefined ? protocolError(provider, 'is not a chat completion chunk', data) : undefined;
+  return type === undefined
+    ? upstreamProtocolError(provider, 'is not a chat completion chunk', data)
+    : undefined;
 }
 
 function parseOrText(data: string): unknown {
@@ -107,16 +106,6 @@ function upstreamErrorBody(raw: unknown): OpenAIErrorBody {
   };
 }
 
-function protocolError(provider: string, what: string, data: string): UpstreamError {
-  const quoted = data.length > QUOTED_CHARS ? `${data.slice(0, QUOTED_CHARS)}…` : data;
-  return UpstreamError.ofCode(
-    'upstream_protocol_error',
-    `Upstream "${provider}" sent an event that ${what}: ${JSON.stringify(quoted)}. The stream was stopped.`,
-    // An upstream that breaks the format would most likely break it again: not retried.
-    { retryable: false },
-  );
-}
-
 /**
  * The events of an OpenAI-compatible upstream's chat stream, each through `normalizeChatEvent`:
  * what comes out is OpenAI's chunk format, or one error event, or the iterator rejects with
@@ -126,86 +115,5 @@ export function normalizeChatEvents(
   source: AsyncIterator<UpstreamEvent>,
   provider: string,
 ): AsyncIterableIterator<UpstreamEvent> & BufferedEventSource {
-  return new NormalizedChatEvents(source, provider);
-}
-
-/** A plain iterator rather than an async generator: an idle open stream holds it (bench/memory). */
-class NormalizedChatEvents implements AsyncIterableIterator<UpstreamEvent>, BufferedEventSource {
-  readonly #source: AsyncIterator<UpstreamEvent>;
-  readonly #provider: string;
-  /** A protocol error found among buffered events: `next()` rejects with it after those before it. */
-  #failure: UpstreamError | undefined;
-  #ended = false;
-
-  constructor(source: AsyncIterator<UpstreamEvent>, provider: string) {
-    this.#source = source;
-    this.#provider = provider;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<UpstreamEvent>> {
-    const failure = this.#failure;
-    if (failure !== undefined) {
-      this.#failure = undefined;
-      this.#ended = true;
-      return Promise.reject(failure);
-    }
-    if (this.#ended) return Promise.resolve(ITERATION_DONE);
-    return this.#source.next().then(this.#onResult);
-  }
-
-  readonly #onResult = (
-    result: IteratorResult<UpstreamEvent>,
-  ): IteratorResult<UpstreamEvent> | Promise<IteratorResult<UpstreamEvent>> => {
-    if (result.done) return result;
-    const normalized = normalizeChatEvent(result.value, this.#provider);
-    if (normalized instanceof UpstreamError) {
-      this.#ended = true;
-      throw normalized;
-    }
-    if (normalized !== undefined) return { done: false, value: normalized };
-    // Dropped: the next one is pulled by one loop, so a long run of pings does not chain a promise per ping.
-    return new Promise((resolve, reject) => this.#pull(resolve, reject));
-  };
-
-  #pull(resolve: (result: IteratorResult<UpstreamEvent>) => void, reject: (error: unknown) => void): void {
-    this.#source.next().then((result) => {
-      if (result.done) return resolve(result);
-      const normalized = normalizeChatEvent(result.value, this.#provider);
-      if (normalized instanceof UpstreamError) {
-        this.#ended = true;
-        return reject(normalized);
-      }
-      if (normalized === undefined) return this.#pull(resolve, reject);
-      resolve({ done: false, value: normalized });
-    }, reject);
-  }
-
-  takeBuffered(): readonly UpstreamEvent[] {
-    if (this.#ended || this.#failure !== undefined) return NO_EVENTS;
-    const events = takeBuffered(this.#source);
-    // The common case, every event a chunk as it came, hands the source's array on as it is.
-    let out: UpstreamEvent[] | undefined;
-    for (let index = 0; index < events.length; index++) {
-      const event = events[index] as UpstreamEvent;
-      const normalized = normalizeChatEvent(event, this.#provider);
-      if (normalized === event && out === undefined) continue;
-      out ??= events.slice(0, index);
-      if (normalized instanceof UpstreamError) {
-        this.#failure = normalized;
-        break;
-      }
-      if (normalized !== undefined) out.push(normalized);
-    }
-    return out ?? events;
-  }
-
-  return(): Promise<IteratorResult<UpstreamEvent>> {
-    this.#ended = true;
-    this.#failure = undefined;
-    return this.#source.return?.() ?? Promise.resolve(ITERATION_DONE);
-  }
+  return new ProviderMappedEvents(source, provider, normalizeChatEvent);
 }

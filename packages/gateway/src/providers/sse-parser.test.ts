@@ -91,6 +91,16 @@ describe('SseParser', () => {
     expect(events).toEqual([{ data: 'last', event: undefined }]);
   });
 
+  it('dispatches an event whose blank line is a CR held at a chunk’s end, when the stream ends in the next line', () => {
+    const parser = new SseParser();
+    const events: UpstreamEvent[] = [];
+    parser.feed('data: cut\r\r', events);
+    // The next event, cut before its first line ends (found by the native readers' property test).
+    parser.feed('ev', events);
+    parser.end(events);
+    expect(events).toEqual([{ data: 'cut', event: undefined }]);
+  });
+
   it('throws once an event holds more than its bound, whatever the split, and never below it', () => {
     const bound = 100;
     fc.assert(

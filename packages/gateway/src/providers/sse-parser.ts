@@ -80,11 +80,12 @@ export class SseParser {
   }
 
   /**
-   * Ends the stream. A line ended by a CR at the very end was held in case an LF followed; with
-   * none coming it is ended now (an event whose blank line is that CR is dispatched).
+   * Ends the stream. A line ended by a CR at the end of a chunk was held in case an LF followed
+   * (with the text of later chunks that had no line break, as eventsource-parser holds it); it is
+   * ended now, so an event whose blank line is that CR is dispatched.
    */
   end(out: UpstreamEvent[]): void {
-    if (this.#partial.endsWith('\r')) this.feed('\n', out);
+    if (this.#partial.includes('\r')) this.feed('\n', out);
     this.#partial = '';
   }
 

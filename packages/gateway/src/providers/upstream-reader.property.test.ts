@@ -1,11 +1,9 @@
 import fc from 'fast-check';
-import type { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { openScriptedSse, type ScriptedController, split, tick } from '../../test/scripted-dispatcher.js';
 import { UpstreamError } from '../errors.js';
 import { normalizeChatEvent, normalizeChatEvents } from './normalize-chat-events.js';
-import { toUpstreamError } from './openai-provider.js';
 import type { UpstreamEvent } from './provider.js';
-import { requestSse } from './sse-request.js';
 
 /**
  * The upstream reader of the chat surface (requestSse's handler, the SSE decoder and parser, the
@@ -128,43 +126,6 @@ function expectChatFormat(event: UpstreamEvent): void {
   } else expect(Array.isArray(parsed.choices)).toBe(true);
 }
 
-function split(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let previous = 0;
-  for (const point of points) {
-    if (point > previous) chunks.push(bytes.subarray(previous, point));
-    previous = point;
-  }
-  if (previous < bytes.length) chunks.push(bytes.subarray(previous));
-  return chunks;
-}
-
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** A controller like undici's: the driver stops pushing while paused, and stops for good once aborted. */
-class ScriptedController {
-  paused = false;
-  aborted = false;
-  reason: Error | null = null;
-  rawHeaders = null;
-  rawTrailers = null;
-  constructor(private readonly onAbort: (reason: Error) => void) {}
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    this.paused = false;
-  }
-  abort(reason: Error): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    // undici reports the abort to the handler after the call returns.
-    queueMicrotask(() => this.onAbort(reason));
-  }
-}
-
 /**
  * Reads `chunks` through the chat upstream reader with a consumer that waits `delays` ticks between
  * pulls. Fails on a deadlock: the consumer waits for an event while the socket is paused.
@@ -173,43 +134,13 @@ async function read(
   chunks: readonly Buffer[],
   delays: readonly number[],
 ): Promise<{ events: UpstreamEvent[]; end: string; controller: ScriptedController; returned: boolean }> {
-  let handler: Dispatcher.DispatchHandler | undefined;
-  const controller = new ScriptedController((reason) =>
-    handler?.onResponseError?.(controller as never, reason),
-  );
-  const dispatcher = {
-    dispatch(_options: unknown, dispatchHandler: Dispatcher.DispatchHandler) {
-      handler = dispatchHandler;
-      handler.onRequestStart?.(controller as never, {});
-      queueMicrotask(() =>
-        handler?.onResponseStart?.(controller as never, 200, { 'content-type': 'text/event-stream' }, 'OK'),
-      );
-      return true;
-    },
-  } as unknown as Dispatcher;
-  const response = await requestSse(
-    dispatcher,
-    { method: 'POST', path: '/', signal: new AbortController().signal, maxEventBytes: MAX_EVENT_BYTES },
-    (error) => toUpstreamError(error, 'fuzz'),
-  );
-  if (response.kind !== 'events') throw new Error('expected events');
-  const iterator = normalizeChatEvents(response.events, 'fuzz');
+  const upstream = await openScriptedSse(MAX_EVENT_BYTES);
+  const { controller } = upstream;
+  const iterator = normalizeChatEvents(upstream.events, 'fuzz');
   let waiting = false;
   let deadlocked = false;
   const produce = async () => {
-    for (const chunk of chunks) {
-      while (controller.paused && !controller.aborted) {
-        await tick();
-        if (controller.paused && waiting) {
-          deadlocked = true;
-          return;
-        }
-      }
-      if (controller.aborted) return;
-      handler?.onResponseData?.(controller as never, chunk);
-      await tick();
-    }
-    if (!controller.aborted) handler?.onResponseEnd?.(controller as never, {});
+    deadlocked = !(await upstream.push(chunks, () => waiting));
   };
   const events: UpstreamEvent[] = [];
   let end = 'done';

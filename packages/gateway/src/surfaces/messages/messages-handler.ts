@@ -24,6 +24,7 @@ import { estimateInputTokens } from './count-tokens.js';
 import { isMeaningfulMessagesEvent, MessagesEvents } from './messages-events.js';
 import { countTokensRequestSchema, type MessagesRequest, parseMessagesRequest } from './messages-schema.js';
 import { MESSAGES_SURFACE } from './messages-surface.js';
+import { nativeMessagesEvents } from './native-events.js';
 
 type MessagesCall = SurfaceCall<MessagesRequest>;
 
@@ -102,21 +103,24 @@ export async function handleCountTokens(
   );
 }
 
-/** Opens the upstream stream: passed through where the target speaks Messages, else translated. */
-function openMessages(
+/** Opens the upstream stream: passed through (checked) where the target speaks Messages, else translated. */
+async function openMessages(
   context: GatewayContext,
   targets: readonly UpstreamTarget[],
   body: MessagesRequest,
   chatBody: ChatCompletionRequest,
   providerContext: ProviderCallContext,
 ) {
-  return context.chain.openSurface(targets, 'messages', providerContext, {
+  const opened = await context.chain.openSurface(targets, 'messages', providerContext, {
     body: { ...body, stream: true },
     meaningful: isMeaningfulMessagesEvent,
     chatBody: { ...chatBody, stream: true, stream_options: { include_usage: true } },
     translate: (events: AsyncIterable<UpstreamEvent>) =>
       new ChatToMessagesEvents(events, { model: body.model }),
   });
+  return opened.native
+    ? { ...opened, events: nativeMessagesEvents(opened.events, opened.provider.name) }
+    : opened;
 }
 
 /** How a request reaches its upstreams: its chat form, and the targets that can honour it. */

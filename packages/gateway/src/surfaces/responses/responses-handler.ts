@@ -26,7 +26,7 @@ import {
   previousConversation,
   type StoredResponse,
 } from './conversation.js';
-import { isMeaningfulResponsesEvent, withSpoolResponseId } from './native-events.js';
+import { isMeaningfulResponsesEvent, nativeResponsesEvents } from './native-events.js';
 import { responseIdOf } from './response-ids.js';
 import { foldResponse, parseSpooledEvents } from './response-object.js';
 import { RESPONSES_EVENTS } from './responses-events.js';
@@ -140,7 +140,9 @@ export async function handleCreateResponse(
           },
         );
         accounting.provider = opened.provider.name;
-        return opened.native ? withSpoolResponseId(opened.events, responseId) : opened.events;
+        return opened.native
+          ? nativeResponsesEvents(opened.events, responseId, opened.provider.name)
+          : opened.events;
       } catch (error) {
         account.settle({ outcome: 'failed', streamId });
         throw withHeaders(error, account.headers);
