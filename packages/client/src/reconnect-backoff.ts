@@ -44,13 +44,18 @@ export class ReconnectBackoff {
 
   /**
    * Counts a failure and picks the wait before the next attempt (`Retry-After` honoured, raised to the
-   * server's `retry:`); `undefined` when the outage is out of attempts or time.
+   * server's `retry:`); `undefined` when the outage is out of attempts or time. `now` is the time of
+   * the failure (epoch ms), given by callers that keep their own clock.
    */
-  next(error: SpoolClientError, serverRetryMs: number | undefined): BackoffStep | undefined {
+  next(
+    error: SpoolClientError,
+    serverRetryMs: number | undefined,
+    now = Date.now(),
+  ): BackoffStep | undefined {
     this.#attempt += 1;
     if (this.#attempt > this.#options.maxAttempts) return undefined;
-    this.#outageStartedAt ??= Date.now();
-    const elapsedMs = Date.now() - this.#outageStartedAt - this.#offlineMs;
+    this.#outageStartedAt ??= now;
+    const elapsedMs = now - this.#outageStartedAt - this.#offlineMs;
     const retryAfterMs = error instanceof HttpError ? error.retryAfterMs : undefined;
     const delayMs = retryDelayMs(this.#attempt, this.#options, { retryAfterMs, serverRetryMs }, this.#random);
     if (elapsedMs + delayMs > this.#options.maxElapsedMs) return undefined;

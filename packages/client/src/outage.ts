@@ -1,0 +1,132 @@
+import {
+  HttpError,
+  NetworkError,
+  ResumeUnsupportedError,
+  type SpoolClientError,
+  StreamError,
+} from './errors.js';
+import type { StreamStatus } from './event-stream-types.js';
+import type { BackoffStep, ReconnectBackoff } from './reconnect-backoff.js';
+import type { PlannedRequest, ResumePlanner } from './resume-planner.js';
+import type { StatsRecorder } from './stats.js';
+
+/** Retryable, never counted: the page became visible and the caller asked for a fresh connection. */
+export class VisibilityReconnect extends NetworkError {
+  constructor() {
+    super('The page became visible.', { code: 'visibility_reconnect' });
+  }
+}
+
+/** What one event stream's {@link Outage} works with; all pure, the shell does the I/O. */
+export interface OutageOptions {
+  /** Which request comes next; told of every drop and restart. */
+  planner: ResumePlanner;
+  /** The retry budget of the outage under way (attempts, time, offline time). */
+  backoff: ReconnectBackoff;
+  /** Downtime is recorded here. */
+  stats: StatsRecorder;
+  /** What a drop does when the server cannot resume the stream. */
+  onNoResume: 'restart' | 'fail';
+  /** Whether the caller has an `onUnauthorized` hook to refresh credentials with. */
+  canAuthorize: boolean;
+}
+
+/** A failed attempt, as the shell saw it. */
+export interface AttemptFailure {
+  error: SpoolClientError;
+  /** The attempt delivered events before it failed: the failure begins a new outage. */
+  progressed: boolean;
+  /** The stream's last `retry:` field, the least a reconnect should wait. */
+  serverRetryMs: number | undefined;
+  /** When it failed (epoch ms). */
+  now: number;
+}
+
+/** What the stream does after a failed attempt. */
+export type OutageAction =
+  /** Stop with `error` (the failure's own, or why the stream cannot go on). */
+  | { type: 'fail'; error: SpoolClientError }
+  /** Connect again at once; not counted against the retry budget. */
+  | { type: 'reconnect' }
+  /**
+   * Ask `onUnauthorized` for fresh credentials and connect again at once (offered once per outage); if
+   * it declines, `authorizeDeclined` decides the failure as any other.
+   */
+  | { type: 'authorize'; error: HttpError }
+  /** Wait `delayMs` (the shell's `onRetry` may change it or veto), then connect again. */
+  | ({ type: 'retry' } & BackoffStep);
+
+/** The outage bookkeeping of one event stream; see {@link createOutage}. */
+export interface Outage {
+  /**
+   * A connection opened for `planned` and its response named `streamId` (`X-Stream-Id`, or `null`):
+   * the outage is over. Returns the status to announce: `open` the first time (attaching to a known
+   * stream announces `resumed`), then `resumed`, or `restarted` when a new generation replaced the one
+   * being read.
+   */
+  connected(planned: PlannedRequest, streamId: string | null): StreamStatus;
+  /** An attempt failed: what the stream does next. */
+  failed(failure: AttemptFailure): OutageAction;
+  /** `onUnauthorized` declined to refresh credentials: the failure is decided as any other. */
+  authorizeDeclined(failure: AttemptFailure): Exclude<OutageAction, { type: 'authorize' }>;
+}
+
+/**
+ * The outage bookkeeping of one event stream, as a state machine the retry loop drives: a failed
+ * attempt becomes the next action (retry after a wait, reconnect at once, refresh credentials, give up),
+ * and a connection that opens ends the outage with the status to announce. Pure given its inputs;
+ * `connectEventStream` is the I/O shell around it. (A closure rather than a class: private fields cost
+ * the browser bundle a helper call per access.)
+ */
+export function createOutage({ planner, backoff, stats, onNoResume, canAuthorize }: OutageOptions): Outage {
+  /** A connection has opened: a later one resumes (or restarts) rather than opens. */
+  let opened = false;
+  /** `onUnauthorized` was offered in this outage. */
+  let authorized = false;
+
+  const decide = ({
+    error,
+    serverRetryMs,
+    now,
+  }: AttemptFailure): Exclude<OutageAction, { type: 'authorize' }> => {
+    if (!error.retryable) return { type: 'fail', error };
+    if (error instanceof StreamError) {
+      // A stream attached to by id (`resume`) cannot be started again: its error is final.
+      if (!planner.canRestart) return { type: 'fail', error };
+      planner.restart();
+    } else if (planner.onDrop(onNoResume) === 'fail') {
+      return { type: 'fail', error: new ResumeUnsupportedError(error) };
+    }
+    if (error instanceof VisibilityReconnect) {
+      stats.disconnected();
+      return { type: 'reconnect' };
+    }
+    const step = backoff.next(error, serverRetryMs, now);
+    if (step === undefined) return { type: 'fail', error };
+    stats.disconnected();
+    return { type: 'retry', ...step };
+  };
+
+  return {
+    connected(planned, streamId) {
+      const replaced = planner.onResponse(streamId);
+      stats.connected();
+      authorized = false;
+      const first = !opened;
+      opened = true;
+      if (first && planned.kind !== 'resume') return { type: 'open', streamId: planner.streamId };
+      if (planned.kind === 'restart' || replaced) return { type: 'restarted' };
+      return { type: 'resumed', fromEventId: planned.fromEventId, streamId: planner.streamId };
+    },
+    failed(failure) {
+      const { error } = failure;
+      if (failure.progressed) backoff.reset();
+      if (error instanceof HttpError && error.status === 401 && canAuthorize && !authorized) {
+        authorized = true;
+        return { type: 'authorize', error };
+      }
+      return decide(failure);
+    },
+    authorizeDeclined: decide,
+  };
+}
