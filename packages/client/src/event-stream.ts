@@ -246,18 +246,16 @@ export function connectEventStream(
         } catch (raw) {
           if (outerSignal.aborted) throw abortErrorOf(outerSignal);
           const error = toClientError(raw, attemptController.signal, planned);
-          const failure = {
+          const action = outage.failed({
             error,
             progressed: stats.snapshot().events > eventsBefore,
             serverRetryMs,
             now: Date.now(),
-          };
-          let action = outage.failed(failure);
+          });
           if (action.type === 'authorize') {
             const { onUnauthorized } = options;
-            const unauthorized = action.error;
-            if ((await guardAsync(() => onUnauthorized?.(unauthorized))) !== false) continue;
-            action = outage.authorizeDeclined(failure);
+            if ((await guardAsync(() => onUnauthorized?.(action.error))) !== false) continue;
+            throw error;
           }
           if (action.type === 'fail') throw action.error;
           if (action.type === 'reconnect') continue;

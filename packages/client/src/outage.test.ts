@@ -21,7 +21,7 @@ const filtered = new StreamError('filtered', { code: 'content_filter', retryable
 type Step =
   | { open: string | null }
   | { deliver: string[] }
-  | { fail: SpoolClientError; at?: number; serverRetryMs?: number; declined?: true };
+  | { fail: SpoolClientError; at?: number; serverRetryMs?: number };
 
 interface Setup {
   retry?: RetryOptions;
@@ -85,11 +85,7 @@ function run(steps: Step[], setup: Setup = {}) {
         serverRetryMs: step.serverRetryMs,
         now: clock,
       };
-      let action = outage.failed(failure);
-      if (action.type === 'authorize' && step.declined) {
-        outcomes.push('authorize');
-        action = outage.authorizeDeclined(failure);
-      }
+      const action = outage.failed(failure);
       outcomes.push(summarize(action));
       if (action.type === 'retry') clock += action.delayMs;
       planned = planner.plan({});
@@ -159,12 +155,6 @@ describe('createOutage', () => {
       [{ fail: unauthorized }, { fail: unauthorized }, { open: 'str_1' }, { fail: unauthorized }],
       { canAuthorize: true },
       ['authorize', 'fail invalid_api_key', 'open', 'authorize'],
-    ],
-    [
-      'fails on a 401 onUnauthorized declined',
-      [{ fail: unauthorized, declined: true }],
-      { canAuthorize: true },
-      ['authorize', 'fail invalid_api_key'],
     ],
     ['fails on a 401 without onUnauthorized', [{ fail: unauthorized }], {}, ['fail invalid_api_key']],
     [

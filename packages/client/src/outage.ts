@@ -50,7 +50,7 @@ export type OutageAction =
   | { type: 'reconnect' }
   /**
    * Ask `onUnauthorized` for fresh credentials and connect again at once (offered once per outage); if
-   * it declines, `authorizeDeclined` decides the failure as any other.
+   * it declines, stop with `error`: a 401 is final.
    */
   | { type: 'authorize'; error: HttpError }
   /** Wait `delayMs` (the shell's `onRetry` may change it or veto), then connect again. */
@@ -67,8 +67,6 @@ export interface Outage {
   connected(planned: PlannedRequest, streamId: string | null): StreamStatus;
   /** An attempt failed: what the stream does next. */
   failed(failure: AttemptFailure): OutageAction;
-  /** `onUnauthorized` declined to refresh credentials: the failure is decided as any other. */
-  authorizeDeclined(failure: AttemptFailure): Exclude<OutageAction, { type: 'authorize' }>;
 }
 
 /**
@@ -84,11 +82,12 @@ export function createOutage({ planner, backoff, stats, onNoResume, canAuthorize
   /** `onUnauthorized` was offered in this outage. */
   let authorized = false;
 
-  const decide = ({
-    error,
-    serverRetryMs,
-    now,
-  }: AttemptFailure): Exclude<OutageAction, { type: 'authorize' }> => {
+  const failed = ({ error, progressed, serverRetryMs, now }: AttemptFailure): OutageAction => {
+    if (progressed) backoff.reset();
+    if (error instanceof HttpError && error.status === 401 && canAuthorize && !authorized) {
+      authorized = true;
+      return { type: 'authorize', error };
+    }
     if (!error.retryable) return { type: 'fail', error };
     if (error instanceof StreamError) {
       // A stream attached to by id (`resume`) cannot be started again: its error is final.
@@ -118,15 +117,6 @@ export function createOutage({ planner, backoff, stats, onNoResume, canAuthorize
       if (planned.kind === 'restart' || replaced) return { type: 'restarted' };
       return { type: 'resumed', fromEventId: planned.fromEventId, streamId: planner.streamId };
     },
-    failed(failure) {
-      const { error } = failure;
-      if (failure.progressed) backoff.reset();
-      if (error instanceof HttpError && error.status === 401 && canAuthorize && !authorized) {
-        authorized = true;
-        return { type: 'authorize', error };
-      }
-      return decide(failure);
-    },
-    authorizeDeclined: decide,
+    failed,
   };
 }
