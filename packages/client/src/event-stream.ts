@@ -18,7 +18,7 @@ import type {
 import { newIdempotencyKey } from './idempotency-key.js';
 import { globalLifecycle } from './lifecycle.js';
 import { createOutage, VisibilityReconnect } from './outage.js';
-import { ReconnectBackoff } from './reconnect-backoff.js';
+import { createReconnectBackoff, type ReconnectBackoff } from './reconnect-backoff.js';
 import { type PlannedRequest, ResumePlanner } from './resume-planner.js';
 import { normalizeRetryOptions } from './retry-policy.js';
 import { StatsRecorder } from './stats.js';
@@ -205,7 +205,7 @@ export function connectEventStream(
     });
     try {
       emitStatus({ type: 'connecting' });
-      const backoff = new ReconnectBackoff(retryOptions, lifecycle);
+      const backoff = createReconnectBackoff(retryOptions, lifecycle);
       const outage = createOutage({
         planner,
         backoff,

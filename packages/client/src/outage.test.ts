@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HttpError, NetworkError, type SpoolClientError, StreamError } from './errors.js';
 import { createManualLifecycle } from './lifecycle.js';
 import { type AttemptFailure, createOutage, type OutageAction, VisibilityReconnect } from './outage.js';
-import { ReconnectBackoff } from './reconnect-backoff.js';
+import { createReconnectBackoff } from './reconnect-backoff.js';
 import { ResumePlanner } from './resume-planner.js';
 import { normalizeRetryOptions, type RetryOptions } from './retry-policy.js';
 import { StatsRecorder } from './stats.js';
@@ -62,7 +62,7 @@ function run(steps: Step[], setup: Setup = {}) {
   });
   const outage = createOutage({
     planner,
-    backoff: new ReconnectBackoff(retry, createManualLifecycle()),
+    backoff: createReconnectBackoff(retry, createManualLifecycle()),
     stats,
     onNoResume: setup.onNoResume ?? 'restart',
     canAuthorize: setup.canAuthorize ?? false,

@@ -22,11 +22,13 @@ export interface StreamStats {
 
 /** Accumulates {@link StreamStats} from engine callbacks; pure given its clock. */
 export class StatsRecorder {
-  private now: () => number;
-  private firstTokenAt: number | undefined;
-  private lastTokenAt: number | undefined;
-  private stallStartedAt: number | undefined;
-  private stats: StreamStats;
+  // `declare`d (the constructor sets them; unset means undefined): bundlers targeting ES2020 turn each
+  // field declaration into a helper call (bench/client-size).
+  private declare now: () => number;
+  private declare firstTokenAt: number | undefined;
+  private declare lastTokenAt: number | undefined;
+  private declare stallStartedAt: number | undefined;
+  private declare stats: StreamStats;
 
   constructor(now: () => number = Date.now) {
     this.now = now;
