@@ -206,13 +206,7 @@ export function connectEventStream(
     try {
       emitStatus({ type: 'connecting' });
       const backoff = createReconnectBackoff(retryOptions, lifecycle);
-      const outage = createOutage({
-        planner,
-        backoff,
-        stats,
-        onNoResume: options.onNoResume ?? 'restart',
-        canAuthorize: options.onUnauthorized !== undefined,
-      });
+      const outage = createOutage({ planner, backoff, stats, options });
       for (;;) {
         if (!lifecycle.isOnline()) await wait(backoff, 0);
         const planned = planner.plan(await resolveHeaders());
@@ -230,7 +224,6 @@ export function connectEventStream(
             );
           }
         };
-        const eventsBefore = stats.snapshot().events;
         try {
           touch();
           const response = await attemptOnce(planned, attemptController.signal, touch);
@@ -246,12 +239,7 @@ export function connectEventStream(
         } catch (raw) {
           if (outerSignal.aborted) throw abortErrorOf(outerSignal);
           const error = toClientError(raw, attemptController.signal, planned);
-          const action = outage.failed({
-            error,
-            progressed: stats.snapshot().events > eventsBefore,
-            serverRetryMs,
-            now: Date.now(),
-          });
+          const action = outage.failed(error, serverRetryMs);
           if (action.type === 'authorize') {
             const { onUnauthorized } = options;
             if ((await guardAsync(() => onUnauthorized?.(action.error))) !== false) continue;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HttpError, NetworkError, type SpoolClientError, StreamError } from './errors.js';
 import { createManualLifecycle } from './lifecycle.js';
-import { type AttemptFailure, createOutage, type OutageAction, VisibilityReconnect } from './outage.js';
+import { createOutage, type OutageAction, VisibilityReconnect } from './outage.js';
 import { createReconnectBackoff } from './reconnect-backoff.js';
 import { ResumePlanner } from './resume-planner.js';
 import { normalizeRetryOptions, type RetryOptions } from './retry-policy.js';
@@ -64,32 +64,27 @@ function run(steps: Step[], setup: Setup = {}) {
     planner,
     backoff: createReconnectBackoff(retry, createManualLifecycle()),
     stats,
-    onNoResume: setup.onNoResume ?? 'restart',
-    canAuthorize: setup.canAuthorize ?? false,
+    options: {
+      onNoResume: setup.onNoResume,
+      onUnauthorized: setup.canAuthorize ? () => undefined : undefined,
+    },
   });
   const outcomes: string[] = [];
   let planned = planner.plan({});
-  let progressed = false;
   for (const step of steps) {
     if ('open' in step) {
       outcomes.push(summarize(outage.connected(planned, step.open)));
-      progressed = false;
     } else if ('deliver' in step) {
-      for (const id of step.deliver) planner.accept(id);
-      progressed = true;
+      for (const id of step.deliver) {
+        // As the shell does: an event counts when the planner takes it as new.
+        if (planner.accept(id)) stats.addEvent();
+      }
     } else {
       clock = step.at ?? clock;
-      const failure: AttemptFailure = {
-        error: step.fail,
-        progressed,
-        serverRetryMs: step.serverRetryMs,
-        now: clock,
-      };
-      const action = outage.failed(failure);
+      const action = outage.failed(step.fail, step.serverRetryMs, clock);
       outcomes.push(summarize(action));
       if (action.type === 'retry') clock += action.delayMs;
       planned = planner.plan({});
-      progressed = false;
     }
   }
   return { outcomes, stats: stats.snapshot(), planned };

@@ -5,7 +5,7 @@ import {
   type SpoolClientError,
   StreamError,
 } from './errors.js';
-import type { StreamStatus } from './event-stream-types.js';
+import type { EventStreamOptions, StreamStatus } from './event-stream-types.js';
 import type { BackoffStep, ReconnectBackoff } from './reconnect-backoff.js';
 import type { PlannedRequest, ResumePlanner } from './resume-planner.js';
 import type { StatsRecorder } from './stats.js';
@@ -23,23 +23,10 @@ export interface OutageOptions {
   planner: ResumePlanner;
   /** The retry budget of the outage under way (attempts, time, offline time). */
   backoff: ReconnectBackoff;
-  /** Downtime is recorded here. */
+  /** The stream's stats: downtime is recorded here, and delivered events end an outage. */
   stats: StatsRecorder;
-  /** What a drop does when the server cannot resume the stream. */
-  onNoResume: 'restart' | 'fail';
-  /** Whether the caller has an `onUnauthorized` hook to refresh credentials with. */
-  canAuthorize: boolean;
-}
-
-/** A failed attempt, as the shell saw it. */
-export interface AttemptFailure {
-  error: SpoolClientError;
-  /** The attempt delivered events before it failed: the failure begins a new outage. */
-  progressed: boolean;
-  /** The stream's last `retry:` field, the least a reconnect should wait. */
-  serverRetryMs: number | undefined;
-  /** When it failed (epoch ms). */
-  now: number;
+  /** The stream's `onNoResume` (default `'restart'`) and whether it has an `onUnauthorized` hook. */
+  options: Pick<EventStreamOptions, 'onNoResume' | 'onUnauthorized'>;
 }
 
 /** What the stream does after a failed attempt. */
@@ -65,26 +52,36 @@ export interface Outage {
    * being read.
    */
   connected(planned: PlannedRequest, streamId: string | null): StreamStatus;
-  /** An attempt failed: what the stream does next. */
-  failed(failure: AttemptFailure): OutageAction;
+  /**
+   * An attempt failed with `error`: what the stream does next. `serverRetryMs` is the stream's last
+   * `retry:` field (the least a reconnect waits); `now` the time of the failure, the backoff's clock
+   * (`Date.now()`) when left out. An attempt that delivered events before it failed ends the outage
+   * before it, so this failure begins a new one.
+   */
+  failed(error: SpoolClientError, serverRetryMs: number | undefined, now?: number): OutageAction;
 }
 
 /**
  * The outage bookkeeping of one event stream, as a state machine the retry loop drives: a failed
  * attempt becomes the next action (retry after a wait, reconnect at once, refresh credentials, give up),
- * and a connection that opens ends the outage with the status to announce. Pure given its inputs;
- * `connectEventStream` is the I/O shell around it. (A closure rather than a class: private fields cost
- * the browser bundle a helper call per access.)
+ * and a connection that opens ends the outage with the status to announce. No timers or I/O: time comes
+ * in as `now` and through the stats' clock, so it is tested as a table of steps (outage.test.ts);
+ * `connectEventStream` is the shell that connects, calls the caller's hooks and waits. (A closure
+ * rather than a class: private fields cost the browser bundle a helper call per access.)
  */
-export function createOutage({ planner, backoff, stats, onNoResume, canAuthorize }: OutageOptions): Outage {
+export function createOutage({ planner, backoff, stats, options }: OutageOptions): Outage {
   /** A connection has opened: a later one resumes (or restarts) rather than opens. */
   let opened = false;
   /** `onUnauthorized` was offered in this outage. */
   let authorized = false;
+  /** The stream's delivered events at the last failure: more at the next one mean the attempt made progress. */
+  let eventsAtFailure = stats.snapshot().events;
 
-  const failed = ({ error, progressed, serverRetryMs, now }: AttemptFailure): OutageAction => {
-    if (progressed) backoff.reset();
-    if (error instanceof HttpError && error.status === 401 && canAuthorize && !authorized) {
+  const failed = (error: SpoolClientError, serverRetryMs: number | undefined, now?: number): OutageAction => {
+    const { events } = stats.snapshot();
+    if (events > eventsAtFailure) backoff.reset();
+    eventsAtFailure = events;
+    if (error instanceof HttpError && error.status === 401 && options.onUnauthorized && !authorized) {
       authorized = true;
       return { type: 'authorize', error };
     }
@@ -93,7 +90,7 @@ export function createOutage({ planner, backoff, stats, onNoResume, canAuthorize
       // A stream attached to by id (`resume`) cannot be started again: its error is final.
       if (!planner.canRestart) return { type: 'fail', error };
       planner.restart();
-    } else if (planner.onDrop(onNoResume) === 'fail') {
+    } else if (planner.onDrop(options.onNoResume ?? 'restart') === 'fail') {
       return { type: 'fail', error: new ResumeUnsupportedError(error) };
     }
     if (error instanceof VisibilityReconnect) {

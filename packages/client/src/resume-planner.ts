@@ -47,16 +47,16 @@ export type DropDecision = 'resume' | 'restart' | 'fail';
 export class ResumePlanner {
   // `declare`d and set in the constructor: bundlers targeting ES2020 turn each initialized field into a
   // helper call (bench/client-size).
-  private declare options: ResumePlannerOptions;
-  private declare tracker: EventIdTracker;
-  private declare currentStreamId: string | undefined;
-  private declare currentKey: string | undefined;
-  private declare attempted: boolean;
-  private declare responded: boolean;
-  private declare restartPending: boolean;
-  private declare delivered: boolean;
+  declare private options: ResumePlannerOptions;
+  declare private tracker: EventIdTracker;
+  declare private currentStreamId: string | undefined;
+  declare private currentKey: string | undefined;
+  declare private attempted: boolean;
+  declare private responded: boolean;
+  declare private restartPending: boolean;
+  declare private delivered: boolean;
   /** Added to the server's event ids so that the tracker counts from 1. */
-  private declare readonly idShift: number;
+  declare private readonly idShift: number;
 
   constructor(options: ResumePlannerOptions) {
     this.options = options;

@@ -24,11 +24,11 @@ export interface StreamStats {
 export class StatsRecorder {
   // `declare`d (the constructor sets them; unset means undefined): bundlers targeting ES2020 turn each
   // field declaration into a helper call (bench/client-size).
-  private declare now: () => number;
-  private declare firstTokenAt: number | undefined;
-  private declare lastTokenAt: number | undefined;
-  private declare stallStartedAt: number | undefined;
-  private declare stats: StreamStats;
+  declare private now: () => number;
+  declare private firstTokenAt: number | undefined;
+  declare private lastTokenAt: number | undefined;
+  declare private stallStartedAt: number | undefined;
+  declare private stats: StreamStats;
 
   constructor(now: () => number = Date.now) {
     this.now = now;
