@@ -7,8 +7,14 @@ import {
   type SpoolClientError,
   type StreamStats,
 } from '@spool/client';
-import type { ChatMessage as WireMessage } from '@spool/protocol';
 import { Answer, type AnswerListener, type AnswerOutcome } from './chat-answer.js';
+import {
+  newMessageId,
+  requestMessages,
+  retryInfoOf,
+  settleInterrupted,
+  withMessage,
+} from './chat-messages.js';
 import { type ChatPersistence, createChatPersistence, type InflightRecord } from './chat-persistence.js';
 import type {
   ChatMessage,
@@ -19,6 +25,8 @@ import type {
   ChatStoreOptions,
   SendOptions,
 } from './chat-types.js';
+
+export { requestMessages } from './chat-messages.js';
 
 /** A chat conversation's state and actions, framework-free: React binds it with `useSyncExternalStore`. */
 export interface ChatStore {
@@ -56,26 +64,6 @@ export interface ChatStore {
 type Phase = Exclude<ChatStatus, 'offline'>;
 
 const ACTIVE_PHASES: ReadonlySet<Phase> = new Set(['connecting', 'streaming', 'reconnecting']);
-
-let idCounter = 0;
-function newMessageId(): string {
-  idCounter += 1;
-  return `msg_${Date.now().toString(36)}_${idCounter.toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-}
-
-/** The messages a request carries: the system prompt, then the last `contextWindow` finished messages. */
-export function requestMessages(
-  messages: readonly ChatMessage[],
-  contextWindow: number,
-  system: string | undefined,
-): WireMessage[] {
-  const usable = messages.filter(
-    (message) => message.role === 'user' || (message.content !== '' && message.state !== 'error'),
-  );
-  const windowed = Number.isFinite(contextWindow) ? usable.slice(-Math.max(1, contextWindow)) : usable;
-  const wire: WireMessage[] = windowed.map((message) => ({ role: message.role, content: message.content }));
-  return system ? [{ role: 'system', content: system }, ...wire] : wire;
-}
 
 class SpoolChatStore implements ChatStore {
   readonly #options: ChatStoreOptions;
@@ -282,14 +270,7 @@ class SpoolChatStore implements ChatStore {
         break;
       case 'reconnecting':
         this.#phase = 'reconnecting';
-        this.#retryInfo = {
-          attempt: status.attempt,
-          delayMs: status.delayMs,
-          nextRetryAt: this.#now() + status.delayMs,
-          code: status.reason.code,
-          message: status.reason.message,
-          reason: status.reason,
-        };
+        this.#retryInfo = retryInfoOf(status, this.#now());
         break;
       case 'resumed':
         this.#phase = 'streaming';
@@ -352,26 +333,13 @@ class SpoolChatStore implements ChatStore {
   }
 
   #setAssistant(id: string, content: string, state: ChatMessageState): void {
-    this.#messages = this.#messages.map((message) =>
-      message.id === id ? { ...message, content, state } : message,
-    );
+    this.#messages = withMessage(this.#messages, id, content, state);
   }
 
   #changed(): void {
     this.#snapshot = undefined;
     for (const listener of [...this.#listeners]) listener();
   }
-}
-
-/**
- * An answer stored while it streamed, with nothing to reattach to (the page closed before the gateway
- * named the stream, or resuming is off): kept as stopped when it has text, dropped when empty.
- */
-function settleInterrupted(messages: ChatMessage[]): ChatMessage[] {
-  return messages.flatMap((message) => {
-    if (message.state !== 'streaming') return [message];
-    return message.content === '' ? [] : [{ ...message, state: 'stopped' as const }];
-  });
 }
 
 /**
