@@ -173,18 +173,13 @@ export function createChatPersistence(
   const prefix = options.storageKey ?? 'spool-chat';
   const historyKey = `${prefix}:history`;
   const inflightKey = `${prefix}:inflight`;
-  const history =
-    options.persistHistory === false
-      ? undefined
-      : 'history' in (options.storage ?? {})
-        ? options.storage?.history
-        : defaultStorage('localStorage');
-  const session =
-    options.resumeOnReload === false
-      ? undefined
-      : 'session' in (options.storage ?? {})
-        ? options.storage?.session
-        : defaultStorage('sessionStorage');
+  /** The storage named in `options.storage` (even `undefined`), else the runtime's; none when off. */
+  const chosen = (on: boolean, name: 'history' | 'session', runtime: 'localStorage' | 'sessionStorage') => {
+    if (!on) return undefined;
+    return name in (options.storage ?? {}) ? options.storage?.[name] : defaultStorage(runtime);
+  };
+  const history = chosen(options.persistHistory !== false, 'history', 'localStorage');
+  const session = chosen(options.resumeOnReload !== false, 'session', 'sessionStorage');
   return {
     restore: () => ({
       messages: loadHistory(history, historyKey),
