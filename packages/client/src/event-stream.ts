@@ -7,9 +7,7 @@ import {
   HttpError,
   IdleTimeoutError,
   NetworkError,
-  ResumeUnsupportedError,
   SpoolClientError,
-  StreamError,
 } from './errors.js';
 import type {
   EventStream,
@@ -20,20 +18,14 @@ import type {
 } from './event-stream-types.js';
 import { newIdempotencyKey } from './idempotency-key.js';
 import { globalLifecycle } from './lifecycle.js';
-import { ReconnectBackoff } from './reconnect-backoff.js';
+import { createOutage, VisibilityReconnect } from './outage.js';
+import { createReconnectBackoff, type ReconnectBackoff } from './reconnect-backoff.js';
 import { type PlannedRequest, ResumePlanner } from './resume-planner.js';
 import { normalizeRetryOptions } from './retry-policy.js';
 import { StatsRecorder } from './stats.js';
 import type { TransportResponse } from './transport.js';
 import type { FallbackReason } from './transport-auto-fallback.js';
 import { selectTransport } from './transport-select.js';
-
-/** Retryable, never counted: the page became visible and the caller asked for a fresh connection. */
-class VisibilityReconnect extends NetworkError {
-  constructor() {
-    super('The page became visible.', { code: 'visibility_reconnect' });
-  }
-}
 
 /** Runs one of the caller's callbacks; a throw stops the stream as a {@link CallbackError}. */
 function guard<T>(call: () => T): T {
@@ -90,15 +82,10 @@ export function connectEventStream(
   let requireDone = options.requireDone ?? false;
   let serverRetryMs: number | undefined;
 
-  const onNoResume = options.onNoResume ?? 'restart';
   const emitStatus = (status: StreamStatus) => guard(() => handlers.onStatus?.(status));
   const resolveHeaders = async (): Promise<Record<string, string>> => {
     const { headers } = options;
     return { ...(typeof headers === 'function' ? await guardAsync(headers) : headers) };
-  };
-  /** After a drop: resume or restart, or fail when the server cannot resume and `onNoResume` says so. */
-  const onDrop = (error: SpoolClientError) => {
-    if (planner.onDrop(onNoResume) === 'fail') throw new ResumeUnsupportedError(error);
   };
 
   let deletion: Promise<void> | undefined;
@@ -205,8 +192,6 @@ export function connectEventStream(
     emitStatus({ type: 'transport-fallback', to: 'long-poll', reason });
   };
 
-  /** The last response named a new stream in place of the one being read (see `ResumePlanner.onResponse`). */
-  let generationReplaced = false;
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
     const response = await transport({ ...planned, signal, onFallback, idleTimeoutMs });
     touch();
@@ -219,9 +204,7 @@ export function connectEventStream(
         { code: 'not_event_stream', status: response.status, retryable: false },
       );
     }
-    const streamId = response.headers.get(STREAM_ID_HEADER);
-    generationReplaced = planner.onResponse(streamId);
-    if (streamId) requireDone = options.requireDone ?? true;
+    if (response.headers.get(STREAM_ID_HEADER)) requireDone = options.requireDone ?? true;
     return response;
   };
 
@@ -233,9 +216,8 @@ export function connectEventStream(
     });
     try {
       emitStatus({ type: 'connecting' });
-      const backoff = new ReconnectBackoff(retryOptions, lifecycle);
-      let opened = false;
-      let unauthorizedRetried = false;
+      const backoff = createReconnectBackoff(retryOptions, lifecycle);
+      const outage = createOutage({ planner, backoff, stats, options });
       for (;;) {
         if (!lifecycle.isOnline()) await wait(backoff, 0);
         const planned = planner.plan(await resolveHeaders());
@@ -253,17 +235,10 @@ export function connectEventStream(
             );
           }
         };
-        const eventsBefore = stats.snapshot().events;
         try {
           touch();
           const response = await attemptOnce(planned, attemptController.signal, touch);
-          stats.connected();
-          unauthorizedRetried = false;
-          // Attaching to a known stream (`streamId`) announces `resumed` from its first response.
-          if (!opened && planned.kind !== 'resume') emitStatus({ type: 'open', streamId: planner.streamId });
-          else if (planned.kind === 'restart' || generationReplaced) emitStatus({ type: 'restarted' });
-          else emitStatus({ type: 'resumed', fromEventId: planned.fromEventId, streamId: planner.streamId });
-          opened = true;
+          emitStatus(outage.connected(planned, response.headers.get(STREAM_ID_HEADER)));
           const finished = isNoContent(response) || (await readEvents(response, touch));
           if (!finished && requireDone) {
             throw new NetworkError(`The stream from ${planned.url} ended before \`data: [DONE]\`.`, {
@@ -275,33 +250,16 @@ export function connectEventStream(
         } catch (raw) {
           if (outerSignal.aborted) throw abortErrorOf(outerSignal);
           const error = toClientError(raw, attemptController.signal, planned);
-          if (stats.snapshot().events > eventsBefore) backoff.reset();
-          if (error instanceof VisibilityReconnect) {
-            onDrop(error);
-            stats.disconnected();
-            continue;
-          }
-          if (
-            error instanceof HttpError &&
-            error.status === 401 &&
-            options.onUnauthorized &&
-            !unauthorizedRetried
-          ) {
-            unauthorizedRetried = true;
+          const action = outage.failed(error, serverRetryMs);
+          if (action.type === 'authorize') {
             const { onUnauthorized } = options;
-            if ((await guardAsync(() => onUnauthorized(error))) !== false) continue;
+            if ((await guardAsync(() => onUnauthorized?.(action.error))) !== false) continue;
+            throw error;
           }
-          if (!error.retryable) throw error;
-          if (error instanceof StreamError) {
-            // A stream attached to by id (`resume`) cannot be started again: its error is final.
-            if (!planner.canRestart) throw error;
-            planner.restart();
-          } else onDrop(error);
-          const step = backoff.next(error, serverRetryMs);
-          if (step === undefined) throw error;
-          const { attempt, elapsedMs } = step;
-          let delayMs = step.delayMs;
-          stats.disconnected();
+          if (action.type === 'fail') throw action.error;
+          if (action.type === 'reconnect') continue;
+          const { attempt, elapsedMs } = action;
+          let delayMs = action.delayMs;
           const { onRetry } = options;
           if (onRetry) {
             const verdict = await guardAsync(() => onRetry({ attempt, delayMs, error, elapsedMs }));
@@ -373,7 +331,7 @@ export function connectEventStream(
 }
 
 /** `…/v1/chat/completions?x` → `…/v1/streams/{id}`; other URLs have no known resume endpoint. */
-export function defaultResumeUrl(url: string, streamId: string): string | undefined {
+function defaultResumeUrl(url: string, streamId: string): string | undefined {
   const queryStart = url.search(/[?#]/);
   const path = queryStart === -1 ? url : url.slice(0, queryStart);
   const suffix = '/chat/completions';

@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HttpError, NetworkError } from './errors.js';
 import { createManualLifecycle } from './lifecycle.js';
-import { ReconnectBackoff } from './reconnect-backoff.js';
+import { createReconnectBackoff } from './reconnect-backoff.js';
 import { normalizeRetryOptions } from './retry-policy.js';
 
 const drop = new NetworkError('cut');
 
-describe('ReconnectBackoff', () => {
+describe('createReconnectBackoff', () => {
   beforeEach(() => {
     vi.useFakeTimers();
   });
@@ -21,7 +21,7 @@ describe('ReconnectBackoff', () => {
       jitter: 'none',
       maxAttempts: 4,
     });
-    const backoff = new ReconnectBackoff(options, createManualLifecycle());
+    const backoff = createReconnectBackoff(options, createManualLifecycle());
     const delays = [1, 2, 3, 4].map(() => backoff.next(drop, undefined)?.delayMs);
     expect(delays).toEqual([100, 200, 300, 300]);
     expect(backoff.next(drop, undefined)).toBeUndefined();
@@ -31,7 +31,7 @@ describe('ReconnectBackoff', () => {
 
   it("takes Retry-After as sent and raises the backoff to the stream's retry:", () => {
     const options = normalizeRetryOptions({ initialDelayMs: 100, jitter: 'none' });
-    const backoff = new ReconnectBackoff(options, createManualLifecycle());
+    const backoff = createReconnectBackoff(options, createManualLifecycle());
     const busy = new HttpError('busy', {
       code: 'http_503',
       status: 503,
@@ -45,7 +45,7 @@ describe('ReconnectBackoff', () => {
   it('leaves time offline out of the outage it allows', async () => {
     const options = normalizeRetryOptions({ initialDelayMs: 1000, jitter: 'none', maxElapsedMs: 3000 });
     const lifecycle = createManualLifecycle();
-    const backoff = new ReconnectBackoff(options, lifecycle);
+    const backoff = createReconnectBackoff(options, lifecycle);
     const step = backoff.next(drop, undefined)!;
     lifecycle.setOnline(false);
     const waited = backoff.wait(step.delayMs, new AbortController().signal);

@@ -3,7 +3,7 @@ import { toClientError } from './error-mapping.js';
 import { IdleTimeoutError } from './errors.js';
 import { newIdempotencyKey } from './idempotency-key.js';
 import { globalLifecycle, type LifecycleSource } from './lifecycle.js';
-import { ReconnectBackoff } from './reconnect-backoff.js';
+import { createReconnectBackoff, type ReconnectBackoff } from './reconnect-backoff.js';
 import { ResumableBody } from './resumable-body.js';
 import type {
   FetchFunction,
@@ -72,7 +72,7 @@ export function resumableFetch(options: ResumableFetchOptions = {}): ResumableFe
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
     if (!headers.has(IDEMPOTENCY_KEY_HEADER)) headers.set(IDEMPOTENCY_KEY_HEADER, newIdempotencyKey());
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
-    const backoff = new ReconnectBackoff(settings.retry, settings.lifecycle);
+    const backoff = createReconnectBackoff(settings.retry, settings.lifecycle);
     const release = await settings.scheduler?.acquire(signal);
     let holdsSlot = release !== undefined;
     try {

@@ -45,19 +45,22 @@ export type DropDecision = 'resume' | 'restart' | 'fail';
  * idempotency key name it, and what request comes next. Pure: the engine does the I/O.
  */
 export class ResumePlanner {
-  private options: ResumePlannerOptions;
-  private tracker: EventIdTracker;
-  private currentStreamId: string | undefined;
-  private currentKey: string | undefined;
-  private attempted = false;
-  private responded = false;
-  private restartPending = false;
-  private delivered = false;
+  // `declare`d and set in the constructor: bundlers targeting ES2020 turn each initialized field into a
+  // helper call (bench/client-size).
+  declare private options: ResumePlannerOptions;
+  declare private tracker: EventIdTracker;
+  declare private currentStreamId: string | undefined;
+  declare private currentKey: string | undefined;
+  declare private attempted: boolean;
+  declare private responded: boolean;
+  declare private restartPending: boolean;
+  declare private delivered: boolean;
   /** Added to the server's event ids so that the tracker counts from 1. */
-  private readonly idShift: number;
+  declare private readonly idShift: number;
 
   constructor(options: ResumePlannerOptions) {
     this.options = options;
+    this.attempted = this.responded = this.restartPending = this.delivered = false;
     this.idShift = 1 - (options.firstEventId ?? 1);
     this.tracker = new EventIdTracker(
       options.lastEventId === undefined ? undefined : options.lastEventId + this.idShift,

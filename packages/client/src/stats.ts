@@ -22,11 +22,13 @@ export interface StreamStats {
 
 /** Accumulates {@link StreamStats} from engine callbacks; pure given its clock. */
 export class StatsRecorder {
-  private now: () => number;
-  private firstTokenAt: number | undefined;
-  private lastTokenAt: number | undefined;
-  private stallStartedAt: number | undefined;
-  private stats: StreamStats;
+  // `declare`d (the constructor sets them; unset means undefined): bundlers targeting ES2020 turn each
+  // field declaration into a helper call (bench/client-size).
+  declare private now: () => number;
+  declare private firstTokenAt: number | undefined;
+  declare private lastTokenAt: number | undefined;
+  declare private stallStartedAt: number | undefined;
+  declare private stats: StreamStats;
 
   constructor(now: () => number = Date.now) {
     this.now = now;

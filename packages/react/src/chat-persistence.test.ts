@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { MemoryStorage } from '../test/chat-fixtures.js';
 import {
   clearInflight,
+  createChatPersistence,
   loadHistory,
   loadInflight,
   saveHistory,
@@ -55,5 +56,34 @@ describe('chat persistence', () => {
     expect(loadHistory(storage, 'h')).toEqual([{ id: 'm', role: 'user', content: 'ok' }]);
     saveHistory(storage, 'h', []);
     expect(storage.getItem('h')).toBeNull();
+  });
+
+  test("a store's storage keeps history and the answer in flight under its keys, either switched off", () => {
+    const history = new MemoryStorage();
+    const session = new MemoryStorage();
+    const storage = createChatPersistence({ storageKey: 'c1', storage: { history, session } });
+    storage.saveHistory(start.messages);
+    storage.saveInflightStart(start);
+    storage.saveInflightProgress({ streamId: start.streamId, lastEventId: 2, text: 'He' });
+    expect([...history.items.keys()]).toEqual(['c1:history']);
+    expect([...session.items.keys()]).toEqual(['c1:inflight', 'c1:inflight:progress']);
+    expect(storage.restore()).toMatchObject({
+      messages: start.messages,
+      inflight: { streamId: start.streamId, lastEventId: 2 },
+    });
+    storage.clearInflight();
+    expect(storage.restore().inflight).toBeUndefined();
+
+    const off = createChatPersistence({
+      storageKey: 'c1',
+      storage: { history, session },
+      persistHistory: false,
+      resumeOnReload: false,
+    });
+    off.saveHistory([]);
+    off.saveInflightStart(start);
+    expect(history.getItem('c1:history')).not.toBeNull();
+    expect(session.items.size).toBe(0);
+    expect(off.restore()).toEqual({ messages: [], inflight: undefined });
   });
 });

@@ -1,4 +1,4 @@
-import type { ChatMessage, StorageLike } from './chat-types.js';
+import type { ChatMessage, ChatStoreOptions, StorageLike } from './chat-types.js';
 
 /** What survives a reload while an answer streams: enough to reattach without repeating a token. */
 export interface InflightRecord {
@@ -146,4 +146,48 @@ export function saveInflightProgress(
 export function clearInflight(storage: StorageLike | undefined, key: string): void {
   writeJson(storage, key, undefined);
   writeJson(storage, `${key}:progress`, undefined);
+}
+
+/** One conversation's storage: its history and the answer in flight, under its keys. */
+export interface ChatPersistence {
+  /** The stored conversation, and the answer a reloaded page should reattach to, if any. */
+  restore(): { messages: ChatMessage[]; inflight: InflightRecord | undefined };
+  /** Stores the conversation (removes it when empty); a no-op with `persistHistory: false`. */
+  saveHistory(messages: readonly ChatMessage[]): void;
+  /** Records that an answer's stream is named; a no-op with `resumeOnReload: false`. */
+  saveInflightStart(start: Omit<InflightStart, 'version'>): void;
+  /** Records the text shown so far and the id of the last event in it. */
+  saveInflightProgress(progress: Omit<InflightProgress, 'version'>): void;
+  /** Forgets the answer in flight (it ended). */
+  clearInflight(): void;
+}
+
+/**
+ * The storage a chat store's options name: history in `storage.history` (default localStorage) under
+ * `{storageKey}:history`, the answer in flight in `storage.session` (default sessionStorage) under
+ * `{storageKey}:inflight`; `persistHistory: false` or `resumeOnReload: false` turn either off.
+ */
+export function createChatPersistence(
+  options: Pick<ChatStoreOptions, 'persistHistory' | 'resumeOnReload' | 'storage' | 'storageKey'>,
+): ChatPersistence {
+  const prefix = options.storageKey ?? 'spool-chat';
+  const historyKey = `${prefix}:history`;
+  const inflightKey = `${prefix}:inflight`;
+  /** The storage named in `options.storage` (even `undefined`), else the runtime's; none when off. */
+  const chosen = (on: boolean, name: 'history' | 'session', runtime: 'localStorage' | 'sessionStorage') => {
+    if (!on) return undefined;
+    return name in (options.storage ?? {}) ? options.storage?.[name] : defaultStorage(runtime);
+  };
+  const history = chosen(options.persistHistory !== false, 'history', 'localStorage');
+  const session = chosen(options.resumeOnReload !== false, 'session', 'sessionStorage');
+  return {
+    restore: () => ({
+      messages: loadHistory(history, historyKey),
+      inflight: loadInflight(session, inflightKey),
+    }),
+    saveHistory: (messages) => saveHistory(history, historyKey, messages),
+    saveInflightStart: (start) => saveInflightStart(session, inflightKey, start),
+    saveInflightProgress: (progress) => saveInflightProgress(session, inflightKey, progress),
+    clearInflight: () => clearInflight(session, inflightKey),
+  };
 }

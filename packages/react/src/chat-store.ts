@@ -1,27 +1,21 @@
 import {
-  AbortError,
   type ChatStatusEvent,
-  type ChatStream,
   createClient,
   globalLifecycle,
   type LifecycleSource,
-  NetworkError,
   type SpoolClient,
-  SpoolClientError,
-  StatsRecorder,
+  type SpoolClientError,
   type StreamStats,
 } from '@spool/client';
-import type { ChatMessage as WireMessage } from '@spool/protocol';
+import { Answer, type AnswerListener, type AnswerOutcome } from './chat-answer.js';
 import {
-  clearInflight,
-  defaultStorage,
-  type InflightRecord,
-  loadHistory,
-  loadInflight,
-  saveHistory,
-  saveInflightProgress,
-  saveInflightStart,
-} from './chat-persistence.js';
+  newMessageId,
+  requestMessages,
+  retryInfoOf,
+  settleInterrupted,
+  withMessage,
+} from './chat-messages.js';
+import { type ChatPersistence, createChatPersistence, type InflightRecord } from './chat-persistence.js';
 import type {
   ChatMessage,
   ChatMessageState,
@@ -30,8 +24,9 @@ import type {
   ChatStatus,
   ChatStoreOptions,
   SendOptions,
-  StorageLike,
 } from './chat-types.js';
+
+export { requestMessages } from './chat-messages.js';
 
 /** A chat conversation's state and actions, framework-free: React binds it with `useSyncExternalStore`. */
 export interface ChatStore {
@@ -68,54 +63,24 @@ export interface ChatStore {
 /** The connection phase of the current answer; `offline` is derived from it and the device's state. */
 type Phase = Exclude<ChatStatus, 'offline'>;
 
-interface ActiveAnswer {
-  assistantId: string;
-  /** The last event id whose text the assistant message shows (what a reload resumes after). */
-  lastEventId: number;
-  /** Whether the in-flight record's start (stream id, conversation) is stored. */
-  startSaved: boolean;
-  stopRequested: boolean;
-  /** The model answering. */
-  model: string;
-  /** The client stream, once started. */
-  stream: ChatStream | undefined;
-}
-
 const ACTIVE_PHASES: ReadonlySet<Phase> = new Set(['connecting', 'streaming', 'reconnecting']);
-
-let idCounter = 0;
-function newMessageId(): string {
-  idCounter += 1;
-  return `msg_${Date.now().toString(36)}_${idCounter.toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-}
-
-/** The messages a request carries: the system prompt, then the last `contextWindow` finished messages. */
-export function requestMessages(
-  messages: readonly ChatMessage[],
-  contextWindow: number,
-  system: string | undefined,
-): WireMessage[] {
-  const usable = messages.filter(
-    (message) => message.role === 'user' || (message.content !== '' && message.state !== 'error'),
-  );
-  const windowed = Number.isFinite(contextWindow) ? usable.slice(-Math.max(1, contextWindow)) : usable;
-  const wire: WireMessage[] = windowed.map((message) => ({ role: message.role, content: message.content }));
-  return system ? [{ role: 'system', content: system }, ...wire] : wire;
-}
 
 class SpoolChatStore implements ChatStore {
   readonly #options: ChatStoreOptions;
   readonly #client: SpoolClient;
   readonly #lifecycle: LifecycleSource;
   readonly #now: () => number;
-  readonly #history: StorageLike | undefined;
-  readonly #session: StorageLike | undefined;
-  readonly #historyKey: string;
-  readonly #inflightKey: string;
+  readonly #storage: ChatPersistence;
   readonly #listeners = new Set<() => void>();
   readonly #unsubscribeLifecycle: () => void;
+  /** What the answer under way reports; an answer no longer active is not listened to. */
+  readonly #answerListener: AnswerListener = {
+    onStatus: (answer, status) => this.#onStatus(answer, status),
+    onText: (answer, text) => this.#onText(answer, text),
+    onEnd: (answer, outcome, error) => this.#finish(answer, outcome, error),
+  };
   #pendingResume: InflightRecord | undefined;
-  #active: ActiveAnswer | undefined;
+  #active: Answer | undefined;
 
   #messages: readonly ChatMessage[];
   #phase: Phase = 'idle';
@@ -134,29 +99,15 @@ class SpoolChatStore implements ChatStore {
     this.#lifecycle = options.client?.lifecycle ?? globalLifecycle();
     this.#online = this.#lifecycle.isOnline();
     this.#model = options.model ?? 'sim';
-    const prefix = options.storageKey ?? 'spool-chat';
-    this.#historyKey = `${prefix}:history`;
-    this.#inflightKey = `${prefix}:inflight`;
-    this.#history =
-      options.persistHistory === false
-        ? undefined
-        : 'history' in (options.storage ?? {})
-          ? options.storage?.history
-          : defaultStorage('localStorage');
-    this.#session =
-      options.resumeOnReload === false
-        ? undefined
-        : 'session' in (options.storage ?? {})
-          ? options.storage?.session
-          : defaultStorage('sessionStorage');
+    this.#storage = createChatPersistence(options);
     this.#client = createClient({
       ...options.client,
       baseURL: options.baseURL,
       apiKey: options.apiKey,
       lifecycle: this.#lifecycle,
     });
-    this.#messages = settleInterrupted(loadHistory(this.#history, this.#historyKey));
-    const inflight = loadInflight(this.#session, this.#inflightKey);
+    const { messages, inflight } = this.#storage.restore();
+    this.#messages = settleInterrupted(messages);
     if (inflight) {
       this.#pendingResume = inflight;
       this.#messages = inflight.messages;
@@ -199,10 +150,7 @@ class SpoolChatStore implements ChatStore {
   };
 
   stop = async (): Promise<void> => {
-    const active = this.#active;
-    if (!active) return;
-    active.stopRequested = true;
-    await active.stream?.cancel();
+    await this.#active?.stop();
   };
 
   regenerate = async (options: SendOptions = {}): Promise<void> => {
@@ -222,18 +170,15 @@ class SpoolChatStore implements ChatStore {
     const active = this.#active;
     this.#active = undefined;
     this.#pendingResume = undefined;
-    if (active) {
-      active.stopRequested = true;
-      void active.stream?.cancel();
-    }
+    void active?.stop();
     this.#messages = [];
     this.#phase = 'idle';
     this.#error = undefined;
     this.#retryInfo = undefined;
     this.#stats = undefined;
     this.#streamId = undefined;
-    saveHistory(this.#history, this.#historyKey, []);
-    clearInflight(this.#session, this.#inflightKey);
+    this.#storage.saveHistory([]);
+    this.#storage.clearInflight();
     this.#changed();
   };
 
@@ -251,7 +196,7 @@ class SpoolChatStore implements ChatStore {
     const active = this.#active;
     if (!active) return;
     this.#active = undefined;
-    void active.stream?.detach();
+    active.detach();
     const streamId = this.#streamId;
     const assistant = this.#messages.find((message) => message.id === active.assistantId);
     this.#retryInfo = undefined;
@@ -259,8 +204,8 @@ class SpoolChatStore implements ChatStore {
       // Nothing names the generation, so nothing can pick it up: settle it as a reload would.
       this.#messages = settleInterrupted([...this.#messages]);
       this.#phase = 'idle';
-      clearInflight(this.#session, this.#inflightKey);
-      saveHistory(this.#history, this.#historyKey, this.#messages);
+      this.#storage.clearInflight();
+      this.#storage.saveHistory(this.#messages);
     } else {
       this.#pendingResume = {
         streamId,
@@ -278,17 +223,13 @@ class SpoolChatStore implements ChatStore {
     const record = this.#pendingResume;
     if (!record || this.#active) return;
     const shownText = record.messages.find((message) => message.id === record.assistantId)?.content ?? '';
-    const active = this.#start(record.assistantId, record.lastEventId, record.model);
+    const answer = new Answer(record.assistantId, record.model, this.#answerListener, record);
+    this.#active = answer;
     this.#pendingResume = undefined;
     this.#streamId = record.streamId;
     this.#phase = 'connecting';
     this.#changed();
-    const stream = this.#client.chat.resume(record.streamId, {
-      lastEventId: record.lastEventId,
-      onStatus: (status) => this.#onStatus(active, status, record.streamId),
-      onText: (_delta, text) => this.#onText(active, shownText + text, record.streamId),
-    });
-    await this.#settle(active, stream);
+    await answer.resume(this.#client, shownText);
   };
 
   async #answer(options: SendOptions): Promise<void> {
@@ -304,49 +245,15 @@ class SpoolChatStore implements ChatStore {
     this.#retryInfo = undefined;
     this.#stats = undefined;
     this.#streamId = undefined;
-    saveHistory(this.#history, this.#historyKey, this.#messages);
+    this.#storage.saveHistory(this.#messages);
     this.#changed();
 
-    const active = this.#start(assistant.id, 0, this.#model);
-    active.startSaved = false;
-    const stream = this.#client.chat.stream(
-      { ...options.body, model: this.#model, messages },
-      {
-        headers: options.headers,
-        idleTimeoutMs: options.idleTimeoutMs,
-        onStatus: (status) => this.#onStatus(active, status, active.stream?.streamId),
-        onText: (_delta, text) => this.#onText(active, text, active.stream?.streamId),
-      },
-    );
-    await this.#settle(active, stream);
+    const answer = new Answer(assistant.id, this.#model, this.#answerListener);
+    this.#active = answer;
+    await answer.stream(this.#client, messages, options);
   }
 
-  /** Makes `active` the answer under way (its stream is set by {@link settle}). */
-  #start(assistantId: string, lastEventId: number, model: string): ActiveAnswer {
-    const active: ActiveAnswer = {
-      assistantId,
-      lastEventId,
-      startSaved: true,
-      stopRequested: false,
-      model,
-      stream: undefined,
-    };
-    this.#active = active;
-    return active;
-  }
-
-  /** Waits for the answer's stream to end and records how; a detached answer is no longer active. */
-  async #settle(active: ActiveAnswer, stream: ChatStream): Promise<void> {
-    active.stream = stream;
-    try {
-      await stream.text();
-      this.#finish(active, 'done');
-    } catch (error) {
-      this.#finish(active, active.stopRequested && error instanceof AbortError ? 'stopped' : 'error', error);
-    }
-  }
-
-  #onStatus(active: ActiveAnswer, status: ChatStatusEvent, streamId: string | undefined): void {
+  #onStatus(active: Answer, status: ChatStatusEvent): void {
     if (this.#active !== active) return;
     switch (status.type) {
       case 'connecting':
@@ -358,19 +265,12 @@ class SpoolChatStore implements ChatStore {
         break;
       case 'open':
         this.#phase = 'streaming';
-        this.#streamId = status.streamId ?? streamId;
+        this.#streamId = status.streamId ?? active.streamId;
         this.#persistInflight(active);
         break;
       case 'reconnecting':
         this.#phase = 'reconnecting';
-        this.#retryInfo = {
-          attempt: status.attempt,
-          delayMs: status.delayMs,
-          nextRetryAt: this.#now() + status.delayMs,
-          code: status.reason.code,
-          message: status.reason.message,
-          reason: status.reason,
-        };
+        this.#retryInfo = retryInfoOf(status, this.#now());
         break;
       case 'resumed':
         this.#phase = 'streaming';
@@ -382,30 +282,28 @@ class SpoolChatStore implements ChatStore {
       case 'done':
         return;
     }
-    this.#stats = this.#statsOf(active);
+    this.#stats = active.stats(this.#now);
     this.#changed();
   }
 
-  #onText(active: ActiveAnswer, text: string, streamId: string | undefined): void {
+  #onText(active: Answer, text: string): void {
     if (this.#active !== active) return;
-    // The id of the event whose text this is: what a resume continues after.
-    const lastEventId = active.stream?.lastEventId ?? active.lastEventId;
+    const { streamId } = active;
     this.#setAssistant(active.assistantId, text, 'streaming');
     this.#phase = 'streaming';
     this.#retryInfo = undefined;
-    this.#stats = this.#statsOf(active);
+    this.#stats = active.stats(this.#now);
     if (streamId !== undefined) this.#streamId = streamId;
-    active.lastEventId = lastEventId;
     this.#persistInflight(active);
     this.#changed();
   }
 
-  #persistInflight(active: ActiveAnswer): void {
+  #persistInflight(active: Answer): void {
     const streamId = this.#streamId;
-    if (!this.#session || streamId === undefined) return;
+    if (streamId === undefined) return;
     if (!active.startSaved) {
       active.startSaved = true;
-      saveInflightStart(this.#session, this.#inflightKey, {
+      this.#storage.saveInflightStart({
         streamId,
         assistantId: active.assistantId,
         model: this.#model,
@@ -413,57 +311,35 @@ class SpoolChatStore implements ChatStore {
       });
     }
     const assistant = this.#messages.find((message) => message.id === active.assistantId);
-    saveInflightProgress(this.#session, this.#inflightKey, {
+    this.#storage.saveInflightProgress({
       streamId,
       lastEventId: active.lastEventId,
       text: assistant?.content ?? '',
     });
   }
 
-  #finish(active: ActiveAnswer, outcome: 'done' | 'stopped' | 'error', error?: unknown): void {
+  #finish(active: Answer, outcome: AnswerOutcome, error: SpoolClientError | undefined): void {
     if (this.#active !== active) return;
     this.#active = undefined;
     const assistant = this.#messages.find((message) => message.id === active.assistantId);
     this.#setAssistant(active.assistantId, assistant?.content ?? '', outcome);
     this.#phase = outcome === 'stopped' ? 'idle' : outcome;
     this.#retryInfo = undefined;
-    this.#stats = this.#statsOf(active);
-    this.#error =
-      outcome !== 'error'
-        ? undefined
-        : error instanceof SpoolClientError
-          ? error
-          : new NetworkError(String(error), { cause: error, retryable: false });
-    clearInflight(this.#session, this.#inflightKey);
-    saveHistory(this.#history, this.#historyKey, this.#messages);
+    this.#stats = active.stats(this.#now);
+    this.#error = error;
+    this.#storage.clearInflight();
+    this.#storage.saveHistory(this.#messages);
     this.#changed();
   }
 
-  #statsOf(active: ActiveAnswer): StreamStats {
-    return active.stream?.stats() ?? new StatsRecorder(this.#now).snapshot();
-  }
-
   #setAssistant(id: string, content: string, state: ChatMessageState): void {
-    this.#messages = this.#messages.map((message) =>
-      message.id === id ? { ...message, content, state } : message,
-    );
+    this.#messages = withMessage(this.#messages, id, content, state);
   }
 
   #changed(): void {
     this.#snapshot = undefined;
     for (const listener of [...this.#listeners]) listener();
   }
-}
-
-/**
- * An answer stored while it streamed, with nothing to reattach to (the page closed before the gateway
- * named the stream, or resuming is off): kept as stopped when it has text, dropped when empty.
- */
-function settleInterrupted(messages: ChatMessage[]): ChatMessage[] {
-  return messages.flatMap((message) => {
-    if (message.state !== 'streaming') return [message];
-    return message.content === '' ? [] : [{ ...message, state: 'stopped' as const }];
-  });
 }
 
 /**
