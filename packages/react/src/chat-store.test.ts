@@ -9,8 +9,9 @@ import {
   startTestGateway,
   waitForState,
 } from '../test/chat-fixtures.js';
+import { requestMessages } from './chat-messages.js';
 import { saveInflightProgress, saveInflightStart } from './chat-persistence.js';
-import { createChatStore, requestMessages } from './chat-store.js';
+import { createChatStore } from './chat-store.js';
 import type { ChatStatus, ChatStoreOptions } from './chat-types.js';
 
 let gateway: Gateway;

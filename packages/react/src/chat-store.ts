@@ -26,8 +26,6 @@ import type {
   SendOptions,
 } from './chat-types.js';
 
-export { requestMessages } from './chat-messages.js';
-
 /** A chat conversation's state and actions, framework-free: React binds it with `useSyncExternalStore`. */
 export interface ChatStore {
   /** The current state; the same object until something changes. */

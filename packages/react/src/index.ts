@@ -1,4 +1,12 @@
-export * from './chat-persistence.js';
-export * from './chat-store.js';
-export * from './chat-types.js';
-export * from './use-chat.js';
+export { type ChatStore, createChatStore } from './chat-store.js';
+export type {
+  ChatMessage,
+  ChatMessageState,
+  ChatRetryInfo,
+  ChatState,
+  ChatStatus,
+  ChatStoreOptions,
+  SendOptions,
+  StorageLike,
+} from './chat-types.js';
+export { type UseChatResult, useChat } from './use-chat.js';
