@@ -56,7 +56,8 @@ export async function handleGetStream(
   const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY), surface);
   const ready = await readyToReplay(context, meta, afterId, response, requestId);
   context.metrics.resumes.inc({ via: 'get' });
-  if (ready) serveStream(context, request, response, streamId, afterId, requestId, {}, {}, surface.events);
+  if (ready)
+    serveStream(context, request, response, streamId, afterId, requestId, {}, undefined, surface.events);
 }
 
 /** `DELETE /v1/streams/{id}`: a user's Stop; generation ends upstream and readers get a final event. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from '@spool/protocol';
 import { DONE_DATA } from '@spool/protocol';
-import type { FaultSpec } from './fault-spec.js';
+import type { FaultSpec } from '../faults/fault-spec.js';
 import { type SimChoice, simAnswer } from './sim-answer.js';
 import { estimatePromptTokens } from './sim-text.js';
 
