@@ -11,7 +11,7 @@ import { countStoredEvents, storedEventsEnd } from '../handlers/stored-events.js
 import { FaultSpecError, parseFaultSpec } from './fault-spec.js';
 
 /** A fault on the client's connection: cut it, or stop writing to it, after `afterEvents` events. */
-export interface DownstreamFault {
+interface DownstreamFault {
   /** `cut` destroys the connection; `stall` writes nothing more (heartbeats neither) until the client leaves. */
   kind: 'cut' | 'stall';
   afterEvents: number;
@@ -48,7 +48,7 @@ function parseDownstreamFault(header: string): DownstreamFault | undefined {
  * A client connection that passes batches through until the fault's event is written, then cuts
  * the connection or stalls it: the events before it (and the headers) reach the socket first.
  */
-export class FaultyDownstream implements Downstream {
+class FaultyDownstream implements Downstream {
   readonly #connection: ClientConnection;
   readonly #fault: DownstreamFault;
   #eventsLeft: number;
