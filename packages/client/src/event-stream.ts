@@ -362,7 +362,7 @@ export function connectEventStream(
 }
 
 /** `…/v1/chat/completions?x` → `…/v1/streams/{id}`; other URLs have no known resume endpoint. */
-export function defaultResumeUrl(url: string, streamId: string): string | undefined {
+function defaultResumeUrl(url: string, streamId: string): string | undefined {
   const queryStart = url.search(/[?#]/);
   const path = queryStart === -1 ? url : url.slice(0, queryStart);
   const suffix = '/chat/completions';
