@@ -184,7 +184,7 @@ const REFERENCE_TARGETS = ['bare-relay', 'socket-relay'];
  * Issue 7's targets, checked for each Spool variant, and the capacity and memory targets for the
  * Node references too: whether a target is within reach of a Node process at all.
  */
-export function targetChecks(report) {
+function targetChecks(report) {
   const checks = [];
   const [low, high] = report.plan.concurrent.map((step) => step.streams);
   const nginx = report.targets.nginx;

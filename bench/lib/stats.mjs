@@ -1,7 +1,7 @@
 /** Small, pure statistics helpers shared by the load generator and the reports. */
 
 /** The nearest-rank percentile `p` (0-100) of an ascending array; NaN when empty. */
-export function percentile(sorted, p) {
+function percentile(sorted, p) {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];

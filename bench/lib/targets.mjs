@@ -73,7 +73,7 @@ export function directTarget(sim) {
 }
 
 /** A redis-server on a free port, without persistence. */
-export async function startRedis() {
+async function startRedis() {
   const port = await getFreePort();
   const child = spawnChild('redis-server', 'redis-server', [
     '--port',

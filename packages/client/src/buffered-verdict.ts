@@ -1,5 +1,5 @@
 /** How long an origin found to buffer event streams is read by long-poll from the start. @default 30 min */
-export const BUFFERED_VERDICT_TTL_MS = 30 * 60_000;
+const BUFFERED_VERDICT_TTL_MS = 30 * 60_000;
 
 const STORAGE_PREFIX = 'spool:buffered:';
 

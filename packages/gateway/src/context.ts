@@ -1,7 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Authenticator } from './auth.js';
 import type { CompletionCache } from './cache/completion-cache.js';
 import type { GatewayConfig } from './config/schema.js';
+import type { DownstreamWrapper } from './handlers/downstream.js';
 import type { BodyBudget } from './http/body-budget.js';
 import type { RateLimiter } from './limits/rate-limiter.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -34,6 +36,12 @@ export interface GatewayContext {
   bodies: BodyBudget;
   /** The client connections reading streams now (aborting one ends it cleanly). */
   readers: Set<{ abort(): void }>;
+  /**
+   * Chooses what the client's connection of a stream a request started is served through: fault
+   * injection (`faults/downstream-faults.ts`), installed only in dev mode or with
+   * `server.faultInjection`; `undefined` otherwise, and then nothing wraps a connection.
+   */
+  wrapStartedStream: ((request: IncomingMessage) => DownstreamWrapper | undefined) | undefined;
   /** Set when SIGTERM (or `close`) started: new work is refused with 503. */
   draining: boolean;
 }

@@ -11,6 +11,7 @@ import {
 import type { GatewayConfig } from './config/schema.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
+import { downstreamFaultFor } from './faults/downstream-faults.js';
 import { DEFAULT_STATIC_DIR, serveStatic } from './handlers/static-files.js';
 import { BodyBudget } from './http/body-budget.js';
 import { applyCors } from './http/cors.js';
@@ -179,6 +180,7 @@ async function createContext(
   const metrics = options.metrics ?? new GatewayMetrics();
   const heartbeats = new HeartbeatScheduler(config.server.heartbeatIntervalMs);
   opened.push(() => heartbeats.close());
+  const auth = new Authenticator(config.keys);
   const context: GatewayContext = {
     config,
     router: new ModelRouter(config.models, providers),
@@ -192,7 +194,7 @@ async function createContext(
       createLimiters(config),
       options.random,
     ),
-    auth: new Authenticator(config.keys),
+    auth,
     store,
     relay: new StreamRelay(
       store,
@@ -212,6 +214,8 @@ async function createContext(
     cache,
     bodies: new BodyBudget(config.server.bodyBudgetBytes),
     readers: new Set(),
+    // A production gateway cannot be made to cut its own clients.
+    wrapStartedStream: auth.devMode || config.server.faultInjection ? downstreamFaultFor : undefined,
     draining: false,
   };
   metrics.activeGenerations = () => context.relay.activeCount;

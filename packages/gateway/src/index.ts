@@ -8,6 +8,7 @@ export type {
   RouteConfig,
 } from './config/schema.js';
 export { GatewayError, UpstreamError } from './errors.js';
+export { type FaultSpec, FaultSpecError, parseFaultSpec } from './faults/fault-spec.js';
 export { type Gateway, type StartGatewayOptions, startGateway } from './gateway.js';
 export { GatewayMetrics } from './metrics.js';
 export { AnthropicProvider, type AnthropicProviderOptions } from './providers/anthropic-provider.js';
@@ -19,7 +20,6 @@ export type {
   UpstreamEvent,
 } from './providers/provider.js';
 export { SIM_MODELS, SimProvider, type SimProviderOptions } from './providers/sim-provider.js';
-export { type FaultSpec, FaultSpecError, parseFaultSpec } from './sim/fault-spec.js';
 export { simChunks, simCompletion } from './sim/sim-response.js';
 export { type SimServer, type SimServerOptions, startSimServer } from './sim/sim-server.js';
 export { simText, simTokens } from './sim/sim-text.js';

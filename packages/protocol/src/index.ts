@@ -6,4 +6,5 @@ export * from './headers.js';
 export * from './long-poll.js';
 export * from './openai-types.js';
 export * from './retry-after.js';
+export * from './seeded-random.js';
 export * from './sse-encoder.js';

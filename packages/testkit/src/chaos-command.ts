@@ -1,10 +1,10 @@
+import { seededRandom } from '@spool/protocol';
 import { type BufferingProxy, createBufferingProxy } from './buffering-proxy.js';
 import { CHAOS_USAGE, type ChaosOptions, parseChaosArgs } from './chaos-args.js';
 import { buildChaosPlan } from './chaos-plan.js';
 import { InvalidArgumentError, TestkitError } from './errors.js';
 import { createFaultProxy } from './fault-proxy.js';
 import { formatProxyEvent } from './proxy-events.js';
-import { seededRandom } from './seeded-random.js';
 
 /** Where `spool chaos` writes and which signals stop it; tests pass their own. */
 export interface ChaosCommandIo {

@@ -1,9 +1,9 @@
+import { seededRandom } from '@spool/protocol';
 import { describe, expect, it } from 'vitest';
 import { parseChaosArgs } from './chaos-args.js';
 import { buildChaosPlan } from './chaos-plan.js';
 import { faultsForConnection } from './fault-plan.js';
 import { describeFault } from './faults.js';
-import { seededRandom } from './seeded-random.js';
 
 function faultsOf(argv: string[], connections: number): string[][] {
   const plan = buildChaosPlan(parseChaosArgs(argv), seededRandom(1));

@@ -1,3 +1,4 @@
+import { seededRandom } from '@spool/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   type ByteTrigger,
@@ -10,7 +11,6 @@ import {
   throttleStep,
 } from './fault-plan.js';
 import { cutAfterBytes, cutAtRandom, delay, refuse, stall, throttle } from './faults.js';
-import { seededRandom } from './seeded-random.js';
 
 const info = { index: 3, remoteAddress: '127.0.0.1', remotePort: 5000 };
 

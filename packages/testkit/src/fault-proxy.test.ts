@@ -1,8 +1,8 @@
+import { seededRandom } from '@spool/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.js';
 import { cutAfterBytes, cutAtRandom, delay, refuse, stall, throttle } from './faults.js';
 import type { ProxyEvent } from './proxy-events.js';
-import { seededRandom } from './seeded-random.js';
 import {
   connectClient,
   echo,

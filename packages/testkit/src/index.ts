@@ -1,3 +1,5 @@
+// One generator for the sim, the tests and the fault plans; re-exported so tests keep one import.
+export { seededRandom } from '@spool/protocol';
 export * from './buffering-proxy.js';
 export * from './chaos-args.js';
 export * from './chaos-command.js';
@@ -13,4 +15,3 @@ export * from './node-process.js';
 export type { ConnectionStats, TargetAddress } from './proxy-connection.js';
 export * from './proxy-events.js';
 export * from './redis-server.js';
-export * from './seeded-random.js';

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ChatCompletionRequest,
-  FAULT_HEADER,
   IDEMPOTENCY_KEY_HEADER,
   LAST_EVENT_ID_HEADER,
   parseLastEventId,
@@ -21,36 +20,18 @@ import type { UpstreamEvent } from '../providers/provider.js';
 import type { GenerationObserver } from '../relay/generation-observer.js';
 import { RequestAccount } from '../relay/request-account.js';
 import type { ResolvedRoute } from '../routing.js';
-import { FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import { CHAT_SURFACE } from '../surfaces/chat/chat-surface.js';
 import type { EventPolicy, Surface } from '../surfaces/surface.js';
 import { answerAccounted, withHeaders } from './accounted-answer.js';
+import type { DownstreamWrapper } from './downstream.js';
 import { answerAccepted, wantsRespondAsync } from './respond-async.js';
 import { routeModel } from './route-model.js';
-import { type DownstreamFaults, readyToReplay, serveStream } from './serve-stream.js';
+import { readyToReplay, serveStream } from './serve-stream.js';
 
 // The Responses handler (another branch is changing it) still imports withHeaders from here.
 export { withHeaders };
 
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
-
-/**
- * The client-connection faults a request asks for, honoured only in dev mode or with
- * `server.faultInjection`, so a production gateway cannot be made to cut its own clients.
- */
-export function downstreamFaults(context: GatewayContext, request: IncomingMessage): DownstreamFaults {
-  if (!context.auth.devMode && !context.config.server.faultInjection) return {};
-  const header = request.headers[FAULT_HEADER];
-  if (typeof header !== 'string') return {};
-  try {
-    const spec = parseFaultSpec(header);
-    return { cutAfter: spec.clientCutAfter, stallAfter: spec.clientStallAfter };
-  } catch (error) {
-    if (error instanceof FaultSpecError)
-      throw GatewayError.of('invalid_request', error.message, { param: FAULT_HEADER });
-    throw error;
-  }
-}
 
 /**
  * Reads and checks the resume point a request asks for (`Last-Event-ID`, else `queryValue`), as
@@ -188,7 +169,7 @@ export function serveStarted(
     started.afterId,
     requestId,
     started.headers,
-    started.faults,
+    started.wrap,
     events,
   );
 }
@@ -215,7 +196,8 @@ export interface StartedStream {
   streamId: string;
   afterId: number;
   headers: Record<string, string>;
-  faults: DownstreamFaults;
+  /** What the client's connection is served through (a fault the request asked for), if anything. */
+  wrap: DownstreamWrapper | undefined;
 }
 
 /** One validated, routed request of a surface (its parsed `body`) and where its answer goes. */
@@ -370,15 +352,15 @@ export async function startSpooledStream(input: SpooledStreamInput): Promise<Sta
     meta = ready;
   }
   const headers = started.kind === 'started' ? (accounting.account?.headers ?? {}) : {};
-  // Client-connection faults apply to the request that started the stream only: a retry that
-  // attaches would otherwise be cut again, forever.
-  const faults = started.kind === 'started' ? downstreamFaults(context, request) : {};
+  // A wrapper (fault injection's) applies to the request that started the stream only: a retry
+  // that attaches would otherwise be cut again, forever.
+  const wrap = started.kind === 'started' ? context.wrapStartedStream?.(request) : undefined;
   // A new generation is a new stream whose ids start at 1: a `Last-Event-ID` named another one (a
   // retry whose stream was lost), so it is served whole, and its new `X-Stream-Id` says so.
   return {
     streamId: meta.id,
     afterId: started.kind === 'started' ? 0 : afterId,
     headers: { ...headers },
-    faults,
+    wrap,
   };
 }

@@ -10,10 +10,17 @@ import {
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import { flattenString } from '../relay/flatten-string.js';
-import { TurnWriter, waitForDrain } from '../relay/sse-writer.js';
 import { SpoolReadError, type SpoolReader, type StreamMeta } from '../spool/store.js';
 import { CHAT_EVENTS } from '../surfaces/chat/chat-events.js';
 import type { EventPolicy } from '../surfaces/surface.js';
+import {
+  ClientConnection,
+  type Downstream,
+  type DownstreamWrapper,
+  type ServedReader,
+  UNWRAPPED,
+} from './downstream.js';
+import { countStoredEvents } from './stored-events.js';
 
 const PENDING_POLL_MS = [5, 10, 20, 50, 100] as const;
 
@@ -98,31 +105,6 @@ function failureError(meta: StreamMeta): GatewayError | undefined {
   return new GatewayError(status, body as GatewayError['body'], { retryAfterSeconds });
 }
 
-/** Faults a test or the chat page's network drill asks the gateway to put on the client's connection. */
-export interface DownstreamFaults {
-  /** Destroy the connection after this many events. */
-  cutAfter?: number | undefined;
-  /** Stop writing (heartbeats too) after this many events and wait for the client to give up. */
-  stallAfter?: number | undefined;
-}
-
-/** The offset just past the n-th event of a batch (events end with a blank line), or -1. */
-function nthEventEnd(batch: string, n: number): number {
-  let position = 0;
-  for (let seen = 0; seen < n; seen++) {
-    const found = batch.indexOf('\n\n', position);
-    if (found < 0) return -1;
-    position = found + 2;
-  }
-  return position;
-}
-
-function countEvents(batch: string): number {
-  let count = 0;
-  for (let found = batch.indexOf('\n\n'); found >= 0; found = batch.indexOf('\n\n', found + 2)) count++;
-  return count;
-}
-
 /** Refuses (410) a resume point whose events the byte cap already evicted, before any byte is sent. */
 function assertReplayable(meta: StreamMeta, afterId: number): void {
   const firstId = meta.firstId ?? 1;
@@ -136,7 +118,8 @@ function assertReplayable(meta: StreamMeta, afterId: number): void {
 
 /**
  * Commits a 200 event stream and starts writing the stream's events after `afterId`: replay, then
- * live tail, at the pace the client reads (a full socket pauses the reader; nothing piles up here).
+ * live tail, at the pace the client reads (a full socket pauses the reader; nothing piles up here),
+ * through `wrap` around the client's connection when one is given (a request's fault).
  * Returns once serving has started: the stream is served by callbacks, not by a suspended frame.
  */
 export function serveStream(
@@ -147,7 +130,7 @@ export function serveStream(
   afterId: number,
   requestId: string,
   extraHeaders: Readonly<Record<string, string>>,
-  faults: DownstreamFaults = {},
+  wrap: DownstreamWrapper = UNWRAPPED,
   events: EventPolicy = CHAT_EVENTS,
 ): void {
   response.writeHead(200, {
@@ -162,7 +145,12 @@ export function serveStream(
   if (typeof header === 'string') flattenString(header);
   // Disable Nagle: each event should leave as soon as it is written.
   request.socket.setNoDelay(true);
-  new ServedStream(context, response, streamId, afterId, faults, events).pull();
+  const connection = new ClientConnection(
+    response,
+    context.heartbeats,
+    context.config.server.slowClientTimeoutMs,
+  );
+  new ServedStream(context, connection, wrap(connection), streamId, afterId, events).pull();
 }
 
 /**
@@ -171,11 +159,13 @@ export function serveStream(
  * promises of its await) an idle stream would hold for its whole life (bench/memory), and which
  * would cost a promise and a microtask per batch.
  */
-class ServedStream {
+class ServedStream implements ServedReader {
   readonly #context: GatewayContext;
-  readonly #response: ServerResponse;
+  /** The client's response: the retry hint, a read error and the end are written here. */
+  readonly #connection: ClientConnection;
+  /** Where the events go: the connection, or a wrapper around it. */
+  readonly #downstream: Downstream;
   readonly #streamId: string;
-  readonly #faults: DownstreamFaults;
   readonly #events: EventPolicy;
   readonly #reader: SpoolReader;
   /** Set when the client left or the gateway ended the stream: the read ends, and quietly. */
@@ -197,12 +187,7 @@ class ServedStream {
       this.#broken(endError);
     }
   };
-  // What one turn of the event loop produces leaves as one chunk: the headers, the retry hint and
-  // the first events together, and so do the last events and the end of the response.
-  readonly #writer: TurnWriter;
-  readonly #heartbeat: { touch(): void; stop(): void };
   #firstBatch: boolean;
-  #eventsLeft: number;
   /** A pull is under way in this call stack; `#pullAgain` asks it to pull once more when it returns. */
   #pulling = false;
   #pullAgain = false;
@@ -211,24 +196,21 @@ class ServedStream {
 
   constructor(
     context: GatewayContext,
-    response: ServerResponse,
+    connection: ClientConnection,
+    downstream: Downstream,
     streamId: string,
     afterId: number,
-    faults: DownstreamFaults,
     events: EventPolicy,
   ) {
     this.#context = context;
     this.#events = events;
-    this.#response = response;
+    this.#connection = connection;
+    this.#downstream = downstream;
     this.#streamId = streamId;
-    this.#faults = faults;
     this.#firstBatch = afterId > 0;
-    this.#eventsLeft = faults.cutAfter ?? faults.stallAfter ?? Number.POSITIVE_INFINITY;
-    response.on('close', this.#onClose);
-    this.#writer = new TurnWriter(response);
-    this.#writer.write(encodeRetry(context.config.server.retryMs));
+    connection.response.on('close', this.#onClose);
+    connection.send(encodeRetry(context.config.server.retryMs));
     context.readers.add(this);
-    this.#heartbeat = context.heartbeats.watch(response);
     context.metrics.streamsOpen.inc();
     context.relay.readerAttached(streamId);
     this.#reader = context.store.read(streamId, afterId);
@@ -266,7 +248,7 @@ class ServedStream {
     this.#context.log.error({ err: error, streamId: this.#streamId }, 'serving a stream failed');
     this.abort();
     this.#release();
-    this.#response.destroy();
+    this.#connection.response.destroy();
   }
 
   /** Writes one batch and asks for the next once the client has room; ends with the read. */
@@ -278,30 +260,13 @@ class ServedStream {
     }
     try {
       const batch = result.value;
-      const context = this.#context;
       if (this.#firstBatch) {
         this.#firstBatch = false;
-        context.metrics.replayDepth.observe(countEvents(batch));
+        this.#context.metrics.replayDepth.observe(countStoredEvents(batch));
       }
-      const faultEnd = this.#faultEnd(batch);
-      if (faultEnd >= 0) {
-        this.#applyFault(batch.slice(0, faultEnd)).then(
-          () => this.#stopReading(),
-          (error: unknown) => this.#stopReading(error),
-        );
-        return;
-      }
-      this.#heartbeat.touch();
-      if (this.#writer.write(batch)) {
-        this.pull();
-        return;
-      }
-      waitForDrain(this.#response, context.config.server.slowClientTimeoutMs).then(
-        (drained) => (drained ? this.pull() : this.#stopReading()),
-        (error: unknown) => this.#stopReading(error),
-      );
+      this.#downstream.write(batch, this);
     } catch (error) {
-      this.#stopReading(error);
+      this.stopReading(error);
     }
   }
 
@@ -309,29 +274,9 @@ class ServedStream {
    * Ends a read that has not finished (as leaving a `for await` loop does: the reader's `return()`
    * releases it), then the response; `error` is what stopped it, when something failed.
    */
-  #stopReading(error?: unknown): void {
+  stopReading(error?: unknown): void {
     const end = () => this.#end(error);
     Promise.resolve(this.#reader.return?.()).then(end, end);
-  }
-
-  /** Where in this batch a downstream fault asked for is due (just past its event), or -1. */
-  #faultEnd(batch: string): number {
-    const faults = this.#faults;
-    if (faults.cutAfter === undefined && faults.stallAfter === undefined) return -1;
-    const end = nthEventEnd(batch, this.#eventsLeft);
-    if (end < 0) this.#eventsLeft -= countEvents(batch);
-    return end;
-  }
-
-  /** Writes what precedes the fault, then cuts the connection or stalls until the client leaves. */
-  async #applyFault(before: string): Promise<void> {
-    const response = this.#response;
-    this.#heartbeat.stop();
-    // Let the bytes (and the headers before them) reach the socket before the cut.
-    this.#writer.write(before);
-    await new Promise<void>((resolve) => this.#writer.flush(resolve));
-    if (this.#faults.cutAfter !== undefined) response.destroy();
-    else if (!response.destroyed) await new Promise((resolve) => response.once('close', resolve));
   }
 
   #writeReadError(error: unknown): void {
@@ -343,7 +288,7 @@ class ServedStream {
       this.#context.log.error({ err: error, streamId: this.#streamId }, 'spool read failed');
     // Not a spooled event, so it has no id: a client resuming later still asks for the right one.
     const { data, event } = this.#events.errorEvent(body);
-    this.#writer.write(encodeEvent({ event, data }));
+    this.#connection.send(encodeEvent({ event, data }));
   }
 
   /** Ends the response; `error` (when the read failed) is told to a client still there. */
@@ -351,9 +296,7 @@ class ServedStream {
     if (this.#ended) return;
     if (error !== undefined && !this.#aborted) this.#writeReadError(error);
     this.#release();
-    const response = this.#response;
-    this.#writer.flush();
-    if (!response.writableEnded) response.end();
+    this.#connection.end();
   }
 
   /** Lets go of everything serving registered (once). */
@@ -361,10 +304,10 @@ class ServedStream {
     if (this.#ended) return;
     this.#ended = true;
     const context = this.#context;
-    this.#heartbeat.stop();
+    this.#connection.silence();
     context.readers.delete(this);
     context.metrics.streamsOpen.dec();
     context.relay.readerDetached(this.#streamId);
-    this.#response.off('close', this.#onClose);
+    this.#connection.response.off('close', this.#onClose);
   }
 }

@@ -1,7 +1,7 @@
 import { encodeComment, encodeEvent } from '@spool/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { countStoredEvents, parseStoredEvents } from './stored-events.js';
+import { countStoredEvents, parseStoredEvents, storedEventsEnd } from './stored-events.js';
 
 const lineSafe = fc.string({ maxLength: 20 }).filter((text) => !/[\r\n\0]/.test(text));
 const eventArbitrary = fc.record(
@@ -38,5 +38,19 @@ describe('parseStoredEvents', () => {
     expect(parseStoredEvents('id: 7\nevent: x\ndata: a\ndata: b\n\nid: 8\ndata: c')).toEqual([
       { id: '7', event: 'x', data: 'a\nb' },
     ]);
+  });
+});
+
+describe('storedEventsEnd', () => {
+  it('ends just past the n-th of any encoded events, and is -1 past the last', () => {
+    fc.assert(
+      fc.property(fc.array(eventArbitrary, { maxLength: 12 }), fc.nat({ max: 14 }), (events, count) => {
+        const encoded = events.map((event) => encodeEvent(event));
+        const end = storedEventsEnd(encoded.join(''), count);
+        if (count > events.length) expect(end).toBe(-1);
+        else expect(end).toBe(encoded.slice(0, count).join('').length);
+        expect(countStoredEvents(encoded.join(''))).toBe(events.length);
+      }),
+    );
   });
 });

@@ -35,6 +35,17 @@ export function countStoredEvents(text: string): number {
   return count;
 }
 
+/** The offset just past the `count`-th whole event of spooled bytes (0 for none), or -1 when they hold fewer. */
+export function storedEventsEnd(text: string, count: number): number {
+  let position = 0;
+  for (let seen = 0; seen < count; seen++) {
+    const found = text.indexOf('\n\n', position);
+    if (found < 0) return -1;
+    position = found + 2;
+  }
+  return position;
+}
+
 function parseBlock(text: string, start: number, end: number): StoredEvent | undefined {
   let id: string | undefined;
   let event: string | undefined;

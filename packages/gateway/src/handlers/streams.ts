@@ -60,7 +60,8 @@ export async function handleGetStream(
   const afterId = requestedAfterId(request, query.get(LAST_EVENT_ID_QUERY), surface);
   const ready = await readyToReplay(context, meta, afterId, response, requestId);
   context.metrics.resumes.inc({ via: 'get' });
-  if (ready) serveStream(context, request, response, streamId, afterId, requestId, {}, {}, surface.events);
+  if (ready)
+    serveStream(context, request, response, streamId, afterId, requestId, {}, undefined, surface.events);
 }
 
 /**

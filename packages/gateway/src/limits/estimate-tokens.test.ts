@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimateRequestTokens } from './estimate-tokens.js';
+import { estimatePromptTokens, estimateRequestTokens } from './estimate-tokens.js';
 
 describe('estimateRequestTokens', () => {
   it('counts prompt characters / 4 plus max_tokens', () => {
@@ -32,5 +32,20 @@ describe('estimateRequestTokens', () => {
     };
     expect(estimateRequestTokens(body)).toBe(3);
     expect(estimateRequestTokens('not an object', { defaultCompletionTokens: 5 })).toBe(5);
+  });
+});
+
+describe('estimatePromptTokens', () => {
+  it('counts the prompt alone, as the reservation does, rounding up', () => {
+    const body = {
+      messages: [
+        { role: 'user', content: 'hello world!' },
+        { role: 'assistant', content: 'a' },
+      ],
+    };
+    expect(estimatePromptTokens(body)).toBe(4);
+    expect(estimateRequestTokens({ ...body, max_tokens: 10 })).toBe(estimatePromptTokens(body) + 10);
+    expect(estimatePromptTokens({ messages: [], prompt: 'abcdefgh' })).toBe(2);
+    expect(estimatePromptTokens(undefined)).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-/** Options of {@link estimateRequestTokens}; every default in one place. */
+/** Options of the gateway's token estimates; every default in one place. */
 export interface TokenEstimateOptions {
   /** Completion tokens reserved when the request sets neither `max_tokens` nor `max_completion_tokens`. @default 1024 */
   defaultCompletionTokens?: number;
@@ -16,15 +16,15 @@ export const TOKEN_ESTIMATE_DEFAULTS = {
 } as const satisfies Required<TokenEstimateOptions>;
 
 /**
- * Tokens to reserve for a chat request before it runs: prompt characters / 4 plus its completion
- * budget (`max_tokens` ?? `max_completion_tokens` ?? 1024, capped at 4096). Deliberately cheap and
- * rough: the lease is reconciled with the upstream's real usage when the request ends.
+ * The prompt tokens of a chat request: the characters of its messages' text (and of a `prompt`) / 4,
+ * rounded up. The one prompt estimate: what a request is charged when its upstream reports no
+ * usage, the prompt part of the rate limits' reservation, and what the sim reports in `usage`.
  *
  * @example
- * estimateRequestTokens({ messages: [{ role: 'user', content: 'hello world!' }], max_tokens: 10 }); // 13
+ * estimatePromptTokens({ messages: [{ role: 'user', content: 'hello world!' }] }); // 3
  */
-export function estimateRequestTokens(body: unknown, options: TokenEstimateOptions = {}): number {
-  const settings = { ...TOKEN_ESTIMATE_DEFAULTS, ...options };
+export function estimatePromptTokens(body: unknown, options: TokenEstimateOptions = {}): number {
+  const charsPerToken = options.charsPerToken ?? TOKEN_ESTIMATE_DEFAULTS.charsPerToken;
   const request = isRecord(body) ? body : {};
   let characters = 0;
   if (Array.isArray(request.messages)) {
@@ -33,12 +33,27 @@ export function estimateRequestTokens(body: unknown, options: TokenEstimateOptio
     }
   }
   if (typeof request.prompt === 'string') characters += request.prompt.length;
+  return Math.ceil(characters / charsPerToken);
+}
+
+/**
+ * Tokens to reserve for a chat request before it runs: its prompt ({@link estimatePromptTokens})
+ * plus its completion budget (`max_tokens` ?? `max_completion_tokens` ?? 1024, capped at 4096).
+ * Deliberately cheap and rough: the lease is reconciled with the upstream's real usage when the
+ * request ends.
+ *
+ * @example
+ * estimateRequestTokens({ messages: [{ role: 'user', content: 'hello world!' }], max_tokens: 10 }); // 13
+ */
+export function estimateRequestTokens(body: unknown, options: TokenEstimateOptions = {}): number {
+  const settings = { ...TOKEN_ESTIMATE_DEFAULTS, ...options };
+  const request = isRecord(body) ? body : {};
   const asked = positiveNumber(request.max_tokens) ?? positiveNumber(request.max_completion_tokens);
   const completion = Math.min(
     asked ?? settings.defaultCompletionTokens,
     settings.maxReservedCompletionTokens,
   );
-  return Math.ceil(characters / settings.charsPerToken) + completion;
+  return estimatePromptTokens(request, settings) + completion;
 }
 
 /**

@@ -1,8 +1,8 @@
 import type { ChatCompletionRequest, ModelInfo } from '@spool/protocol';
 import { FAULT_HEADER, normalizeErrorBody } from '@spool/protocol';
 import { UpstreamError } from '../errors.js';
+import { FaultBudget, type FaultSpec, FaultSpecError, parseFaultSpec } from '../faults/fault-spec.js';
 import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
-import { FaultBudget, type FaultSpec, FaultSpecError, parseFaultSpec } from '../sim/fault-spec.js';
 import { simEmbeddings } from '../sim/sim-embeddings.js';
 import { emitSimEvents, SimDropSignal, type SimPace, simChunks, simCompletion } from '../sim/sim-response.js';
 import type { ChatProvider, CompletionResult, ProviderCallContext, UpstreamEvent } from './provider.js';

@@ -1,9 +1,8 @@
 import type { ChatCompletionRequest, Usage } from '@spool/protocol';
 import type { Caller } from '../auth.js';
 import type { GatewayContext } from '../context.js';
-import { estimateRequestTokens } from '../limits/estimate-tokens.js';
+import { estimatePromptTokens, estimateRequestTokens } from '../limits/estimate-tokens.js';
 import { NO_LEASE, type RateLimitLease, rateLimitError } from '../limits/rate-limiter.js';
-import { estimatePromptTokens } from '../sim/sim-text.js';
 import type { UsageOutcome } from '../usage/usage-record.js';
 
 /** The headers of a request without limits: one shared object rather than one per stream. */
@@ -54,7 +53,7 @@ export class RequestAccount {
   ): Promise<RequestAccount> {
     return RequestAccount.admitEstimated(context, caller, requestId, {
       model: body.model,
-      promptTokens: () => estimatePromptTokens(body.messages),
+      promptTokens: () => estimatePromptTokens(body),
       reservedTokens: () => estimateRequestTokens(body),
     });
   }

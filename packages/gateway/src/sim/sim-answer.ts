@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest } from '@spool/protocol';
+import { type ChatCompletionRequest, seededRandom } from '@spool/protocol';
 import { jsonPieces, SimSchemaError, type SimValueBudget, simValueForSchema } from './sim-json-value.js';
 import { type SimLogprob, simLogprobs } from './sim-logprobs.js';
 import {
@@ -7,14 +7,7 @@ import {
   type SimFunctionTool,
   simRequestError,
 } from './sim-request.js';
-import {
-  messageText,
-  seededRandom,
-  simChoiceSeed,
-  simSeed,
-  simTokensForSeed,
-  truncateTokens,
-} from './sim-text.js';
+import { messageText, simChoiceSeed, simSeed, simTokensForSeed, truncateTokens } from './sim-text.js';
 
 /** One tool call of a sim answer; `pieces` are its arguments as streamed (joined, valid JSON). */
 interface SimToolCall {

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { seededRandom } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
 import { type EmbeddingsRequest, embeddingInputs } from '../http/validate-embeddings-request.js';
+import { estimateEmbeddingTokens } from '../limits/estimate-tokens.js';
 
 /** Vector length when the request sets no `dimensions` (that of OpenAI's text-embedding-3-small). */
 const SIM_EMBEDDING_DIMENSIONS = 1536;
@@ -15,29 +17,13 @@ export interface EmbeddingsResponse {
   usage: { prompt_tokens: number; total_tokens: number };
 }
 
-/** sfc32: a small seeded generator, so a vector depends on its input only. */
-function seededRandom(seed: Buffer): () => number {
-  let a = seed.readUInt32LE(0);
-  let b = seed.readUInt32LE(4);
-  let c = seed.readUInt32LE(8);
-  let d = seed.readUInt32LE(12);
-  return () => {
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-}
-
 /** A unit vector of `dimensions` float32 values determined by the model and the input. */
 function simEmbedding(model: string, input: string | number[], dimensions: number): Float32Array {
   const seed = createHash('sha256')
     .update(`${model}\n${JSON.stringify(input)}`)
     .digest();
-  const random = seededRandom(seed);
+  // Seeded by the hash, so a vector depends on its model and input only.
+  const random = seededRandom(seed.readUInt32LE(0));
   const vector = new Float32Array(dimensions);
   let norm = 0;
   for (let index = 0; index < dimensions; index++) {
@@ -57,11 +43,6 @@ function toBase64(vector: Float32Array): string {
   return bytes.toString('base64');
 }
 
-/** Tokens the sim charges for an input: a token array's length, or a text's characters / 4. */
-function inputTokens(input: string | number[]): number {
-  return typeof input === 'string' ? Math.max(1, Math.ceil(input.length / 4)) : input.length;
-}
-
 /**
  * The sim's answer to an embeddings request: one deterministic unit vector per input (the same
  * input and model always give the same vector, so it works offline and in tests), in the format
@@ -77,9 +58,9 @@ export function simEmbeddings(request: EmbeddingsRequest): EmbeddingsResponse {
     );
   }
   const inputs = embeddingInputs(request.input);
-  let tokens = 0;
+  // The gateway's estimate, as it charges a request; validation refuses empty inputs, so each counts.
+  const tokens = estimateEmbeddingTokens(request.input);
   const data = inputs.map((input, index) => {
-    tokens += inputTokens(input);
     const vector = simEmbedding(request.model, input, dimensions);
     return {
       object: 'embedding' as const,

@@ -1,7 +1,7 @@
+import { seededRandom } from '@spool/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jsonPieces, SimSchemaError, simValueForSchema } from './sim-json-value.js';
-import { seededRandom } from './sim-text.js';
 
 type Schema = Record<string, unknown>;
 

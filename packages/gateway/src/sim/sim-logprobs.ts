@@ -1,4 +1,4 @@
-import { seededRandom } from './sim-text.js';
+import { seededRandom } from '@spool/protocol';
 
 /** One alternative token and its log probability, as in OpenAI's `top_logprobs`. */
 interface SimTopLogprob {

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage } from '@spool/protocol';
 import { DONE_DATA } from '@spool/protocol';
-import type { FaultSpec } from './fault-spec.js';
+import type { FaultSpec } from '../faults/fault-spec.js';
+import { estimatePromptTokens } from '../limits/estimate-tokens.js';
 import { type SimChoice, simAnswer } from './sim-answer.js';
-import { estimatePromptTokens } from './sim-text.js';
 
 /** How fast the sim answers. */
 export interface SimPace {
@@ -91,7 +91,7 @@ function choiceChunks(choice: SimChoice, withLogprobs: boolean): ChunkChoice[] {
 
 /** The usage the sim reports for a request that produced `completionTokens` tokens. */
 function simUsage(request: ChatCompletionRequest, completionTokens: number): Usage {
-  const promptTokens = estimatePromptTokens(request.messages);
+  const promptTokens = estimatePromptTokens(request);
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,

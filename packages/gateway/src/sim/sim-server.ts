@@ -2,12 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { encodeEvent, SSE_RESPONSE_HEADERS } from '@spool/protocol';
 import { GatewayError } from '../errors.js';
+import { FaultBudget } from '../faults/fault-spec.js';
 import { readBody } from '../http/read-body.js';
 import { asGatewayError, sendError, sendJson } from '../http/respond.js';
 import { parseChatRequest } from '../http/validate-chat-request.js';
 import { parseEmbeddingsRequest } from '../http/validate-embeddings-request.js';
 import { admitFaults, paceFor, SIM_MODELS } from '../providers/sim-provider.js';
-import { FaultBudget } from './fault-spec.js';
 import { simEmbeddings } from './sim-embeddings.js';
 import { emitSimEvents, SimDropSignal, type SimPace, simChunks, simCompletion } from './sim-response.js';
 

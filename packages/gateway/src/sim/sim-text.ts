@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ChatCompletionRequest, ChatMessage } from '@spool/protocol';
+import { type ChatCompletionRequest, type ChatMessage, seededRandom } from '@spool/protocol';
 
 const OPENERS = [
   'Here is a short answer',
@@ -57,18 +57,6 @@ const TAILS = [
   '',
   '',
 ];
-
-/** A deterministic pseudo-random generator (mulberry32) so the same request yields the same text. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The text of a message: its string content, or its text parts joined by spaces. */
 export function messageText(message: ChatMessage): string {
@@ -171,13 +159,6 @@ export function truncateTokens(
 /** The whole text the sim answers a request with (what a client must end up with, byte for byte). */
 export function simText(request: Parameters<typeof simTokens>[0]): string {
   return simTokens(request).tokens.join('');
-}
-
-/** A rough prompt token count (4 characters a token), as the sim reports in `usage`. */
-export function estimatePromptTokens(messages: readonly ChatMessage[]): number {
-  let characters = 0;
-  for (const message of messages) characters += messageText(message).length + 4;
-  return Math.max(1, Math.ceil(characters / 4));
 }
 
 function capitalize(text: string): string {

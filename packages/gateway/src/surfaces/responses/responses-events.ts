@@ -13,7 +13,7 @@ const CONTENT_EVENTS = new Set([
 const TYPE_PATTERN = /"type"\s*:\s*"([^"]+)"/;
 
 /** The Responses event type: the SSE `event:` name, else the data's `type`. */
-export function responsesEventType(data: string, event: string | undefined): string | undefined {
+function responsesEventType(data: string, event: string | undefined): string | undefined {
   return event ?? TYPE_PATTERN.exec(data)?.[1];
 }
 
@@ -46,7 +46,7 @@ function chatUsage(usage: { input_tokens?: number; output_tokens?: number; total
 }
 
 /** The `error` event of a Responses stream, from an OpenAI error body. */
-export function responsesErrorEvent(body: OpenAIErrorBody): UpstreamEvent {
+function responsesErrorEvent(body: OpenAIErrorBody): UpstreamEvent {
   const { code, message, param } = body.error;
   // The fields of OpenAI's `error` event, plus the error object itself: the openai SDKs raise an
   // APIError for an event whose data has `error`, so a failed stream never reads as a short one.

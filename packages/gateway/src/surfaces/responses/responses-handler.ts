@@ -4,7 +4,6 @@ import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { GatewayError } from '../../errors.js';
 import {
-  downstreamFaults,
   GenerationAccounting,
   readIdempotency,
   requestedAfterId,
@@ -166,8 +165,9 @@ export async function handleCreateResponse(
       if (!ready) return;
       meta = ready;
     }
-    const faults = attached ? {} : downstreamFaults(context, request);
-    serveStream(context, request, response, meta.id, afterId, requestId, headers, faults, RESPONSES_EVENTS);
+    // As for chat: a wrapper (fault injection's) applies to the request that started the stream only.
+    const wrap = attached ? undefined : context.wrapStartedStream?.(request);
+    serveStream(context, request, response, meta.id, afterId, requestId, headers, wrap, RESPONSES_EVENTS);
     return;
   }
   const answerHeaders = { ...headers, [REQUEST_ID_HEADER]: requestId };
@@ -219,7 +219,8 @@ export async function handleGetResponse(
   }
   const ready = await readyToReplay(context, found.meta, afterId, response, requestId);
   context.metrics.resumes.inc({ via: 'get' });
-  if (ready) serveStream(context, request, response, ready.id, afterId, requestId, {}, {}, RESPONSES_EVENTS);
+  if (ready)
+    serveStream(context, request, response, ready.id, afterId, requestId, {}, undefined, RESPONSES_EVENTS);
 }
 
 /** `POST /v1/responses/{id}/cancel`: stops the generation (any response, not only background ones); idempotent. */

@@ -1,6 +1,7 @@
 /**
  * A deterministic random number generator (mulberry32): the same seed gives the same sequence of
- * floats in [0, 1), so a fault schedule drawn from it can be replayed.
+ * floats in [0, 1), so what is drawn from it can be replayed: the sim's answers, a fault schedule,
+ * the jitter of `backoffDelayMs` in a test.
  *
  * @example
  * const random = seededRandom(42);

@@ -1,6 +1,7 @@
 /**
- * What a request asks the simulator to do, from the `X-Spool-Fault` header: faults for tests and
- * demos, and pacing overrides. Grammar: `key=value` pairs separated by `;` (or `,`), e.g.
+ * What a request asks for in its `X-Spool-Fault` header: the simulator's faults and pacing
+ * overrides, and the gateway's faults on the client's connection (`faults/downstream-faults.ts`),
+ * for tests and demos. Grammar: `key=value` pairs separated by `;` (or `,`), e.g.
  * `status=429;retry-after=2;times=1;key=run-7` or `drop-after=5` or `ttft-ms=0;tps=0`.
  */
 export interface FaultSpec {
