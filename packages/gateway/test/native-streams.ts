@@ -14,7 +14,7 @@ import type { ParsedEvent } from './helpers.js';
 export type NativeSurface = 'responses' | 'messages';
 
 /** The Response id the fuzzed upstream uses; models echo it in their text too. */
-export const UPSTREAM_RESPONSE_ID = 'resp_upstream42';
+const UPSTREAM_RESPONSE_ID = 'resp_upstream42';
 
 /** The event bound the tests configure (generation.maxEventBytes). */
 export const MAX_EVENT_BYTES = 8 * 1024;

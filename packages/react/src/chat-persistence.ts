@@ -33,7 +33,7 @@ interface InflightProgress {
 }
 
 /** The storage the runtime offers, or `undefined` (Node, React Native, storage disabled by the browser). */
-export function defaultStorage(kind: 'localStorage' | 'sessionStorage'): StorageLike | undefined {
+function defaultStorage(kind: 'localStorage' | 'sessionStorage'): StorageLike | undefined {
   try {
     const storage = (globalThis as Record<string, unknown>)[kind] as StorageLike | undefined;
     return typeof storage?.getItem === 'function' ? storage : undefined;

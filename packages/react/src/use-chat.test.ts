@@ -95,7 +95,8 @@ describe('useChat against a real gateway (happy-dom, Node fetch)', () => {
     });
     await waitFor(() => expect(answerOf(two.result.current)).not.toBe(''));
     one.unmount();
-    await waitFor(() => expect(two.result.current.status).toBe('done'));
+    // The answer is paced at 50 tokens a second: it takes longer than waitFor's default second.
+    await waitFor(() => expect(two.result.current.status).toBe('done'), { timeout: 15_000 });
     expect(answerOf(two.result.current)).toBe(expected('shared'));
     expect(recorded.requests.map((request) => request.method)).toEqual(['POST']);
   });

@@ -4,7 +4,7 @@ import { upstreamProtocolError } from '../providers/mapped-events.js';
 import type { UpstreamEvent } from '../providers/provider.js';
 
 /** The JSON kind a field of an event's data must have. */
-export type FieldKind = 'object' | 'string' | 'integer';
+type FieldKind = 'object' | 'string' | 'integer';
 
 /** The fields each known event type must carry (those the official SDKs read), by their kind. */
 export type EventShapes = Readonly<Record<string, Readonly<Record<string, FieldKind>>>>;
