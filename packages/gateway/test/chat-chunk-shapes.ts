@@ -92,16 +92,14 @@ export const misshapenChunkData: fc.Arbitrary<string> = fc
 /** A text chunk, a tool call's first chunk, or a later fragment of its arguments. */
 const translatableChunk: fc.Arbitrary<Chunk> = fc.oneof(
   fc.string({ maxLength: 6 }).map((content) => withDelta({ content })),
-  fc
-    .tuple(fc.nat(2), fc.string({ maxLength: 5 }))
-    .map(([index, args]) =>
-      withToolCall({
-        index,
-        id: `call_${index}`,
-        type: 'function',
-        function: { name: `f${index}`, arguments: args },
-      }),
-    ),
+  fc.tuple(fc.nat(2), fc.string({ maxLength: 5 })).map(([index, args]) =>
+    withToolCall({
+      index,
+      id: `call_${index}`,
+      type: 'function',
+      function: { name: `f${index}`, arguments: args },
+    }),
+  ),
   fc
     .tuple(fc.nat(2), fc.string({ minLength: 1, maxLength: 5 }))
     .map(([index, args]) => withToolCall({ index, function: { arguments: args } })),
