@@ -287,4 +287,51 @@ describe('native pass-through to an Anthropic upstream', () => {
       await cut.close();
     }
   });
+
+  it('an error the upstream sends before its first token, with or without an `event:` line, is an HTTP error in Anthropic’s shape', async () => {
+    const overloaded = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } };
+    const answers: Array<Array<{ event?: string; data: unknown }>> = [
+      [{ event: 'error', data: overloaded }],
+      [{ data: overloaded }],
+      [
+        NATIVE_EVENTS[0] as { data: unknown },
+        { event: 'ping', data: { type: 'ping' } },
+        { data: overloaded },
+      ],
+      // The type is the data's wherever it sits, and whatever the event is named.
+      [
+        {
+          event: 'x-other',
+          data: '{"error":{"type":"overloaded_error","message":"Overloaded"},"type":"error"}',
+        },
+      ],
+    ];
+    const failing = await startUpstream(() => ({ events: answers.shift() ?? [] }));
+    const failingGateway = await startTestGateway({
+      providers: { claude: { type: 'anthropic', baseURL: failing.url } },
+      models: [{ match: '*', provider: 'claude' }],
+    });
+    try {
+      const replies: Array<{ status: number; body: unknown }> = [];
+      for (let count = answers.length; count > 0; count--) {
+        const response = await rawRequest(`${failingGateway.url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+          body: JSON.stringify({ ...request, model: 'claude-x' }),
+        });
+        const json = String(response.headers['content-type']).startsWith('application/json');
+        replies.push({ status: response.status, body: json ? JSON.parse(response.body) : response.body });
+      }
+      const [named, ...others] = replies;
+      expect(named?.status).toBeGreaterThanOrEqual(500);
+      expect(named?.body).toMatchObject({
+        type: 'error',
+        error: { message: expect.stringContaining('Overloaded') },
+      });
+      for (const other of others) expect(other).toEqual(named);
+    } finally {
+      await failingGateway.close();
+      await failing.close();
+    }
+  });
 });

@@ -185,6 +185,25 @@ describe('a native Responses upstream', () => {
   });
 });
 
+describe('a native Responses upstream that fails before its first token', () => {
+  it('is answered with the same HTTP error whether its error event has an `event:` line or only its type', async () => {
+    const failure = { type: 'error', code: 'server_error', message: 'boom', param: null };
+    const created = responsesEvent({ type: 'response.created', response: upstreamResponse('in_progress') });
+    const replies: Array<{ status: number; body: string }> = [];
+    for (const writes of [
+      [created, sse(failure, 'error')],
+      [created, sse(failure)],
+    ]) {
+      script = writes;
+      const response = await post('responses');
+      replies.push({ status: response.status, body: response.body });
+    }
+    expect(replies[0]?.status).toBe(502);
+    expect(JSON.parse(replies[0]?.body ?? '')).toMatchObject({ error: { type: expect.any(String) } });
+    expect(replies[1]).toEqual(replies[0]);
+  });
+});
+
 describe('a non-streamed request to a native upstream that sends data that is not JSON', () => {
   it('is answered 502 in its surface’s shape, naming upstream_protocol_error', async () => {
     script = [

@@ -74,6 +74,24 @@ describe('normalizeChatEvent', () => {
     expect(error.message.length).toBeLessThan(400);
     expect(error.retryable).toBe(false);
   });
+
+  it('answers upstream_protocol_error for a chunk whose fields have the wrong type, named or not, saying which field', () => {
+    const fault = (data: string, event?: string) =>
+      (normalizeChatEvent({ data, event }, 'up') as UpstreamError).message;
+    expect(fault('{"choices":[null]}')).toContain('whose choices[0] is not an object');
+    expect(fault('{"choices":[{"index":0,"delta":{"tool_calls":[null]}}]}', 'delta')).toContain(
+      'whose choices[0].delta.tool_calls[0] is not an object',
+    );
+    expect(
+      fault('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":5}}]}}]}'),
+    ).toContain('whose choices[0].delta.tool_calls[0].function.arguments is not a string');
+    expect(fault('{"choices":[],"usage":5}', 'message')).toContain('whose usage is not an object');
+    // Null where OpenAI's types allow it, and fields Spool does not know, are fine.
+    const loose = {
+      data: '{"choices":[{"index":0,"delta":null,"finish_reason":null,"x":[1]}],"usage":null,"y":{}}',
+    };
+    expect(normalizeChatEvent(loose, 'up')).toBe(loose);
+  });
 });
 
 /** A source that hands out scripted reads: each read's first event from next(), the rest buffered. */

@@ -16,7 +16,9 @@ const ERROR_FIRST = /^\s*\{\s*"error"\s*:/;
  * - `event: ping`, and events with no data, carry nothing: dropped.
  * - `event: error`, and a chunk that is an error object, become one OpenAI-shaped error event with
  *   the upstream's message (code `upstream_error` when it gave none).
- * - `[DONE]` and JSON objects with a `choices` array are chunks: relayed.
+ * - `[DONE]` and JSON objects with a `choices` array are chunks: relayed, unless a field the
+ *   official SDKs or Spool's translators read has the wrong type (`chunkFault`): then the chunk is
+ *   `upstream_protocol_error`, whatever its event's name.
  * - Anything else in an unnamed (or `message`) event is `upstream_protocol_error`; in an event the
  *   upstream named otherwise it is an extension of its own, and dropped.
  *
@@ -48,11 +50,103 @@ export function normalizeChatEvent(
       if (isCompleteErrorBody(parsed) && ERROR_FIRST.test(data)) return unnamed;
       return { data: JSON.stringify(upstreamErrorBody(parsed)) };
     }
-    if (Array.isArray(fields.choices)) return unnamed;
+    if (Array.isArray(fields.choices)) {
+      const fault = chunkFault(fields.choices, (parsed as { usage?: unknown }).usage);
+      if (fault === undefined) return unnamed;
+      return upstreamProtocolError(provider, `is a chat completion chunk whose ${fault}`, data);
+    }
   }
   return type === undefined
     ? upstreamProtocolError(provider, 'is not a chat completion chunk', data)
     : undefined;
+}
+
+/** The fields of a choice (and its delta and tool calls) that `chunkFault` checks. */
+interface ChoiceFields {
+  index?: unknown;
+  delta?: unknown;
+  finish_reason?: unknown;
+}
+
+interface DeltaFields {
+  content?: unknown;
+  refusal?: unknown;
+  tool_calls?: unknown;
+}
+
+interface ToolCallFields {
+  index?: unknown;
+  id?: unknown;
+  function?: unknown;
+}
+
+interface FunctionFields {
+  name?: unknown;
+  arguments?: unknown;
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Absent, `null` (which the SDKs' types allow where a field is optional) or a string. */
+function isOptionalString(value: unknown): boolean {
+  return value == null || typeof value === 'string';
+}
+
+/** Absent, `null` or an object. */
+function isOptionalObject(value: unknown): boolean {
+  return value == null || isObject(value);
+}
+
+/** Absent or an integer (the schema's `index` is an integer; some upstreams leave a tool call's out). */
+function isOptionalIndex(value: unknown): boolean {
+  return value === undefined || Number.isInteger(value);
+}
+
+/**
+ * Which field of a chunk has a type the official SDKs and Spool's translators cannot read (a
+ * choice that is not an object, a `delta` or `usage` that is not one, text or a tool call's name
+ * or arguments that is not a string, an `index` that is not an integer …), as a path
+ * (`choices[0].delta.content is not a string`), or `undefined` when none has. The types are
+ * OpenAI's `CreateChatCompletionStreamResponse`; `null` stands for absent where they allow it
+ * (openai-python's `Optional`), and fields not named here, unknown ones included, are not read.
+ * Type checks only, no allocation unless a field is wrong: it runs once per chunk.
+ */
+function chunkFault(choices: readonly unknown[], usage: unknown): string | undefined {
+  if (!isOptionalObject(usage)) return 'usage is not an object';
+  for (let at = 0; at < choices.length; at++) {
+    const choice = choices[at];
+    if (!isObject(choice)) return `choices[${at}] is not an object`;
+    const { index, delta, finish_reason } = choice as ChoiceFields;
+    if (!isOptionalIndex(index)) return `choices[${at}].index is not an integer`;
+    if (!isOptionalString(finish_reason)) return `choices[${at}].finish_reason is not a string`;
+    if (delta == null) continue;
+    if (!isObject(delta)) return `choices[${at}].delta is not an object`;
+    const fault = deltaFault(delta as DeltaFields);
+    if (fault !== undefined) return `choices[${at}].delta.${fault}`;
+  }
+  return undefined;
+}
+
+function deltaFault({ content, refusal, tool_calls }: DeltaFields): string | undefined {
+  if (!isOptionalString(content)) return 'content is not a string';
+  if (!isOptionalString(refusal)) return 'refusal is not a string';
+  if (tool_calls == null) return undefined;
+  if (!Array.isArray(tool_calls)) return 'tool_calls is not an array';
+  for (let at = 0; at < tool_calls.length; at++) {
+    const call: unknown = tool_calls[at];
+    if (!isObject(call)) return `tool_calls[${at}] is not an object`;
+    const { index, id, function: fn } = call as ToolCallFields;
+    if (!isOptionalIndex(index)) return `tool_calls[${at}].index is not an integer`;
+    if (!isOptionalString(id)) return `tool_calls[${at}].id is not a string`;
+    if (fn == null) continue;
+    if (!isObject(fn)) return `tool_calls[${at}].function is not an object`;
+    const { name, arguments: args } = fn as FunctionFields;
+    if (!isOptionalString(name)) return `tool_calls[${at}].function.name is not a string`;
+    if (!isOptionalString(args)) return `tool_calls[${at}].function.arguments is not a string`;
+  }
+  return undefined;
 }
 
 function parseOrText(data: string): unknown {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { misshapenChunkData, wellFormedChunkData } from '../../test/chat-chunk-shapes.js';
 import { openScriptedSse, type ScriptedController, split, tick } from '../../test/scripted-dispatcher.js';
 import { UpstreamError } from '../errors.js';
 import { normalizeChatEvent, normalizeChatEvents } from './normalize-chat-events.js';
@@ -8,9 +9,10 @@ import type { UpstreamEvent } from './provider.js';
 /**
  * The upstream reader of the chat surface (requestSse's handler, the SSE decoder and parser, the
  * chat normalizer) driven as undici drives it — pushed chunk by chunk, paused and resumed — against
- * streams of valid chunks, named events, pings, garbage lines and events past the bound, cut at
- * random bytes, read by a consumer that falls behind at random. It never hangs, never relays a
- * malformed chunk, and gives exactly what reading the whole stream at once would.
+ * streams of valid chunks, named events, pings, garbage lines, chunks whose fields have the wrong
+ * type and events past the bound, cut at random bytes, read by a consumer that falls behind at
+ * random. It never hangs, never relays a malformed chunk, and gives exactly what reading the whole
+ * stream at once would.
  */
 
 const MAX_EVENT_BYTES = 8 * 1024;
@@ -20,6 +22,8 @@ interface Block {
   lines: string[];
   event: UpstreamEvent | undefined;
   oversize: boolean;
+  /** A chunk that must be relayed as it came (`relay`), or one that must end the stream (`reject`). */
+  chunk?: 'relay' | 'reject';
 }
 
 const text = (maxLength: number) =>
@@ -49,6 +53,12 @@ const wellBehaved: fc.Arbitrary<Block> = fc.oneof(
     arbitrary: fc
       .tuple(text(3000), fc.option(fc.constantFrom('message', 'delta', 'x'), { freq: 3 }))
       .map(([content, name]) => dataBlock(chunkJson(content), name)),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(wellFormedChunkData, fc.option(fc.constantFrom('message', 'delta'), { freq: 3 }))
+      .map(([data, name]): Block => ({ ...dataBlock(data, name), chunk: 'relay' })),
   },
   { weight: 1, arbitrary: fc.constant(dataBlock('[DONE]')) },
   { weight: 1, arbitrary: line.map((data) => dataBlock(data, 'ping')) },
@@ -83,6 +93,10 @@ const misbehaved: fc.Arbitrary<Block> = fc.oneof(
     )
     .map((data) => dataBlock(data)),
   fc.tuple(line, fc.option(fc.constantFrom('x'))).map(([data, name]) => dataBlock(data, name)),
+  // A chunk whose fields have the wrong type: a protocol error whatever the event's name.
+  fc
+    .tuple(misshapenChunkData, fc.option(fc.constantFrom('message', 'delta', 'x'), { freq: 2 }))
+    .map(([data, name]): Block => ({ ...dataBlock(data, name), chunk: 'reject' })),
   // Past the bound: some past the 64 KiB read window too (those wedged the reader before).
   fc
     .integer({ min: 2 * MAX_EVENT_BYTES, max: 100 * 1024 })
@@ -104,26 +118,53 @@ const stream: fc.Arbitrary<Block[]> = fc
 /** What the reader must give: the events normalized one by one, up to the first that ends the stream. */
 function expected(blocks: readonly Block[]): { events: UpstreamEvent[]; end: string } {
   const events: UpstreamEvent[] = [];
-  for (const { event, oversize } of blocks) {
+  for (const { event, oversize, chunk } of blocks) {
     if (oversize) return { events, end: 'upstream_event_too_large' };
     if (event === undefined) continue;
     const normalized = normalizeChatEvent(event, 'fuzz');
+    if (chunk === 'reject') expect(normalized).toBeInstanceOf(UpstreamError);
+    if (chunk === 'relay') expect(normalized).toEqual({ data: event.data });
     if (normalized instanceof UpstreamError) return { events, end: 'upstream_protocol_error' };
     if (normalized !== undefined) events.push(normalized);
   }
   return { events, end: 'done' };
 }
 
-/** Every event is unnamed and `[DONE]`, a chunk with `choices`, or an OpenAI-shaped error. */
+const isObject = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isStringOrNull = (value: unknown) => value == null || typeof value === 'string';
+
+/**
+ * Every event is unnamed and `[DONE]`, an OpenAI-shaped error, or a chunk whose fields the SDKs
+ * and the translators read have OpenAI's types.
+ */
 function expectChatFormat(event: UpstreamEvent): void {
   expect(event.event).toBeUndefined();
   if (event.data === '[DONE]') return;
   const parsed = JSON.parse(event.data);
-  expect(typeof parsed).toBe('object');
-  if (parsed.error !== undefined) {
+  expect(isObject(parsed)).toBe(true);
+  if (parsed.error !== undefined && parsed.error !== null) {
     expect(typeof parsed.error.message).toBe('string');
     expect(typeof parsed.error.type).toBe('string');
-  } else expect(Array.isArray(parsed.choices)).toBe(true);
+    return;
+  }
+  expect(Array.isArray(parsed.choices)).toBe(true);
+  expect(parsed.usage == null || isObject(parsed.usage)).toBe(true);
+  for (const choice of parsed.choices) {
+    expect(isObject(choice)).toBe(true);
+    expect(choice.index === undefined || Number.isInteger(choice.index)).toBe(true);
+    expect(isStringOrNull(choice.finish_reason)).toBe(true);
+    if (choice.delta == null) continue;
+    expect(isObject(choice.delta)).toBe(true);
+    expect(isStringOrNull(choice.delta.content) && isStringOrNull(choice.delta.refusal)).toBe(true);
+    for (const call of choice.delta.tool_calls ?? []) {
+      expect(isObject(call)).toBe(true);
+      expect(call.index === undefined || Number.isInteger(call.index)).toBe(true);
+      expect(isStringOrNull(call.id)).toBe(true);
+      if (call.function == null) continue;
+      expect(isObject(call.function)).toBe(true);
+      expect(isStringOrNull(call.function.name) && isStringOrNull(call.function.arguments)).toBe(true);
+    }
+  }
 }
 
 /**

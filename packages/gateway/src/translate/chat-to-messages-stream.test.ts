@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { chatStream, isProtocolError, relayTranslated } from '../../test/chat-chunk-shapes.js';
+import { MessagesEvents } from '../surfaces/messages/messages-events.js';
 import { chatToMessagesResponse } from './chat-to-messages-response.js';
 import { ChatToMessagesEvents, ChatToMessagesStream } from './chat-to-messages-stream.js';
 
@@ -313,5 +315,43 @@ describe('ChatToMessagesEvents', () => {
     const partial: Array<string | undefined> = [];
     for await (const event of cut) partial.push(event.event);
     expect(partial).toEqual(['message_start', 'content_block_start', 'content_block_delta']);
+  });
+
+  it('property: fed by the chat normalizer, a stream with a misshapen chunk ends in one error event naming upstream_protocol_error; others complete', async () => {
+    await fc.assert(
+      fc.asyncProperty(chatStream, async ({ datas, misshapen }) => {
+        const { events, thrown } = await relayTranslated(
+          datas,
+          (chat) => new ChatToMessagesEvents(chat, { model: 'm' }),
+          new MessagesEvents(),
+        );
+        const errors = events.filter((event) => event.event === 'error');
+        if (misshapen) {
+          expect(isProtocolError(thrown), String(thrown)).toBe(true);
+          expect(errors).toHaveLength(1);
+          expect(events.at(-1)).toBe(errors[0]);
+          expect(JSON.parse(errors[0]?.data ?? '')).toEqual({
+            type: 'error',
+            error: { type: 'api_error', message: expect.stringContaining('upstream_protocol_error') },
+          });
+        } else {
+          expect(thrown).toBeUndefined();
+          expect(errors).toHaveLength(0);
+          expect(events.at(-1)?.event).toBe('message_stop');
+        }
+        // What an Anthropic client appends: text, tool names and input JSON always arrive as strings.
+        for (const event of events) {
+          const payload = JSON.parse(event.data);
+          if (event.event === 'content_block_delta') {
+            expect(typeof (payload.delta.text ?? payload.delta.partial_json)).toBe('string');
+          }
+          if (event.event === 'content_block_start' && payload.content_block.type === 'tool_use') {
+            expect(typeof payload.content_block.name).toBe('string');
+            expect(typeof payload.content_block.id).toBe('string');
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

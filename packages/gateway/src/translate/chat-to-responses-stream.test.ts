@@ -1,8 +1,10 @@
 import type { ChatCompletionChunk } from '@spool/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { chatStream, isProtocolError, relayTranslated } from '../../test/chat-chunk-shapes.js';
 import { foldResponse } from '../surfaces/responses/response-object.js';
-import { ChatToResponses, type ResponsesEvent } from './chat-to-responses-stream.js';
+import { RESPONSES_EVENTS } from '../surfaces/responses/responses-events.js';
+import { ChatToResponses, type ResponsesEvent, translateChatStream } from './chat-to-responses-stream.js';
 
 const base = { id: 'resp_0123456789abcdef', object: 'response', model: 'm' };
 
@@ -109,5 +111,40 @@ describe('ChatToResponses', () => {
     expect(events.at(-1)).toMatchObject({ type: 'error', code: 'upstream_error', message: 'boom' });
     expect(failing.ended).toBe(true);
     expect(failing.end()).toEqual([]);
+  });
+
+  it('property: fed by the chat normalizer, a stream with a misshapen chunk ends in one upstream_protocol_error event, never a TypeError; others complete', async () => {
+    await fc.assert(
+      fc.asyncProperty(chatStream, async ({ datas, misshapen }) => {
+        const { events, thrown } = await relayTranslated(
+          datas,
+          (chat) => translateChatStream(chat, base),
+          RESPONSES_EVENTS,
+        );
+        const payloads = events.map((event) => JSON.parse(event.data) as ResponsesEvent);
+        const errors = payloads.filter((payload) => payload.type === 'error');
+        if (misshapen) {
+          expect(isProtocolError(thrown), String(thrown)).toBe(true);
+          expect(errors).toHaveLength(1);
+          expect(payloads.at(-1)).toMatchObject({ type: 'error', code: 'upstream_protocol_error' });
+        } else {
+          expect(thrown).toBeUndefined();
+          expect(errors).toHaveLength(0);
+          expect(payloads.at(-1)?.type).toMatch(/^response\.(completed|incomplete)$/);
+        }
+        // What a Responses client appends: text and arguments always arrive as strings.
+        for (const payload of payloads) {
+          if (payload.type.endsWith('.delta')) expect(typeof payload.delta).toBe('string');
+          if (payload.type === 'response.output_item.added' && payload.item) {
+            const item = payload.item as Record<string, unknown>;
+            if (item.type === 'function_call') {
+              expect(typeof item.name).toBe('string');
+              expect(typeof item.call_id).toBe('string');
+            }
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -155,6 +155,31 @@ class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent>, Buffere
   }
 }
 
+/** Data whose first key is `error`: an OpenAI-shaped error where a chunk belongs. */
+const ERROR_FIRST = /^\s*\{\s*"error"\s*:/;
+
+/** Whether an event read ahead of a chat stream is the upstream's error. */
+function isChatError(event: UpstreamEvent): boolean {
+  return event.event === 'error' || ERROR_FIRST.test(event.data);
+}
+
+/**
+ * Whether an event read ahead of a native stream (Responses, Messages) is the upstream's error:
+ * also when only its data's `type` says so, with no `event:` line or another one. Both APIs' errors
+ * carry `"type":"error"`, and the client would get the event named by that type
+ * (surfaces/native-event-shape.ts `namedByType`).
+ */
+function isNativeError(event: UpstreamEvent): boolean {
+  if (isChatError(event)) return true;
+  // Read-ahead parses only events that may be an error: a `response.created` can be large.
+  if (!event.data.includes('"error"')) return false;
+  try {
+    return (JSON.parse(event.data) as { type?: unknown } | null)?.type === 'error';
+  } catch {
+    return false;
+  }
+}
+
 /** Whether an event tells the client something (the first role-only chunk does not). */
 function isMeaningful(event: UpstreamEvent): boolean {
   if (event.data === '[DONE]' || event.event === 'error') return true;
@@ -304,7 +329,7 @@ export class UpstreamChain {
           context,
         );
         return {
-          events: await this.#readAhead(events, context.signal, release, options.meaningful),
+          events: await this.#readAhead(events, context.signal, release, options.meaningful, isNativeError),
           provider,
           native,
         };
@@ -437,13 +462,15 @@ export class UpstreamChain {
 
   /**
    * Pulls events until one is meaningful (or `readAheadMs` passes), so that an upstream that answers
-   * 200 and then fails can still be retried elsewhere; the events read are replayed to the caller.
+   * 200 and then fails (an event `isError` says is its error) can still be retried elsewhere; the
+   * events read are replayed to the caller.
    */
   async #readAhead(
     events: AsyncIterable<UpstreamEvent>,
     signal: AbortSignal,
     release: () => void,
     meaningful: (event: UpstreamEvent) => boolean = isMeaningful,
+    isError: (event: UpstreamEvent) => boolean = isChatError,
   ): Promise<AsyncIterable<UpstreamEvent>> {
     const iterator = events[Symbol.asyncIterator]();
     const buffered: UpstreamEvent[] = [];
@@ -465,7 +492,7 @@ export class UpstreamChain {
           );
         }
         const event = result.value;
-        if (event.event === 'error' || /^\s*\{\s*"error"\s*:/.test(event.data)) {
+        if (isError(event)) {
           let parsed: unknown;
           try {
             parsed = JSON.parse(event.data);
