@@ -30,7 +30,7 @@ function withToolCall(call: unknown): Chunk {
 }
 
 /** Chunks every reader must take: the normalizer relays them as they came. */
-export const WELL_FORMED_CHUNKS: readonly Chunk[] = [
+const WELL_FORMED_CHUNKS: readonly Chunk[] = [
   withDelta({ role: 'assistant', content: null, refusal: null, tool_calls: null }, { usage: null }),
   withDelta({ content: 'x', a_field_from_the_future: { nested: [1] } }, { system_fingerprint: 'fp' }),
   withChoice({ index: 0, delta: null, finish_reason: null, logprobs: null }),
@@ -44,7 +44,7 @@ export const WELL_FORMED_CHUNKS: readonly Chunk[] = [
 ];
 
 /** Chunks with one field of the wrong type: each must end the stream with upstream_protocol_error. */
-export const MISSHAPEN_CHUNKS: readonly Chunk[] = [
+const MISSHAPEN_CHUNKS: readonly Chunk[] = [
   { ...head, choices: [null] },
   { ...head, choices: [5] },
   { ...head, choices: [['a']] },
