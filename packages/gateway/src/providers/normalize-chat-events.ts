@@ -2,9 +2,7 @@ import { DONE_DATA, type OpenAIErrorBody } from '@spool/protocol';
 import type { UpstreamError } from '../errors.js';
 import { ProviderMappedEvents, upstreamProtocolError } from './mapped-events.js';
 import type { BufferedEventSource, UpstreamEvent } from './provider.js';
-
-/** Data whose first key is `error` (the relay's test for an error event, relay/spool-batch.ts). */
-const ERROR_FIRST = /^\s*\{\s*"error"\s*:/;
+import { startsWithErrorKey } from './upstream-event-error.js';
 
 /**
  * What one event of an OpenAI-compatible upstream becomes on the chat surface: the event to relay
@@ -47,7 +45,7 @@ export function normalizeChatEvent(
     // Truthy, as the openai SDK reads it. Relayed as it came only when it is OpenAI's shape and
     // starts with its `error` key, which is how the relay recognizes the stream's final error event.
     if (fields.error) {
-      if (isCompleteErrorBody(parsed) && ERROR_FIRST.test(data)) return unnamed;
+      if (isCompleteErrorBody(parsed) && startsWithErrorKey(data)) return unnamed;
       return { data: JSON.stringify(upstreamErrorBody(parsed)) };
     }
     if (Array.isArray(fields.choices)) {

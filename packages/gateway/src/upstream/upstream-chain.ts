@@ -3,8 +3,6 @@ import {
   backoffDelayMs,
   type ChatCompletionRequest,
   DEFAULT_BACKOFF,
-  errorBody,
-  isErrorBody,
 } from '@spool/protocol';
 import { GatewayError, UpstreamError } from '../errors.js';
 import type { EmbeddingsRequest } from '../http/validate-embeddings-request.js';
@@ -19,6 +17,7 @@ import {
   takeBuffered,
   type UpstreamEvent,
 } from '../providers/provider.js';
+import { startsWithErrorKey, upstreamEventError } from '../providers/upstream-event-error.js';
 import type { ApiName } from '../surfaces/api-name.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { ConcurrencyLimiter } from './concurrency-limiter.js';
@@ -155,26 +154,25 @@ class ReadAheadIterator implements AsyncIterableIterator<UpstreamEvent>, Buffere
   }
 }
 
-/** Data whose first key is `error`: an OpenAI-shaped error where a chunk belongs. */
-const ERROR_FIRST = /^\s*\{\s*"error"\s*:/;
-
 /** Whether an event read ahead of a chat stream is the upstream's error. */
 function isChatError(event: UpstreamEvent): boolean {
-  return event.event === 'error' || ERROR_FIRST.test(event.data);
+  return event.event === 'error' || startsWithErrorKey(event.data);
 }
 
 /**
  * Whether an event read ahead of a native stream (Responses, Messages) is the upstream's error:
  * also when only its data's `type` says so, with no `event:` line or another one. Both APIs' errors
  * carry `"type":"error"`, and the client would get the event named by that type
- * (surfaces/native-event-shape.ts `namedByType`).
+ * (surfaces/native-event-shape.ts `namedByType`). A Responses `response.failed` is one too: the
+ * Response failed before its first output.
  */
 function isNativeError(event: UpstreamEvent): boolean {
   if (isChatError(event)) return true;
   // Read-ahead parses only events that may be an error: a `response.created` can be large.
   if (!event.data.includes('"error"')) return false;
   try {
-    return (JSON.parse(event.data) as { type?: unknown } | null)?.type === 'error';
+    const type = (JSON.parse(event.data) as { type?: unknown } | null)?.type;
+    return type === 'error' || type === 'response.failed';
   } catch {
     return false;
   }
@@ -493,14 +491,9 @@ export class UpstreamChain {
         }
         const event = result.value;
         if (isError(event)) {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(event.data);
-          } catch {}
-          const body = isErrorBody(parsed)
-            ? parsed
-            : errorBody('upstream_error', 'The upstream sent an error before its first token.');
-          throw new UpstreamError(502, body, { retryable: true });
+          throw upstreamEventError(event.data, 'The upstream sent an error before its first token.', {
+            retryable: true,
+          });
         }
         buffered.push(event);
         if (meaningful(event)) break;

@@ -1,8 +1,8 @@
 import { DONE_DATA, encodeEvent, type OpenAIErrorBody, type Usage } from '@spool/protocol';
 import type { UpstreamEvent } from '../../providers/provider.js';
+import { startsWithErrorKey } from '../../providers/upstream-event-error.js';
 import type { EventPolicy } from '../surface.js';
 
-const ERROR_DATA_PATTERN = /^\s*\{\s*"error"\s*:/;
 const FINISH_PATTERN = /"finish_reason"\s*:\s*"/;
 const CONTENT_PATTERN = /"(content|arguments)"\s*:\s*"[^"]|"tool_calls"\s*:\s*\[/;
 const USAGE_PATTERN = /"usage"\s*:\s*\{/;
@@ -38,7 +38,7 @@ export const CHAT_EVENTS: EventPolicy = {
   takeUsage,
   ending(data, event) {
     if (data === DONE_DATA) return 'done';
-    if (ERROR_DATA_PATTERN.test(data) || event === 'error') return 'error';
+    if (startsWithErrorKey(data) || event === 'error') return 'error';
     return undefined;
   },
   isFinish: (data) => FINISH_PATTERN.test(data),

@@ -1,11 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MessagesAssembler } from '@spool/client';
-import {
-  type ChatCompletionRequest,
-  normalizeErrorBody,
-  REQUEST_ID_HEADER,
-  type Usage,
-} from '@spool/protocol';
+import { type ChatCompletionRequest, REQUEST_ID_HEADER, type Usage } from '@spool/protocol';
 import type { Caller } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { UpstreamError } from '../../errors.js';
@@ -15,6 +10,7 @@ import { routeModel } from '../../handlers/route-model.js';
 import { bodyBounds, readBody } from '../../http/read-body.js';
 import { sendJson } from '../../http/respond.js';
 import { type ProviderCallContext, speaksNatively, type UpstreamEvent } from '../../providers/provider.js';
+import { upstreamEventError } from '../../providers/upstream-event-error.js';
 import { RequestAccount } from '../../relay/request-account.js';
 import type { ResolvedRoute } from '../../routing.js';
 import { ChatToMessagesEvents } from '../../translate/chat-to-messages-stream.js';
@@ -167,7 +163,7 @@ async function completeOnce({ context, caller, request, response, requestId, bod
         usage = reported;
       });
       ending = policy.ending(event.data, event.event);
-      if (ending === 'error') throw errorOfEvent(event.data);
+      if (ending === 'error') throw upstreamEventError(event.data, 'The upstream failed mid-answer.');
       finished ||= policy.isFinish(event.data, event.event);
       assembler.apply(event.data);
       if (ending === 'done') break;
@@ -184,20 +180,6 @@ async function completeOnce({ context, caller, request, response, requestId, bod
     account.settle({ outcome: 'completed', usage, provider: opened.provider.name });
     sendJson(response, 200, message, { ...account.headers, [REQUEST_ID_HEADER]: requestId });
   });
-}
-
-/** Anthropic's error types that say "come back later", by the gateway status that answers them. */
-const RETRY_LATER_STATUS: Readonly<Record<string, number>> = { overloaded_error: 503, rate_limit_error: 429 };
-
-/** The error an `event: error` of a Messages stream reports, for a non-streamed answer. */
-function errorOfEvent(data: string): UpstreamError {
-  let payload: unknown;
-  try {
-    payload = JSON.parse(data);
-  } catch {}
-  const type = (payload as { error?: { type?: unknown } } | undefined)?.error?.type;
-  const status = (typeof type === 'string' ? RETRY_LATER_STATUS[type] : undefined) ?? 502;
-  return new UpstreamError(status, normalizeErrorBody(status, payload, 'The upstream failed mid-answer.'));
 }
 
 /** Starts (or attaches to, by Idempotency-Key) the spooled stream of a streamed request. */
