@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/index.js';
 import { type RawResponse, rawRequest, startTestGateway } from './helpers.js';
 import { startUpstream, type TestUpstream } from './messages-upstreams.js';
+import { MESSAGE_START } from './native-streams.js';
 
 /**
  * An upstream error read ahead of the first token, over real sockets: answered with the status and
@@ -15,20 +16,6 @@ const ANTHROPIC_OVERLOADED = { type: 'error', error: { type: 'overloaded_error',
 const ANTHROPIC_RATE_LIMITED = {
   type: 'error',
   error: { type: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit.' },
-};
-
-const MESSAGE_START = {
-  type: 'message_start',
-  message: {
-    id: 'msg_up',
-    type: 'message',
-    role: 'assistant',
-    model: 'claude-up',
-    content: [],
-    stop_reason: null,
-    stop_sequence: null,
-    usage: { input_tokens: 3, output_tokens: 1 },
-  },
 };
 
 /** A Messages stream that starts, pings, then fails with `error` before its first token. */
