@@ -8,6 +8,7 @@ import {
   GenerationAccounting,
   readIdempotency,
   requestedAfterId,
+  serveStarted,
   withHeaders,
 } from '../../handlers/chat-completions.js';
 import { routeModel } from '../../handlers/route-model.js';
@@ -165,7 +166,9 @@ export async function handleCreateResponse(
       meta = ready;
     }
     const faults = attached ? {} : downstreamFaults(context, request);
-    serveStream(context, request, response, meta.id, afterId, requestId, headers, faults, RESPONSES_EVENTS);
+    // Its events, or under `Prefer: respond-async` a 202 with the stream id, read by long-poll.
+    const started = { streamId: meta.id, afterId, headers, faults };
+    serveStarted(context, request, response, requestId, started, RESPONSES_EVENTS);
     return;
   }
   const answerHeaders = { ...headers, [REQUEST_ID_HEADER]: requestId };
