@@ -197,7 +197,10 @@ export function connectEventStream(
   /** The last response named a new stream in place of the one being read (see `ResumePlanner.onResponse`). */
   let generationReplaced = false;
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
-    const response = await transport({ ...planned, signal, onFallback, idleTimeoutMs });
+    const known = planner.streamId;
+    const longPollUrl =
+      planned.kind === 'resume' && known !== undefined ? options.longPollUrl?.(known) : undefined;
+    const response = await transport({ ...planned, signal, onFallback, idleTimeoutMs, longPollUrl });
     touch();
     if (response.status < 200 || response.status > 299)
       throw await (await loadErrorBodies()).toHttpError(response, planned);

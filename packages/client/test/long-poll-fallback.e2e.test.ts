@@ -8,7 +8,12 @@ import {
   seededRandom,
 } from '@spool/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BufferedVerdicts, type ChatStreamEvent, createClient } from '../src/index.js';
+import {
+  BufferedVerdicts,
+  type ChatStreamEvent,
+  createClient,
+  type ResponsesStreamEvent,
+} from '../src/index.js';
 
 const messages = [
   { role: 'user' as const, content: 'Tell me, slowly, why buffering proxies break streams.' },
@@ -37,6 +42,11 @@ beforeAll(async () => {
   chain.openStream = (...args: Parameters<typeof openStream>) => {
     upstreamOpens += 1;
     return openStream(...args);
+  };
+  const openSurface = chain.openSurface.bind(chain);
+  chain.openSurface = (...args: Parameters<typeof openSurface>) => {
+    upstreamOpens += 1;
+    return openSurface(...args);
   };
 });
 
@@ -95,6 +105,90 @@ describe.each(['body', 'whole'] as BufferMode[])(
     });
   },
 );
+
+const responsesInput = 'Tell me, slowly, why buffering proxies break Responses streams.';
+const responsesExpected = simText({ model: 'sim', messages: [{ role: 'user', content: responsesInput }] });
+
+/**
+ * A Responses stream read through `client`: its text, its raw events' sequence numbers, its
+ * status events and when each text delta arrived (ms from the start).
+ */
+async function readResponses(client: ReturnType<typeof createClient>) {
+  const started = performance.now();
+  const stream = client.responses.stream({ model: 'sim', input: responsesInput });
+  const sequence: number[] = [];
+  const statuses: ResponsesStreamEvent[] = [];
+  const deltaTimesMs: number[] = [];
+  for await (const event of stream) {
+    if (event.type === 'event') sequence.push(event.event.sequence_number as number);
+    else if (event.type === 'text-delta') deltaTimesMs.push(performance.now() - started);
+    else if (event.type !== 'finish' && event.type !== 'usage') statuses.push(event);
+  }
+  return { stream, sequence, statuses, deltaTimesMs, text: await stream.text() };
+}
+
+describe.each(['body', 'whole'] as BufferMode[])(
+  'a Responses stream under auto behind a proxy that buffers the %s',
+  (mode) => {
+    it('falls back to long-poll and delivers every event once, in order, from one generation', async () => {
+      const direct = await readResponses(createClient({ baseURL: `${gateway.url}/v1`, transport: 'fetch' }));
+      proxy = await createBufferingProxy({ target: { host: '127.0.0.1', port: gateway.port }, mode });
+      const opensBefore = upstreamOpens;
+      const client = createClient({
+        baseURL: `${proxy.url}/v1`,
+        bufferDetection: {
+          firstByteTimeoutMs: 300,
+          headersTimeoutMs: 600,
+          verdicts: new BufferedVerdicts({ storage: null }),
+        },
+      });
+      const { stream, sequence, statuses, deltaTimesMs, text } = await readResponses(client);
+
+      expect(text).toBe(responsesExpected);
+      // In pieces as generated (the POST is answered 202 and read by long-poll), not all at the end.
+      expect((deltaTimesMs.at(-1) as number) - (deltaTimesMs[0] as number)).toBeGreaterThan(1000);
+      expect(upstreamOpens - opensBefore).toBe(1);
+      expect(statuses.find((status) => status.type === 'transport-fallback')).toMatchObject({
+        reason: mode === 'body' ? 'body-buffered' : 'headers-buffered',
+      });
+      expect(stream.stats().longPoll).toBe(true);
+      // The long-poll answers carry the events as the event stream does: every sequence number once.
+      expect(sequence).toEqual(direct.sequence.map((_, index) => index));
+      expect(stream.lastSequenceNumber).toBe(direct.sequence.length - 1);
+      expect((await stream.finalResponse())?.status).toBe('completed');
+    });
+  },
+);
+
+describe('a Responses stream read by long-poll', () => {
+  it.each([1, 2])(
+    'resumes by its Spool id after random cuts, exactly, from one generation (seed %i)',
+    async (seed) => {
+      const random = seededRandom(seed);
+      const faults = await createFaultProxy({
+        target: { host: '127.0.0.1', port: gateway.port },
+        plan: (index) => (index % 2 === 1 ? [cutAtRandom({ maxBytes: 2000, random })] : []),
+      });
+      try {
+        const opensBefore = upstreamOpens;
+        const client = createClient({
+          baseURL: `${faults.url}/v1`,
+          transport: 'long-poll',
+          retry: { maxAttempts: 50, initialDelayMs: 0, maxDelayMs: 0 },
+        });
+        const { stream, sequence, statuses, text } = await readResponses(client);
+        expect(text).toBe(responsesExpected);
+        expect(upstreamOpens - opensBefore).toBe(1);
+        expect(sequence).toEqual(sequence.map((_, index) => index));
+        expect(statuses.some((status) => status.type === 'resumed')).toBe(true);
+        expect(faults.stats.cuts).toBeGreaterThan(0);
+        expect(stream.stats().reconnects).toBeGreaterThan(0);
+      } finally {
+        await faults.close();
+      }
+    },
+  );
+});
 
 describe('auto transport on a network that does not buffer', () => {
   it('streams without falling back', async () => {
