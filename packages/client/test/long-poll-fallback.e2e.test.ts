@@ -13,6 +13,7 @@ import {
   type ChatStreamEvent,
   createClient,
   type ResponsesStreamEvent,
+  StreamError,
 } from '../src/index.js';
 
 const messages = [
@@ -271,5 +272,68 @@ describe('the long-poll transport with a short idle watchdog', () => {
     });
     expect(await stream.text()).toBe(expected);
     expect(stream.stats().reconnects).toBe(0);
+  });
+});
+
+describe('auto transport in front of a slow upstream (first token after the headers timeout)', () => {
+  let slow: Gateway;
+  // Scaled down as the other tests here: the client presumes a whole-response buffer after 600 ms
+  // without headers; the gateway commits its first bytes within 100 ms of admitting the request.
+  const detection = { firstByteTimeoutMs: 300, headersTimeoutMs: 600 };
+  const slowFirstToken = { 'x-spool-fault': 'ttft-ms=1500' };
+
+  beforeAll(async () => {
+    slow = await startGateway(
+      parseConfig({
+        server: { port: 0, logLevel: 'silent', shutdownGraceMs: 1_000, firstBytesWithinMs: 100 },
+        providers: { sim: { type: 'sim', ttftMs: 0, tokensPerSecond: 200 } },
+        models: [{ match: '*', provider: 'sim' }],
+        resilience: { retry: { attempts: 0 } },
+        usage: { store: 'memory' },
+      }),
+      { env: {} },
+    );
+  });
+  afterAll(() => slow?.close());
+
+  it('is not taken for a buffering network: the first bytes leave before the upstream answers, the stream stays streamed', async () => {
+    const verdicts = new BufferedVerdicts({ storage: null });
+    const client = createClient({ baseURL: `${slow.url}/v1`, bufferDetection: { ...detection, verdicts } });
+    const started = performance.now();
+    const stream = client.chat.stream(request, { headers: slowFirstToken });
+    const events: Array<{ event: ChatStreamEvent; atMs: number }> = [];
+    for await (const event of stream) events.push({ event, atMs: performance.now() - started });
+
+    expect(await stream.text()).toBe(expected);
+    expect(events.map(({ event }) => event.type)).not.toContain('transport-fallback');
+    expect(stream.stats().longPoll).toBe(false);
+    expect(verdicts.isBuffered(slow.url)).toBe(false);
+    const firstDelta = events.find(({ event }) => event.type === 'text-delta');
+    expect(firstDelta?.atMs).toBeGreaterThan(1500);
+    expect(stream.stats().reconnects).toBe(0);
+  });
+
+  it('ends the stream with the upstream’s error event when the upstream refuses after the first bytes left', async () => {
+    const client = createClient({
+      baseURL: `${slow.url}/v1`,
+      bufferDetection: { ...detection, verdicts: new BufferedVerdicts({ storage: null }) },
+      retry: { maxAttempts: 1 },
+    });
+    // An error just after the first (role-only) chunk, 800 ms in: the 200 and `retry:` left long before.
+    const stream = client.chat.stream(request, { headers: { 'x-spool-fault': 'ttft-ms=800;error-after=1' } });
+    const failure = await stream.text().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StreamError);
+    expect(failure).toMatchObject({ code: 'sim_fault' });
+  });
+
+  it('still answers an upstream that refuses at once with its HTTP status', async () => {
+    const answer = await fetch(`${slow.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-spool-fault': 'status=503;retry-after=1' },
+      body: JSON.stringify({ ...request, stream: true }),
+    });
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toBe('1');
+    await answer.text();
   });
 });

@@ -122,6 +122,8 @@ export async function handleCreateResponse(
     background: body.background === true,
     // Background work is answered at once; its upstream's answer (a refusal too) is spooled.
     detached: body.background === true,
+    // A streamed answer commits its first bytes in time (a non-streamed one waits for the end anyway).
+    commitWithinMs: body.stream === true ? context.config.server.firstBytesWithinMs : undefined,
     observer: accounting,
     admit: async () => {
       accounting.account = await RequestAccount.admit(context, caller, chatBody, requestId);
