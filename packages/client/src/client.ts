@@ -248,8 +248,8 @@ export function createClient(options: ClientOptions): SpoolClient {
       body,
       {
         ...engineFor(headers, streamOptions, undefined),
-        // Its resume is `GET /v1/responses/{id}?stream=true`, which the long-poll read does not serve yet.
-        bufferDetection: false,
+        // Read by long-poll (`auto` behind a buffering network) as any stream: by its Spool id.
+        longPollUrl: streamUrl,
         resumeUrl: (streamId, lastEventId) =>
           `${responseUrl(streamId)}?stream=true${lastEventId === undefined ? '' : `&starting_after=${lastEventId}`}`,
         stopRequest: (streamId) => ({ url: `${responseUrl(streamId)}/cancel`, method: 'POST' }),

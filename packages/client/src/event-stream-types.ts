@@ -107,6 +107,12 @@ export interface EventStreamOptions {
    * @default the request URL with its trailing `/chat/completions` replaced by `/streams/{id}`
    */
   resumeUrl?: (streamId: string, lastEventId?: number) => string | undefined;
+  /**
+   * Where a known stream is read by long-poll (`GET …/streams/{id}?after=n`), when `resumeUrl` is
+   * another route (Responses' `GET /responses/{id}?stream=true`).
+   * @default `resumeUrl(streamId)` when it is a `…/streams/{id}` URL
+   */
+  longPollUrl?: (streamId: string) => string | undefined;
   /** How a stream is stopped, when not by `DELETE resumeUrl(streamId)` (Responses: `POST …/cancel`). */
   stopRequest?: (streamId: string) => { url: string; method: string } | undefined;
   /**

@@ -193,7 +193,10 @@ export function connectEventStream(
   };
 
   const attemptOnce = async (planned: PlannedRequest, signal: AbortSignal, touch: () => void) => {
-    const response = await transport({ ...planned, signal, onFallback, idleTimeoutMs });
+    const known = planner.streamId;
+    const longPollUrl =
+      planned.kind === 'resume' && known !== undefined ? options.longPollUrl?.(known) : undefined;
+    const response = await transport({ ...planned, signal, onFallback, idleTimeoutMs, longPollUrl });
     touch();
     if (response.status < 200 || response.status > 299)
       throw await (await loadErrorBodies()).toHttpError(response, planned);

@@ -16,6 +16,8 @@ export interface PlannedRequest {
   body: string | undefined;
   /** The last event id already delivered; the server should send what follows. */
   fromEventId: number;
+  /** How many of the stream's events were delivered: the spool offset a long-poll read goes on after. */
+  deliveredCount?: number;
 }
 
 /** The original request and how to reach a stream by id. */
@@ -99,7 +101,15 @@ export class ResumePlanner {
     else if (resumeUrl !== undefined) kind = 'resume';
     this.attempted = true;
     if (kind === 'resume' && resumeUrl !== undefined) {
-      return { kind, url: resumeUrl, method: 'GET', headers: withLastId, body: undefined, fromEventId };
+      return {
+        kind,
+        url: resumeUrl,
+        method: 'GET',
+        headers: withLastId,
+        body: undefined,
+        fromEventId,
+        deliveredCount: delivered,
+      };
     }
     if (this.currentKey !== undefined) withLastId[IDEMPOTENCY_KEY_HEADER] = this.currentKey;
     return {
@@ -109,6 +119,7 @@ export class ResumePlanner {
       headers: withLastId,
       body: this.options.body,
       fromEventId,
+      deliveredCount: delivered,
     };
   }
 

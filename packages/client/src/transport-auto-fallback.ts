@@ -45,6 +45,31 @@ function headerOf(headers: Record<string, string>, name: string): string | undef
   return undefined;
 }
 
+/** Runs `callback` after the I/O that is ready now has been handled (Node's `setImmediate`). */
+const afterPendingIo: (callback: () => void) => void =
+  typeof setImmediate === 'function' ? setImmediate : (callback) => setTimeout(callback, 0);
+
+/**
+ * Calls `onSilence` once `ms` have passed without `cancel` (the returned function) being called.
+ * The verdict waits one more turn of the event loop: on a busy machine a due timer runs before the
+ * sockets are read (Node runs its timers phase before its poll phase), so bytes that arrived in
+ * time would otherwise lose to the timer and a slow machine would be taken for a buffering network.
+ */
+function afterSilence(ms: number, onSilence: () => void): () => void {
+  let cancelled = false;
+  const timer = setTimeout(
+    () =>
+      afterPendingIo(() => {
+        if (!cancelled) onSilence();
+      }),
+    ms,
+  );
+  return () => {
+    cancelled = true;
+    clearTimeout(timer);
+  };
+}
+
 /**
  * Wraps a streaming transport so that a stream a buffering network holds back is read by
  * long-poll instead: the same events, delivered as they are generated. The switch is announced
@@ -84,9 +109,9 @@ export function withLongPollFallback(
       request.method !== 'POST' || headerOf(request.headers, IDEMPOTENCY_KEY_HEADER) !== undefined;
     let response: TransportResponse | undefined;
     if (canFindAgain && headersTimeoutMs > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let cancelSilence = () => {};
       const timedOut = new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), headersTimeoutMs);
+        cancelSilence = afterSilence(headersTimeoutMs, () => resolve(undefined));
       });
       try {
         response = await Promise.race([pending, timedOut]);
@@ -94,7 +119,7 @@ export function withLongPollFallback(
         release();
         throw error;
       } finally {
-        clearTimeout(timer);
+        cancelSilence();
       }
       if (response === undefined) {
         attempt.abort(new BufferedStream());
@@ -114,35 +139,47 @@ export function withLongPollFallback(
       response.status === 200 &&
       response.headers.get(STREAM_ID_HEADER) !== null &&
       (response.headers.get('content-type') ?? '').includes('text/event-stream');
-    if (!isSpoolStream || !canFindAgain || firstByteTimeoutMs <= 0) {
-      release();
-      return response;
-    }
     const streamed = response;
+    if (!isSpoolStream || !canFindAgain || firstByteTimeoutMs <= 0) {
+      // The caller still reads this body (an error answer's JSON, say), so its abort must keep
+      // reaching the attempt until the read ends: released earlier, a body that went quiet could
+      // not be abandoned by the idle watchdog and the stream hung (issue 19's chaos-test timeout).
+      return {
+        status: streamed.status,
+        headers: streamed.headers,
+        async read(onChunk) {
+          try {
+            await streamed.read(onChunk);
+          } finally {
+            release();
+          }
+        },
+      };
+    }
     return {
       status: streamed.status,
       headers: streamed.headers,
       async read(onChunk) {
         let received = false;
         let buffered = false;
-        const silence = setTimeout(() => {
+        const cancelSilence = afterSilence(firstByteTimeoutMs, () => {
           // A loop that was blocked runs an earlier watchdog's abort first: then nothing is buffered.
           if (request.signal.aborted) return;
           buffered = true;
           attempt.abort(new BufferedStream());
-        }, firstByteTimeoutMs);
+        });
         try {
           await streamed.read((text, byteLength) => {
             if (!received && (byteLength > 0 || text !== '')) {
               received = true;
-              clearTimeout(silence);
+              cancelSilence();
             }
             return onChunk(text, byteLength);
           });
         } catch (error) {
           if (!buffered) throw error;
         } finally {
-          clearTimeout(silence);
+          cancelSilence();
           release();
         }
         if (!buffered) return;

@@ -47,7 +47,7 @@ export function createLongPollTransport(options: LongPollTransportOptions = {}):
     const idleMs = request.idleTimeoutMs ?? 0;
     const wait = idleMs > 0 ? Math.min(waitSeconds, Math.floor(idleMs / 2) / 1000) : waitSeconds;
     const afterHeader = request.headers[LAST_EVENT_ID_HEADER] ?? request.headers['Last-Event-ID'];
-    const after = afterHeader === undefined ? 0 : Number(afterHeader) || 0;
+    const after = request.deliveredCount ?? (afterHeader === undefined ? 0 : Number(afterHeader) || 0);
     if (request.method === 'POST') {
       const response = await doFetch(request.url, {
         method: 'POST',
@@ -63,8 +63,8 @@ export function createLongPollTransport(options: LongPollTransportOptions = {}):
       const reads = new LongPollReads(doFetch, streamUrl.href, readHeaders, wait, request.signal);
       return reads.response(streamId, after, response.headers.get('x-request-id'));
     }
-    if (request.method === 'GET' && isStreamUrl(request.url)) {
-      const streamUrl = new URL(request.url);
+    if (request.method === 'GET' && (request.longPollUrl !== undefined || isStreamUrl(request.url))) {
+      const streamUrl = new URL(request.longPollUrl ?? request.url);
       streamUrl.search = '';
       const reads = new LongPollReads(doFetch, streamUrl.href, readHeaders, wait, request.signal);
       // The first read answers now, so a 404 or 410 comes back as the response the engine judges.

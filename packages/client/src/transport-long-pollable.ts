@@ -9,6 +9,9 @@ export function isStreamUrl(url: string): boolean {
  * Whether the long-poll transport would read a request by long-poll (a stream-starting POST or a
  * stream resume `GET`); apart from the transport so `'auto'` decides without loading it.
  */
-export function isLongPollable(request: Pick<TransportRequest, 'method' | 'url'>): boolean {
-  return request.method === 'POST' || (request.method === 'GET' && isStreamUrl(request.url));
+export function isLongPollable(request: Pick<TransportRequest, 'method' | 'url' | 'longPollUrl'>): boolean {
+  return (
+    request.method === 'POST' ||
+    (request.method === 'GET' && (request.longPollUrl !== undefined || isStreamUrl(request.url)))
+  );
 }

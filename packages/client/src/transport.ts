@@ -8,6 +8,13 @@ export interface TransportRequest {
   body: string | undefined;
   /** Aborting it must reject the pending response or read with the signal's reason. */
   signal: AbortSignal;
+  /**
+   * The stream's events already delivered (its spool offset, whatever ids its surface shows): a
+   * long-poll read goes on after it. @default the `Last-Event-ID` header (chat's ids are offsets)
+   */
+  deliveredCount?: number | undefined;
+  /** The stream's `…/streams/{id}` URL, for a long-poll read of a resume whose own URL is another route. */
+  longPollUrl?: string | undefined;
   /** The caller's idle watchdog (ms without a byte; 0 = none): a long-poll read waits well within it. */
   idleTimeoutMs?: number | undefined;
   /**

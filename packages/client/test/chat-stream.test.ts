@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AbortError,
+  BufferedVerdicts,
   type ChatStream,
   type ChatStreamEvent,
   createClient,
@@ -194,6 +195,40 @@ describe('chat.stream against a Spool-style server', () => {
     expect(reconnecting?.type === 'reconnecting' && reconnecting.reason).toBeInstanceOf(IdleTimeoutError);
     expect(gateway.requests[1]?.headers['last-event-id']).toBe('4');
   });
+
+  it('replaces a connection that stalls inside an error answer’s body after idleTimeoutMs, buffer detection on', async () => {
+    const gateway = await start();
+    gateway.faults = [{ kind: 'status-stall', status: 503 }];
+    // 'auto' with buffer detection (the default): the watchdog must still reach the quiet error body.
+    const client = createClient({ baseURL: gateway.baseURL, idleTimeoutMs: 150, retry: fastRetry });
+    const stream = client.chat.stream(request);
+    const { events, shown } = await render(stream);
+    expect(shown).toBe(gateway.text);
+    const reconnecting = events.find((event) => event.type === 'reconnecting');
+    expect(reconnecting?.type === 'reconnecting' && reconnecting.reason).toBeInstanceOf(IdleTimeoutError);
+    expect(gateway.requests.map((recorded) => recorded.method)).toEqual(['POST', 'POST']);
+  });
+
+  it.each(['headers', 'body'] as const)(
+    'does not take a busy machine for a buffering network: %s that waited in the socket while the loop was blocked count',
+    async (waiting) => {
+      const gateway = await start();
+      const busyMs = 300;
+      gateway.faults = [{ kind: 'busy', while: waiting, busyMs }];
+      const verdicts = new BufferedVerdicts({ storage: null });
+      const client = createClient({
+        baseURL: gateway.baseURL,
+        // Both silences run out while the process is busy, with the bytes already in its socket.
+        bufferDetection: { headersTimeoutMs: busyMs / 3, firstByteTimeoutMs: busyMs / 3, verdicts },
+      });
+      const stream = client.chat.stream(request);
+      const { types, shown } = await render(stream);
+      expect(shown).toBe(gateway.text);
+      expect(types).not.toContain('transport-fallback');
+      expect(verdicts.isBuffered(gateway.origin)).toBe(false);
+      expect(gateway.requests.map((recorded) => recorded.method)).toEqual(['POST']);
+    },
+  );
 
   it('counts heartbeat comments as life, so a slow but alive stream is not replaced', async () => {
     const gateway = await start();

@@ -6,10 +6,17 @@ import { encodeComment, encodeEvent } from '@spool/protocol';
 /** What the next request should suffer; requests take faults from the queue in order. */
 type Fault =
   | { kind: 'status'; status: number; headers?: Record<string, string>; code?: string }
+  /** Send an error status and the start of its JSON body, then nothing more (a connection gone quiet). */
+  | { kind: 'status-stall'; status: number }
   | { kind: 'destroy-before-headers' }
   | { kind: 'cut-after'; events: number; midEvent?: boolean }
   | { kind: 'stall-after'; events: number; heartbeats?: number; heartbeatEveryMs?: number }
   | { kind: 'error-after'; events: number; code: string; type?: string }
+  /**
+   * A loaded machine: the whole process, client included, is busy for `busyMs` while the answer's
+   * first bytes wait in the client's socket: its headers, or (once those were read) its first events.
+   */
+  | { kind: 'busy'; while: 'headers' | 'body'; busyMs: number }
   /** Answer 204 No Content, as the gateway does when nothing is left after the resume point. */
   | { kind: 'no-content' };
 
@@ -79,7 +86,7 @@ function buildEvents(tokens: string[]): StoredEvent[] {
 export async function startSseServer(options: SseServerOptions): Promise<SseServer> {
   const streams = new Map<string, StoredEvent[]>();
   const streamsByKey = new Map<string, string>();
-  const timers = new Set<ReturnType<typeof setInterval>>();
+  const timers = new Set<ReturnType<typeof setInterval> | ReturnType<typeof setTimeout>>();
   const state = {
     faults: [] as Fault[],
     requests: [] as RecordedRequest[],
@@ -130,6 +137,14 @@ export async function startSseServer(options: SseServerOptions): Promise<SseServ
         );
         return;
       }
+      if (fault?.kind === 'status-stall') {
+        response.writeHead(fault.status, {
+          'content-type': 'application/json',
+          'x-request-id': randomUUID(),
+        });
+        response.write('{"error":{"message":"Scripted');
+        return;
+      }
       let streamId: string;
       if (request.method === 'POST' && url.pathname === '/v1/chat/completions') {
         const key = request.headers['idempotency-key'];
@@ -166,6 +181,25 @@ export async function startSseServer(options: SseServerOptions): Promise<SseServ
       response.flushHeaders();
       const encode = (event: StoredEvent) =>
         encodeEvent(options.plain ? { data: event.data } : { id: event.id, data: event.data });
+      if (fault?.kind === 'busy') {
+        const sendAll = () => {
+          for (const event of events) response.write(encode(event));
+          response.end();
+        };
+        if (fault.while === 'headers') {
+          busyFor(fault.busyMs);
+          sendAll();
+        } else {
+          // Time for the client to read the headers and start waiting for the body.
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            sendAll();
+            busyFor(fault.busyMs);
+          }, 50);
+          timers.add(timer);
+        }
+        return;
+      }
       const limit = fault && 'events' in fault ? fault.events : events.length;
       for (const event of events.slice(0, limit)) response.write(encode(event));
       if (!fault || (fault.kind === 'cut-after' && limit >= events.length)) {
@@ -233,7 +267,7 @@ export async function startSseServer(options: SseServerOptions): Promise<SseServ
     text: options.tokens.join(''),
     close: () =>
       new Promise<void>((resolve) => {
-        for (const timer of timers) clearInterval(timer);
+        for (const timer of timers) clearTimeout(timer);
         server.closeAllConnections();
         server.close(() => resolve());
       }),
@@ -253,4 +287,12 @@ function sendError(
     ...headers,
   });
   response.end(JSON.stringify({ error: { message, type: 'invalid_request_error', code, param: null } }));
+}
+
+/** Keeps the event loop busy for `ms`: no timer or socket callback of this process runs meanwhile. */
+function busyFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // Busy on purpose.
+  }
 }

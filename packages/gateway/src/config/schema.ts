@@ -244,6 +244,11 @@ export const configSchema = z
           .describe(
             'Cut a client that reads nothing for this long while its socket is full (it can resume); 0 = never.',
           ),
+        firstBytesWithinMs: duration
+          .default(2000)
+          .describe(
+            'Longest a streamed request waits for its upstream before the gateway sends its 200, headers and `retry:` anyway, so a slow upstream is not taken for a buffering proxy (clients presume one after 6 s of silence). An upstream that refuses later ends the stream with its error event instead of an HTTP status.',
+          ),
         longPollMaxWaitMs: duration
           .default(25_000)
           .describe(

@@ -324,9 +324,14 @@ export async function startSpooledStream(input: SpooledStreamInput): Promise<Sta
     stripUsage: input.stripUsage ?? false,
     events: input.events ?? surface?.events,
     observer: accounting,
+    // Admitted before the upstream opens: a refusal there is always an HTTP status, and the time
+    // the upstream may take before the first bytes leave anyway counts from it.
+    admit: async () => {
+      accounting.account = await RequestAccount.admit(context, caller, admitBody, requestId);
+    },
+    commitWithinMs: context.config.server.firstBytesWithinMs,
     open: async (signal) => {
-      const account = await RequestAccount.admit(context, caller, admitBody, requestId);
-      accounting.account = account;
+      const account = accounting.account as RequestAccount;
       try {
         const opened = await input.open(signal);
         accounting.provider = opened.provider.name;

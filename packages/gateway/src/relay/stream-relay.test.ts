@@ -87,6 +87,80 @@ describe('StreamRelay.start', () => {
     ).rejects.toBe(refusal);
     expect(await store.getMeta(stream.id)).toMatchObject({ state: 'error', failure: { status: 502 } });
   });
+
+  it('commits a stream whose upstream has not answered commitWithinMs after admission; a later refusal is its error event', async () => {
+    vi.useFakeTimers();
+    try {
+      const store = new MemoryStore({ retentionMs: 60_000, maxStreamBytes: 1_000_000, sweepIntervalMs: 0 });
+      const relay = new StreamRelay(store, { disconnectGraceMs: null }, log);
+      const stream = meta();
+      let refuse: (error: unknown) => void = () => {};
+      const admit = vi.fn(async () => {});
+      const start = relay.start({
+        meta: stream,
+        admit,
+        commitWithinMs: 2000,
+        open: () =>
+          new Promise<never>((_resolve, reject) => {
+            refuse = reject;
+          }),
+      });
+      let committed = false;
+      void start.then(() => {
+        committed = true;
+      });
+      await vi.advanceTimersByTimeAsync(1999);
+      expect(committed).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await start).toMatchObject({ kind: 'started', meta: { state: 'streaming' } });
+      expect(admit).toHaveBeenCalledOnce();
+
+      refuse(GatewayError.of('upstream_error', 'upstream said no, late'));
+      const events: string[] = [];
+      const reader = store.read(stream.id, 0);
+      await new Promise<void>((resolve, reject) => {
+        const pull = () =>
+          reader.pull((result) => {
+            if (result.done) return resolve();
+            events.push(result.value);
+            pull();
+          }, reject);
+        pull();
+      });
+      expect(events.join('')).toContain('upstream said no, late');
+      expect(await store.getMeta(stream.id)).toMatchObject({ state: 'error' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('still rejects start with an upstream refusal that comes within commitWithinMs, and with a refused admission', async () => {
+    const store = new MemoryStore({ retentionMs: 60_000, maxStreamBytes: 1_000_000, sweepIntervalMs: 0 });
+    const relay = new StreamRelay(store, { disconnectGraceMs: null }, log);
+    const refusal = GatewayError.of('upstream_error', 'upstream said no');
+    await expect(
+      relay.start({
+        meta: meta(),
+        commitWithinMs: 2000,
+        open: async () => {
+          throw refusal;
+        },
+      }),
+    ).rejects.toBe(refusal);
+    const limited = GatewayError.of('rate_limit_exceeded', 'slow down');
+    const open = vi.fn(async () => openedUpstream().iterator);
+    await expect(
+      relay.start({
+        meta: meta(),
+        commitWithinMs: 0,
+        admit: async () => {
+          throw limited;
+        },
+        open,
+      }),
+    ).rejects.toBe(limited);
+    expect(open).not.toHaveBeenCalled();
+  });
 });
 
 /** An upstream that sends nothing until the generation is stopped, then fails with the stop's reason. */

@@ -46,6 +46,14 @@ export interface StartInput {
    * instead of rejecting `start`. @default false
    */
   detached?: boolean;
+  /**
+   * Resolve `start` (the caller commits its 200 and first bytes) once this many ms have passed
+   * since admission without the upstream having answered: a client must not take a slow upstream
+   * for a network that buffers the response. A refusal after that point is spooled as the stream's
+   * error event, as one after its first byte is; before it, it still rejects `start`.
+   * @default undefined: `start` waits for the upstream
+   */
+  commitWithinMs?: number | undefined;
   /** How the stream's surface encodes and ends its events. @default chat's */
   events?: EventPolicy;
   /**
@@ -124,9 +132,16 @@ export class StreamRelay {
     // Without an idempotency key nothing can attach to this stream, so its record is written while
     // the upstream opens rather than before: a shared store's round trip leaves the first token's path.
     // Without `admit` the upstream opens in this turn, as it always did (the chat path's first token).
-    const opening = input.admit
-      ? input.admit().then(() => input.open(controller.signal))
+    const admitted = input.admit?.();
+    const opening = admitted
+      ? admitted.then(() => input.open(controller.signal))
       : input.open(controller.signal);
+    if (
+      input.commitWithinMs !== undefined &&
+      (await stillOpeningAfter(admitted, opening, input.commitWithinMs))
+    ) {
+      return this.#commitBeforeUpstream(input, controller, creating, opening);
+    }
     const [created, opened] = await Promise.allSettled([creating, opening]);
     if (opened.status === 'rejected') {
       const gatewayError = asGatewayError(opened.reason);
@@ -145,6 +160,33 @@ export class StreamRelay {
     }
     await this.#store.commit(streamId);
     this.#run(input, controller, events);
+    return { kind: 'started', meta: { ...input.meta, state: 'streaming' } };
+  }
+
+  /**
+   * Commits a stream whose upstream has not answered yet (`commitWithinMs` ran out): the caller's
+   * first bytes leave now, and the upstream's answer, a refusal included, is spooled when it comes.
+   */
+  async #commitBeforeUpstream(
+    input: StartInput,
+    controller: AbortController,
+    creating: Promise<{ created: boolean }>,
+    opening: Promise<AsyncIterable<UpstreamEvent>>,
+  ): Promise<StartResult> {
+    try {
+      await creating;
+    } catch (error) {
+      // The stream cannot be kept, so it is not served: the upstream is released when it answers.
+      controller.abort(new StopReason('cancelled', 'The spool could not record the stream.'));
+      opening.then(
+        (events) => events[Symbol.asyncIterator]().return?.(),
+        () => {},
+      );
+      input.observer?.onEnd?.('error', { contentDeltas: 0 });
+      throw error;
+    }
+    await this.#store.commit(input.meta.id);
+    this.#run(input, controller, opening);
     return { kind: 'started', meta: { ...input.meta, state: 'streaming' } };
   }
 
@@ -393,6 +435,30 @@ export class StreamRelay {
     }
     await all();
   }
+}
+
+/**
+ * Whether `opening` is still unsettled `ms` after `admitted` resolved (at once without admission);
+ * `false` as soon as either settles first or admission is refused.
+ */
+function stillOpeningAfter(
+  admitted: Promise<void> | undefined,
+  opening: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const answered = opening.then(
+    () => false,
+    () => false,
+  );
+  const late = (admitted ?? Promise.resolve()).then(
+    () =>
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), ms);
+      }),
+    () => false,
+  );
+  return Promise.race([answered, late]).finally(() => clearTimeout(timer));
 }
 
 /** The error a failed start answers with: a `GatewayError` as it is, anything else as an internal error. */

@@ -7,6 +7,7 @@ import {
   GenerationAccounting,
   readIdempotency,
   requestedAfterId,
+  serveStarted,
   withHeaders,
 } from '../../handlers/chat-completions.js';
 import { routeModel } from '../../handlers/route-model.js';
@@ -120,6 +121,8 @@ export async function handleCreateResponse(
     background: body.background === true,
     // Background work is answered at once; its upstream's answer (a refusal too) is spooled.
     detached: body.background === true,
+    // A streamed answer commits its first bytes in time (a non-streamed one waits for the end anyway).
+    commitWithinMs: body.stream === true ? context.config.server.firstBytesWithinMs : undefined,
     observer: accounting,
     admit: async () => {
       accounting.account = await RequestAccount.admit(context, caller, chatBody, requestId);
@@ -167,7 +170,15 @@ export async function handleCreateResponse(
     }
     // As for chat: a wrapper (fault injection's) applies to the request that started the stream only.
     const wrap = attached ? undefined : context.wrapStartedStream?.(request);
-    serveStream(context, request, response, meta.id, afterId, requestId, headers, wrap, RESPONSES_EVENTS);
+    // Its events, or under `Prefer: respond-async` a 202 with the stream id, read by long-poll.
+    serveStarted(
+      context,
+      request,
+      response,
+      requestId,
+      { streamId: meta.id, afterId, headers, wrap },
+      RESPONSES_EVENTS,
+    );
     return;
   }
   const answerHeaders = { ...headers, [REQUEST_ID_HEADER]: requestId };
