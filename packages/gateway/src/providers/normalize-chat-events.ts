@@ -1,7 +1,13 @@
 import { DONE_DATA, type OpenAIErrorBody } from '@spool/protocol';
 import { UpstreamError } from '../errors.js';
 import { ITERATION_DONE } from '../iteration.js';
-import { type BufferedEventSource, NO_EVENTS, takeBuffered, type UpstreamEvent } from './provider.js';
+import {
+  type BufferedEventSource,
+  NO_EVENTS,
+  SseEvent,
+  takeBuffered,
+  type UpstreamEvent,
+} from './provider.js';
 
 /** Data whose first key is `error` (the relay's test for an error event, relay/spool-batch.ts). */
 const ERROR_FIRST = /^\s*\{\s*"error"\s*:/;
@@ -51,7 +57,10 @@ export function normalizeChatEvent(
       if (isCompleteErrorBody(parsed) && ERROR_FIRST.test(data)) return unnamed;
       return { data: JSON.stringify(upstreamErrorBody(parsed)) };
     }
-    if (Array.isArray(fields.choices)) return unnamed;
+    if (Array.isArray(fields.choices)) {
+      if (unnamed instanceof SseEvent) unnamed.keepParsed(parsed);
+      return unnamed;
+    }
   }
   return type === undefined ? protocolError(provider, 'is not a chat completion chunk', data) : undefined;
 }
