@@ -156,9 +156,7 @@ describe('translateChatStream', () => {
       usage,
       '[DONE]',
     ]);
-    const events = translateChatStream(chat.iterator, base) as AsyncIterableIterator<UpstreamEvent> & {
-      takeBuffered(): readonly UpstreamEvent[];
-    };
+    const events = translateChatStream(chat.iterator, base);
     const first = await events.next();
     const rest = events.takeBuffered();
     expect([first.value, ...rest].map((event) => event?.event)).toEqual([
@@ -173,8 +171,8 @@ describe('translateChatStream', () => {
       'response.completed',
     ]);
     expect(events.takeBuffered()).toEqual([]);
-    await events.return?.();
-    await events.return?.();
+    await events.return();
+    await events.return();
     expect(chat.released()).toBe(1);
   });
 

@@ -319,6 +319,6 @@ class ChatDataToResponses implements StreamTranslator {
 export function translateChatStream(
   events: AsyncIterable<UpstreamEvent>,
   base: ResponseBase,
-): AsyncIterableIterator<UpstreamEvent> {
+): TranslatedEvents {
   return new TranslatedEvents(events, new ChatDataToResponses(base));
 }
