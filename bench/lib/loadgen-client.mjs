@@ -28,7 +28,7 @@ export async function startLoadgen() {
     pid: child.pid,
     /**
      * Runs one job; rejects after `timeoutMs` so no bench can hang.
-     * @param {'streams' | 'idle' | 'release' | 'resume'} kind
+     * @param {'streams' | 'interleaved' | 'idle' | 'release' | 'resume'} kind
      */
     run(kind, options = {}, timeoutMs = 180_000) {
       const id = nextId++;

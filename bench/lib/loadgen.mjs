@@ -3,7 +3,7 @@
  * never the target's. It speaks plain node:http (no SSE library) and timestamps every chunk that
  * carries a `data:` event: time to first token, total time, and the gaps between tokens.
  *
- * Messages in: `{ id, kind, ...options }` with kind `streams`, `idle`, `release` or `resume`.
+ * Messages in: `{ id, kind, ...options }` with kind `streams`, `interleaved`, `idle`, `release` or `resume`.
  * Messages out: `{ id, result }` or `{ id, error }`.
  */
 import http from 'node:http';
@@ -192,6 +192,60 @@ async function runStreams(options) {
   };
 }
 
+/**
+ * One stream at a time over several paths in turn: each round sends one request to each of
+ * `paths` (`{ name, url, api }`), starting with the next path each round, so that whatever drifts
+ * over a run (the machine's load, a gateway's heap growing with every stream it retains) weighs on
+ * every path alike. Rounds started before `warmupMs` are not measured. Per path: requests, failures
+ * and time to first token.
+ */
+async function runInterleaved({
+  paths,
+  headers = {},
+  model = 'sim',
+  warmupMs = 0,
+  durationMs,
+  maxRounds = 100_000,
+  timeoutMs = 30_000,
+}) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+  const measures = paths.map(() => ({ requests: 0, failed: 0, errors: {}, ttfts: [] }));
+  const begin = performance.now();
+  const stopAt = begin + warmupMs + durationMs;
+  let rounds = 0;
+  for (let round = 0; performance.now() < stopAt && rounds < maxRounds; round++) {
+    const measuring = performance.now() - begin >= warmupMs;
+    if (measuring) rounds++;
+    for (let turn = 0; turn < paths.length; turn++) {
+      const index = (round + turn) % paths.length;
+      const path = paths[index];
+      const result = await streamOnce({
+        url: new URL(path.url),
+        headers,
+        body: BODIES[path.api](model, sequence++),
+        agent,
+        timeoutMs,
+      });
+      if (!measuring) continue;
+      const measure = measures[index];
+      measure.requests++;
+      if (!result.ok) {
+        measure.failed++;
+        measure.errors[result.reason] = (measure.errors[result.reason] ?? 0) + 1;
+        continue;
+      }
+      measure.ttfts.push(result.ttftMs);
+    }
+  }
+  agent.destroy();
+  return Object.fromEntries(
+    paths.map((path, index) => {
+      const { ttfts, ...counts } = measures[index];
+      return [path.name, { ...counts, ttft: summarize(ttfts) }];
+    }),
+  );
+}
+
 /** Open idle streams, held until a `release` message. */
 let held = [];
 
@@ -309,7 +363,13 @@ async function runResume({ baseUrl, headers = {}, count, timeoutMs = 10_000 }) {
   return { requests: count, failed, errors, firstByte: summarize(latencies) };
 }
 
-const handlers = { streams: runStreams, idle: runIdle, release: releaseIdle, resume: runResume };
+const handlers = {
+  streams: runStreams,
+  interleaved: runInterleaved,
+  idle: runIdle,
+  release: releaseIdle,
+  resume: runResume,
+};
 
 process.on('message', async (message) => {
   try {

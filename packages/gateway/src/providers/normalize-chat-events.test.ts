@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamError } from '../errors.js';
 import { normalizeChatEvent, normalizeChatEvents } from './normalize-chat-events.js';
-import type { BufferedEventSource, UpstreamEvent } from './provider.js';
+import { type BufferedEventSource, SseEvent, type UpstreamEvent } from './provider.js';
 
 const CHUNK = '{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}';
 
@@ -20,6 +20,17 @@ describe('normalizeChatEvent', () => {
       const event = { data };
       expect(normalizeChatEvent(event, 'up')).toBe(event);
     }
+  });
+
+  it('keeps the parse of a chunk the SSE parser read on the event, which still reads and compares as its data', () => {
+    const event = new SseEvent(CHUNK, undefined);
+    const normalized = normalizeChatEvent(event, 'up') as UpstreamEvent;
+    expect(normalized).toBe(event);
+    expect(normalized.parsed).toEqual(JSON.parse(CHUNK));
+    expect(normalized).toEqual({ data: CHUNK });
+    expect({ ...normalized }).toEqual({ data: CHUNK, event: undefined });
+    const done = new SseEvent('[DONE]', undefined);
+    expect((normalizeChatEvent(done, 'up') as UpstreamEvent).parsed).toBeUndefined();
   });
 
   it('removes event names from chunks and drops pings and empty data', () => {

@@ -1,7 +1,7 @@
 import { DONE_DATA, type OpenAIErrorBody } from '@spool/protocol';
 import type { UpstreamError } from '../errors.js';
 import { ProviderMappedEvents, upstreamProtocolError } from './mapped-events.js';
-import type { BufferedEventSource, UpstreamEvent } from './provider.js';
+import { type BufferedEventSource, SseEvent, type UpstreamEvent } from './provider.js';
 import { startsWithErrorKey } from './upstream-event-error.js';
 
 /**
@@ -50,8 +50,11 @@ export function normalizeChatEvent(
     }
     if (Array.isArray(fields.choices)) {
       const fault = chunkFault(fields.choices, (parsed as { usage?: unknown }).usage);
-      if (fault === undefined) return unnamed;
-      return upstreamProtocolError(provider, `is a chat completion chunk whose ${fault}`, data);
+      if (fault !== undefined)
+        return upstreamProtocolError(provider, `is a chat completion chunk whose ${fault}`, data);
+      // Kept on the event, so a translator reading it does not parse it again.
+      if (unnamed instanceof SseEvent) unnamed.keepParsed(parsed);
+      return unnamed;
     }
   }
   return type === undefined

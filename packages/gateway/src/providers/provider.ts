@@ -8,6 +8,37 @@ export interface UpstreamEvent {
   data: string;
   /** The upstream's event type, when it set one. */
   event?: string | undefined;
+  /**
+   * `data` as JSON, when a step before already parsed it (see {@link SseEvent}), so that a
+   * translation does not parse it again. Shared: read it, never change it.
+   */
+  readonly parsed?: unknown;
+}
+
+/**
+ * An upstream event as the SSE parser reads it. A step that parses its data anyway (the chat
+ * normalizer parses every chunk) keeps the result on it for a translation of the stream, which
+ * would otherwise parse every chunk a second time: in a private field, so that the event still
+ * reads, spreads and compares as its `data` and `event` alone.
+ */
+export class SseEvent implements UpstreamEvent {
+  data: string;
+  event: string | undefined;
+  #parsed: unknown;
+
+  constructor(data: string, event: string | undefined) {
+    this.data = data;
+    this.event = event;
+  }
+
+  get parsed(): unknown {
+    return this.#parsed;
+  }
+
+  /** Keeps `value`, which must be `JSON.parse(this.data)`, for the steps after. */
+  keepParsed(value: unknown): void {
+    this.#parsed = value;
+  }
 }
 
 /**

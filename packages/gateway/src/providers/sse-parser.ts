@@ -1,4 +1,4 @@
-import type { UpstreamEvent } from './provider.js';
+import { SseEvent, type UpstreamEvent } from './provider.js';
 
 const LF = 10;
 const CR = 13;
@@ -116,7 +116,7 @@ export class SseParser {
 
   #line(text: string, start: number, end: number, out: UpstreamEvent[]): void {
     if (start === end) {
-      if (this.#dataLines > 0) out.push({ data: this.#data, event: this.#eventType });
+      if (this.#dataLines > 0) out.push(new SseEvent(this.#data, this.#eventType));
       this.#data = '';
       this.#dataLines = 0;
       this.#eventType = undefined;

@@ -252,6 +252,29 @@ describe('chatToMessagesResponse', () => {
   });
 });
 
+describe('ChatToMessagesStream text deltas', () => {
+  it('property: a text delta is byte for byte the JSON of its event, whatever the text, parsed already or not', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 6 }),
+        (texts) => {
+          const translator = new ChatToMessagesStream({ model: 'm' });
+          const datas = texts.map((text) => chunk({ content: text }));
+          const deltas = datas
+            .flatMap((data, index) => translator.push(data, index % 2 === 0 ? JSON.parse(data) : undefined))
+            .filter((event) => event.event === 'content_block_delta');
+          expect(deltas.map((event) => event.data)).toEqual(
+            texts.map((text) =>
+              JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }),
+            ),
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe('ChatToMessagesEvents', () => {
   /** A chat source that yields `datas` in one read (the rest through takeBuffered), counting releases. */
   function source(datas: string[]) {

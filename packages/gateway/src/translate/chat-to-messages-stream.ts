@@ -5,15 +5,10 @@ import {
   toStopReason,
   type Usage,
 } from '@spool/protocol';
-import { ITERATION_DONE } from '../iteration.js';
 import { asNumber, asRecord, asString, type JsonRecord } from '../providers/anthropic-json.js';
-import {
-  type BufferedEventSource,
-  NO_EVENTS,
-  takeBuffered,
-  type UpstreamEvent,
-} from '../providers/provider.js';
+import type { UpstreamEvent } from '../providers/provider.js';
 import { messagesErrorEvent } from '../surfaces/messages/messages-events.js';
+import { type StreamTranslator, TranslatedEvents } from './translated-events.js';
 
 /** What the stream translator needs to know about the request. */
 export interface ChatToMessagesStreamOptions {
@@ -41,6 +36,17 @@ function event(type: string, payload: JsonRecord): UpstreamEvent {
   return { event: type, data: JSON.stringify({ type, ...payload }) };
 }
 
+/**
+ * A text delta, nearly every event of a stream: written from its two fields, byte for byte what
+ * `event` would write (a generic stringify of each was the largest cost of translating a stream).
+ */
+function textDelta(index: number, text: string): UpstreamEvent {
+  return {
+    event: 'content_block_delta',
+    data: `{"type":"content_block_delta","index":${index},"delta":{"type":"text_delta","text":${JSON.stringify(text)}}}`,
+  };
+}
+
 type OpenBlock = { kind: 'text'; index: number } | { kind: 'tool'; index: number; chatIndex: number };
 
 /**
@@ -54,7 +60,7 @@ type OpenBlock = { kind: 'text'; index: number } | { kind: 'tool'; index: number
  * const translator = new ChatToMessagesStream({ model: 'sim-1' });
  * for await (const chunk of chatEvents) for (const out of translator.push(chunk.data)) send(out);
  */
-export class ChatToMessagesStream {
+export class ChatToMessagesStream implements StreamTranslator {
   readonly #model: string;
   #started = false;
   #open: OpenBlock | undefined;
@@ -79,13 +85,16 @@ export class ChatToMessagesStream {
     return this.#stopReason !== undefined;
   }
 
-  /** Translates the data of one chat event; later events after the end are ignored. */
-  push(data: string): UpstreamEvent[] {
+  /**
+   * Translates the data of one chat event (`parsed`: the data as JSON, when already parsed); later
+   * events after the end are ignored.
+   */
+  push(data: string, parsed?: unknown): UpstreamEvent[] {
     if (this.#done) return [];
     if (data === DONE_DATA) return this.end();
     let chunk: JsonRecord | undefined;
     try {
-      chunk = asRecord(JSON.parse(data));
+      chunk = asRecord(parsed !== undefined ? parsed : JSON.parse(data));
     } catch {}
     if (!chunk)
       return this.fail(
@@ -172,7 +181,7 @@ export class ChatToMessagesStream {
       this.#open = { kind: 'text', index };
       out.push(event('content_block_start', { index, content_block: { type: 'text', text: '' } }));
     }
-    out.push(event('content_block_delta', { index: this.#open.index, delta: { type: 'text_delta', text } }));
+    out.push(textDelta(this.#open.index, text));
   }
 
   #toolCall(call: JsonRecord, out: UpstreamEvent[]): void {
@@ -215,66 +224,11 @@ export class ChatToMessagesStream {
  * A chat-completions event stream as a Messages event stream. A chat stream that finished (a
  * finish reason) but lost its `[DONE]` still ends with `message_delta` and `message_stop`; one that
  * ended before finishing ends without them, for the relay to end it with an error event.
- * A plain iterator that hands over, with `takeBuffered`, everything one upstream read translated
- * to: the relay stores and sends it as one batch (an async generator would cost it one turn per
- * event, and `message_start`, `content_block_start` and the first delta come from one chunk).
+ * Everything one upstream read translated to is handed over as one batch (`takeBuffered`):
+ * `message_start`, `content_block_start` and the first delta come from one chunk.
  */
-export class ChatToMessagesEvents implements AsyncIterableIterator<UpstreamEvent>, BufferedEventSource {
-  readonly #source: AsyncIterator<UpstreamEvent>;
-  readonly #translator: ChatToMessagesStream;
-  #pending: UpstreamEvent[] = [];
-  #ended = false;
-  /** The source ended or was released. */
-  #released = false;
-
+export class ChatToMessagesEvents extends TranslatedEvents {
   constructor(events: AsyncIterable<UpstreamEvent>, options: ChatToMessagesStreamOptions) {
-    this.#source = events[Symbol.asyncIterator]();
-    this.#translator = new ChatToMessagesStream(options);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<UpstreamEvent>> {
-    while (this.#pending.length === 0) {
-      if (this.#ended) return this.return();
-      const result = await this.#source.next();
-      if (result.done) {
-        this.#released = true;
-        this.#ended = true;
-        if (this.#translator.finished) this.#pending = this.#translator.end();
-        continue;
-      }
-      this.#translate(result.value);
-      for (const event of takeBuffered(this.#source)) this.#translate(event);
-    }
-    return { done: false, value: this.#pending.shift() as UpstreamEvent };
-  }
-
-  takeBuffered(): readonly UpstreamEvent[] {
-    if (this.#pending.length === 0) return NO_EVENTS;
-    const events = this.#pending;
-    this.#pending = [];
-    return events;
-  }
-
-  async return(): Promise<IteratorResult<UpstreamEvent>> {
-    this.#ended = true;
-    this.#pending = [];
-    if (!this.#released) {
-      this.#released = true;
-      await this.#source.return?.();
-    }
-    return ITERATION_DONE;
-  }
-
-  #translate(event: UpstreamEvent): void {
-    if (this.#translator.done) return;
-    const events = this.#translator.push(event.data);
-    if (this.#pending.length === 0) this.#pending = events;
-    else this.#pending.push(...events);
-    // After message_stop or an error event nothing more belongs to this answer.
-    if (this.#translator.done) this.#ended = true;
+    super(events, new ChatToMessagesStream(options));
   }
 }

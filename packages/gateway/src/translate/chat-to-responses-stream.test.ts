@@ -2,6 +2,7 @@ import type { ChatCompletionChunk } from '@spool/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chatStream, isProtocolError, relayTranslated } from '../../test/chat-chunk-shapes.js';
+import type { UpstreamEvent } from '../providers/provider.js';
 import { foldResponse } from '../surfaces/responses/response-object.js';
 import { RESPONSES_EVENTS } from '../surfaces/responses/responses-events.js';
 import { ChatToResponses, type ResponsesEvent, translateChatStream } from './chat-to-responses-stream.js';
@@ -145,6 +146,90 @@ describe('ChatToResponses', () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('translateChatStream', () => {
+  /** A chat source that yields `datas` in one read (the rest through takeBuffered), counting releases. */
+  function source(datas: string[], parsed = false) {
+    let released = 0;
+    let index = 0;
+    const event = (data: string): UpstreamEvent =>
+      parsed && data !== '[DONE]' ? { data, parsed: JSON.parse(data) } : { data };
+    const iterator = {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        return index < datas.length
+          ? { done: false as const, value: event(datas[index++] as string) }
+          : { done: true as const, value: undefined };
+      },
+      takeBuffered() {
+        const rest = datas.slice(index).map(event);
+        index = datas.length;
+        return rest;
+      },
+      async return() {
+        released++;
+        return { done: true as const, value: undefined };
+      },
+    };
+    return { iterator, released: () => released };
+  }
+
+  const usage = JSON.stringify({
+    ...chunk({}),
+    choices: [],
+    usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+  });
+
+  it('hands over everything one upstream read translated to as one batch, and releases the source when stopped', async () => {
+    const chat = source([
+      JSON.stringify(chunk({ role: 'assistant', content: '' })),
+      JSON.stringify(chunk({ content: 'Hi' })),
+      JSON.stringify(chunk({}, 'stop')),
+      usage,
+      '[DONE]',
+    ]);
+    const events = translateChatStream(chat.iterator, base);
+    const first = await events.next();
+    const rest = events.takeBuffered();
+    expect([first.value, ...rest].map((event) => event?.event)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    expect(events.takeBuffered()).toEqual([]);
+    await events.return();
+    await events.return();
+    expect(chat.released()).toBe(1);
+  });
+
+  it('property: every event is byte for byte the JSON of what ChatToResponses makes of the chunks, parsed already or not', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 8 }),
+        fc.boolean(),
+        async (texts, parsed) => {
+          const chunks = [...texts.map((text) => chunk({ content: text })), chunk({}, 'stop')];
+          const translator = new ChatToResponses(base);
+          const expected = [...chunks.flatMap((each) => translator.push(each)), ...translator.end()];
+          const datas = [...chunks.map((each) => JSON.stringify(each)), '[DONE]'];
+          const got: UpstreamEvent[] = [];
+          for await (const event of translateChatStream(source(datas, parsed).iterator, base))
+            got.push(event);
+          expect(got).toEqual(expected.map((event) => ({ event: event.type, data: JSON.stringify(event) })));
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 });

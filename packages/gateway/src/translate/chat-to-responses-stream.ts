@@ -1,5 +1,6 @@
 import { type ChatCompletionChunk, DONE_DATA } from '@spool/protocol';
 import type { UpstreamEvent } from '../providers/provider.js';
+import { type StreamTranslator, TranslatedEvents } from './translated-events.js';
 
 /** A Responses event before Spool numbers it (`sequence_number` is added by the spool). */
 export interface ResponsesEvent {
@@ -30,6 +31,20 @@ type Usage = { prompt_tokens?: number; completion_tokens?: number; total_tokens?
   prompt_tokens_details?: { cached_tokens?: number };
   completion_tokens_details?: { reasoning_tokens?: number };
 };
+
+const TEXT_DELTA = 'response.output_text.delta';
+
+/** A text delta event (its key order is what `toUpstream` writes). */
+function textDelta(item: TextItem, text: string) {
+  return {
+    type: TEXT_DELTA,
+    item_id: item.id,
+    output_index: item.index,
+    content_index: 0,
+    delta: text,
+    logprobs: [] as never[],
+  };
+}
 
 /**
  * Turns a chat-completions stream (its parsed chunks) into a Responses stream, event by event: a
@@ -106,14 +121,7 @@ export class ChatToResponses {
       if (!this.#text) this.#openText(events);
       const item = this.#text as TextItem;
       item.text += text;
-      events.push({
-        type: 'response.output_text.delta',
-        item_id: item.id,
-        output_index: item.index,
-        content_index: 0,
-        delta: text,
-        logprobs: [],
-      });
+      events.push(textDelta(item, text));
     }
     for (const call of delta.tool_calls ?? []) {
       let item = this.#calls.get(call.index);
@@ -252,33 +260,65 @@ export class ChatToResponses {
   }
 }
 
+/**
+ * A translated event as the relay takes it: its JSON, byte for byte `JSON.stringify(event)`. Text
+ * deltas, nearly every event of a stream, are written from their fields (`textDelta` makes them,
+ * in this key order): a generic stringify of each was the largest single cost of translating a
+ * stream.
+ */
 function toUpstream(event: ResponsesEvent): UpstreamEvent {
+  if (event.type === TEXT_DELTA) {
+    const { item_id, output_index, content_index, delta } = event as ReturnType<typeof textDelta>;
+    return {
+      event: TEXT_DELTA,
+      data: `{"type":"${TEXT_DELTA}","item_id":${JSON.stringify(item_id)},"output_index":${output_index},"content_index":${content_index},"delta":${JSON.stringify(delta)},"logprobs":[]}`,
+    };
+  }
   return { event: event.type, data: JSON.stringify(event) };
 }
 
-/**
- * A chat-completions event stream as a Responses event stream. Unparseable chat events are
- * skipped; a chat stream that ends without finishing produces no terminal event (the relay then
- * ends it with an error: a truncation is never read as complete).
- */
-export async function* translateChatStream(
-  events: AsyncIterable<UpstreamEvent>,
-  base: ResponseBase,
-): AsyncGenerator<UpstreamEvent> {
-  const translator = new ChatToResponses(base);
-  for await (const { data } of events) {
-    if (data === DONE_DATA) {
-      for (const event of translator.end()) yield toUpstream(event);
-      return;
-    }
+/** {@link ChatToResponses} fed the data of chat events, its events serialized as the relay takes them. */
+class ChatDataToResponses implements StreamTranslator {
+  readonly #translator: ChatToResponses;
+
+  constructor(base: ResponseBase) {
+    this.#translator = new ChatToResponses(base);
+  }
+
+  get done(): boolean {
+    return this.#translator.ended;
+  }
+
+  get finished(): boolean {
+    return this.#translator.finished;
+  }
+
+  push(data: string, parsed?: unknown): UpstreamEvent[] {
+    if (data === DONE_DATA) return this.end();
     let chunk: ChatCompletionChunk | { error?: unknown };
     try {
-      chunk = JSON.parse(data) as ChatCompletionChunk;
+      chunk = (parsed !== undefined ? parsed : JSON.parse(data)) as ChatCompletionChunk;
     } catch {
-      continue;
+      // Unparseable chat events are skipped.
+      return [];
     }
-    for (const event of translator.push(chunk)) yield toUpstream(event);
-    if (translator.ended) return;
+    return this.#translator.push(chunk).map(toUpstream);
   }
-  if (translator.finished) for (const event of translator.end()) yield toUpstream(event);
+
+  end(): UpstreamEvent[] {
+    return this.#translator.end().map(toUpstream);
+  }
+}
+
+/**
+ * A chat-completions event stream as a Responses event stream, everything one upstream read
+ * translated to handed over as one batch (see {@link TranslatedEvents}). Unparseable chat events
+ * are skipped; a chat stream that ends without finishing produces no terminal event (the relay then
+ * ends it with an error: a truncation is never read as complete).
+ */
+export function translateChatStream(
+  events: AsyncIterable<UpstreamEvent>,
+  base: ResponseBase,
+): TranslatedEvents {
+  return new TranslatedEvents(events, new ChatDataToResponses(base));
 }
