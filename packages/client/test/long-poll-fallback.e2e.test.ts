@@ -161,22 +161,32 @@ describe.each(['body', 'whole'] as BufferMode[])(
   },
 );
 
+/** A proxy to the gateway that cuts every other connection somewhere in its first 2,000 bytes: POSTs and reads alike. */
+function cuttingProxy(seed: number) {
+  const random = seededRandom(seed);
+  return createFaultProxy({
+    target: { host: '127.0.0.1', port: gateway.port },
+    plan: (index) => (index % 2 === 1 ? [cutAtRandom({ maxBytes: 2000, random })] : []),
+  });
+}
+
+/** A client that reads by long-poll from the start and retries at once, as often as the cuts need. */
+function longPollClient(baseURL: string) {
+  return createClient({
+    baseURL: `${baseURL}/v1`,
+    transport: 'long-poll',
+    retry: { maxAttempts: 50, initialDelayMs: 0, maxDelayMs: 0 },
+  });
+}
+
 describe('a Responses stream read by long-poll', () => {
   it.each([1, 2])(
     'resumes by its Spool id after random cuts, exactly, from one generation (seed %i)',
     async (seed) => {
-      const random = seededRandom(seed);
-      const faults = await createFaultProxy({
-        target: { host: '127.0.0.1', port: gateway.port },
-        plan: (index) => (index % 2 === 1 ? [cutAtRandom({ maxBytes: 2000, random })] : []),
-      });
+      const faults = await cuttingProxy(seed);
       try {
         const opensBefore = upstreamOpens;
-        const client = createClient({
-          baseURL: `${faults.url}/v1`,
-          transport: 'long-poll',
-          retry: { maxAttempts: 50, initialDelayMs: 0, maxDelayMs: 0 },
-        });
+        const client = longPollClient(faults.url);
         const { stream, sequence, statuses, text } = await readResponses(client);
         expect(text).toBe(responsesExpected);
         expect(upstreamOpens - opensBefore).toBe(1);
@@ -205,20 +215,10 @@ describe('the long-poll transport', () => {
   it.each([1, 2, 3])(
     'delivers the answer exactly, from one generation, when its connections are cut at random bytes (seed %i)',
     async (seed) => {
-      const random = seededRandom(seed);
-      // Every other connection is cut somewhere in its first 2,000 bytes: POSTs and reads alike.
-      const faults = await createFaultProxy({
-        target: { host: '127.0.0.1', port: gateway.port },
-        plan: (index) => (index % 2 === 1 ? [cutAtRandom({ maxBytes: 2000, random })] : []),
-      });
+      const faults = await cuttingProxy(seed);
       try {
         const opensBefore = upstreamOpens;
-        const client = createClient({
-          baseURL: `${faults.url}/v1`,
-          transport: 'long-poll',
-          retry: { maxAttempts: 50, initialDelayMs: 0, maxDelayMs: 0 },
-        });
-        const stream = client.chat.stream(request);
+        const stream = longPollClient(faults.url).chat.stream(request);
         expect(await stream.text()).toBe(expected);
         expect(upstreamOpens - opensBefore).toBe(1);
         expect(faults.stats.cuts).toBeGreaterThan(0);
