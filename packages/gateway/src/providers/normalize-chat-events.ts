@@ -1,6 +1,7 @@
 import { DONE_DATA, type OpenAIErrorBody } from '@spool/protocol';
 import type { UpstreamError } from '../errors.js';
-import { ProviderMappedEvents, upstreamProtocolError } from './mapped-events.js';
+import { ChatChunkShape } from './chat-chunk-shape.js';
+import { MappedEvents, upstreamProtocolError } from './mapped-events.js';
 import { type BufferedEventSource, SseEvent, type UpstreamEvent } from './provider.js';
 import { startsWithErrorKey } from './upstream-event-error.js';
 
@@ -21,10 +22,15 @@ import { startsWithErrorKey } from './upstream-event-error.js';
  *   upstream named otherwise it is an extension of its own, and dropped.
  *
  * Pass-through surfaces keep upstream event names by design: this is the chat surface's rule only.
+ *
+ * With the stream's `shape`, a chunk in the shape of one already checked is relayed without a
+ * parse of its own (`ChatChunkShape`: it is that chunk with another text), and the first chunk
+ * with text teaches the shape.
  */
 export function normalizeChatEvent(
   event: UpstreamEvent,
   provider: string,
+  shape?: ChatChunkShape,
 ): UpstreamEvent | UpstreamError | undefined {
   const { data } = event;
   const type = event.event === 'message' ? undefined : event.event;
@@ -33,6 +39,7 @@ export function normalizeChatEvent(
   // The event itself when it carries no name: the common case allocates nothing.
   const unnamed = event.event === undefined ? event : { data };
   if (data === DONE_DATA) return unnamed;
+  if (shape?.matches(data)) return unnamed;
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);
@@ -54,6 +61,7 @@ export function normalizeChatEvent(
         return upstreamProtocolError(provider, `is a chat completion chunk whose ${fault}`, data);
       // Kept on the event, so a translator reading it does not parse it again.
       if (unnamed instanceof SseEvent) unnamed.keepParsed(parsed);
+      shape?.learn(data, fields as { choices: readonly unknown[] });
       return unnamed;
     }
   }
@@ -210,5 +218,20 @@ export function normalizeChatEvents(
   source: AsyncIterator<UpstreamEvent>,
   provider: string,
 ): AsyncIterableIterator<UpstreamEvent> & BufferedEventSource {
-  return new ProviderMappedEvents(source, provider, normalizeChatEvent);
+  return new NormalizedChatEvents(source, provider);
+}
+
+/** One chat stream's events through `normalizeChatEvent`, with the shape its chunks are learned in. */
+class NormalizedChatEvents extends MappedEvents {
+  readonly #provider: string;
+  readonly #shape = new ChatChunkShape();
+
+  constructor(source: AsyncIterator<UpstreamEvent>, provider: string) {
+    super(source);
+    this.#provider = provider;
+  }
+
+  protected map(event: UpstreamEvent): UpstreamEvent | UpstreamError | undefined {
+    return normalizeChatEvent(event, this.#provider, this.#shape);
+  }
 }

@@ -182,7 +182,8 @@ function isNativeError(event: UpstreamEvent): boolean {
 function isMeaningful(event: UpstreamEvent): boolean {
   if (event.data === '[DONE]' || event.event === 'error') return true;
   try {
-    const chunk = JSON.parse(event.data) as {
+    // The chat normalizer keeps what it parsed: read-ahead's events are not parsed twice.
+    const chunk = (event.parsed ?? JSON.parse(event.data)) as {
       error?: unknown;
       usage?: unknown;
       choices?: Array<{

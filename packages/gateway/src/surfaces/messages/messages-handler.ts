@@ -186,8 +186,7 @@ async function completeOnce({ context, caller, request, response, requestId, bod
 function startStreamed(call: MessagesCall) {
   const { context, request, requestId, body, route } = call;
   const { chatBody, targets } = planOf(body, route.targets);
-  return startSpooledStream({
-    ...call,
+  return startSpooledStream(call, {
     model: body.model,
     admitBody: chatBody,
     surface: MESSAGES_SURFACE,
